@@ -1,0 +1,259 @@
+"""The dispatcher: owns the ready queue and the accelerators' state, asks the policy, validates.
+
+A driver (the replay engine or the live service) calls ``release`` for new jobs, ``segments_done``
+when an accelerator finishes what it was given, and ``schedule(now)`` after each batch of events;
+``schedule`` returns the work to start and the jobs that ended without completing (drops). A policy
+only ever sees a read-only ``View``; a decision that is not valid is logged, counted, and that step
+falls back to FIFO (DESIGN.md §3).
+"""
+from __future__ import annotations
+
+import logging
+from bisect import insort
+from typing import Protocol
+
+from .types import (
+    DONE, DROPPED, FAILED, INF, LATE, Completion, Costs, Counters, Drop, Job, Model, Platform, Run, Start, Wake,
+)
+
+log = logging.getLogger(__name__)
+
+
+class View:
+    """What a policy may look at: ready jobs (release order), every accelerator and when it is free,
+    and cost look-ups. Rebuilt by the dispatcher at every step; policies must not mutate it."""
+
+    __slots__ = ("ready", "free_at", "healthy", "costs", "platform", "models", "n_acc", "handoff_ms", "variants_of")
+
+    def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs) -> None:
+        self.platform = platform
+        self.models = models
+        self.costs = costs
+        self.n_acc = len(platform.accelerators)
+        self.handoff_ms = platform.handoff_ms
+        self.ready: tuple[Job, ...] = ()
+        self.free_at: tuple[float, ...] = ()
+        self.healthy: tuple[bool, ...] = ()
+
+    def free(self, a: int, now: float) -> bool:
+        return self.healthy[a] and self.free_at[a] <= now
+
+    def free_accs(self, now: float) -> list[int]:
+        return [a for a in range(self.n_acc) if self.healthy[a] and self.free_at[a] <= now]
+
+    def latency(self, job: Job, a: int) -> float:
+        """Latency of the job's next segment on ``a``, with the hand-off if the job moves there."""
+        t = job.lat[a][job.seg]
+        if job.acc >= 0 and job.acc != a:
+            t += self.handoff_ms
+        return t
+
+    def energy(self, job: Job, a: int) -> float:
+        return job.en[a][job.seg]
+
+    def remaining(self, job: Job, a: int) -> float:
+        """Latency of all the job's remaining segments on ``a``."""
+        return sum(job.lat[a][job.seg:])
+
+    def remaining_best(self, job: Job) -> float:
+        return job.rem_best[job.seg]
+
+
+class Policy(Protocol):
+    name: str
+
+    def pick(self, view: View, now: float) -> list: ...
+
+
+class Dispatcher:
+    def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs, policy: Policy,
+                 *, fallback: Policy | None = None, drop_strict: bool = False) -> None:
+        self.platform = platform
+        self.models = models
+        self.costs = costs
+        self.policy = policy
+        self.fallback = fallback
+        self.n_acc = len(platform.accelerators)
+        self.acc_ids = [a.id for a in platform.accelerators]
+        self.ready: list[Job] = []
+        self.free_at = [0.0] * self.n_acc
+        self.healthy = [True] * self.n_acc
+        self.running: list[Job | None] = [None] * self.n_acc
+        self.busy_ms = [0.0] * self.n_acc
+        self.view = View(platform, models, costs)
+        self.counters = Counters()
+        self.wake_at = INF
+        # strict: drop a queued job only once now > deadline (XRBench's rule); else at now >= deadline
+        self.drop_strict = drop_strict
+        self._pending_energy = [0.0] * self.n_acc  # predicted energy of what each accelerator runs
+
+    # --- driver interface ---------------------------------------------------------------------
+    def release(self, job: Job) -> None:
+        insort(self.ready, job, key=_fifo_key)
+
+    def segments_done(self, a: int, now: float, energy_mj: float | None = None,
+                      end_ms: float | None = None) -> Completion | None:
+        """Accelerator ``a`` finished the segments it was given; it is free from ``now``. Returns the
+        job's completion if it has no segment left. ``energy_mj`` overrides the predicted energy (a
+        measured value); ``end_ms`` is the exact end when the driver notices it later than it was."""
+        job = self.running[a]
+        if job is None:
+            raise RuntimeError(f"segments_done on idle accelerator {self.acc_ids[a]}")
+        self.running[a] = None
+        self.free_at[a] = now
+        job.running = False
+        end = now if end_ms is None else end_ms
+        job.last_progress = end
+        if energy_mj is not None:
+            job.energy += energy_mj - self._pending_energy[a]
+        if job.seg >= job.n_segs:
+            return self._complete(job, end, DONE if end <= job.deadline else LATE)
+        self.release(job)
+        return None
+
+    def fail(self, a: int, now: float, reason: str) -> Completion | None:
+        """The accelerator failed the segment it was running: mark it unhealthy and end the job."""
+        job = self.running[a]
+        self.running[a] = None
+        self.healthy[a] = False
+        self.free_at[a] = now
+        self.counters.errors[reason] = self.counters.errors.get(reason, 0) + 1
+        if job is None:
+            return None
+        job.running = False
+        return self._complete(job, now, FAILED, reason)
+
+    def schedule(self, now: float) -> tuple[list[Start], list[Completion]]:
+        ended: list[Completion] = []
+        ready = self.ready
+        # queued jobs that have not started by their deadline are dropped, for every policy
+        if ready:
+            strict = self.drop_strict
+            keep = []
+            for j in ready:
+                if j.seg == 0 and (j.deadline < now if strict else j.deadline <= now):
+                    self.counters.drops_deadline += 1
+                    ended.append(self._complete(j, now, DROPPED, "deadline"))
+                else:
+                    keep.append(j)
+            if len(keep) != len(ready):
+                self.ready = ready = keep
+        self.wake_at = INF
+        if not ready:
+            return [], ended
+        view = self.view
+        view.ready = tuple(ready)
+        view.free_at = tuple(self.free_at)
+        view.healthy = tuple(self.healthy)
+        decisions = self.policy.pick(view, now)
+        starts: list[Start] = []
+        ok = self._apply(decisions, now, starts, ended)
+        if not ok or (not starts and not any(self.running) and self.ready and self.wake_at == INF
+                      and not ended):
+            # a policy that misbehaves, or leaves work waiting with nothing that would wake it again
+            self.counters.fallbacks += 1
+            if self.fallback is not None and self.ready:
+                view.ready = tuple(self.ready)
+                view.free_at = tuple(self.free_at)
+                self._apply(self.fallback.pick(view, now), now, starts, ended)
+        # wake at the next deadline of a queued, unstarted job, so that it is dropped on time
+        for j in self.ready:
+            if j.seg == 0 and j.deadline < self.wake_at:
+                self.wake_at = j.deadline
+        return starts, ended
+
+    # --- internals ----------------------------------------------------------------------------
+    def _apply(self, decisions: list, now: float, starts: list[Start], ended: list[Completion]) -> bool:
+        ready_ids = {j.id for j in self.ready}
+        taken: set[int] = set()
+        gone: set[int] = set()
+        for d in decisions:
+            self.counters.decisions += 1
+            err = self._invalid(d, now, ready_ids, taken, gone)
+            if err:
+                self.counters.invalid_decisions += 1
+                log.warning("policy %s: invalid decision %r: %s", self.policy.name, d, err)
+                self._remove_gone(gone)
+                return False
+            if isinstance(d, Run):
+                job = d.job
+                if d.variant is not None and d.variant != job.variant:
+                    job.set_variant(d.variant, self.costs)
+                starts.append(self._start(job, d.acc, now, d.whole))
+                taken.add(d.acc)
+                gone.add(job.id)
+            elif isinstance(d, Drop):
+                self.counters.drops_policy += 1
+                gone.add(d.job.id)
+                ended.append(self._complete(d.job, now, DROPPED, d.reason))
+            else:
+                if d.at > now and d.at < self.wake_at:
+                    self.wake_at = d.at
+        self._remove_gone(gone)
+        return True
+
+    def _remove_gone(self, gone: set[int]) -> None:
+        if gone:
+            self.ready = [j for j in self.ready if j.id not in gone]
+
+    def _invalid(self, d, now: float, ready_ids: set[int], taken: set[int], gone: set[int]) -> str:
+        if isinstance(d, Wake):
+            return "" if isinstance(d.at, (int, float)) else "wake time is not a number"
+        if not isinstance(d, (Run, Drop)):
+            return f"not a decision: {type(d).__name__}"
+        job = d.job
+        if job.id not in ready_ids or job.id in gone:
+            return "job is not ready"
+        if isinstance(d, Drop):
+            return ""
+        a = d.acc
+        if not isinstance(a, int) or not 0 <= a < self.n_acc:
+            return f"no accelerator {a!r}"
+        if not self.healthy[a]:
+            return f"accelerator {self.acc_ids[a]} is unhealthy"
+        if self.free_at[a] > now or a in taken or self.running[a] is not None:
+            return f"accelerator {self.acc_ids[a]} is busy"
+        v = job.variant
+        if d.variant is not None:
+            if not 0 <= d.variant < len(job.model.variants):
+                return f"no variant {d.variant} of {job.model.name}"
+            if d.variant != job.variant and job.seg > 0:
+                return "variant changed after the job started"
+            v = d.variant
+        lat = self.costs.lat[job.m][v][a]
+        segs = lat[job.seg:] if d.whole else lat[job.seg:job.seg + 1]
+        if any(x == INF for x in segs):
+            return f"segment not supported on {self.acc_ids[a]}"
+        return ""
+
+    def _start(self, job: Job, a: int, now: float, whole: bool) -> Start:
+        first = job.seg
+        n = job.n_segs - first if whole else 1
+        t = sum(job.lat[a][first:first + n])
+        e = sum(job.en[a][first:first + n])
+        if job.acc >= 0 and job.acc != a:
+            t += self.platform.handoff_ms
+            e += self.platform.handoff_mj
+        if job.start < 0:
+            job.start = now
+        job.seg = first + n
+        job.acc = a
+        job.running = True
+        job.energy += e
+        end = now + t
+        self.running[a] = job
+        self.free_at[a] = end
+        self.busy_ms[a] += t
+        self._pending_energy[a] = e
+        return Start(job, a, first, n, now, end, e)
+
+    def _complete(self, job: Job, now: float, status: str, reason: str = "") -> Completion:
+        return Completion(
+            job.model.name, job.frame, job.variant, self.acc_ids[job.acc] if job.acc >= 0 else "",
+            job.release, job.start, now, job.deadline, job.energy, status, reason,
+        )
+
+
+
+def _fifo_key(j: Job) -> tuple[float, int]:
+    return (j.release, j.id)

@@ -1,0 +1,9 @@
+"""Scheduling policies: one small class each, registered by name.
+
+A policy has one method, ``pick(view, now) -> list[Decision]`` (see ``..dispatcher.View``). Import
+this package to register every shipped policy.
+"""
+from ._registry import BASELINES, POLICIES, make_policy, policy_names, register
+from . import fcfs, xrbench  # noqa: F401  (registration)
+
+__all__ = ["BASELINES", "POLICIES", "make_policy", "policy_names", "register"]

@@ -1,0 +1,163 @@
+"""Traces: versioned JSON-lines files of frame releases and trigger outcomes, optionally with job records.
+
+Line 1 is the header ``{"format": "edge-sdrm3-trace", "version": 1, "scenario": {...}, "duration_s",
+"seed"}``; then one record per line, ``{"type": "frame", ...}``, ``{"type": "job", ...}`` or
+``{"type": "summary", ...}``. A replay's ``--record`` output (and the live service's log) is itself a
+trace. The format is documented in ``traces/README.md``.
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..catalog import FileFormatError, Scenario, parse_scenario
+
+FORMAT = "edge-sdrm3-trace"
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    model: str
+    frame: int
+    release_ms: float
+    fired: bool = True  # trigger outcome (always true for a model without a trigger)
+
+
+@dataclass
+class Trace:
+    scenario: Scenario
+    duration_s: float
+    seed: int
+    frames: list[Frame]
+    jobs: list[dict] = field(default_factory=list)  # job records of a recorded run, if any
+
+
+def generate(scenario: Scenario, duration_s: float = 10.0, seed: int = 0) -> Trace:
+    """Frame releases at f / fps for f / fps < duration; each triggered frame's outcome drawn once.
+
+    Every model draws from its own generator seeded by (seed, model name), so outcomes do not depend
+    on the other models or on the duration."""
+    frames: list[Frame] = []
+    for m in scenario.models:
+        rng = random.Random(f"{seed}:{m.name}")
+        triggered = m.upstream is not None or m.trigger_probability < 1.0
+        f = 0
+        while f / m.fps < duration_s:
+            fired = rng.random() < m.trigger_probability if triggered else True
+            frames.append(Frame(m.name, f, f * 1000.0 / m.fps, fired))
+            f += 1
+    frames.sort(key=lambda x: (x.release_ms, x.model, x.frame))
+    return Trace(scenario, float(duration_s), int(seed), frames)
+
+
+def header(scenario: Scenario, duration_s: float, seed: int) -> dict:
+    return {"format": FORMAT, "version": VERSION, "scenario": scenario.to_dict(),
+            "duration_s": duration_s, "seed": seed}
+
+
+def frame_record(fr: Frame, triggered: bool) -> dict:
+    d = {"type": "frame", "model": fr.model, "frame": fr.frame, "release_ms": fr.release_ms}
+    if triggered:
+        d["fired"] = fr.fired
+    return d
+
+
+def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summary: dict | None = None) -> None:
+    triggered = {m.name for m in trace.scenario.models if m.upstream is not None or m.trigger_probability < 1.0}
+    with open(path, "w") as f:
+        f.write(json.dumps(header(trace.scenario, trace.duration_s, trace.seed)) + "\n")
+        for fr in trace.frames:
+            f.write(json.dumps(frame_record(fr, fr.model in triggered)) + "\n")
+        for j in jobs if jobs is not None else trace.jobs:
+            f.write(json.dumps({"type": "job", **j}) + "\n")
+        if summary is not None:
+            f.write(json.dumps({"type": "summary", **summary}) + "\n")
+
+
+def is_trace(path: str | Path) -> bool:
+    p = Path(path)
+    if not p.is_file():
+        return False
+    if p.suffix == ".jsonl":
+        return True
+    try:
+        with open(p) as f:
+            first = f.readline()
+        return json.loads(first).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _num(rec: dict, key: str, where: str) -> float:
+    v = rec.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise FileFormatError(f"{where}: field '{key}' must be a number, got {v!r}")
+    return float(v)
+
+
+def read(path: str | Path) -> Trace:
+    p = Path(path)
+    try:
+        lines = p.read_text().splitlines()
+    except OSError as e:
+        raise FileFormatError(f"{p}: cannot read ({e.strerror})") from None
+    if not lines:
+        raise FileFormatError(f"{p}: line 1: empty file, expected a trace header")
+    recs = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise FileFormatError(f"{p}: line {i}: not valid JSON ({e.msg})") from None
+        if not isinstance(rec, dict):
+            raise FileFormatError(f"{p}: line {i}: expected a JSON object")
+        recs.append((i, rec))
+    i, h = recs[0]
+    where = f"{p}: line {i}"
+    if h.get("format") != FORMAT:
+        raise FileFormatError(f"{where}: field 'format' must be {FORMAT!r}, got {h.get('format')!r}")
+    if h.get("version") != VERSION:
+        raise FileFormatError(f"{where}: field 'version': unsupported version {h.get('version')!r} (known: {VERSION})")
+    if not isinstance(h.get("scenario"), dict):
+        raise FileFormatError(f"{where}: field 'scenario' must be a scenario object")
+    scenario = parse_scenario(h["scenario"], f"{where}: field 'scenario'")
+    duration = _num(h, "duration_s", where)
+    seed = h.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise FileFormatError(f"{where}: field 'seed' must be an integer, got {seed!r}")
+    known = {m.name for m in scenario.models}
+    frames, jobs = [], []
+    seen = set()
+    for i, rec in recs[1:]:
+        where = f"{p}: line {i}"
+        t = rec.get("type")
+        if t == "frame":
+            model = rec.get("model")
+            if model not in known:
+                raise FileFormatError(f"{where}: field 'model': unknown model {model!r}")
+            fid = rec.get("frame")
+            if not isinstance(fid, int) or isinstance(fid, bool) or fid < 0:
+                raise FileFormatError(f"{where}: field 'frame' must be an integer >= 0, got {fid!r}")
+            if (model, fid) in seen:
+                raise FileFormatError(f"{where}: frame {fid} of {model} appears twice")
+            seen.add((model, fid))
+            fired = rec.get("fired", True)
+            if not isinstance(fired, bool):
+                raise FileFormatError(f"{where}: field 'fired' must be true or false, got {fired!r}")
+            rel = _num(rec, "release_ms", where)
+            if rel < 0:
+                raise FileFormatError(f"{where}: field 'release_ms' must be >= 0, got {rel!r}")
+            frames.append(Frame(model, fid, rel, fired))
+        elif t == "job":
+            jobs.append(rec)
+        elif t == "summary":
+            pass
+        else:
+            raise FileFormatError(f"{where}: field 'type': unknown record type {t!r} (known: frame, job, summary)")
+    frames.sort(key=lambda x: (x.release_ms, x.model, x.frame))
+    return Trace(scenario, duration, seed, frames, jobs)

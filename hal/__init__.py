@@ -1,0 +1,1 @@
+"""Hardware layer: TFLite runtime, delegates, emulated accelerators, energy meters. Knows nothing of jobs."""
