@@ -1,0 +1,192 @@
+"""``edge-sdrm3``: replay, compare, trace, scenarios, platforms.
+
+The CLI only parses arguments and builds what the commands need; the work is in ``sim`` and ``core``.
+Errors in input files end the command with a one-line message naming the file, line and field (exit 2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .catalog import FileFormatError, list_platforms, list_scenarios, load_platform, load_scenario
+from .core.policies import BASELINES, policy_names
+from .core.types import ConfigError
+from .sim import trace as traces
+from .sim.replay import completion_record, replay
+from .sim.xrbench_compat import RUN_MS, replay_xrbench
+
+DEFAULT_DURATION_S = 10.0
+
+
+def load_source(source: str, duration: float | None, seed: int | None, compat: str) -> traces.Trace:
+    """A trace file as it is, or a scenario (name or path) turned into a trace."""
+    if traces.is_trace(source):
+        tr = traces.read(source)
+        if duration is not None and duration < tr.duration_s:
+            tr.frames = [f for f in tr.frames if f.release_ms < duration * 1000.0]
+            tr.duration_s = duration
+        return tr
+    sc = load_scenario(source)
+    if compat == "xrbench":
+        duration = RUN_MS / 1000.0
+    return traces.generate(sc, DEFAULT_DURATION_S if duration is None else duration, 0 if seed is None else seed)
+
+
+def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: str | None,
+            show_progress: bool) -> dict:
+    spec = load_platform(platform)
+    if compat == "xrbench":
+        res, comps = replay_xrbench(tr, spec, policy)
+    else:
+        progress = _progress(f"{policy} on {spec.platform.name}") if show_progress else None
+        res, comps = replay(tr, spec, policy, progress=progress)
+        if progress is not None:
+            sys.stderr.write("\r\033[K")
+    if record:
+        traces.write(tr, record, jobs=[completion_record(c) for c in comps],
+                     summary={k: v for k, v in res.items() if k != "models"})
+    return res
+
+
+def _progress(label: str):
+    def show(frac: float) -> None:
+        sys.stderr.write(f"\r{label}: {100 * frac:5.1f}% simulated")
+        sys.stderr.flush()
+    return show
+
+
+def _table(rows: list[dict]) -> str:
+    head = ["policy", "uxcost", "xrbench", "miss %", "energy mJ", "accuracy", "due", "missed"]
+    lines = [[r["policy"], f"{r['uxcost']:.4f}", f"{r['xrbench_score']:.2f}", f"{100 * r['miss_rate']:.1f}",
+              f"{r['energy_mj']:.0f}", f"{r['accuracy']:.3f}", str(r["frames_due"]), str(r["frames_missed"])]
+             for r in rows]
+    w = [max(len(h), *(len(x[i]) for x in lines)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w[i]}}}" for i in range(len(head)))
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * x for x in w))] + [fmt.format(*x) for x in lines])
+
+
+def _models_table(r: dict) -> str:
+    out = [f"{'model':<24} {'due':>5} {'missed':>6} {'energy mJ':>11} {'p50 ms':>8} {'p99 ms':>8} {'xrbench':>8}"]
+    for name, m in r["models"].items():
+        out.append(f"{name:<24} {m['due']:>5} {m['missed']:>6} {m['energy_mj']:>11.1f} {m['p50_ms']:>8.2f} "
+                   f"{m['p99_ms']:>8.2f} {m['xrbench_score']:>8.2f}")
+    util = "  ".join(f"{a} {100 * u:.0f}%" for a, u in r["utilization"].items())
+    out.append(f"accelerator utilisation: {util}")
+    return "\n".join(out)
+
+
+def cmd_replay(args) -> int:
+    tr = load_source(args.source, args.duration, args.seed, args.compat)
+    res = run_one(tr, args.platform, args.policy, args.compat, args.record, sys.stderr.isatty() and not args.json)
+    if args.json:
+        print(json.dumps(res, sort_keys=True))
+    else:
+        print(f"{res['scenario']} on {res['platform']} ({res['compat']}, {tr.duration_s:g} s, seed {tr.seed})")
+        print(_table([res]))
+        print()
+        print(_models_table(res))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    names = policy_names() if args.policies == "all" else [p.strip() for p in args.policies.split(",") if p.strip()]
+    tr = load_source(args.source, args.duration, args.seed, args.compat)
+    rows = []
+    for i, p in enumerate(names):
+        rec = None
+        if args.record:
+            rec = str(Path(args.record).with_name(f"{Path(args.record).stem}.{p}{Path(args.record).suffix or '.jsonl'}"))
+        rows.append(run_one(tr, args.platform, p, args.compat, rec, sys.stderr.isatty() and not args.json))
+    if args.json:
+        print(json.dumps(rows, sort_keys=True))
+        return 0
+    print(f"{rows[0]['scenario']} on {rows[0]['platform']} ({rows[0]['compat']}, {tr.duration_s:g} s, seed {tr.seed})")
+    print(_table(rows))
+    base = [r for r in rows if r["policy"] in BASELINES]
+    if base:
+        best = min(base, key=lambda r: r["uxcost"])
+        print(f"best baseline: {best['policy']} (UXCost {best['uxcost']:.4f})")
+        for r in rows:
+            if r["policy"] not in BASELINES and best["uxcost"] > 0:
+                print(f"{r['policy']}: {100 * (1 - r['uxcost'] / best['uxcost']):+.1f}% UXCost reduction vs best baseline")
+    return 0
+
+
+def cmd_trace_generate(args) -> int:
+    sc = load_scenario(args.scenario)
+    tr = traces.generate(sc, args.duration, args.seed)
+    traces.write(tr, args.output)
+    print(f"wrote {args.output}: {len(tr.frames)} frames of {len(sc.models)} models, {args.duration:g} s, seed {args.seed}")
+    return 0
+
+
+def cmd_scenarios(args) -> int:
+    for name in list_scenarios():
+        sc = load_scenario(name)
+        ms = ", ".join(f"{m.name}@{m.fps:g}" + (f"<-{m.upstream} p={m.trigger_probability:g}" if m.upstream else "")
+                       for m in sc.models)
+        print(f"{name:<14} {ms}")
+    return 0
+
+
+def cmd_platforms(args) -> int:
+    for name in list_platforms():
+        spec = load_platform(name)
+        print(f"{name:<28} " + ", ".join(f"{a.id}={u}" for a, u in zip(spec.platform.accelerators, spec.units)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edge-sdrm3", description="Real-time multi-model scheduler for XR devices.")
+    ap.add_argument("--version", action="version", version=f"edge-sdrm3 {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def run_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("source", metavar="SCENARIO_OR_TRACE", help="scenario name or file, or a trace file (.jsonl)")
+        p.add_argument("--platform", required=True, help="platform name or file (see `edge-sdrm3 platforms`)")
+        p.add_argument("--duration", type=float, default=None, help="seconds of frames (default 10; a trace: all)")
+        p.add_argument("--seed", type=int, default=None, help="seed for trigger outcomes (default 0)")
+        p.add_argument("--compat", choices=["xrbench"], default="", help="replay on the XRBench simulator's terms")
+        p.add_argument("--record", metavar="FILE", help="write the run as a trace with job records")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("replay", help="replay a scenario or trace with one policy")
+    run_args(p)
+    p.add_argument("--policy", required=True, help=f"one of: {', '.join(policy_names())}")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("compare", help="replay with several policies side by side")
+    run_args(p)
+    p.add_argument("--policies", default="all", help="comma-separated policy names, or 'all' (default)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("trace", help="trace files")
+    tsub = p.add_subparsers(dest="trace_command", required=True)
+    g = tsub.add_parser("generate", help="generate a trace from a scenario")
+    g.add_argument("scenario")
+    g.add_argument("-o", "--output", required=True)
+    g.add_argument("--duration", type=float, default=DEFAULT_DURATION_S)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=cmd_trace_generate)
+
+    sub.add_parser("scenarios", help="list the shipped scenarios").set_defaults(func=cmd_scenarios)
+    sub.add_parser("platforms", help="list the shipped platforms").set_defaults(func=cmd_platforms)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileFormatError, ConfigError) as e:
+        print(f"edge-sdrm3: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""``--compat xrbench``: the public XRBench simulator's own terms, to reproduce its scores.
+
+Its quirks, on purpose (``shared/data/xrbench/SIMULATOR.md``): a 700-ms run; integer frame intervals
+``1000 // fps``; events only on a tick grid of ``1000 // max_fps`` ms and at job completions, frames
+injected at the first event at or after their nominal time, deadlines ``(n + 1) * interval``; a job
+retired at an event when ``now + 0.01 >= completion``; a queued request dropped when ``deadline < now``;
+a dependent request ready once its upstream has retired ``frame + 1`` jobs; the run stops after the
+event that injects the last frame, leaving what runs or waits then unscored; its score formula.
+The policy (normally ``xrbench``) and the dispatcher are the ones native replay uses.
+"""
+from __future__ import annotations
+
+
+from ..catalog import PlatformSpec
+from ..core.dispatcher import Dispatcher
+from ..core.metrics import rt_score
+from ..core.policies import make_policy
+from ..core.types import DONE, DROPPED, LATE, Completion, Job
+from .replay import result, setup
+from .trace import Trace
+
+RUN_MS = 700
+RETIRE_TOLERANCE_MS = 0.01
+E_MAX_MJ = 1500.0
+
+
+def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench", *,
+                   policy_config: dict | None = None) -> tuple[dict, list[Completion]]:
+    policy = make_policy(policy_name, **(policy_config or {}))
+    st = setup(trace, spec, policy)
+    models, costs, index = st.models, st.costs, st.index
+    disp = Dispatcher(spec.platform, models, costs, policy, fallback=make_policy("fcfs"), drop_strict=True)
+    n = len(models)
+    interval = [int(1000 // m.fps) for m in models]
+    n_frames = [RUN_MS // iv for iv in interval]
+    grid = int(1000 // max(m.fps for m in models))
+    fired = {(fr.model, fr.frame): fr.fired for fr in trace.frames}
+    up = [index[m.upstream] if m.upstream is not None else -1 for m in models]
+    next_frame = [0] * n
+    retired = [0] * n
+    held: list[list[Job]] = [[] for _ in range(n)]  # dependent requests waiting for their upstream
+    logged: list[Completion] = []
+    next_id = 0
+    now = 0.0
+    next_tick = 0
+    while True:
+        # 1. inject every frame whose nominal time has come (the slot draws even if it did not fire)
+        for i, m in enumerate(models):
+            while next_frame[i] < n_frames[i] and next_frame[i] * interval[i] <= now:
+                f = next_frame[i]
+                next_frame[i] += 1
+                if not fired.get((m.name, f), True):
+                    continue
+                next_id += 1
+                job = Job(next_id, m, i, f, now, float((f + 1) * interval[i]), costs)
+                if up[i] >= 0:
+                    held[i].append(job)
+                else:
+                    disp.release(job)
+        # 2. retire finished jobs
+        for a, job in enumerate(disp.running):
+            if job is not None and now + RETIRE_TOLERANCE_MS >= disp.free_at[a]:
+                c = disp.segments_done(a, now, end_ms=disp.free_at[a])
+                if c is not None:
+                    logged.append(c)
+                    retired[job.m] += 1
+        # 3. drop overdue held requests (the dispatcher drops the queued ones, with the same rule)
+        for i in range(n):
+            q = held[i]
+            while q and q[0].deadline < now:
+                j = q.pop(0)
+                logged.append(Completion(j.model.name, j.frame, 0, "", j.release, -1.0, now, j.deadline, 0.0,
+                                         DROPPED, "deadline"))
+            while q and retired[up[i]] >= q[0].frame + 1:
+                disp.release(q.pop(0))
+        # 4. dispatch
+        _starts, ended = disp.schedule(now)
+        logged.extend(ended)
+        if all(next_frame[i] >= n_frames[i] for i in range(n)):
+            break
+        # next event: the next grid tick or the earliest completion still to come
+        if now >= next_tick:
+            next_tick += grid
+        busy = [disp.free_at[a] for a, job in enumerate(disp.running) if job is not None]
+        now = min([float(next_tick)] + busy)
+    # work still running when the run stops is not scored; count only its part before the stop
+    busy = [b - max(0.0, disp.free_at[a] - now) if disp.running[a] is not None else b
+            for a, b in enumerate(disp.busy_ms)]
+    res = result(policy.name, trace, spec, st, logged, busy, now)
+    res["xrbench_score"] = xrbench_overall(logged, [m.name for m in models])
+    res["run_ms"] = now
+    return res, logged
+
+
+def xrbench_overall(logged: list[Completion], model_names: list[str]) -> float:
+    """XRBench's Overall Score: per model, sum of RT*EN over completed jobs / (C + D) * (1 - D / (C + D));
+    100 x the mean over the models that logged a job."""
+    scores = []
+    for name in model_names:
+        cs = [c for c in logged if c.model == name]
+        if not cs:
+            continue
+        d = sum(1 for c in cs if c.status == DROPPED)
+        total = sum(rt_score(c.end_ms - c.deadline_ms) * (E_MAX_MJ - c.energy_mj) / E_MAX_MJ
+                    for c in cs if c.status in (DONE, LATE))
+        scores.append(total / len(cs) * (1.0 - d / len(cs)))
+    return 100.0 * sum(scores) / len(scores) if scores else 0.0
+
+
