@@ -20,10 +20,11 @@ log = logging.getLogger(__name__)
 
 
 class View:
-    """What a policy may look at: ready jobs (release order), every accelerator and when it is free,
+    """What a policy may look at: ready jobs (release order), the job running on each accelerator,
+    every accelerator and when it is free,
     and cost look-ups. Rebuilt by the dispatcher at every step; policies must not mutate it."""
 
-    __slots__ = ("ready", "free_at", "healthy", "costs", "platform", "models", "n_acc", "handoff_ms", "variants_of")
+    __slots__ = ("ready", "running", "free_at", "healthy", "costs", "platform", "models", "n_acc", "handoff_ms", "variants_of")
 
     def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs) -> None:
         self.platform = platform
@@ -32,6 +33,7 @@ class View:
         self.n_acc = len(platform.accelerators)
         self.handoff_ms = platform.handoff_ms
         self.ready: tuple[Job, ...] = ()
+        self.running: tuple[Job | None, ...] = ()  # per accelerator, the job running there
         self.free_at: tuple[float, ...] = ()
         self.healthy: tuple[bool, ...] = ()
 
@@ -143,13 +145,13 @@ class Dispatcher:
             return [], ended
         view = self.view
         view.ready = tuple(ready)
+        view.running = tuple(self.running)
         view.free_at = tuple(self.free_at)
         view.healthy = tuple(self.healthy)
         decisions = self.policy.pick(view, now)
         starts: list[Start] = []
         ok = self._apply(decisions, now, starts, ended)
-        if not ok or (not starts and not any(self.running) and self.ready and self.wake_at == INF
-                      and not ended):
+        if not ok or (not starts and not any(self.running) and self.ready and self.wake_at == INF):
             # a policy that misbehaves, or leaves work waiting with nothing that would wake it again
             self.counters.fallbacks += 1
             if self.fallback is not None and self.ready:

@@ -72,9 +72,11 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
     children: dict[tuple[str, int], list] = {}
     for fr in trace.frames:
         m = models[index[fr.model]]
+        if not fr.fired:  # its trigger did not fire: the frame is not due
+            continue
         if m.upstream is None:
             eng.at(fr.release_ms, RELEASE, fr)
-        elif fr.fired:
+        else:
             rel = up_releases.get(m.upstream, [])
             k = bisect_right(rel, fr.release_ms + 1e-9) - 1
             if k < 0:  # no upstream frame before it: it can never be released

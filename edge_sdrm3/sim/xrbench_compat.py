@@ -86,7 +86,7 @@ def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench
     # work still running when the run stops is not scored; count only its part before the stop
     busy = [b - max(0.0, disp.free_at[a] - now) if disp.running[a] is not None else b
             for a, b in enumerate(disp.busy_ms)]
-    res = result(policy.name, trace, spec, st, logged, busy, now)
+    res = result(policy.name, trace, spec, st, logged, busy, now, compat="xrbench")
     res["xrbench_score"] = xrbench_overall(logged, [m.name for m in models])
     res["run_ms"] = now
     return res, logged

@@ -1,0 +1,159 @@
+"""SDRM3 (DESIGN.md §4): MapScore over (ready job, accelerator) pairs at segment granularity.
+
+For every ready job: urgency ``U`` and fairness ``F``; for every accelerator, free now or busy, the
+finish time of the job's next segment there (waiting included): preference ``P`` is the earliest such
+finish over this one's (so a busy accelerator that suits the segment can beat a poor free one), energy
+``E`` the cheapest energy over this one's. The best pair is taken, both leave the candidates, and the
+step repeats; a pair on a busy accelerator means the job waits for it. A job whose best-case completion
+misses its deadline by more than ``delta`` is dropped before it wastes energy.
+"""
+from __future__ import annotations
+
+from ..scores import EPS_MS, Theta, hopeless
+from ..types import INF, Drop, Run
+from ._registry import register
+
+
+@register("sdrm3")
+class SDRM3:
+    name = "sdrm3"
+    uses_variants = False
+
+    def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "urgency",
+                 **params: float) -> None:
+        self.order = order
+        self.theta = theta or Theta(**params)
+        self.shed = shed
+        self._value: list[float] = []
+        self._tail: list[float] = []
+        self._models = None
+
+    def _cascades(self, view) -> None:
+        """Per model: frames at stake per job (itself plus its expected cascaded descendants), and the
+        time its descendants still need after it (so that an upstream job leaves them room)."""
+        if self._models is view.models:
+            return
+        ms = view.models
+        idx = {m.name: i for i, m in enumerate(ms)}
+        val = [1.0] * len(ms)
+        tail = [0.0] * len(ms)
+        rem = view.costs.rem_best
+        for i in reversed(range(len(ms))):  # an upstream is listed before its children
+            up = ms[i].upstream
+            if up is not None and up in idx and ms[i].trigger_probability > 0:
+                u = idx[up]
+                val[u] += ms[i].trigger_probability * val[i]
+                tail[u] = max(tail[u], rem[i][0][0] + tail[i])
+        self._models, self._value, self._tail = ms, val, tail
+
+    def pick(self, view, now: float) -> list:
+        alpha, beta, gamma, delta = self.theta.as_tuple()
+        free_at = view.free_at
+        accs = [a for a in range(view.n_acc) if view.healthy[a]]
+        t_at = [max(now, free_at[a]) for a in range(view.n_acc)]
+        n_free = sum(1 for a in accs if free_at[a] <= now)
+        if not n_free:
+            return []
+        handoff = view.handoff_ms
+        best_en = view.costs.best_en
+        self._cascades(view)
+        tail = self._tail
+        out: list = []
+        cands = []  # (job score U + alpha*F, job, finish per accelerator, min finish, rest of the job)
+        for j in view.ready:
+            s = j.seg
+            lat = j.lat
+            fin = [INF] * view.n_acc
+            mf = INF
+            for a in accs:
+                f = t_at[a] + lat[a][s]
+                if j.acc >= 0 and j.acc != a:
+                    f += handoff
+                fin[a] = f
+                if f < mf:
+                    mf = f
+            rest = j.rem_best[s + 1]
+            if hopeless(mf + rest, j.deadline, j.model.relative_deadline_ms, delta):
+                out.append(Drop(j, "hopeless"))
+                continue
+            rb = j.rem_best[s]
+            u = rb / max(EPS_MS, j.deadline - tail[j.m] - now)
+            f_ = (now - j.last_progress) / max(EPS_MS, rb - rest)
+            cands.append([u + alpha * f_, j, fin, mf, rest])
+        if self.shed and len(cands) > 1:
+            victims = overload_victims(view, now, [c[1] for c in cands], self._value, accs)
+            if victims:
+                out.extend(Drop(j, "overload") for j in victims)
+                gone = {j.id for j in victims}
+                cands = [c for c in cands if c[1].id not in gone]
+        if self.order == "edf":
+            cands.sort(key=lambda c: (c[1].deadline - tail[c[1].m], c[1].release, c[1].id))
+            for r, c in enumerate(cands):
+                c[0] = 10.0 * (len(cands) - r)
+        cands.sort(key=lambda c: (-c[0], c[1].release, c[1].id))
+        avail = set(accs)
+        bound = beta + gamma
+        while n_free and cands and avail:
+            best = None
+            best_score = -INF
+            for c in cands:
+                if c[0] + bound <= best_score:
+                    break  # sorted by job score: no later job can win
+                sj, j, fin, _, rest = c
+                s = j.seg
+                en = j.en
+                be = best_en[j.m][j.variant][s]
+                mf = min(fin[a] for a in avail)
+                for a in avail:
+                    f = fin[a]
+                    if f + rest > j.deadline and mf + rest <= j.deadline:
+                        continue  # would make it late where another accelerator would not
+                    score = sj + beta * (mf - now + EPS_MS) / (f - now + EPS_MS) + gamma * be / en[a][s]
+                    if score > best_score:
+                        best_score, best = score, (c, a)
+            if best is None:
+                break
+            c, a = best
+            cands.remove(c)
+            avail.discard(a)
+            if free_at[a] <= now:
+                out.append(Run(c[1], a))
+                n_free -= 1
+            # else: the job waits for the busy accelerator that suits it
+        return out
+
+
+def overload_victims(view, now: float, jobs: list, value: list[float], accs: list[int]) -> list:
+    """Jobs to shed so that the rest can meet their deadlines (Moore-Hodgson, generalised).
+
+    The ready jobs and the rest of the running ones are taken in deadline order against an optimistic
+    bound of when each could finish: the work ahead of it (each job at its best accelerator's speed,
+    plus what the accelerators are busy with) spread evenly over the healthy accelerators. At the
+    first job that misses its deadline even so, the queued job with the most remaining work per frame
+    at stake (cascaded children count) is shed, and the check starts over. Exact on one accelerator,
+    optimistic on several (so it never sheds a job that a better placement would have saved).
+    Running jobs count but are never shed."""
+    free_at = view.free_at
+    n = len(accs)
+    busy = sum(free_at[a] - now for a in accs if free_at[a] > now)
+    items = [(j.deadline, j.id, j, j.rem_best[j.seg], True) for j in jobs]
+    items += [(j.deadline, j.id, j, j.rem_best[j.seg], False)
+              for j in view.running if j is not None and j.seg < j.n_segs]
+    items.sort(key=lambda it: (it[0], it[1]))
+    victims = []
+    while True:
+        work = busy
+        late = -1
+        for k, it in enumerate(items):
+            work += it[3]
+            if now + work / n > it[0]:
+                late = k
+                break
+        if late < 0:
+            return victims
+        cand = [it for it in items[:late + 1] if it[4]]
+        if not cand:
+            return victims
+        v = max(cand, key=lambda it: (it[3] / value[it[2].m], it[0], it[1]))
+        items.remove(v)
+        victims.append(v[2])
