@@ -87,10 +87,15 @@ class Dispatcher:
         self.wake_at = INF
         # strict: drop a queued job only once now > deadline (XRBench's rule); else at now >= deadline
         self.drop_strict = drop_strict
-        self._pending_energy = [0.0] * self.n_acc  # predicted energy of what each accelerator runs
+        self._pending_energy = [0.0] * self.n_acc
+        self._variant_of = getattr(policy, "variant_of", None)  # predicted energy of what each accelerator runs
 
     # --- driver interface ---------------------------------------------------------------------
     def release(self, job: Job) -> None:
+        if job.seg == 0 and not job.running and self._variant_of is not None:
+            v = self._variant_of(job.m)  # the policy's supernet choice for a new job
+            if v != job.variant and 0 <= v < len(job.model.variants):
+                job.set_variant(v, self.costs)
         insort(self.ready, job, key=_fifo_key)
 
     def segments_done(self, a: int, now: float, energy_mj: float | None = None,

@@ -10,7 +10,9 @@ misses its deadline by more than ``delta`` is dropped before it wastes energy.
 from __future__ import annotations
 
 from ..scores import EPS_MS, Theta, hopeless
-from ..types import INF, Drop, Run
+from ..supernet import SupernetSelector
+from ..tuner import Tuner
+from ..types import INF, Completion, Drop, Run
 from ._registry import register
 
 
@@ -19,11 +21,14 @@ class SDRM3:
     name = "sdrm3"
     uses_variants = False
 
-    def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "urgency",
-                 **params: float) -> None:
+    def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "edf", tune: bool = True,
+                 window_ms: float = 500.0, **params: float) -> None:
         self.order = order
         self.theta = theta or Theta(**params)
         self.shed = shed
+        # δ stays as configured: with exact cost estimates a later drop only wastes work
+        self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("alpha", "beta", "gamma")) \
+            if tune else None
         self._value: list[float] = []
         self._tail: list[float] = []
         self._models = None
@@ -45,8 +50,19 @@ class SDRM3:
                 val[u] += ms[i].trigger_probability * val[i]
                 tail[u] = max(tail[u], rem[i][0][0] + tail[i])
         self._models, self._value, self._tail = ms, val, tail
+        if self.tuner is not None:
+            ref = {m.name: view.costs.reference_energy(i) for i, m in enumerate(ms)}
+            self.tuner.ref_energy = lambda name: ref.get(name, 0.0)
+            self.tuner.set_workload(tuple(sorted((m.name, m.fps) for m in ms)))
+            self.theta = self.tuner.theta
+
+    def observe(self, c: Completion, now: float) -> None:
+        """A due frame's outcome (from the driver): feeds the online tuner."""
+        if self.tuner is not None and self.tuner.observe(c, now):
+            self.theta = self.tuner.theta
 
     def pick(self, view, now: float) -> list:
+        self._cascades(view)
         alpha, beta, gamma, delta = self.theta.as_tuple()
         free_at = view.free_at
         accs = [a for a in range(view.n_acc) if view.healthy[a]]
@@ -56,20 +72,17 @@ class SDRM3:
             return []
         handoff = view.handoff_ms
         best_en = view.costs.best_en
-        self._cascades(view)
         tail = self._tail
         out: list = []
-        cands = []  # (job score U + alpha*F, job, finish per accelerator, min finish, rest of the job)
+        cands = []  # [job score U + alpha*F, job, unused, earliest finish of its next segment, rest after it]
         for j in view.ready:
             s = j.seg
             lat = j.lat
-            fin = [INF] * view.n_acc
             mf = INF
             for a in accs:
                 f = t_at[a] + lat[a][s]
                 if j.acc >= 0 and j.acc != a:
                     f += handoff
-                fin[a] = f
                 if f < mf:
                     mf = f
             rest = j.rem_best[s + 1]
@@ -79,7 +92,7 @@ class SDRM3:
             rb = j.rem_best[s]
             u = rb / max(EPS_MS, j.deadline - tail[j.m] - now)
             f_ = (now - j.last_progress) / max(EPS_MS, rb - rest)
-            cands.append([u + alpha * f_, j, fin, mf, rest])
+            cands.append([u + alpha * f_, j, None, mf, rest])
         if self.shed and len(cands) > 1:
             victims = overload_victims(view, now, [c[1] for c in cands], self._value, accs)
             if victims:
@@ -91,35 +104,35 @@ class SDRM3:
             for r, c in enumerate(cands):
                 c[0] = 10.0 * (len(cands) - r)
         cands.sort(key=lambda c: (-c[0], c[1].release, c[1].id))
-        avail = set(accs)
         bound = beta + gamma
-        while n_free and cands and avail:
+        while cands and n_free:
             best = None
             best_score = -INF
             for c in cands:
                 if c[0] + bound <= best_score:
                     break  # sorted by job score: no later job can win
-                sj, j, fin, _, rest = c
-                s = j.seg
-                en = j.en
-                be = best_en[j.m][j.variant][s]
-                mf = min(fin[a] for a in avail)
-                for a in avail:
-                    f = fin[a]
-                    if f + rest > j.deadline and mf + rest <= j.deadline:
+                sj, j = c[0], c[1]
+                s_, dl, rest = j.seg, j.deadline, c[4]
+                lat, en = j.lat, j.en
+                be = best_en[j.m][j.variant][s_]
+                fins = [t_at[a] + lat[a][s_] + (handoff if 0 <= j.acc != a else 0.0) for a in accs]
+                mf = min(fins)
+                for i, a in enumerate(accs):
+                    f = fins[i]
+                    if f + rest > dl and mf + rest <= dl:
                         continue  # would make it late where another accelerator would not
-                    score = sj + beta * (mf - now + EPS_MS) / (f - now + EPS_MS) + gamma * be / en[a][s]
+                    score = sj + beta * (mf - now + EPS_MS) / (f - now + EPS_MS) + gamma * be / en[a][s_]
                     if score > best_score:
-                        best_score, best = score, (c, a)
+                        best_score, best = score, (c, a, f)
             if best is None:
                 break
-            c, a = best
+            c, a, f = best
             cands.remove(c)
-            avail.discard(a)
-            if free_at[a] <= now:
+            if t_at[a] <= now:
                 out.append(Run(c[1], a))
                 n_free -= 1
-            # else: the job waits for the busy accelerator that suits it
+            # else the job waits for the busy accelerator that suits it; later jobs see it booked
+            t_at[a] = f
         return out
 
 
@@ -157,3 +170,27 @@ def overload_victims(view, now: float, jobs: list, value: list[float], accs: lis
         v = max(cand, key=lambda it: (it[3] / value[it[2].m], it[0], it[1]))
         items.remove(v)
         victims.append(v[2])
+
+
+@register("sdrm3+supernet")
+class SDRM3Supernet(SDRM3):
+    """SDRM3 with the supernet selector: under load, models move to lighter variants (DESIGN.md §4)."""
+
+    name = "sdrm3+supernet"
+    uses_variants = True
+
+    def __init__(self, floor: float = 0.9, selector_window_ms: float = 500.0, **kw) -> None:
+        super().__init__(**kw)
+        self.selector = SupernetSelector(floor=floor, window_ms=selector_window_ms)
+
+    def pick(self, view, now: float) -> list:
+        self.selector.bind(view.models, view.costs, sum(view.healthy))
+        return super().pick(view, now)
+
+    def variant_of(self, m: int) -> int:
+        """The variant a new job of model ``m`` should run (the dispatcher asks at release)."""
+        return self.selector.variant_of(m)
+
+    def observe(self, c: Completion, now: float) -> None:
+        super().observe(c, now)
+        self.selector.observe(c, now)
