@@ -87,7 +87,11 @@ def run_cell(task: tuple) -> dict:
     spec = load_platform(platform)
     t0 = time.perf_counter()
     results = {p: _run(tr, spec, p, None) for p in policies}
-    abl = {label: _run(tr, spec, ABLATION_BASE, cfg) for label, cfg in ablations}
+    abl = {}
+    for label, cfg in ablations:  # the ablation keeps the run's totals only (no per-model breakdown)
+        m = _run(tr, spec, ABLATION_BASE, cfg)
+        m.pop("models", None)
+        abl[label] = m
     return {"scenario": scenario, "platform": platform, "results": results, "ablation": abl,
             "wall_s": time.perf_counter() - t0}
 

@@ -53,6 +53,7 @@ class Tuner:
         self.theta = self.learned.get(key, self.theta)
         self.step = self.step0
         self._base = None
+        self._tried_other = False  # a new search: a first losing trial is followed by the other direction
 
     def observe(self, c: Completion, now: float) -> bool:
         """Account one due frame's outcome; returns True when θ changed at a window end."""

@@ -1,19 +1,33 @@
 """SDRM3 (DESIGN.md §4): MapScore over (ready job, accelerator) pairs at segment granularity.
 
-For every ready job: urgency ``U`` and fairness ``F``; for every accelerator, free now or busy, the
-finish time of the job's next segment there (waiting included): preference ``P`` is the earliest such
-finish over this one's (so a busy accelerator that suits the segment can beat a poor free one), energy
-``E`` the cheapest energy over this one's. The best pair is taken, both leave the candidates, and the
-step repeats; a pair on a busy accelerator means the job waits for it. A job whose best-case completion
-misses its deadline by more than ``delta`` is dropped before it wastes energy.
+Job terms: urgency ``U`` (remaining best-case work over the time left before the deadline, less the
+time its cascaded children will need) and fairness ``F`` (time since its last progress, in units of
+its next segment). Pair terms, over every accelerator, free now or busy: preference ``P`` = earliest
+finish of the next segment over its finish on this accelerator, waiting included (so a busy
+accelerator that suits the segment can beat a poor free one), and energy ``E`` = cheapest energy over
+this one's. The best pair is taken; on a busy accelerator the job waits for it and later jobs see that
+accelerator booked; the step repeats while an accelerator is free. Placements that would make a job
+late where another accelerator would not are skipped.
+
+Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
+under overload, the jobs shed by a Moore-Hodgson check (``overload_victims``).
+
+Measured variant (kept, see docs/results/uxcost.md): ordering jobs by the urgency ratio, as the
+published summary has it, lets short jobs with slack wait until one non-preemptible segment of a long
+job makes them late; ordering by (cascade-adjusted) deadline rank, with ``U`` replaced by that rank and
+``F``, ``P``, ``E`` as above, measured far better on the XR scenarios. ``order="urgency"`` keeps the
+ratio for comparison.
 """
 from __future__ import annotations
 
-from ..scores import EPS_MS, Theta, hopeless
+from ..scores import EPS_MS, Theta
 from ..supernet import SupernetSelector
 from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Run
 from ._registry import register
+
+
+RANK_STEP = 10.0  # score between neighbours in deadline order (larger than beta + gamma)
 
 
 @register("sdrm3")
@@ -31,6 +45,8 @@ class SDRM3:
             if tune else None
         self._value: list[float] = []
         self._tail: list[float] = []
+        self._rel_deadline: list[float] = []
+        self._checked_id = 0
         self._models = None
 
     def _cascades(self, view) -> None:
@@ -50,6 +66,7 @@ class SDRM3:
                 val[u] += ms[i].trigger_probability * val[i]
                 tail[u] = max(tail[u], rem[i][0][0] + tail[i])
         self._models, self._value, self._tail = ms, val, tail
+        self._rel_deadline = [m.relative_deadline_ms for m in ms]
         if self.tuner is not None:
             ref = {m.name: view.costs.reference_energy(i) for i, m in enumerate(ms)}
             self.tuner.ref_energy = lambda name: ref.get(name, 0.0)
@@ -74,26 +91,32 @@ class SDRM3:
         best_en = view.costs.best_en
         tail = self._tail
         out: list = []
-        cands = []  # [job score U + alpha*F, job, unused, earliest finish of its next segment, rest after it]
+        cands = []  # [job score U + alpha*F, job, F, earliest finish of its next segment, rest after it]
+        tol = self._rel_deadline  # per model: its relative deadline (delta is a share of it)
+        edf = self.order == "edf"
         for j in view.ready:
             s = j.seg
             lat = j.lat
             mf = INF
+            moved = j.acc
             for a in accs:
                 f = t_at[a] + lat[a][s]
-                if j.acc >= 0 and j.acc != a:
+                if moved >= 0 and moved != a:
                     f += handoff
                 if f < mf:
                     mf = f
-            rest = j.rem_best[s + 1]
-            if hopeless(mf + rest, j.deadline, j.model.relative_deadline_ms, delta):
+            rem = j.rem_best
+            rest = rem[s + 1]
+            if delta >= 0 and mf + rest > j.deadline + delta * tol[j.m]:  # scores.hopeless, inlined
                 out.append(Drop(j, "hopeless"))
                 continue
-            rb = j.rem_best[s]
-            u = rb / max(EPS_MS, j.deadline - tail[j.m] - now)
-            f_ = (now - j.last_progress) / max(EPS_MS, rb - rest)
-            cands.append([u + alpha * f_, j, None, mf, rest])
-        if self.shed and len(cands) > 1:
+            f_ = (now - j.last_progress) / max(EPS_MS, rem[s] - rest)
+            u = 0.0 if edf else rem[s] / max(EPS_MS, j.deadline - tail[j.m] - now)
+            cands.append([u + alpha * f_, j, f_, mf, rest])
+        # shed only when work arrived since the last check: otherwise the load can only have fallen
+        newest = max((c[1].id for c in cands), default=0)
+        if self.shed and len(cands) > 1 and newest > self._checked_id:
+            self._checked_id = newest
             victims = overload_victims(view, now, [c[1] for c in cands], self._value, accs)
             if victims:
                 out.extend(Drop(j, "overload") for j in victims)
@@ -101,8 +124,8 @@ class SDRM3:
                 cands = [c for c in cands if c[1].id not in gone]
         if self.order == "edf":
             cands.sort(key=lambda c: (c[1].deadline - tail[c[1].m], c[1].release, c[1].id))
-            for r, c in enumerate(cands):
-                c[0] = 10.0 * (len(cands) - r)
+            for r, c in enumerate(cands):  # deadline rank in place of U; fairness still adds
+                c[0] = RANK_STEP * (len(cands) - r) + alpha * c[2]
         cands.sort(key=lambda c: (-c[0], c[1].release, c[1].id))
         bound = beta + gamma
         while cands and n_free:

@@ -1,0 +1,338 @@
+"""SDRM3 (DESIGN.md §4) on small hand-made cases whose right answer is worked out in the comments.
+
+Latencies are lat[a][s] in ms; energies are given separately where they matter (else equal to the
+latencies); no hand-off cost. Jobs go into a real Dispatcher whose fallback is FCFS. The policy runs
+with ``tune=False`` (fixed θ, default alpha 0.05, beta 1, gamma 0.5, delta 0) unless said otherwise.
+In the default (EDF-rank) ordering the job score is RANK_STEP (10) per place in cascade-adjusted
+deadline order plus alpha * F; the pair score adds beta * P + gamma * E.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from edge_sdrm3.catalog import build_models, load_platform, load_scenario
+from edge_sdrm3.core.dispatcher import Dispatcher
+from edge_sdrm3.core.policies import make_policy
+from edge_sdrm3.core.policies.sdrm3 import SDRM3, SDRM3Supernet, overload_victims
+from edge_sdrm3.core.types import DROPPED, INF, Accelerator, Completion, Costs, Job, Model, Platform, Variant
+from edge_sdrm3.sim import trace as T
+from edge_sdrm3.sim.replay import replay
+
+
+class Case:
+    """One variant per model: ``lats[name] = lat[a][s]``, ``ens[name] = en[a][s]`` (default: = lat)."""
+
+    def __init__(self, lats: dict[str, list[list[float]]], ens: dict[str, list[list[float]]] | None = None,
+                 fps: dict[str, float] | None = None, upstream: dict[str, str] | None = None) -> None:
+        n_acc = len(next(iter(lats.values())))
+        self.platform = Platform("test", tuple(Accelerator(f"acc{a}", "emulated") for a in range(n_acc)))
+        fps, ens, upstream = fps or {}, ens or {}, upstream or {}
+        self.models = tuple(
+            Model(name, fps.get(name, 10.0), (Variant("full"),), len(lat[0]), upstream=upstream.get(name))
+            for name, lat in lats.items())
+        self.index = {name: m for m, name in enumerate(lats)}
+        self.costs = Costs([[[list(r) for r in lat]] for lat in lats.values()],
+                           [[[list(r) for r in ens.get(n, lat)]] for n, lat in lats.items()])
+        self.ids = 0
+
+    def dispatcher(self, policy: str = "sdrm3", **config) -> Dispatcher:
+        if policy.startswith("sdrm3"):
+            config.setdefault("tune", False)
+        return Dispatcher(self.platform, self.models, self.costs, make_policy(policy, **config),
+                          fallback=make_policy("fcfs"))
+
+    def job(self, name: str, release: float, deadline: float = 1000.0) -> Job:
+        m = self.index[name]
+        j = Job(self.ids, self.models[m], m, self.ids, release, deadline, self.costs)
+        self.ids += 1
+        return j
+
+
+def started(disp: Dispatcher, now: float) -> list[tuple[str, int, int]]:
+    starts, _ = disp.schedule(now)
+    assert disp.counters.invalid_decisions == 0
+    assert disp.counters.fallbacks == 0
+    return [(s.job.model.name, s.acc, s.n) for s in starts]
+
+
+def simulate(case: Case, disp: Dispatcher, releases: list[tuple[float, str, float]]) -> list[Completion]:
+    """Event loop over the dispatcher alone: ``releases`` are (time, model, absolute deadline).
+    Returns one completion per job."""
+    releases = sorted(releases)
+    out: list[Completion] = []
+    running: dict[int, float] = {}
+    now, i = 0.0, 0
+    while i < len(releases) or running or disp.ready:
+        nxt = min([*running.values(), releases[i][0] if i < len(releases) else INF, disp.wake_at])
+        assert nxt < INF, f"stuck with {disp.ready}"
+        now = max(now, nxt)
+        for a, end in sorted(running.items()):
+            if end <= now:
+                del running[a]
+                comp = disp.segments_done(a, end)
+                if comp:
+                    out.append(comp)
+        while i < len(releases) and releases[i][0] <= now:
+            r, name, dl = releases[i]
+            disp.release(case.job(name, r, dl))
+            i += 1
+        starts, ended = disp.schedule(now)
+        out += ended
+        for s in starts:
+            running[s.acc] = s.end_ms
+    assert disp.counters.invalid_decisions == 0
+    assert len(out) == len(releases)
+    return out
+
+
+# --- urgency (deadline order) over FIFO -------------------------------------------------------------
+
+def test_earlier_deadline_beats_release_order() -> None:
+    c = Case({"a": [[10]], "b": [[10]]})  # one accelerator
+    d = c.dispatcher()
+    d.release(c.job("a", release=0, deadline=100))
+    d.release(c.job("b", release=1, deadline=50))
+    # b's deadline 50 < a's 100: b is first in deadline order and takes the single accelerator
+    # (no shedding: EDF b ends 1 + 10 = 11 <= 50, a 21 <= 100; nothing hopeless)
+    assert started(d, 1) == [("b", 0, 1)]
+    assert [j.model.name for j in d.ready] == ["a"]
+    # the same jobs under FCFS: a, released first, gets it
+    c = Case({"a": [[10]], "b": [[10]]})
+    d = c.dispatcher("fcfs")
+    d.release(c.job("a", release=0, deadline=100))
+    d.release(c.job("b", release=1, deadline=50))
+    assert started(d, 1) == [("a", 0, 1)]
+
+
+def test_urgency_order_variant_also_prefers_the_urgent_job() -> None:
+    c = Case({"a": [[10]], "b": [[10]]})
+    d = c.dispatcher(order="urgency")
+    d.release(c.job("a", release=0, deadline=100))
+    d.release(c.job("b", release=1, deadline=50))
+    # U_a = 10 / (100 - 1) = 0.10, U_b = 10 / (50 - 1) = 0.20 -> b
+    assert started(d, 1) == [("b", 0, 1)]
+
+
+# --- fairness ---------------------------------------------------------------------------------------
+
+def _starvation_misses(alpha: float) -> tuple[int, int]:
+    """One accelerator. slow: 3 fps, one 50 ms segment, deadline = period 333.3 ms. fast: 60 fps, one
+    17 ms segment, deadline 50 ms after release. Demand 17/16.67 + 50/333 > 1: fast jobs keep one
+    another ready (fast k ends at 17 (k + 1) >= its successor's release 16.67 (k + 1)), and each has an
+    earlier deadline than slow's until fast's releases pass 333.3 - 50 = 283.3 ms. At 272 ms (fast 15
+    ends) the overload check takes fast 16 (released 266.7, deadline 316.7): 272 + 17 = 289 <= 316.7,
+    then slow: 289 + 50 = 339 > 333.3 -> the longest (slow) is shed; the same every period.
+    With alpha, slow's fairness F = waited / 50 grows while a fast job's F = waited / 17 stays small
+    (a few ms of backlog); slow moves ahead of the fast job once alpha * (F_slow - F_fast) > RANK_STEP
+    = 10. alpha 10: at 68 ms (fast 3 ends), F_slow = 68 / 50 = 1.36, fast 4 (released 66.7) F = 0.08
+    -> 12.8 > 10 -> slow runs 68-118 (at 51 ms: 10 * (1.02 - 0.06) = 9.6 < 10, not yet). The fast
+    jobs queued behind it pay instead. Returns (slow misses, fast misses) over 1 s."""
+    c = Case({"slow": [[50.0]], "fast": [[17.0]]}, fps={"slow": 3, "fast": 60})
+    rel = [(k * 1000 / 3, "slow", (k + 1) * 1000 / 3) for k in range(3)]
+    rel += [(k * 1000 / 60, "fast", k * 1000 / 60 + 50) for k in range(60)]
+    comps = simulate(c, c.dispatcher(alpha=alpha), rel)
+    slow = [x for x in comps if x.model == "slow"]
+    if alpha == 0.0:
+        assert [(x.status, x.reason, x.end_ms) for x in slow][0] == (DROPPED, "overload", 272.0)
+    else:
+        assert (slow[0].start_ms, slow[0].end_ms) == (68.0, 118.0)
+    return (sum(1 for x in slow if x.status != "done"),
+            sum(1 for x in comps if x.model == "fast" and x.status != "done"))
+
+
+def test_fairness_prevents_starvation_of_a_slow_model() -> None:
+    # pure deadline order: slow is shed in each of its 3 periods, the 60 fast frames all make it
+    assert _starvation_misses(0.0) == (3, 0)
+    # fairness gets every slow frame through; 3 fast frames per slow frame are lost instead
+    assert _starvation_misses(10.0) == (0, 9)
+
+
+# --- preference and energy --------------------------------------------------------------------------
+
+def test_preference_waits_for_a_busy_accelerator_that_suits_the_job() -> None:
+    # acc0 slow (50 ms), acc1 fast (10 ms). busy runs on acc1 until 5.
+    c = Case({"busy": [[INF], [5]], "j": [[50], [10]]})
+    d = c.dispatcher()
+    d.release(c.job("busy", 0))
+    assert started(d, 0) == [("busy", 1, 1)]
+    d.release(c.job("j", 0, deadline=100))
+    # j: acc0 (free) finishes 50, acc1 (busy) 5 + 10 = 15. P: acc1 1, acc0 15/50 = 0.3;
+    # E (energy = latency): acc1 10/10 = 1, acc0 10/50 = 0.2 -> acc1: j waits, acc0 stays idle
+    assert started(d, 0) == []
+    d.segments_done(1, 5)
+    assert started(d, 5) == [("j", 1, 1)]
+    # FCFS starts j on the free slow accelerator at once (ends 50 instead of 15)
+    c = Case({"busy": [[INF], [5]], "j": [[50], [10]]})
+    d = c.dispatcher("fcfs")
+    d.release(c.job("busy", 0))
+    started(d, 0)
+    d.release(c.job("j", 0, deadline=100))
+    assert started(d, 0) == [("j", 0, 1)]
+
+
+def _suited_but_later(deadline: float) -> list[tuple[str, int, int]]:
+    # acc0: free, 20 ms, 40 mJ; acc1: busy until 15, 10 ms, 4 mJ. j: acc0 ends 20, acc1 15 + 10 = 25.
+    # Scores: acc0 P 1 + 0.5 * E (4/40 = 0.1) = 1.05; acc1 P (20/25 = 0.8) + 0.5 * E 1 = 1.3 -> acc1
+    c = Case({"busy": [[INF], [15]], "j": [[20], [10]]}, ens={"j": [[40], [4]]})
+    d = c.dispatcher()
+    d.release(c.job("busy", 0))
+    assert started(d, 0) == [("busy", 1, 1)]
+    d.release(c.job("j", 0, deadline=deadline))
+    return started(d, 0)
+
+
+def test_waits_for_the_suiting_accelerator_only_when_the_deadline_allows() -> None:
+    assert _suited_but_later(100.0) == []  # waits for acc1: ends 25 <= 100, a tenth of the energy
+    # deadline 22: acc1 (25) would make it late while acc0 (20) would not -> runs on acc0 now
+    assert _suited_but_later(22.0) == [("j", 0, 1)]
+
+
+@pytest.mark.parametrize("ens, acc", [([[8.0], [4.0]], 1), ([[4.0], [8.0]], 0)])
+def test_energy_picks_the_cheaper_of_equally_fast_accelerators(ens, acc) -> None:
+    # both free, 10 ms each: P = 1 on both; E = 4/4 = 1 on the cheap one, 4/8 = 0.5 on the other
+    c = Case({"j": [[10.0], [10.0]]}, ens={"j": ens})
+    d = c.dispatcher()
+    d.release(c.job("j", 0))
+    assert started(d, 0) == [("j", acc, 1)]
+
+
+def test_energy_zero_gamma_falls_back_to_lowest_index() -> None:
+    # with gamma 0 the two accelerators tie: the first one (acc0) wins although it costs twice as much
+    c = Case({"j": [[10.0], [10.0]]}, ens={"j": [[8.0], [4.0]]})
+    d = c.dispatcher(gamma=0.0)
+    d.release(c.job("j", 0))
+    assert started(d, 0) == [("j", 0, 1)]
+
+
+# --- drops ------------------------------------------------------------------------------------------
+
+def _hopeless_run(policy: str) -> tuple[list[Completion], Dispatcher]:
+    # one accelerator; a: 30 ms, 30 mJ, deadline 100; b: 10 ms, 10 mJ, released 25, deadline 38
+    c = Case({"a": [[30]], "b": [[10]]})
+    d = c.dispatcher(policy)
+    comps = simulate(c, d, [(0, "a", 100), (25, "b", 38)])
+    return comps, d
+
+
+def test_hopeless_job_is_dropped_before_it_wastes_energy() -> None:
+    # at 30 (a done) b's best finish is 30 + 10 = 40 > 38: sdrm3 drops it; FCFS runs it 30-40, late
+    comps, d = _hopeless_run("sdrm3")
+    b = next(x for x in comps if x.model == "b")
+    assert (b.status, b.reason, b.end_ms, b.energy_mj) == (DROPPED, "hopeless", 30.0, 0.0)
+    assert d.counters.drops_policy == 1
+    fc, _ = _hopeless_run("fcfs")
+    fb = next(x for x in fc if x.model == "b")
+    assert (fb.status, fb.end_ms, fb.energy_mj) == ("late", 40.0, 10.0)
+    # both miss b; sdrm3 spends 30 mJ, FCFS 30 + 10 = 40 mJ
+    assert sum(x.energy_mj for x in comps) == pytest.approx(30.0)
+    assert sum(x.energy_mj for x in fc) == pytest.approx(40.0)
+
+
+def test_negative_delta_keeps_the_hopeless_job() -> None:
+    c = Case({"a": [[30]], "b": [[10]]})
+    comps = simulate(c, c.dispatcher(delta=-1.0), [(0, "a", 100), (25, "b", 38)])
+    b = next(x for x in comps if x.model == "b")
+    assert (b.status, b.end_ms) == ("late", 40.0)
+
+
+def _view(now_free: float = 0.0) -> SimpleNamespace:
+    return SimpleNamespace(free_at=(now_free,), running=(None,))
+
+
+def test_overload_sheds_the_longest_job_not_the_late_one() -> None:
+    c = Case({"a": [[10]], "b": [[30]], "c": [[5]]})
+    a, b, cc = c.job("a", 0, 15), c.job("b", 0, 40), c.job("c", 0, 44)
+    # EDF on one accelerator: a ends 10 <= 15, b 40 <= 40, c 45 > 44 -> c is late.
+    # Shed the longest of a, b, c (30 ms: b); then a 10, c 15 <= 44
+    assert overload_victims(_view(), 0.0, [a, b, cc], [1.0, 1.0, 1.0], [0]) == [b]
+    # the accelerator busy until 2 pushes everything 2 ms later: a 12, b 42 > 40 -> b again, then fine
+    assert overload_victims(_view(2.0), 0.0, [a, b, cc], [1.0, 1.0, 1.0], [0]) == [b]
+    # c with 1 ms more room: nothing is late, nothing is shed
+    c2 = c.job("c", 0, 45)
+    assert overload_victims(_view(), 0.0, [a, b, c2], [1.0, 1.0, 1.0], [0]) == []
+
+
+def test_overload_protects_a_job_with_a_cascaded_child() -> None:
+    # x and y are equally long (30 ms); y's model has a child (2 frames at stake: value 2)
+    c = Case({"x": [[30]], "y": [[30]], "z": [[10]]})
+    x, y, z = c.job("x", 0, 30), c.job("y", 0, 60), c.job("z", 0, 65)
+    # EDF: x 30 <= 30, y 60 <= 60, z 70 > 65 -> shed one. Per frame at stake: x 30, y 30, z 10.
+    # Equal values: the tie goes to the later deadline -> y
+    assert overload_victims(_view(), 0.0, [x, y, z], [1.0, 1.0, 1.0], [0]) == [y]
+    # y's child makes it 30 / 2 = 15 per frame -> x (30) is shed instead; then y 30, z 40 on time
+    assert overload_victims(_view(), 0.0, [x, y, z], [1.0, 2.0, 1.0], [0]) == [x]
+
+
+def test_policy_values_cascades_when_shedding() -> None:
+    # the same jobs through the policy: y's model has a child 'yc' (trigger probability 1) -> value 2
+    c = Case({"x": [[30]], "y": [[30]], "z": [[10]], "yc": [[5]]}, upstream={"yc": "y"})
+    d = c.dispatcher()
+    d.release(c.job("x", 0, 30))
+    d.release(c.job("y", 0, 60))
+    d.release(c.job("z", 0, 65))
+    starts, ended = d.schedule(0)
+    assert [(e.model, e.reason) for e in ended] == [("x", "overload")]
+    # y (cascade-adjusted deadline 60 - 5 = 55) before z (65)
+    assert [(s.job.model.name, s.acc) for s in starts] == [("y", 0)]
+    # without the child: y is shed, x runs
+    c = Case({"x": [[30]], "y": [[30]], "z": [[10]]})
+    d = c.dispatcher()
+    d.release(c.job("x", 0, 30))
+    d.release(c.job("y", 0, 60))
+    d.release(c.job("z", 0, 65))
+    starts, ended = d.schedule(0)
+    assert [(e.model, e.reason) for e in ended] == [("y", "overload")]
+    assert [s.job.model.name for s in starts] == ["x"]
+
+
+def test_no_shedding_when_disabled() -> None:
+    c = Case({"a": [[10]], "b": [[30]], "c": [[5]]})
+    d = c.dispatcher(shed=False)
+    d.release(c.job("a", 0, 15))
+    d.release(c.job("b", 0, 40))
+    d.release(c.job("c", 0, 44))
+    starts, ended = d.schedule(0)
+    assert ended == [] and [s.job.model.name for s in starts] == ["a"]
+
+
+# --- cascades ---------------------------------------------------------------------------------------
+
+def _cascade_first(child_trigger: bool) -> list[tuple[str, int, int]]:
+    # u (10 ms) triggers uc (20 ms); v (10 ms) has no child. u's deadline 50, v's 45.
+    c = Case({"u": [[10]], "uc": [[20]], "v": [[10]]}, upstream={"uc": "u"} if child_trigger else None)
+    d = c.dispatcher()
+    d.release(c.job("u", 0, 50))
+    d.release(c.job("v", 0, 45))
+    return started(d, 0)
+
+
+def test_upstream_job_leaves_room_for_its_child() -> None:
+    # u's child needs 20 ms after it: u's effective deadline 50 - 20 = 30 < v's 45 -> u first
+    # (EDF order would run v; no shedding: v 10 <= 45, u 20 <= 50)
+    assert _cascade_first(True) == [("u", 0, 1)]
+    # the same models without the cascade: v (45 < 50) first
+    assert _cascade_first(False) == [("v", 0, 1)]
+
+
+# --- supernet ---------------------------------------------------------------------------------------
+
+def test_supernet_uses_lighter_variants_under_overload_and_misses_less() -> None:
+    tr = T.generate(load_scenario("ar_gaming"), 3.0, 0)
+    spec = load_platform("single_4k_ws")
+    base, _ = replay(tr, spec, "sdrm3")
+    sn, comps = replay(tr, spec, "sdrm3+supernet")
+    assert base["accuracy"] == 1.0 and base["frames_missed"] > 0  # overloaded with full models
+    assert 0.9 <= sn["accuracy"] < 1.0
+    assert sn["frames_missed"] < base["frames_missed"]
+    models = {m.name: m for m in build_models(tr.scenario, None)}
+    used = {(x.model, x.variant) for x in comps if x.completed}
+    assert any(v > 0 for _, v in used)
+    assert all(models[m].variants[v].accuracy >= 0.9 for m, v in used)  # the floor
+
+
+def test_registered_names() -> None:
+    assert isinstance(make_policy("sdrm3"), SDRM3)
+    p = make_policy("sdrm3+supernet")
+    assert isinstance(p, SDRM3Supernet) and p.uses_variants and p.selector.floor == 0.9
