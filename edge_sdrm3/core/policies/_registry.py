@@ -29,3 +29,20 @@ def make_policy(name: str, **config: Any) -> Any:
     except KeyError:
         raise ConfigError(f"unknown policy {name!r} (known: {', '.join(policy_names())})") from None
     return cls(**config)
+
+
+def each_to_fastest_free(view, now: float, jobs) -> list:
+    """The rule several baselines share: jobs in the given order, each to the free accelerator where
+    its next segment is fastest (ties: lowest index); a job whose segment runs nowhere free waits."""
+    from ..types import INF, Run
+
+    free = view.free_accs(now)
+    out = []
+    for job in jobs:
+        if not free:
+            break
+        a = min(free, key=lambda a: (view.latency(job, a), a))
+        if view.latency(job, a) < INF:
+            free.remove(a)
+            out.append(Run(job, a))
+    return out

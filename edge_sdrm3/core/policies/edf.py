@@ -2,8 +2,7 @@
 accelerator where its next segment is fastest (ties: lowest index)."""
 from __future__ import annotations
 
-from ..types import INF, Run
-from ._registry import register
+from ._registry import each_to_fastest_free, register
 
 
 @register("edf")
@@ -11,13 +10,4 @@ class EDF:
     name = "edf"
 
     def pick(self, view, now: float) -> list:
-        free = view.free_accs(now)
-        out = []
-        for job in sorted(view.ready, key=lambda j: (j.deadline, j.release, j.id)):
-            if not free:
-                break
-            a = min(free, key=lambda a: (view.latency(job, a), a))
-            if view.latency(job, a) < INF:
-                free.remove(a)
-                out.append(Run(job, a))
-        return out
+        return each_to_fastest_free(view, now, sorted(view.ready, key=lambda j: (j.deadline, j.release, j.id)))

@@ -2,8 +2,7 @@
 segment is fastest. Also the dispatcher's fallback."""
 from __future__ import annotations
 
-from ..types import Run
-from ._registry import register
+from ._registry import each_to_fastest_free, register
 
 
 @register("fcfs")
@@ -11,12 +10,4 @@ class FCFS:
     name = "fcfs"
 
     def pick(self, view, now: float) -> list:
-        free = view.free_accs(now)
-        out = []
-        for job in view.ready:  # already in release order
-            if not free:
-                break
-            a = min(free, key=lambda a: (view.latency(job, a), a))
-            free.remove(a)
-            out.append(Run(job, a))
-        return out
+        return each_to_fastest_free(view, now, view.ready)
