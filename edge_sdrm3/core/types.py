@@ -83,10 +83,18 @@ class Costs:
         self.best_lat: list = []  # [m][v][s] min over accelerators
         self.rem_best: list = []  # [m][v][s] sum of best_lat over segments s..end (len n+1, last 0)
         self.best_en: list = []  # [m][v][s] min energy over accelerators
+        self.rem_on: list = []  # [m][v][a][s] latency of segments s..end all on accelerator a
         for lm, em in zip(self.lat, self.en):
-            bl_m, rb_m, be_m = [], [], []
+            bl_m, rb_m, be_m, ro_m = [], [], [], []
             for lv, ev in zip(lm, em):
                 n = len(lv[0])
+                ro = []
+                for la in lv:
+                    suf = [0.0] * (n + 1)
+                    for s in range(n - 1, -1, -1):
+                        suf[s] = suf[s + 1] + la[s]
+                    ro.append(suf)
+                ro_m.append(ro)
                 bl = [min(la[s] for la in lv) for s in range(n)]
                 be = [min(ea[s] for ea in ev) for s in range(n)]
                 rb = [0.0] * (n + 1)
@@ -98,6 +106,7 @@ class Costs:
             self.best_lat.append(bl_m)
             self.rem_best.append(rb_m)
             self.best_en.append(be_m)
+            self.rem_on.append(ro_m)
 
     def reference_energy(self, m: int) -> float:
         """Largest variant, each segment on the accelerator where it costs least energy."""
@@ -115,7 +124,7 @@ class Job:
 
     __slots__ = (
         "id", "model", "m", "frame", "release", "deadline", "variant", "seg", "n_segs",
-        "last_progress", "acc", "start", "energy", "lat", "en", "rem_best", "running",
+        "last_progress", "acc", "start", "energy", "lat", "en", "rem_best", "rem_on", "running",
     )
 
     def __init__(self, id: int, model: Model, m: int, frame: int, release: float, deadline: float,
@@ -140,6 +149,7 @@ class Job:
         self.lat = costs.lat[self.m][variant]  # [a][s]
         self.en = costs.en[self.m][variant]
         self.rem_best = costs.rem_best[self.m][variant]  # [s]
+        self.rem_on = costs.rem_on[self.m][variant]  # [a][s]
 
     @property
     def started(self) -> bool:

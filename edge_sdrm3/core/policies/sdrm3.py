@@ -35,9 +35,10 @@ class SDRM3:
     name = "sdrm3"
     uses_variants = False
 
-    def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "edf", tune: bool = True,
-                 window_ms: float = 500.0, **params: float) -> None:
+    def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
+                 window_ms: float = 500.0, slack_use: float = 0.3, **params: float) -> None:
         self.order = order
+        self.slack_use = slack_use
         self.theta = theta or Theta(**params)
         self.shed = shed
         # δ stays as configured: with exact cost estimates a later drop only wastes work
@@ -46,6 +47,7 @@ class SDRM3:
         self._value: list[float] = []
         self._tail: list[float] = []
         self._rel_deadline: list[float] = []
+
         self._checked_id = 0
         self._models = None
 
@@ -93,7 +95,7 @@ class SDRM3:
         out: list = []
         cands = []  # [job score U + alpha*F, job, F, earliest finish of its next segment, rest after it]
         tol = self._rel_deadline  # per model: its relative deadline (delta is a share of it)
-        edf = self.order == "edf"
+        edf = self.order != "urgency"
         for j in view.ready:
             s = j.seg
             lat = j.lat
@@ -122,11 +124,15 @@ class SDRM3:
                 out.extend(Drop(j, "overload") for j in victims)
                 gone = {j.id for j in victims}
                 cands = [c for c in cands if c[1].id not in gone]
-        if self.order == "edf":
-            cands.sort(key=lambda c: (c[1].deadline - tail[c[1].m], c[1].release, c[1].id))
+        if self.order in ("edf", "lst"):
+            if self.order == "edf":
+                cands.sort(key=lambda c: (c[1].deadline - tail[c[1].m], c[1].release, c[1].id))
+            else:  # latest start: deadline less its children's time less its own best remaining work
+                cands.sort(key=lambda c: (c[1].deadline - tail[c[1].m] - c[1].rem_best[c[1].seg], c[1].release, c[1].id))
             for r, c in enumerate(cands):  # deadline rank in place of U; fairness still adds
                 c[0] = RANK_STEP * (len(cands) - r) + alpha * c[2]
         cands.sort(key=lambda c: (-c[0], c[1].release, c[1].id))
+        keep = self.slack_use
         bound = beta + gamma
         while cands and n_free:
             best = None
@@ -139,14 +145,21 @@ class SDRM3:
                 lat, en = j.lat, j.en
                 be = best_en[j.m][j.variant][s_]
                 fins = [t_at[a] + lat[a][s_] + (handoff if 0 <= j.acc != a else 0.0) for a in accs]
-                mf = min(fins)
+                # the job's end if its next block starts on each accelerator and the rest follow
+                # greedily on the accelerators as booked now: a block must not start where the rest
+                # of its job cannot follow in time
+                ends = [end_estimate(j, i, fins, t_at, accs, handoff) for i in range(len(accs))]
+                me = min(ends)
+                # a slower end may use only part of the slack: the estimate cannot see the blocks
+                # placed after this one in the same step, nor the next releases
+                limit = me + keep * (dl - me) if me <= dl else INF
                 for i, a in enumerate(accs):
-                    f = fins[i]
-                    if f + rest > dl and mf + rest <= dl:
-                        continue  # would make it late where another accelerator would not
-                    score = sj + beta * (mf - now + EPS_MS) / (f - now + EPS_MS) + gamma * be / en[a][s_]
+                    e = ends[i]
+                    if e > limit:
+                        continue  # would end late, or too close to its deadline, where another would not
+                    score = sj + beta * (me - now + EPS_MS) / (e - now + EPS_MS) + gamma * be / en[a][s_]
                     if score > best_score:
-                        best_score, best = score, (c, a, f)
+                        best_score, best = score, (c, a, fins[i])
             if best is None:
                 break
             c, a, f = best
@@ -159,30 +172,62 @@ class SDRM3:
         return out
 
 
+def end_estimate(j, i: int, fins: list[float], t_at: list[float], accs: list[int], handoff: float) -> float:
+    """When job ``j`` would end if its next block runs on ``accs[i]`` (ending at ``fins[i]``) and each
+    later block then goes, in turn, to the accelerator that finishes it first given ``t_at``."""
+    lat = j.lat
+    n = j.n_segs
+    t = fins[i]
+    prev = accs[i]
+    if j.seg + 1 >= n:
+        return t
+    local = list(t_at)
+    local[prev] = t
+    for s in range(j.seg + 1, n):
+        bt, ba = INF, prev
+        for a in accs:
+            f = (local[a] if local[a] > t else t) + lat[a][s] + (handoff if a != prev else 0.0)
+            if f < bt:
+                bt, ba = f, a
+        t = bt
+        local[ba] = bt
+        prev = ba
+    return t
+
+
 def overload_victims(view, now: float, jobs: list, value: list[float], accs: list[int]) -> list:
     """Jobs to shed so that the rest can meet their deadlines (Moore-Hodgson, generalised).
 
     The ready jobs and the rest of the running ones are taken in deadline order against an optimistic
-    bound of when each could finish: the work ahead of it (each job at its best accelerator's speed,
-    plus what the accelerators are busy with) spread evenly over the healthy accelerators. At the
-    first job that misses its deadline even so, the queued job with the most remaining work per frame
-    at stake (cascaded children count) is shed, and the check starts over. Exact on one accelerator,
-    optimistic on several (so it never sheds a job that a better placement would have saved).
-    Running jobs count but are never shed."""
+    (fluid) bound of when each could finish: the work ahead of it, each job's share being the time the
+    whole platform would need for it if every accelerator worked on it at its own speed for that job
+    (1 / sum over accelerators of 1 / its remaining time there), plus what the accelerators are busy
+    with spread over them. At the first job that misses its deadline even so, the queued job with the
+    most remaining work per frame at stake (cascaded children count) is shed, and the check starts
+    over. Exact on one accelerator, optimistic on several. Running jobs count but are never shed."""
     free_at = view.free_at
     n = len(accs)
-    busy = sum(free_at[a] - now for a in accs if free_at[a] > now)
-    items = [(j.deadline, j.id, j, j.rem_best[j.seg], True) for j in jobs]
-    items += [(j.deadline, j.id, j, j.rem_best[j.seg], False)
-              for j in view.running if j is not None and j.seg < j.n_segs]
+    busy = sum(free_at[a] - now for a in accs if free_at[a] > now) / n
+
+    def share(j) -> float:
+        s = j.seg
+        rate = 0.0
+        for a in accs:
+            r = j.rem_on[a][s]
+            if 0 < r < INF:
+                rate += 1.0 / r
+        return 1.0 / rate if rate > 0 else INF
+
+    items = [(j.deadline, j.id, j, share(j), True) for j in jobs]
+    items += [(j.deadline, j.id, j, share(j), False) for j in view.running if j is not None and j.seg < j.n_segs]
     items.sort(key=lambda it: (it[0], it[1]))
     victims = []
     while True:
-        work = busy
+        work = now + busy
         late = -1
         for k, it in enumerate(items):
             work += it[3]
-            if now + work / n > it[0]:
+            if work > it[0]:
                 late = k
                 break
         if late < 0:
@@ -190,7 +235,7 @@ def overload_victims(view, now: float, jobs: list, value: list[float], accs: lis
         cand = [it for it in items[:late + 1] if it[4]]
         if not cand:
             return victims
-        v = max(cand, key=lambda it: (it[3] / value[it[2].m], it[0], it[1]))
+        v = max(cand, key=lambda it: (it[2].rem_best[it[2].seg] / value[it[2].m], it[0], it[1]))
         items.remove(v)
         victims.append(v[2])
 

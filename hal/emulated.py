@@ -1,0 +1,246 @@
+"""Emulated accelerators: real outputs from the host CPU, latency and energy from a cost model.
+
+An emulated accelerator stands for hardware we do not have (an XRBench sub-accelerator, an NPU of a
+future board). It loads the real model on the host CPU and takes its *time and energy* from a cost
+model: a table (:class:`CostTable`, per model key -> latency_ms, energy_mj; e.g. the XRBench tables)
+or a speed factor and power relative to the profiled host CPU (:class:`RelativeCost`). Completion is
+paced to the modelled latency with an injected clock and sleep (defaults ``time.monotonic`` and
+``time.sleep``), so a replay with a fake clock and a live run share this code.
+
+When outputs are computed for real (``compute=``):
+
+* ``'always'``: every run computes on the host. Right for one emulated accelerator, or when outputs
+  matter (cascades, accuracy checks). If the host is slower than the model, completion is late and the
+  record says so (``extra['overrun_ms']``) instead of pretending.
+* ``'never'``: timing only; ``outputs`` is None. Right for large benchmark models and for replay-like
+  load tests on a small host.
+* ``'when-idle'`` (default): compute only if a host slot is free (a shared :class:`HostSlots`, one slot
+  per host core by default, shared by all emulated devices of a platform) *and* the last measured host
+  time of this model fits in its modelled latency (or was never measured). Otherwise only time it. A
+  2-core host cannot run the real inference of several emulated accelerators within their modelled
+  times; this keeps the modelled schedule intact and computes as much as the host allows.
+
+Honesty: every :class:`~hal.devices.RunResult` from here has ``timing='emulated'``, ``computed`` saying
+whether outputs are real, ``latency_ms`` = the *modelled* latency, ``host_ms`` = the real host time
+beside it (None if not computed), ``wall_ms`` = what the injected clock saw, and ``energy_mj`` =
+the modelled energy (emulated accelerators are never metered; see hal.energy).
+
+``invoke()`` is the plain Loaded verb: it always computes real outputs (the caller asked for them),
+paced like run(compute='always').
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from hal import runtime
+from hal.devices import Device, DeviceInfo, InterpreterLoaded, Loaded, RunResult, check_inputs
+from hal.errors import BadDeviceSpec, HalError, InvokeError, ModelLoadError
+
+COMPUTE_POLICIES = ("always", "never", "when-idle")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The modelled cost of one invocation on the emulated accelerator."""
+
+    latency_ms: float
+    energy_mj: float
+
+
+class CostModel(Protocol):
+    """Maps a model key (and the host time, when known) to the accelerator's cost."""
+
+    def __call__(self, key: str, host_ms: float | None) -> Cost: ...
+
+
+class CostTable:
+    """Fixed cost per model key, e.g. from an XRBench sub-accelerator's table."""
+
+    def __init__(self, table: Mapping[str, Cost | tuple[float, float]]):
+        self._table = {k: v if isinstance(v, Cost) else Cost(float(v[0]), float(v[1])) for k, v in table.items()}
+
+    def __call__(self, key: str, host_ms: float | None) -> Cost:
+        try:
+            return self._table[key]
+        except KeyError:
+            raise HalError(f"cost table has no entry for model {key!r}; known: {sorted(self._table)}") from None
+
+
+@dataclass(frozen=True)
+class RelativeCost:
+    """An accelerator ``speed`` times faster than the host CPU, drawing ``power_w`` while busy.
+
+    ``host_ms`` holds the profiled host CPU latency per model key (from `edge-sdrm3 profile`), so that
+    the modelled latency is stable; without it the host time measured on this run (or the last one) is
+    used. Energy = power × modelled latency (W × ms = mJ).
+    """
+
+    speed: float
+    power_w: float
+    host_ms: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.speed <= 0 or self.power_w < 0:
+            raise ValueError(f"RelativeCost needs speed > 0 and power_w >= 0, got {self.speed}, {self.power_w}")
+
+    def __call__(self, key: str, host_ms: float | None) -> Cost:
+        reference = (self.host_ms or {}).get(key, host_ms)
+        if reference is None:
+            raise HalError(f"no host CPU time for model {key!r}: profile it, or run it once with compute")
+        latency = reference / self.speed
+        return Cost(latency, self.power_w * latency)
+
+
+class HostSlots:
+    """How many emulated inferences may compute on the host at once (shared by a platform's devices)."""
+
+    def __init__(self, slots: int | None = None):
+        self.slots = slots if slots is not None else max(1, os.cpu_count() or 1)
+        self._sem = threading.BoundedSemaphore(self.slots)
+
+    def try_acquire(self) -> bool:
+        return self._sem.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._sem.release()
+
+
+class EmulatedDevice(Device):
+    """``emulated:NAME``: an accelerator whose timing and energy come from ``cost``."""
+
+    kind = "emulated"
+
+    def __init__(
+        self,
+        name: str,
+        cost: CostModel | None = None,
+        *,
+        compute: str = "when-idle",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        host: HostSlots | None = None,
+        host_threads: int = 1,
+    ):
+        spec = f"emulated:{name}"
+        if cost is None:
+            raise BadDeviceSpec(
+                f"{spec} needs a cost model: open_device('{spec}', cost=CostTable(...) or RelativeCost(...))"
+            )
+        if compute not in COMPUTE_POLICIES:
+            raise BadDeviceSpec(f"{spec}: compute must be one of {COMPUTE_POLICIES}, got {compute!r}")
+        super().__init__(spec, DeviceInfo(spec, "emulated", "host-cpu+cost-model", host_threads, f"compute={compute}"))
+        self.name = name
+        self.cost = cost
+        self.compute = compute
+        self.clock = clock
+        self.sleep = sleep
+        self.host = host or HostSlots()
+        self.host_threads = host_threads
+
+    def load(self, path: str | os.PathLike[str], key: str | None = None) -> EmulatedLoaded:
+        """Load the real model on the host CPU; ``key`` names it in the cost model (default: file stem)."""
+        loaded = super().load(path)
+        assert isinstance(loaded, EmulatedLoaded)
+        if key is not None:
+            loaded.key = key
+        return loaded
+
+    def _load(self, path: Path) -> Loaded:
+        try:
+            interpreter = runtime.make_interpreter(str(path), num_threads=self.host_threads)
+            inner = InterpreterLoaded(path, self.spec, interpreter, (), self.host_threads)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"cannot load {path} on {self.spec}: {exc}") from exc
+        return EmulatedLoaded(self, inner, path.stem)
+
+
+class EmulatedLoaded(Loaded):
+    """A model on an emulated accelerator. Use from one thread, like every Loaded."""
+
+    def __init__(self, device: EmulatedDevice, inner: InterpreterLoaded, key: str):
+        super().__init__(inner.path, device.spec, inner.inputs, inner.outputs)
+        self._dev = device
+        self._inner = inner
+        self.key = key
+        self.last_host_ms: float | None = None  # last real host time of this model (drives 'when-idle')
+
+    def invoke(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        result = self.run(inputs, compute="always")
+        assert result.outputs is not None
+        return result.outputs
+
+    def run(self, inputs: Sequence[np.ndarray], *, compute: str | None = None) -> RunResult:
+        """One paced invocation; outputs computed per the compute policy (see the module docstring)."""
+        if self._closed:
+            raise HalError(f"{self.path} on {self.device}: model is closed")
+        check_inputs(self.inputs, inputs, f"{self.path.name} on {self.device}")
+        policy = compute or self._dev.compute
+        if policy not in COMPUTE_POLICIES:
+            raise BadDeviceSpec(f"compute must be one of {COMPUTE_POLICIES}, got {policy!r}")
+        if not self._busy.acquire(blocking=False):
+            raise InvokeError(f"{self.path} on {self.device}: concurrent run; a Loaded is used from one thread")
+        try:
+            return self._run(inputs, policy)
+        finally:
+            self._busy.release()
+
+    def _should_compute(self, policy: str) -> tuple[bool, bool]:
+        """(compute?, holding a host slot?)."""
+        if policy == "always":
+            return True, False
+        if policy == "never":
+            return False, False
+        if self.last_host_ms is not None:
+            try:
+                modelled = self._dev.cost(self.key, self.last_host_ms).latency_ms
+            except HalError:
+                modelled = float("inf")
+            if self.last_host_ms > modelled:
+                return False, False  # the host could not keep up; time it only
+        acquired = self._dev.host.try_acquire()
+        return acquired, acquired
+
+    def _run(self, inputs: Sequence[np.ndarray], policy: str) -> RunResult:
+        dev = self._dev
+        start = dev.clock()
+        computed, holding = self._should_compute(policy)
+        outputs: list[np.ndarray] | None = None
+        host_ms: float | None = None
+        if computed:
+            try:
+                t0 = time.perf_counter()
+                outputs = self._inner._invoke(inputs)
+                host_ms = (time.perf_counter() - t0) * 1e3
+                self.last_host_ms = host_ms
+            finally:
+                if holding:
+                    dev.host.release()
+        cost = dev.cost(self.key, host_ms if computed else self.last_host_ms)
+        deadline = start + cost.latency_ms / 1e3
+        now = dev.clock()
+        if now < deadline:
+            dev.sleep(deadline - now)
+        end = dev.clock()
+        wall_ms = (end - start) * 1e3
+        extra: dict[str, Any] = {
+            "device": self.device,
+            "key": self.key,
+            "compute": policy,
+            "start_s": start,
+            "end_s": end,
+            "overrun_ms": max(0.0, wall_ms - cost.latency_ms),
+        }
+        return RunResult(outputs, computed, "emulated", cost.latency_ms, host_ms, cost.energy_mj, wall_ms, extra)
+
+    def close(self) -> None:
+        super().close()
+        self._inner.close()
