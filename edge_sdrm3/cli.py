@@ -17,6 +17,7 @@ from .core.types import ConfigError
 from .sim import trace as traces
 from .sim.replay import completion_record, replay
 from .sim.xrbench_compat import RUN_MS, replay_xrbench
+from .tflite.cli import add_models_parser
 
 DEFAULT_DURATION_S = 10.0
 
@@ -133,6 +134,11 @@ def cmd_scenarios(args) -> int:
 
 
 def cmd_platforms(args) -> int:
+    if args.detect:
+        import hal  # the hardware layer is loaded only when asked for
+
+        print(json.dumps(hal.detect(), indent=2, sort_keys=True, default=str))
+        return 0
     for name in list_platforms():
         spec = load_platform(name)
         print(f"{name:<28} " + ", ".join(f"{a.id}={u}" for a, u in zip(spec.platform.accelerators, spec.units)))
@@ -173,7 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_trace_generate)
 
     sub.add_parser("scenarios", help="list the shipped scenarios").set_defaults(func=cmd_scenarios)
-    sub.add_parser("platforms", help="list the shipped platforms").set_defaults(func=cmd_platforms)
+    p = sub.add_parser("platforms", help="list the shipped platforms, or --detect what this machine has")
+    p.add_argument("--detect", action="store_true",
+                   help="the TFLite runtime, usable accelerators (and why others are skipped), energy meter")
+    p.set_defaults(func=cmd_platforms)
+    add_models_parser(sub)
     return ap
 
 

@@ -136,15 +136,13 @@ class Dispatcher:
         # queued jobs that have not started by their deadline are dropped, for every policy
         if ready:
             strict = self.drop_strict
-            keep = []
-            for j in ready:
-                if j.seg == 0 and (j.deadline < now if strict else j.deadline <= now):
+            expired = [j for j in ready if j.seg == 0 and (j.deadline < now if strict else j.deadline <= now)]
+            if expired:
+                for j in expired:
                     self.counters.drops_deadline += 1
                     ended.append(self._complete(j, now, DROPPED, "deadline"))
-                else:
-                    keep.append(j)
-            if len(keep) != len(ready):
-                self.ready = ready = keep
+                gone = {j.id for j in expired}
+                self.ready = ready = [j for j in ready if j.id not in gone]
         self.wake_at = INF
         if not ready:
             return [], ended
@@ -171,6 +169,8 @@ class Dispatcher:
 
     # --- internals ----------------------------------------------------------------------------
     def _apply(self, decisions: list, now: float, starts: list[Start], ended: list[Completion]) -> bool:
+        if not decisions:
+            return True
         ready_ids = {j.id for j in self.ready}
         taken: set[int] = set()
         gone: set[int] = set()

@@ -23,8 +23,10 @@ class Tuner:
     def __init__(self, theta: Theta, *, window_ms: float | None = 500.0, window_frames: int | None = None,
                  step: float = 0.5, decay: float = 0.5, min_step: float = 0.05,
                  ref_energy: Callable[[str], float] | None = None,
-                 fields: tuple[str, ...] = ALL_FIELDS) -> None:
+                 fields: tuple[str, ...] = ALL_FIELDS, detect: bool = True, explore: bool = True) -> None:
         self.fields = fields
+        self.explore = explore  # False: only measure the windows (a fixed θ, for comparison)
+        self.detect = detect  # a change in the set of models that ran in a window is a new workload
         self.theta = theta
         self.window_ms = window_ms
         self.window_frames = window_frames
@@ -44,7 +46,7 @@ class Tuner:
 
     # --- feeding ----------------------------------------------------------------------------------
     def set_workload(self, key: tuple) -> None:
-        """Tell the tuner which workload runs (e.g. sorted (model, fps) pairs)."""
+        """Tell the tuner which workload runs (by default it notices by itself: the models that ran)."""
         if key == self.workload:
             return
         if self.workload and self._base is not None:
@@ -63,15 +65,27 @@ class Tuner:
         ref = self.ref_energy(c.model)
         self._e += c.energy_mj if c.completed else max(c.energy_mj, ref)
         self._eref += ref
+        self._seen.add(c.model)
         end = (self.window_frames is not None and self._n >= self.window_frames) or \
               (self.window_ms is not None and now >= self._start + self.window_ms)
         if not end:
             return False
         cost = (self._e / self._eref if self._eref > 0 else 1.0) * (self._m + 1) / (self._n + 1)
+        key = tuple(sorted(self._seen))
         self._reset_window(now)
+        if self.detect and not self.workload:
+            self.workload = key  # the first window: it measured θ on this workload
+        elif self.detect and key != self.workload:
+            # the models that ran changed: a new workload. This window mixed the two, so it measures
+            # nothing; restore what was learned for the new workload (or keep θ) and start afresh
+            old = self.theta
+            self.history.append((now, cost, old))
+            self.set_workload(key)
+            return self.theta != old
         return self.update(cost, now)
 
     def _reset_window(self, now: float) -> None:
+        self._seen: set[str] = set()
         self._start = now
         self._n = self._m = 0
         self._e = self._eref = 0.0
@@ -80,6 +94,8 @@ class Tuner:
     def update(self, cost: float, now: float = 0.0) -> bool:
         """One window's UXCost measured with ``self.theta``; choose the θ for the next window."""
         self.history.append((now, cost, self.theta))
+        if not self.explore:
+            return False
         if self._base is None:
             self._base = (self.theta, cost)
         elif cost < self._base[1]:

@@ -53,9 +53,12 @@ def result(policy_name: str, trace: Trace, spec: PlatformSpec, st: Setup, comple
 
 
 def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config: dict | None = None,
-           progress: Callable[[float], None] | None = None) -> tuple[dict, list[Completion]]:
-    """Run ``trace`` natively; returns the metrics dict and one completion per due frame."""
-    policy = make_policy(policy_name, **(policy_config or {}))
+           progress: Callable[[float], None] | None = None, policy: Any = None) -> tuple[dict, list[Completion]]:
+    """Run ``trace`` natively; returns the metrics dict and one completion per due frame.
+
+    ``policy`` is an already made policy object (its state, e.g. a tuner's history, stays readable)."""
+    if policy is None:
+        policy = make_policy(policy_name, **(policy_config or {}))
     st = setup(trace, spec, policy)
     models, costs, index = st.models, st.costs, st.index
     disp = Dispatcher(spec.platform, models, costs, policy, fallback=make_policy("fcfs"))

@@ -112,3 +112,26 @@ def test_observe_closes_time_windows() -> None:
     assert not t.observe(_comp(), 150.0)  # the next window runs to 200
     assert t.observe(_comp(), 200.0)
     assert len(t.history) == 2
+
+
+def test_a_change_in_the_models_that_run_is_a_new_workload() -> None:
+    # windows of 2 frames; workload A (model "a") then B (model "b") then A again
+    t = Tuner(Theta(gamma=0.5), window_ms=None, window_frames=2, fields=("gamma",))
+
+    def window(model: str, status: str, now: float) -> bool:
+        c = Completion(model, 0, 0, "acc0", 0.0, 0.0, 1.0, 10.0, 1.0, status)
+        t.observe(c, now)
+        return t.observe(c, now + 1)
+
+    window("a", "done", 0.0)  # first window: learns it runs ("a",) and starts a trial
+    assert t.workload == ("a",)
+    window("a", "done", 2.0)
+    learned_a = t.learned[("a",)]
+    moved = window("b", "late", 4.0)  # the models changed: a new workload, this window measures nothing
+    assert t.workload == ("b",)
+    assert t.history[-1][1] == pytest.approx(1.0 * 3 / 3)  # energy 2/2 * (2 + 1) / (2 + 1)
+    assert t.step == t.step0 and not moved or t.theta != learned_a
+    window("b", "late", 6.0)
+    window("a", "done", 8.0)  # back to A: its learned θ is restored
+    assert t.workload == ("a",)
+    assert t.theta == learned_a

@@ -36,17 +36,19 @@ class SDRM3:
     uses_variants = False
 
     def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
-                 window_ms: float = 500.0, slack_use: float = 0.3, **params: float) -> None:
+                 window_ms: float = 1000.0, slack_use: float = 0.3, **params: float) -> None:
         self.order = order
         self.slack_use = slack_use
         self.theta = theta or Theta(**params)
         self.shed = shed
         # δ stays as configured: with exact cost estimates a later drop only wastes work
-        self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("alpha", "beta", "gamma")) \
+        self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
         self._value: list[float] = []
         self._tail: list[float] = []
         self._rel_deadline: list[float] = []
+        self._healthy: tuple = ()
+        self._accs: list[int] = []
 
         self._checked_id = 0
         self._models = None
@@ -72,8 +74,6 @@ class SDRM3:
         if self.tuner is not None:
             ref = {m.name: view.costs.reference_energy(i) for i, m in enumerate(ms)}
             self.tuner.ref_energy = lambda name: ref.get(name, 0.0)
-            self.tuner.set_workload(tuple(sorted((m.name, m.fps) for m in ms)))
-            self.theta = self.tuner.theta
 
     def observe(self, c: Completion, now: float) -> None:
         """A due frame's outcome (from the driver): feeds the online tuner."""
@@ -81,74 +81,89 @@ class SDRM3:
             self.theta = self.tuner.theta
 
     def pick(self, view, now: float) -> list:
-        self._cascades(view)
+        if self._models is not view.models:
+            self._cascades(view)
         alpha, beta, gamma, delta = self.theta.as_tuple()
         free_at = view.free_at
-        accs = [a for a in range(view.n_acc) if view.healthy[a]]
-        t_at = [max(now, free_at[a]) for a in range(view.n_acc)]
-        n_free = sum(1 for a in accs if free_at[a] <= now)
+        healthy = view.healthy
+        if healthy != self._healthy:
+            self._healthy = healthy
+            self._accs = [a for a in range(view.n_acc) if healthy[a]]
+        accs = self._accs
+        t_at = list(free_at)
+        n_free = 0
+        for a in accs:
+            if free_at[a] <= now:
+                t_at[a] = now
+                n_free += 1
         if not n_free:
             return []
+        latest = max(t_at[a] for a in accs)
         handoff = view.handoff_ms
-        best_en = view.costs.best_en
         tail = self._tail
-        out: list = []
-        cands = []  # [job score U + alpha*F, job, F, earliest finish of its next segment, rest after it]
         tol = self._rel_deadline  # per model: its relative deadline (delta is a share of it)
-        edf = self.order != "urgency"
+        order = self.order
+        out: list = []
+        cands = []  # (order key, release, id, F, job, best-case rest after the next block)
         for j in view.ready:
             s = j.seg
-            lat = j.lat
-            mf = INF
-            moved = j.acc
-            for a in accs:
-                f = t_at[a] + lat[a][s]
-                if moved >= 0 and moved != a:
-                    f += handoff
-                if f < mf:
-                    mf = f
             rem = j.rem_best
-            rest = rem[s + 1]
-            if delta >= 0 and mf + rest > j.deadline + delta * tol[j.m]:  # scores.hopeless, inlined
-                out.append(Drop(j, "hopeless"))
-                continue
-            f_ = (now - j.last_progress) / max(EPS_MS, rem[s] - rest)
-            u = 0.0 if edf else rem[s] / max(EPS_MS, j.deadline - tail[j.m] - now)
-            cands.append([u + alpha * f_, j, f_, mf, rest])
+            rb, rest, dl = rem[s], rem[s + 1], j.deadline
+            if delta >= 0:  # scores.hopeless, inlined: best-case end beyond the tolerance
+                lim = dl + delta * tol[j.m]
+                if now + rb > lim:
+                    out.append(Drop(j, "hopeless"))
+                    continue
+                if latest + rb > lim:  # it might be: the exact best finish of its next block decides
+                    lat, moved = j.lat, j.acc
+                    mf = min(t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs)
+                    if mf + rest > lim:
+                        out.append(Drop(j, "hopeless"))
+                        continue
+            f_ = (now - j.last_progress) / max(EPS_MS, rb - rest)
+            if order == "lst":  # latest start: deadline less its children's time less its best work
+                key = dl - tail[j.m] - rb
+            elif order == "edf":
+                key = dl - tail[j.m]
+            else:  # the urgency ratio, highest first
+                key = -rb / max(EPS_MS, dl - tail[j.m] - now)
+            cands.append((key, j.release, j.id, f_, j, rest))
         # shed only when work arrived since the last check: otherwise the load can only have fallen
-        newest = max((c[1].id for c in cands), default=0)
-        if self.shed and len(cands) > 1 and newest > self._checked_id:
-            self._checked_id = newest
-            victims = overload_victims(view, now, [c[1] for c in cands], self._value, accs)
-            if victims:
-                out.extend(Drop(j, "overload") for j in victims)
-                gone = {j.id for j in victims}
-                cands = [c for c in cands if c[1].id not in gone]
-        if self.order in ("edf", "lst"):
-            if self.order == "edf":
-                cands.sort(key=lambda c: (c[1].deadline - tail[c[1].m], c[1].release, c[1].id))
-            else:  # latest start: deadline less its children's time less its own best remaining work
-                cands.sort(key=lambda c: (c[1].deadline - tail[c[1].m] - c[1].rem_best[c[1].seg], c[1].release, c[1].id))
-            for r, c in enumerate(cands):  # deadline rank in place of U; fairness still adds
-                c[0] = RANK_STEP * (len(cands) - r) + alpha * c[2]
-        cands.sort(key=lambda c: (-c[0], c[1].release, c[1].id))
+        if self.shed and len(cands) > 1:
+            newest = max(c[2] for c in cands)
+            if newest > self._checked_id:
+                self._checked_id = newest
+                victims = overload_victims(view, now, [c[4] for c in cands], self._value, accs)
+                if victims:
+                    out.extend(Drop(j, "overload") for j in victims)
+                    gone = {j.id for j in victims}
+                    cands = [c for c in cands if c[2] not in gone]
+        cands.sort()
+        n = len(cands)
+        if order == "urgency":
+            scored = [[alpha * c[3] - c[0], c[4], c[5]] for c in cands]
+        else:  # rank in place of U (neighbours RANK_STEP apart); fairness still adds
+            scored = [[RANK_STEP * (n - r) + alpha * c[3], c[4], c[5]] for r, c in enumerate(cands)]
+        if alpha and n > 1:
+            scored.sort(key=lambda c: -c[0])  # stable: ties keep the order above
+        best_en = view.costs.best_en
         keep = self.slack_use
         bound = beta + gamma
-        while cands and n_free:
+        while scored and n_free:
             best = None
             best_score = -INF
-            for c in cands:
+            for c in scored:
                 if c[0] + bound <= best_score:
                     break  # sorted by job score: no later job can win
-                sj, j = c[0], c[1]
-                s_, dl, rest = j.seg, j.deadline, c[4]
-                lat, en = j.lat, j.en
+                sj, j, rest = c
+                s_, dl = j.seg, j.deadline
+                lat, en, moved = j.lat, j.en, j.acc
                 be = best_en[j.m][j.variant][s_]
-                fins = [t_at[a] + lat[a][s_] + (handoff if 0 <= j.acc != a else 0.0) for a in accs]
+                fins = [t_at[a] + lat[a][s_] + (handoff if 0 <= moved != a else 0.0) for a in accs]
                 # the job's end if its next block starts on each accelerator and the rest follow
                 # greedily on the accelerators as booked now: a block must not start where the rest
                 # of its job cannot follow in time
-                ends = [end_estimate(j, i, fins, t_at, accs, handoff) for i in range(len(accs))]
+                ends = [end_estimate(j, i, fins, t_at, accs, handoff, latest) for i in range(len(accs))]
                 me = min(ends)
                 # a slower end may use only part of the slack: the estimate cannot see the blocks
                 # placed after this one in the same step, nor the next releases
@@ -163,34 +178,38 @@ class SDRM3:
             if best is None:
                 break
             c, a, f = best
-            cands.remove(c)
+            scored.remove(c)
             if t_at[a] <= now:
                 out.append(Run(c[1], a))
                 n_free -= 1
             # else the job waits for the busy accelerator that suits it; later jobs see it booked
             t_at[a] = f
+            if f > latest:
+                latest = f
         return out
 
 
-def end_estimate(j, i: int, fins: list[float], t_at: list[float], accs: list[int], handoff: float) -> float:
+def end_estimate(j, i: int, fins: list[float], t_at: list[float], accs: list[int], handoff: float,
+                 latest: float) -> float:
     """When job ``j`` would end if its next block runs on ``accs[i]`` (ending at ``fins[i]``) and each
-    later block then goes, in turn, to the accelerator that finishes it first given ``t_at``."""
+    later block then goes, in turn, to the accelerator that finishes it first given ``t_at`` (the
+    accelerators the job itself used are free again when its previous block ends). ``latest`` is the
+    largest ``t_at``: from then on every accelerator is free and the rest takes its best-case time."""
     lat = j.lat
-    n = j.n_segs
     t = fins[i]
     prev = accs[i]
-    if j.seg + 1 >= n:
-        return t
-    local = list(t_at)
-    local[prev] = t
-    for s in range(j.seg + 1, n):
+    for s in range(j.seg + 1, j.n_segs):
+        if t >= latest and handoff == 0.0:
+            return t + j.rem_best[s]
         bt, ba = INF, prev
         for a in accs:
-            f = (local[a] if local[a] > t else t) + lat[a][s] + (handoff if a != prev else 0.0)
+            ta = t_at[a]
+            f = (ta if ta > t else t) + lat[a][s]
+            if a != prev:
+                f += handoff
             if f < bt:
                 bt, ba = f, a
         t = bt
-        local[ba] = bt
         prev = ba
     return t
 
