@@ -36,9 +36,10 @@ class SDRM3:
     uses_variants = False
 
     def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
-                 window_ms: float = 1000.0, slack_use: float = 0.3, **params: float) -> None:
+                 window_ms: float = 1000.0, slack_use: float = 0.3, urgent_speed: bool = True, **params: float) -> None:
         self.order = order
         self.slack_use = slack_use
+        self.urgent_speed = urgent_speed
         self.theta = theta or Theta(**params)
         self.shed = shed
         # δ stays as configured: with exact cost estimates a later drop only wastes work
@@ -168,11 +169,13 @@ class SDRM3:
                 # a slower end may use only part of the slack: the estimate cannot see the blocks
                 # placed after this one in the same step, nor the next releases
                 limit = me + keep * (dl - me) if me <= dl else INF
+                # speed matters as much as the job is urgent: with slack to spare, energy decides
+                b = beta * min(1.0, j.rem_best[s_] / max(EPS_MS, dl - now)) if self.urgent_speed else beta
                 for i, a in enumerate(accs):
                     e = ends[i]
                     if e > limit:
                         continue  # would end late, or too close to its deadline, where another would not
-                    score = sj + beta * (me - now + EPS_MS) / (e - now + EPS_MS) + gamma * be / en[a][s_]
+                    score = sj + b * (me - now + EPS_MS) / (e - now + EPS_MS) + gamma * be / en[a][s_]
                     if score > best_score:
                         best_score, best = score, (c, a, fins[i])
             if best is None:
