@@ -174,9 +174,19 @@ class Dispatcher:
         ready_ids = {j.id for j in self.ready}
         taken: set[int] = set()
         gone: set[int] = set()
+        free_at, running, healthy, n_acc = self.free_at, self.running, self.healthy, self.n_acc
+        self.counters.decisions += len(decisions)
         for d in decisions:
-            self.counters.decisions += 1
-            err = self._invalid(d, now, ready_ids, taken, gone)
+            # fast check of the common decision (one block, same variant); anything else, or
+            # anything doubtful, goes through the full check, which names what is wrong
+            if d.__class__ is Run and d.variant is None and not d.whole:
+                job, a = d.job, d.acc
+                ok = (job.id in ready_ids and job.id not in gone and a.__class__ is int and 0 <= a < n_acc
+                      and healthy[a] and free_at[a] <= now and running[a] is None and a not in taken
+                      and job.lat[a][job.seg] != INF)
+                err = "" if ok else self._invalid(d, now, ready_ids, taken, gone)
+            else:
+                err = self._invalid(d, now, ready_ids, taken, gone)
             if err:
                 self.counters.invalid_decisions += 1
                 log.warning("policy %s: invalid decision %r: %s", self.policy.name, d, err)
@@ -235,9 +245,14 @@ class Dispatcher:
 
     def _start(self, job: Job, a: int, now: float, whole: bool) -> Start:
         first = job.seg
-        n = job.n_segs - first if whole else 1
-        t = sum(job.lat[a][first:first + n])
-        e = sum(job.en[a][first:first + n])
+        if whole:
+            n = job.n_segs - first
+            t = sum(job.lat[a][first:])
+            e = sum(job.en[a][first:])
+        else:
+            n = 1
+            t = job.lat[a][first]
+            e = job.en[a][first]
         if job.acc >= 0 and job.acc != a:
             t += self.platform.handoff_ms
             e += self.platform.handoff_mj

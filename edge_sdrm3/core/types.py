@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 INF = math.inf
 
@@ -159,10 +160,9 @@ class Job:
         return f"Job({self.model.name}#{self.frame} seg {self.seg}/{self.n_segs} v{self.variant})"
 
 
-# --- decisions: frozen values a policy returns --------------------------------------------------
+# --- decisions: immutable values a policy returns (named tuples: cheap to make on the hot path) --------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Run:
+class Run(NamedTuple):
     """Run the job's next segment (all its remaining segments if ``whole``) on accelerator ``acc``.
 
     ``variant`` may be given only before the job's first segment.
@@ -174,14 +174,12 @@ class Run:
     whole: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Drop:
+class Drop(NamedTuple):
     job: Job
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Wake:
+class Wake(NamedTuple):
     """Ask to be consulted again at ``at`` even if nothing is released or completes before."""
 
     at: float
@@ -195,8 +193,7 @@ Decision = Run | Drop | Wake
 DONE, LATE, DROPPED, FAILED = "done", "late", "dropped", "failed"
 
 
-@dataclass(frozen=True, slots=True)
-class Completion:
+class Completion(NamedTuple):
     model: str
     frame: int
     variant: int
@@ -214,8 +211,7 @@ class Completion:
         return self.status in (DONE, LATE)
 
 
-@dataclass(frozen=True, slots=True)
-class Start:
+class Start(NamedTuple):
     """What the driver must execute: ``n`` segments of ``job`` from ``first_seg`` on ``acc``."""
 
     job: Job

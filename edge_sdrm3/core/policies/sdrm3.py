@@ -162,20 +162,47 @@ class SDRM3:
                 be = best_en[j.m][j.variant][s_]
                 fins = [t_at[a] + lat[a][s_] + (handoff if 0 <= moved != a else 0.0) for a in accs]
                 # the job's end if its next block starts on each accelerator and the rest follow
-                # greedily on the accelerators as booked now: a block must not start where the rest
-                # of its job cannot follow in time
-                ends = [end_estimate(j, i, fins, t_at, accs, handoff, latest) for i in range(len(accs))]
-                me = min(ends)
+                # greedily on the accelerators as booked now (a block must not start where the rest
+                # of its job cannot follow in time). Exact ends are computed lazily: each is at least
+                # its block's finish plus the rest at best, which often settles the comparison.
+                k = len(accs)
+                last = s_ + 1 >= j.n_segs
+                lbs = [f + rest for f in fins]
+                ends: list = [None] * k
+                me = INF
+                for i in sorted(range(k), key=lbs.__getitem__):
+                    if lbs[i] >= me:
+                        break
+                    f = fins[i]
+                    e = f if last else (f + rest if f >= latest and handoff == 0.0
+                                        else end_estimate(j, i, fins, t_at, accs, handoff, latest))
+                    ends[i] = e
+                    if e < me:
+                        me = e
                 # a slower end may use only part of the slack: the estimate cannot see the blocks
                 # placed after this one in the same step, nor the next releases
                 limit = me + keep * (dl - me) if me <= dl else INF
                 # speed matters as much as the job is urgent: with slack to spare, energy decides
                 b = beta * min(1.0, j.rem_best[s_] / max(EPS_MS, dl - now)) if self.urgent_speed else beta
+                top = me - now + EPS_MS
                 for i, a in enumerate(accs):
                     e = ends[i]
-                    if e > limit:
-                        continue  # would end late, or too close to its deadline, where another would not
-                    score = sj + b * (me - now + EPS_MS) / (e - now + EPS_MS) + gamma * be / en[a][s_]
+                    if e is None:
+                        if lbs[i] > limit:
+                            continue
+                        ge = gamma * be / en[a][s_]
+                        if sj + b * top / (lbs[i] - now + EPS_MS) + ge <= best_score:
+                            continue  # even its lower bound cannot win
+                        f = fins[i]
+                        e = f + rest if f >= latest and handoff == 0.0 else \
+                            end_estimate(j, i, fins, t_at, accs, handoff, latest)
+                        if e > limit:
+                            continue
+                        score = sj + b * top / (e - now + EPS_MS) + ge
+                    else:
+                        if e > limit:
+                            continue  # would end late, or too close to its deadline, where another would not
+                        score = sj + b * top / (e - now + EPS_MS) + gamma * be / en[a][s_]
                     if score > best_score:
                         best_score, best = score, (c, a, fins[i])
             if best is None:
