@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_DIR = ROOT / "traces"
 PLATFORM_DIR = ROOT / "platforms"
 COST_TABLES = {"xrbench": ROOT / "models" / "xrbench" / "costs.json"}
+PROFILE = "profile"  # costs inline in the platform file, measured by `edge-sdrm3 profile` (edge_sdrm3/profiling.py)
 
 
 class FileFormatError(ConfigError):
@@ -139,8 +140,9 @@ def parse_scenario(doc: dict, where: str) -> Scenario:
         names.add(mname)
         models.append(ScenarioModel(mname, fps, up, float(p), None if dl is None else float(dl)))
     table = doc.get("cost_table", "xrbench")
-    if table not in COST_TABLES:
-        raise FileFormatError(f"{where}: field 'cost_table': unknown table {table!r} (known: {', '.join(COST_TABLES)})")
+    if table not in COST_TABLES and table != PROFILE:
+        raise FileFormatError(f"{where}: field 'cost_table': unknown table {table!r} "
+                              f"(known: {', '.join([*COST_TABLES, PROFILE])})")
     return Scenario(name, tuple(models), table, doc.get("description", ""))
 
 
@@ -150,10 +152,29 @@ def load_cost_table(name: str) -> dict:
 
 
 @dataclass(frozen=True)
+class ProfiledVariant:
+    """One variant as profiled on one accelerator; ``inf`` where a segment cannot run there (``null``)."""
+
+    name: str
+    width: float | None
+    accuracy: float | None  # relative to the largest variant; None = not known
+    absolute_accuracy: float | None
+    latency_ms: tuple[float, ...]
+    energy_mj: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ProfiledModel:
+    segments: int
+    variants: tuple[ProfiledVariant, ...]
+
+
+@dataclass(frozen=True)
 class PlatformSpec:
     platform: Platform
-    units: tuple[str, ...]  # cost-table unit of each accelerator
+    units: tuple[str, ...]  # cost-table unit of each accelerator ("" for a profiled one)
     table: str
+    profiles: tuple[dict[str, ProfiledModel] | None, ...] = ()  # per accelerator: its inline profile, or None
 
 
 def load_platform(name_or_path: str) -> PlatformSpec:
@@ -168,7 +189,7 @@ def load_platform(name_or_path: str) -> PlatformSpec:
     raw = _need(doc, "accelerators", list, where)
     if not raw:
         raise FileFormatError(f"{where}: field 'accelerators' is empty")
-    accs, units, tables = [], [], set()
+    accs, units, tables, profiles = [], [], set(), []
     for i, a in enumerate(raw):
         w = f"{where}: accelerators[{i}]"
         if not isinstance(a, dict):
@@ -177,11 +198,17 @@ def load_platform(name_or_path: str) -> PlatformSpec:
         kind = _need(a, "kind", str, w)
         c = _need(a, "costs", dict, w)
         table = _need(c, "table", str, w + ".costs")
-        if table not in COST_TABLES:
-            raise FileFormatError(f"{w}.costs: field 'table': unknown table {table!r}")
-        unit = _need(c, "unit", str, w + ".costs")
-        if unit not in load_cost_table(table)["units"]:
-            raise FileFormatError(f"{w}.costs: field 'unit': {unit!r} is not in cost table {table!r}")
+        if table == PROFILE:
+            profiles.append(_parse_profile(c, w + ".costs"))
+            unit = ""
+        elif table not in COST_TABLES:
+            raise FileFormatError(f"{w}.costs: field 'table': unknown table {table!r} "
+                                  f"(known: {', '.join([*COST_TABLES, PROFILE])})")
+        else:
+            unit = _need(c, "unit", str, w + ".costs")
+            if unit not in load_cost_table(table)["units"]:
+                raise FileFormatError(f"{w}.costs: field 'unit': {unit!r} is not in cost table {table!r}")
+            profiles.append(None)
         idle = a.get("idle_power_mw", 0.0)
         if isinstance(idle, bool) or not isinstance(idle, (int, float)) or idle < 0:
             raise FileFormatError(f"{w}: field 'idle_power_mw' must be a number >= 0, got {idle!r}")
@@ -197,14 +224,110 @@ def load_platform(name_or_path: str) -> PlatformSpec:
     for k, v in (("latency_ms", hms), ("energy_mj", hmj)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             raise FileFormatError(f"{where}: field 'handoff.{k}' must be a number >= 0, got {v!r}")
+    _check_profiles_agree(profiles, where)
     plat = Platform(name, tuple(accs), float(hms), float(hmj))
-    return PlatformSpec(plat, tuple(units), tables.pop() if len(tables) == 1 else "xrbench")
+    return PlatformSpec(plat, tuple(units), tables.pop() if len(tables) == 1 else "xrbench", tuple(profiles))
 
 
-def build_models(scenario: Scenario, widths: tuple[float, ...] | None = (1.0,)) -> tuple[Model, ...]:
+def _number_list(v: dict, key: str, n: int, where: str, positive: bool, required: bool = True) -> tuple[float, ...]:
+    """A list of ``n`` numbers (> 0 when ``positive``, else >= 0) or nulls (-> inf: the segment cannot run there)."""
+    if key not in v:
+        if required:
+            raise FileFormatError(f"{where}: missing field '{key}'")
+        return ()
+    xs = v[key]
+    if not isinstance(xs, list) or len(xs) != n:
+        got = f"{len(xs)} entries" if isinstance(xs, list) else repr(xs)
+        raise FileFormatError(f"{where}: field '{key}' must be a list of {n} numbers (one per segment, "
+                              f"the model's 'segments'), got {got}")
+    out = []
+    for i, x in enumerate(xs):
+        if x is None:
+            out.append(INF)
+            continue
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not (x > 0 if positive else x >= 0) \
+                or x == INF:
+            raise FileFormatError(f"{where}: field '{key}[{i}]' must be a finite number "
+                                  f"{'> 0' if positive else '>= 0'} or null, got {x!r}")
+        out.append(float(x))
+    return tuple(out)
+
+
+def _fraction(v: dict, key: str, where: str) -> float | None:
+    x = v.get(key)
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0.0 <= x <= 1.0:
+        raise FileFormatError(f"{where}: field '{key}' must be a fraction in [0, 1] or null, got {x!r}")
+    return float(x)
+
+
+def _parse_profile(c: dict, where: str) -> dict[str, ProfiledModel]:
+    """The inline costs of one profiled accelerator (``{"table": "profile", "models": {...}}``)."""
+    raw = _need(c, "models", dict, where)
+    src = c.get("energy_source", "")
+    if not isinstance(src, str):
+        raise FileFormatError(f"{where}: field 'energy_source' must be str, got {src!r}")
+    out: dict[str, ProfiledModel] = {}
+    for mname, m in raw.items():
+        w = f"{where}.models.{mname}"
+        if not isinstance(m, dict):
+            raise FileFormatError(f"{w}: expected an object")
+        n = _need(m, "segments", int, w)
+        if n < 1:
+            raise FileFormatError(f"{w}: field 'segments' must be >= 1, got {n!r}")
+        vs = _need(m, "variants", list, w)
+        if not vs:
+            raise FileFormatError(f"{w}: field 'variants' is empty")
+        variants = []
+        for i, v in enumerate(vs):
+            wv = f"{w}.variants[{i}]"
+            if not isinstance(v, dict):
+                raise FileFormatError(f"{wv}: expected an object")
+            vname = _need(v, "name", str, wv)
+            width = v.get("width")
+            if width is not None and (isinstance(width, bool) or not isinstance(width, (int, float))
+                                      or not 0.0 < width <= 1.0):
+                raise FileFormatError(f"{wv}: field 'width' must be in (0, 1], got {width!r}")
+            lat = _number_list(v, "latency_ms", n, wv, True)
+            en = _number_list(v, "energy_mj", n, wv, False)
+            _number_list(v, "latency_p90_ms", n, wv, True, required=False)  # informational; checked all the same
+            variants.append(ProfiledVariant(vname, None if width is None else float(width),
+                                            _fraction(v, "accuracy", wv), _fraction(v, "absolute_accuracy", wv),
+                                            lat, en))
+        names = [v.name for v in variants]
+        if len(set(names)) != len(names):
+            raise FileFormatError(f"{w}: field 'variants': names are not unique {names}")
+        out[mname] = ProfiledModel(n, tuple(variants))
+    return out
+
+
+def _check_profiles_agree(profiles: list, where: str) -> None:
+    """A model profiled on several accelerators must have the same segments and variants (in order) on each."""
+    first: dict[str, tuple[int, ProfiledModel]] = {}
+    for i, prof in enumerate(profiles):
+        for name, pm in (prof or {}).items():
+            if name not in first:
+                first[name] = (i, pm)
+                continue
+            j, ref = first[name]
+            w = f"{where}: accelerators[{i}].costs.models.{name}"
+            if pm.segments != ref.segments:
+                raise FileFormatError(f"{w}: field 'segments' is {pm.segments}, but {ref.segments} on "
+                                      f"accelerators[{j}]")
+            if [v.name for v in pm.variants] != [v.name for v in ref.variants]:
+                raise FileFormatError(f"{w}: field 'variants' {[v.name for v in pm.variants]} differ from "
+                                      f"{[v.name for v in ref.variants]} on accelerators[{j}]")
+
+
+def build_models(scenario: Scenario, widths: tuple[float, ...] | None = (1.0,),
+                 spec: PlatformSpec | None = None) -> tuple[Model, ...]:
     """The scenario's models with their variants from the cost table (largest first).
 
-    ``widths=None`` keeps every variant the table has; the default keeps only the largest."""
+    ``widths=None`` keeps every variant the table has; the default keeps only the largest. A scenario whose
+    ``cost_table`` is ``profile`` takes its variants and segment counts from ``spec``'s inline profile."""
+    if scenario.cost_table == PROFILE:
+        return _profiled_models(scenario, widths, spec)
     table = load_cost_table(scenario.cost_table)
     out = []
     for sm in scenario.models:
@@ -219,7 +342,53 @@ def build_models(scenario: Scenario, widths: tuple[float, ...] | None = (1.0,)) 
     return tuple(out)
 
 
+def _profiled_models(scenario: Scenario, widths: tuple[float, ...] | None,
+                     spec: PlatformSpec | None) -> tuple[Model, ...]:
+    if spec is None or not any(spec.profiles):
+        plat = "no platform" if spec is None else f"platform {spec.platform.name!r}"
+        raise FileFormatError(f"scenario {scenario.name}: field 'cost_table': 'profile' takes the costs from a "
+                              f"platform made by `edge-sdrm3 profile`, and {plat} has no profiled accelerator")
+    out = []
+    for sm in scenario.models:
+        pm = next((p[sm.name] for p in spec.profiles if p and sm.name in p), None)
+        if pm is None:
+            have = sorted({n for p in spec.profiles if p for n in p})
+            raise FileFormatError(f"scenario {scenario.name}: model {sm.name!r} is not in the profile of platform "
+                                  f"{spec.platform.name!r} (profiled: {', '.join(have)})")
+        # the largest-only default (widths=(1.0,)) keeps the first variant of a model without widths
+        kept = [v for i, v in enumerate(pm.variants) if widths is None
+                or (v.width if v.width is not None else (1.0 if i == 0 else None)) in widths]
+        variants = tuple(Variant(v.name, 1.0 if v.width is None else v.width,
+                                 1.0 if v.accuracy is None else v.accuracy, v.absolute_accuracy) for v in kept)
+        out.append(Model(sm.name, sm.fps, variants, pm.segments, sm.deadline_ms, sm.upstream,
+                         sm.trigger_probability))
+    return tuple(out)
+
+
+def _profiled_costs(models: tuple[Model, ...], spec: PlatformSpec) -> Costs:
+    lat: list = []
+    en: list = []
+    for m in models:
+        lm, em = [], []
+        for v in m.variants:
+            la, ea = [], []
+            for prof in spec.profiles or (None,) * len(spec.units):
+                pm = prof.get(m.name) if prof else None
+                pv = next((x for x in pm.variants if x.name == v.name), None) if pm else None
+                la.append(list(pv.latency_ms) if pv else [INF] * m.n_segments)
+                ea.append(list(pv.energy_mj) if pv else [INF] * m.n_segments)
+            lm.append(la)
+            em.append(ea)
+        lat.append(lm)
+        en.append(em)
+    return Costs(lat, en)
+
+
 def build_costs(models: tuple[Model, ...], spec: PlatformSpec, table_name: str) -> Costs:
+    """Latency and energy per model, variant, accelerator and segment: from the cost table ``table_name``, or
+    from the platform's inline profiles when it is ``profile`` (``inf`` where an accelerator lacks the model)."""
+    if table_name == PROFILE:
+        return _profiled_costs(models, spec)
     table = load_cost_table(table_name)
     clock = float(table["clock_hz"]) / 1000.0  # cycles per ms
     lat: list = []
@@ -230,7 +399,7 @@ def build_costs(models: tuple[Model, ...], spec: PlatformSpec, table_name: str) 
             key = _width_key(v.width)
             la, ea = [], []
             for unit in spec.units:
-                entry = table["units"][unit]["models"].get(m.name, {}).get(key)
+                entry = table["units"][unit]["models"].get(m.name, {}).get(key) if unit else None
                 if entry is None:
                     la.append([INF] * m.n_segments)
                     ea.append([INF] * m.n_segments)
@@ -239,6 +408,10 @@ def build_costs(models: tuple[Model, ...], spec: PlatformSpec, table_name: str) 
                     ea.append([e / 1e6 for e in entry["energy_nj"]])
             lm.append(la)
             em.append(ea)
+        if all(x == INF for la in lm for xs in la for x in xs):
+            raise FileFormatError(f"platform {spec.platform.name}: no accelerator has costs for model {m.name!r} in "
+                                  f"cost table {table_name!r} (a profiled platform needs a scenario with "
+                                  f"cost_table 'profile')")
         lat.append(lm)
         en.append(em)
     return Costs(lat, en)

@@ -1,4 +1,4 @@
-"""``edge-sdrm3``: replay, compare, trace, scenarios, platforms.
+"""``edge-sdrm3``: replay, compare, trace, scenarios, platforms, profile.
 
 The CLI only parses arguments and builds what the commands need; the work is in ``sim`` and ``core``.
 Errors in input files end the command with a one-line message naming the file, line and field (exit 2).
@@ -141,8 +141,19 @@ def cmd_platforms(args) -> int:
         return 0
     for name in list_platforms():
         spec = load_platform(name)
-        print(f"{name:<28} " + ", ".join(f"{a.id}={u}" for a, u in zip(spec.platform.accelerators, spec.units)))
+        print(f"{name:<28} " + ", ".join(f"{a.id}={u or 'profile'}" for a, u in zip(spec.platform.accelerators,
+                                                                                        spec.units)))
     return 0
+
+
+def cmd_profile(args) -> int:
+    from .profiling import main_profile  # loads hal only when asked for
+    from .tflite import ModelToolError
+
+    try:
+        return main_profile(args)
+    except ModelToolError as e:
+        raise ConfigError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,6 +194,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect", action="store_true",
                    help="the TFLite runtime, usable accelerators (and why others are skipped), energy meter")
     p.set_defaults(func=cmd_platforms)
+    p = sub.add_parser("profile", help="measure the catalog's models on this machine's devices; write a platform file")
+    p.add_argument("--models", default=None,
+                   help="comma-separated catalog models (default: all whose files are present)")
+    p.add_argument("--devices", default=None, help="comma-separated device strings, e.g. cpu:1,cpu:2,edgetpu "
+                                                    "(default: every device hal discovers)")
+    p.add_argument("--segments", type=int, default=None, help="cut each variant into N segments "
+                                                              "(default: the manifest's 'segments' of each model)")
+    p.add_argument("--runs", type=int, default=50, help="timed invokes per segment (default 50)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed invokes first (default 5)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for 'cpu' (default: the CPU count)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--name", default=None, help="platform name (default: the output file's stem)")
+    p.add_argument("--energy-window", type=float, default=0.2, metavar="S",
+                   help="meter each segment over at least S seconds of invokes (default 0.2)")
+    p.add_argument("--watts-per-core", type=float, default=1.0, help="for the CPU-time energy estimate (default 1)")
+    p.add_argument("--cache", default=None, help="model cache (default: $EDGE_SDRM3_MODEL_CACHE or "
+                                                 "~/.cache/edge-sdrm3/models)")
+    p.add_argument("-o", "--output", required=True, metavar="PROFILE.json")
+    p.set_defaults(func=cmd_profile)
     add_models_parser(sub)
     return ap
 

@@ -18,7 +18,7 @@ def out_of(capsys, argv, rc=0):
 def test_scenarios_lists_the_seven(capsys):
     out = out_of(capsys, ["scenarios"]).out
     lines = out.splitlines()
-    assert [x.split()[0] for x in lines] == SCENARIOS
+    assert [x.split()[0] for x in lines] == sorted(SCENARIOS + ["digits", "mediapipe_xr"])  # + the profiled ones
     # the cascade is shown with its trigger probability
     assert "ASR_EM_24L@3<-KD_res8_narrow p=0.5" in out
 
@@ -26,7 +26,8 @@ def test_scenarios_lists_the_seven(capsys):
 def test_platforms_lists_the_38(capsys):
     lines = out_of(capsys, ["platforms"]).out.splitlines()
     names = [x.split()[0] for x in lines]
-    assert len(names) == 38 == len(set(names))
+    assert len(names) == 39 == len(set(names))  # the 38 XRBench ones and profile_host_x86
+    assert next(x for x in lines if x.startswith("profile_host_x86 ")).split()[1:] == ["cpu=profile"]
     for n in ("single_4k_ws", "dual_8k_biglittle_ws_os", "quad_4k_ws_os_ws_os"):
         assert n in names
     line = next(x for x in lines if x.startswith("dual_8k_biglittle_ws_os "))

@@ -1,6 +1,7 @@
 """Replay a trace in simulated time on an emulated platform, with the same core the live service uses.
 
 Native semantics (DESIGN.md §6): frames are released at their trace times; a cascaded frame that fired
+(and whose upstream frame fired: a trigger inside a frame that never happened is not due)
 is released when the upstream job of the corresponding frame completes on time (at the later of that
 completion and its own release time), and counts as missed without running if the upstream job was
 dropped, late or failed; the dispatcher drops queued jobs that have not started by their deadline;
@@ -18,7 +19,7 @@ from ..core.metrics import model_infos, summarize
 from ..core.policies import make_policy
 from ..core.types import DONE, DROPPED, INF, Completion, Costs, Job, Model
 from .engine import COMPLETE, RELEASE, WAKE, Engine
-from .trace import Trace
+from .trace import Frame, Trace
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Setup:
 
 def setup(trace: Trace, spec: PlatformSpec, policy: Any) -> Setup:
     widths = None if getattr(policy, "uses_variants", False) else (1.0,)
-    models = build_models(trace.scenario, widths)
+    models = build_models(trace.scenario, widths, spec)
     costs = build_costs(models, spec, trace.scenario.cost_table)
     return Setup(models, costs, {m.name: i for i, m in enumerate(models)})
 
@@ -68,10 +69,10 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
 
     # cascaded frames wait for their upstream: children[(upstream, upstream frame)] -> [frame, ...]
     up_releases: dict[str, list[float]] = {}
-    up_frames: dict[str, list[int]] = {}
+    up_frames: dict[str, list[Frame]] = {}
     for fr in trace.frames:
         up_releases.setdefault(fr.model, []).append(fr.release_ms)
-        up_frames.setdefault(fr.model, []).append(fr.frame)
+        up_frames.setdefault(fr.model, []).append(fr)
     children: dict[tuple[str, int], list] = {}
     for fr in trace.frames:
         m = models[index[fr.model]]
@@ -85,7 +86,10 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
             if k < 0:  # no upstream frame before it: it can never be released
                 completions.append(_missed(fr, m, "no upstream frame"))
                 continue
-            children.setdefault((m.upstream, up_frames[m.upstream][k]), []).append(fr)
+            up = up_frames[m.upstream][k]
+            if not up.fired:  # the upstream frame itself was never due: neither is this one
+                continue
+            children.setdefault((m.upstream, up.frame), []).append(fr)
 
     next_id = 0
 

@@ -39,14 +39,23 @@ def generate(scenario: Scenario, duration_s: float = 10.0, seed: int = 0) -> Tra
     """Frame releases at f / fps for f / fps < duration; each triggered frame's outcome drawn once.
 
     Every model draws from its own generator seeded by (seed, model name), so outcomes do not depend
-    on the other models or on the duration."""
+    on the other models or on the duration. A cascaded frame fires only if its upstream frame (the one
+    whose period holds its release) fired too: the draws nest along a cascade."""
     frames: list[Frame] = []
-    for m in scenario.models:
+    fired_of: dict[str, list[bool]] = {}
+    fps_of = {m.name: m.fps for m in scenario.models}
+    for m in scenario.models:  # an upstream is listed before its children
         rng = random.Random(f"{seed}:{m.name}")
         triggered = m.upstream is not None or m.trigger_probability < 1.0
+        up = fired_of.get(m.upstream) if m.upstream is not None else None
+        outcomes = fired_of[m.name] = []
         f = 0
         while f / m.fps < duration_s:
             fired = rng.random() < m.trigger_probability if triggered else True
+            if up is not None:
+                k = int(f * fps_of[m.upstream] / m.fps + 1e-9)
+                fired = fired and k < len(up) and up[k]
+            outcomes.append(fired)
             frames.append(Frame(m.name, f, f * 1000.0 / m.fps, fired))
             f += 1
     frames.sort(key=lambda x: (x.release_ms, x.model, x.frame))

@@ -295,3 +295,18 @@ def test_unknown_names_list_the_shipped_ones():
     with pytest.raises(FileFormatError) as e:
         catalog.load_platform("no_such_platform")
     assert "no_such_platform" in str(e.value) and "single_4k_ws" in str(e.value)
+
+
+def test_draws_nest_along_a_cascade() -> None:
+    # face -> landmarks (p 0.5) -> iris (p 0.5): an iris frame can fire only inside a landmarks frame
+    # that fired, so about a quarter of the iris frames fire, and none is left without its upstream
+    from edge_sdrm3.catalog import Scenario, ScenarioModel
+
+    sc = Scenario("nest", (ScenarioModel("face", 30.0), ScenarioModel("lm", 30.0, "face", 0.5),
+                           ScenarioModel("iris", 30.0, "lm", 0.5)))
+    tr = T.generate(sc, 20.0, 1)
+    lm = {f.frame: f.fired for f in tr.frames if f.model == "lm"}
+    iris = [f for f in tr.frames if f.model == "iris"]
+    assert all(lm[f.frame] for f in iris if f.fired)
+    share = sum(f.fired for f in iris) / len(iris)
+    assert 0.18 < share < 0.32  # 0.25 expected over 600 frames
