@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_DIR = ROOT / "traces"
 PLATFORM_DIR = ROOT / "platforms"
 COST_TABLES = {"xrbench": ROOT / "models" / "xrbench" / "costs.json"}
+RELATIVE = "relative"  # an emulated accelerator: a profiled one's costs scaled by a speed factor and a power
 PROFILE = "profile"  # costs inline in the platform file, measured by `edge-sdrm3 profile` (edge_sdrm3/profiling.py)
 
 
@@ -201,9 +202,12 @@ def load_platform(name_or_path: str) -> PlatformSpec:
         if table == PROFILE:
             profiles.append(_parse_profile(c, w + ".costs"))
             unit = ""
+        elif table == RELATIVE:
+            profiles.append(c)  # resolved below, once every accelerator's profile is known
+            unit = ""
         elif table not in COST_TABLES:
             raise FileFormatError(f"{w}.costs: field 'table': unknown table {table!r} "
-                                  f"(known: {', '.join([*COST_TABLES, PROFILE])})")
+                                  f"(known: {', '.join([*COST_TABLES, PROFILE, RELATIVE])})")
         else:
             unit = _need(c, "unit", str, w + ".costs")
             if unit not in load_cost_table(table)["units"]:
@@ -217,6 +221,10 @@ def load_platform(name_or_path: str) -> PlatformSpec:
         tables.add(table)
     if len({a.id for a in accs}) != len(accs):
         raise FileFormatError(f"{where}: field 'accelerators': ids are not unique")
+    for i, prof in enumerate(profiles):
+        if isinstance(prof, dict) and prof.get("table") == RELATIVE:
+            profiles[i] = _relative_profile(prof, accs, profiles, f"{where}: accelerators[{i}].costs")
+    tables = {PROFILE if t == RELATIVE else t for t in tables}
     h = doc.get("handoff", {})
     if not isinstance(h, dict):
         raise FileFormatError(f"{where}: field 'handoff' must be an object")
@@ -227,6 +235,32 @@ def load_platform(name_or_path: str) -> PlatformSpec:
     _check_profiles_agree(profiles, where)
     plat = Platform(name, tuple(accs), float(hms), float(hmj))
     return PlatformSpec(plat, tuple(units), tables.pop() if len(tables) == 1 else "xrbench", tuple(profiles))
+
+
+def _relative_profile(c: dict, accs: list, profiles: list, where: str) -> dict[str, ProfiledModel]:
+    """An emulated accelerator declared relative to a profiled one: ``{"table": "relative", "of": ID,
+    "speed": S, "power_mw": P}`` runs every segment S times faster than accelerator ID did when it was
+    profiled, drawing P mW while it runs (energy = latency x P)."""
+    of = _need(c, "of", str, where)
+    ids = [a.id for a in accs]
+    if of not in ids:
+        raise FileFormatError(f"{where}: field 'of': no accelerator {of!r} (known: {', '.join(ids)})")
+    base = profiles[ids.index(of)]
+    if not isinstance(base, dict) or base.get("table") == RELATIVE or not base:
+        raise FileFormatError(f"{where}: field 'of': accelerator {of!r} has no profile (run `edge-sdrm3 profile`)")
+    speed = _need(c, "speed", float, where)
+    power = _need(c, "power_mw", float, where)
+    if speed <= 0 or power < 0:
+        raise FileFormatError(f"{where}: fields 'speed' > 0 and 'power_mw' >= 0 needed, got {speed!r}, {power!r}")
+    out = {}
+    for name, pm in base.items():
+        variants = []
+        for v in pm.variants:
+            lat = tuple(x / speed for x in v.latency_ms)
+            variants.append(ProfiledVariant(v.name, v.width, v.accuracy, v.absolute_accuracy, lat,
+                                            tuple(x * power / 1000.0 for x in lat)))
+        out[name] = ProfiledModel(pm.segments, tuple(variants))
+    return out
 
 
 def _number_list(v: dict, key: str, n: int, where: str, positive: bool, required: bool = True) -> tuple[float, ...]:

@@ -141,7 +141,7 @@ def cmd_platforms(args) -> int:
         return 0
     for name in list_platforms():
         spec = load_platform(name)
-        print(f"{name:<28} " + ", ".join(f"{a.id}={u or 'profile'}" for a, u in zip(spec.platform.accelerators,
+        print(f"{name:<28} " + ", ".join(f"{a.id}={u or ('relative' if a.kind == 'emulated' else 'profile')}" for a, u in zip(spec.platform.accelerators,
                                                                                         spec.units)))
     return 0
 

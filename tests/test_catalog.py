@@ -115,3 +115,30 @@ def test_narrower_variants_never_cost_more():
             en = [sum(costs.en[m][v][a]) for v in range(4)]
             assert lat == sorted(lat, reverse=True) and en == sorted(en, reverse=True)
             assert en[3] < en[0]
+
+
+def test_an_emulated_accelerator_relative_to_a_profiled_one(tmp_path) -> None:
+    import json as _json
+
+    from edge_sdrm3.catalog import FileFormatError, build_costs, build_models, load_platform, load_scenario
+
+    spec = load_platform("headset_emulated")
+    ids = [a.id for a in spec.platform.accelerators]
+    assert ids == ["cpu", "npu0", "gpu0"]
+    sc = load_scenario("digits")
+    models = build_models(sc, None, spec)
+    costs = build_costs(models, spec, sc.cost_table)
+    cpu, npu = costs.lat[0][0][0], costs.lat[0][0][1]
+    # the NPU runs every segment 4x faster than the profiled CPU, drawing 600 mW: energy = ms * 0.6 mJ
+    assert npu == pytest.approx([x / 4.0 for x in cpu])
+    assert costs.en[0][0][1] == pytest.approx([x * 0.6 for x in npu])
+    doc = _json.loads(load_platform.__globals__["PLATFORM_DIR"].joinpath("headset_emulated.json").read_text())
+    doc["accelerators"][1]["costs"]["of"] = "tpu9"
+    bad = tmp_path / "bad.json"
+    bad.write_text(_json.dumps(doc))
+    with pytest.raises(FileFormatError, match=r"accelerators\[1\]\.costs: field 'of': no accelerator 'tpu9'"):
+        load_platform(str(bad))
+    doc["accelerators"][1]["costs"]["of"] = "gpu0"  # itself emulated: it has no profile of its own
+    bad.write_text(_json.dumps(doc))
+    with pytest.raises(FileFormatError, match="has no profile"):
+        load_platform(str(bad))

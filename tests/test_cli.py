@@ -23,10 +23,12 @@ def test_scenarios_lists_the_seven(capsys):
     assert "ASR_EM_24L@3<-KD_res8_narrow p=0.5" in out
 
 
-def test_platforms_lists_the_38(capsys):
+def test_platforms_lists_the_xrbench_ones_and_the_profiled_ones(capsys):
     lines = out_of(capsys, ["platforms"]).out.splitlines()
     names = [x.split()[0] for x in lines]
-    assert len(names) == 39 == len(set(names))  # the 38 XRBench ones and profile_host_x86
+    # the 38 XRBench ones, profile_host_x86 and headset_emulated
+    assert len(names) == 40 == len(set(names))
+    assert "headset_emulated" in names
     assert next(x for x in lines if x.startswith("profile_host_x86 ")).split()[1:] == ["cpu=profile"]
     for n in ("single_4k_ws", "dual_8k_biglittle_ws_os", "quad_4k_ws_os_ws_os"):
         assert n in names
