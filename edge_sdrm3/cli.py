@@ -36,14 +36,32 @@ def load_source(source: str, duration: float | None, seed: int | None, compat: s
     return traces.generate(sc, DEFAULT_DURATION_S if duration is None else duration, 0 if seed is None else seed)
 
 
+def parse_params(items: list[str] | None) -> dict:
+    """``--param alpha=0.1 --param tune=false`` -> {"alpha": 0.1, "tune": False}."""
+    out: dict = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE")
+        low = raw.strip().lower()
+        if low in ("true", "false"):
+            out[key] = low == "true"
+        else:
+            try:
+                out[key] = float(raw) if any(c in raw for c in ".eE") else int(raw)
+            except ValueError:
+                out[key] = raw
+    return out
+
+
 def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: str | None,
-            show_progress: bool) -> dict:
+            show_progress: bool, params: dict | None = None) -> dict:
     spec = load_platform(platform)
     if compat == "xrbench":
-        res, comps = replay_xrbench(tr, spec, policy)
+        res, comps = replay_xrbench(tr, spec, policy, policy_config=params)
     else:
         progress = _progress(f"{policy} on {spec.platform.name}") if show_progress else None
-        res, comps = replay(tr, spec, policy, progress=progress)
+        res, comps = replay(tr, spec, policy, policy_config=params, progress=progress)
         if progress is not None:
             sys.stderr.write("\r\033[K")
     if record:
@@ -81,7 +99,8 @@ def _models_table(r: dict) -> str:
 
 def cmd_replay(args) -> int:
     tr = load_source(args.source, args.duration, args.seed, args.compat)
-    res = run_one(tr, args.platform, args.policy, args.compat, args.record, sys.stderr.isatty() and not args.json)
+    res = run_one(tr, args.platform, args.policy, args.compat, args.record, sys.stderr.isatty() and not args.json,
+                  parse_params(args.param))
     if args.json:
         print(json.dumps(res, sort_keys=True))
     else:
@@ -100,7 +119,9 @@ def cmd_compare(args) -> int:
         rec = None
         if args.record:
             rec = str(Path(args.record).with_name(f"{Path(args.record).stem}.{p}{Path(args.record).suffix or '.jsonl'}"))
-        rows.append(run_one(tr, args.platform, p, args.compat, rec, sys.stderr.isatty() and not args.json))
+        # --param goes to the SDRM3 family (the baselines take no parameters)
+        params = parse_params(args.param) if p.startswith("sdrm3") else None
+        rows.append(run_one(tr, args.platform, p, args.compat, rec, sys.stderr.isatty() and not args.json, params))
     if args.json:
         print(json.dumps(rows, sort_keys=True))
         return 0
@@ -169,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--compat", choices=["xrbench"], default="", help="replay on the XRBench simulator's terms")
         p.add_argument("--record", metavar="FILE", help="write the run as a trace with job records")
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                       help="a policy parameter, repeatable (sdrm3: alpha, beta, gamma, delta, tune, shed, "
+                            "slack_use, window_ms; sdrm3+supernet also floor)")
 
     p = sub.add_parser("replay", help="replay a scenario or trace with one policy")
     run_args(p)

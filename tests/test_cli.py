@@ -156,3 +156,13 @@ def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2
+
+
+def test_param_sets_policy_parameters(capsys):
+    # gamma=0 drops SDRM3's energy term: on a light cell it then spends more energy than with it
+    base = ["replay", "vr_gaming", "--platform", "dual_8k_ws_os", "--policy", "sdrm3", "--duration", "2", "--json"]
+    with_energy = json.loads(out_of(capsys, base + ["--param", "tune=false"]).out)
+    without = json.loads(out_of(capsys, base + ["--param", "tune=false", "--param", "gamma=0"]).out)
+    assert without["energy_mj"] > with_energy["energy_mj"]
+    assert main(["replay", "vr_gaming", "--platform", "dual_8k_ws_os", "--policy", "fcfs", "--param", "gamma=1"]) == 2
+    assert "policy 'fcfs'" in capsys.readouterr().err

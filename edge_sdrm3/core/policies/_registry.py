@@ -28,7 +28,10 @@ def make_policy(name: str, **config: Any) -> Any:
         cls = POLICIES[name]
     except KeyError:
         raise ConfigError(f"unknown policy {name!r} (known: {', '.join(policy_names())})") from None
-    return cls(**config)
+    try:
+        return cls(**config)
+    except TypeError as e:  # a parameter this policy does not take
+        raise ConfigError(f"policy {name!r}: {e}") from None
 
 
 def each_to_fastest_free(view, now: float, jobs) -> list:
