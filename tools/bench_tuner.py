@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", default="vr_gaming")
     ap.add_argument("--second", default="ar_assistant")
     ap.add_argument("--platform", default="dual_4k_biglittle_ws_os")
-    ap.add_argument("--each", type=float, default=15.0, help="seconds of each scenario (default 15)")
-    ap.add_argument("--window-ms", type=float, default=1000.0)
+    ap.add_argument("--each", type=float, default=30.0, help="seconds of each scenario (default 30)")
+    ap.add_argument("--window-ms", type=float, default=2000.0, help="tuning window (default: the policy default, 2000)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -73,14 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     res_fixed, _ = replay(tr, spec, "sdrm3", policy=fixed)
 
     hist = tuned.tuner.history
-    hist_fixed = {round(t): c for t, c, _ in fixed.tuner.history}
+    hist_fixed = [c for _, c, _ in fixed.tuner.history]  # windows pair up by their index
     print(f"# python3 tools/bench_tuner.py --first {args.first} --second {args.second} "
           f"--platform {args.platform} --each {args.each:g} --window-ms {args.window_ms:g}")
     print(f"workload change at {change / 1000:g} s; tuning window {args.window_ms:g} ms")
     print(f"{'window end s':>12}  {'UXCost tuned':>12}  {'UXCost fixed θ':>14}  θ used (alpha, beta, gamma, delta)")
-    for t, c, th in hist:
+    for i, (t, c, th) in enumerate(hist):
         mark = "  <- change" if t - args.window_ms < change <= t else ""
-        cf = hist_fixed.get(round(t))
+        cf = hist_fixed[i] if i < len(hist_fixed) else None
         print(f"{t / 1000:>12.1f}  {c:>12.5f}  {'-' if cf is None else format(cf, '.5f'):>14}  "
               f"({th.alpha:.3g}, {th.beta:.3g}, {th.gamma:.3g}, {th.delta:.3g}){mark}")
     after = [c for t, c, _ in hist if t - args.window_ms >= change]

@@ -36,7 +36,7 @@ class SDRM3:
     uses_variants = False
 
     def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
-                 window_ms: float = 1000.0, slack_use: float = 0.3, urgent_speed: bool = True, **params: float) -> None:
+                 window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, **params: float) -> None:
         self.order = order
         self.slack_use = slack_use
         self.urgent_speed = urgent_speed
