@@ -1,0 +1,355 @@
+"""Service figures of DESIGN.md §7 / issue 5: ingest rate, added latency, resident memory, memory under overload.
+
+    python3 tools/bench_service.py [--frames 2000] [--latency-frames 500] [--soak 600] [--skip-service]
+
+(a) **Ingest**: 640×480×3 uint8 frames over ipc://. Bare pyzmq (PUSH → PULL in another process, zero-copy
+    receive) and the service's ingest path (frames with ``models: []``, so nothing runs; the run ends with
+    one frame for ``digits`` whose result proves, PULL being FIFO, that every frame before it was taken in),
+    side by side in the same run, same sender. Target: service ≥ 80% of bare.
+(b) **Added latency**: ``digits`` with its exact input tensor, one frame at a time. Bare = LiteRT
+    ``invoke()`` of the same model in this process; service-added = (result received − frame sent, on this
+    host's monotonic clock) − the job's own run time (``end_ms − start_ms``). Targets: ≤ 1 ms median,
+    ≤ 3 ms p99.
+(c) **Resident memory** (psutil RSS of the service and its children) with the MediaPipe XR pipeline and the
+    digits supernet loaded (digits alone when the MediaPipe models are not in the cache; said in the output).
+    Target ≤ 120 MB.
+(d) ``--soak S``: RSS every few seconds while ``edge-sdrm3 publish`` plays the scenario at twice its rates.
+
+The service runs as ``edge-sdrm3 serve --config TMP/bench.toml`` with runtime and state directories in a
+temporary folder. If it cannot start, the parts that need it say ``service not available: ...`` and the
+bare pyzmq figure is still printed (exit code 1).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import _bench_common as common  # noqa: F401  (puts the repository root on sys.path)
+import numpy as np
+import zmq
+
+from edge_sdrm3.client import ClientError, ClientTimeout, Control, Publisher, Result, Subscriber
+
+ROOT = common.ROOT
+DIGITS = ROOT / "models" / "digits" / "digits_w100.tflite"
+MEDIAPIPE = ("palm_detection", "hand_landmark", "face_detection", "face_landmark", "iris_landmark",
+             "selfie_segmentation", "pose_detection", "pose_landmark")
+
+
+class ServiceUnavailable(RuntimeError):
+    pass
+
+
+# ---- (a) bare pyzmq ----------------------------------------------------------------------------------------
+
+
+def _bare_receiver(endpoint: str, n: int, done_endpoint: str) -> None:
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.setsockopt(zmq.RCVHWM, 64)
+    pull.bind(endpoint)
+    done = ctx.socket(zmq.PUSH)
+    done.connect(done_endpoint)
+    done.send(b"ready")
+    for _ in range(n):
+        parts = pull.recv_multipart(copy=False)
+        np.frombuffer(parts[1].buffer, dtype=np.uint8)  # what any consumer does: view the payload
+    done.send(b"done")
+    pull.close(linger=0)
+    done.close(linger=1000)
+    ctx.term()
+
+
+def _frames(size: tuple[int, int], k: int = 8) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8) for _ in range(k)]
+
+
+def bare_ingest(tmp: Path, n: int, size: tuple[int, int]) -> float:
+    """frames/s of a Publisher (same sender as for the service) into a bare PULL in another process."""
+    ctx = zmq.Context.instance()
+    done = ctx.socket(zmq.PULL)
+    done_ep = f"ipc://{tmp}/bare-done.sock"
+    done.bind(done_ep)
+    ep = f"ipc://{tmp}/bare-frames.sock"
+    proc = mp.get_context("spawn").Process(target=_bare_receiver, args=(ep, n, done_ep), daemon=True)
+    proc.start()
+    try:
+        if not done.poll(30000):
+            raise RuntimeError("bare receiver did not start")
+        done.recv()
+        imgs = _frames(size)
+        with Publisher(ep, hwm=64) as pub:
+            t0 = time.perf_counter()
+            for i in range(n):
+                pub.send("bench", i, [imgs[i % len(imgs)]], models=[])
+            if not done.poll(120000):
+                raise RuntimeError("bare receiver did not finish")
+            dt = time.perf_counter() - t0
+        done.recv()
+        return n / dt
+    finally:
+        done.close(linger=0)
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+
+
+# ---- the service -------------------------------------------------------------------------------------------
+
+
+def _cache_has_mediapipe() -> bool:
+    cache = Path(os.environ.get("EDGE_SDRM3_MODEL_CACHE") or Path.home() / ".cache" / "edge-sdrm3" / "models")
+    return (cache / "mediapipe" / "palm_detection_full.tflite").is_file()
+
+
+class Service:
+    """``edge-sdrm3 serve`` in a temporary runtime directory."""
+
+    def __init__(self, tmp: Path, scenario: str, platform: str | None, name: str) -> None:
+        self.dir = tmp / name
+        (self.dir / "run").mkdir(parents=True, exist_ok=True)
+        (self.dir / "state").mkdir(exist_ok=True)
+        cfg = ["[service]", f'runtime_dir = "{self.dir / "run"}"', f'state_dir = "{self.dir / "state"}"',
+               "[workload]", f'scenario = "{scenario}"']
+        if platform:
+            cfg.append(f'platform = "{platform}"')
+        self.config = self.dir / "bench.toml"
+        self.config.write_text("\n".join(cfg) + "\n")
+        run = self.dir / "run"
+        self.frames_ep, self.results_ep, self.control_ep = (f"ipc://{run}/{s}.sock" for s in ("frames", "results",
+                                                                                                  "control"))
+        self.proc: subprocess.Popen | None = None
+        self.stderr_path = self.dir / "serve.stderr"
+
+    def start(self, timeout_s: float = 120.0) -> None:
+        exe = shutil.which("edge-sdrm3", path=str(Path(sys.executable).parent)) or shutil.which("edge-sdrm3")
+        cmd = [exe, "serve", "--config", str(self.config)] if exe else \
+            [sys.executable, "-m", "edge_sdrm3.cli", "serve", "--config", str(self.config)]
+        self._err = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self._err, stderr=subprocess.STDOUT, cwd=ROOT)
+        ctl = Control(self.control_ep, timeout_ms=500)
+        end = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < end:
+                if self.proc.poll() is not None:
+                    raise ServiceUnavailable(f"`{' '.join(cmd)}` exited with {self.proc.returncode}: "
+                                             f"{self.stderr_tail()}")
+                try:
+                    self.status = ctl.status()
+                    return
+                except ClientTimeout:
+                    continue
+            raise ServiceUnavailable(f"no control reply within {timeout_s:g} s: {self.stderr_tail()}")
+        finally:
+            ctl.close()
+
+    def stderr_tail(self, n: int = 600) -> str:
+        try:
+            return " | ".join(self.stderr_path.read_text()[-n:].strip().splitlines()[-6:]) or "(no output)"
+        except OSError:
+            return "(no output)"
+
+    def rss_bytes(self) -> int:
+        import psutil
+
+        p = psutil.Process(self.proc.pid)
+        return p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_err", None):
+            self._err.close()
+
+
+def _wait_result(sub: Subscriber, frame: int, timeout_ms: int) -> Result:
+    end = time.monotonic() + timeout_ms / 1000
+    while True:
+        left = int((end - time.monotonic()) * 1000)
+        if left <= 0:
+            raise ServiceUnavailable(f"no result for frame {frame} within {timeout_ms} ms")
+        r = sub.recv(timeout_ms=left)
+        if isinstance(r, Result) and r.frame == frame:
+            return r
+        if not isinstance(r, Result) and r.frame == frame:
+            raise ServiceUnavailable(f"the service refused frame {frame}: {r.code}: {r.message}")
+
+
+def _join(pub: Publisher, sub: Subscriber, stream: str) -> int:
+    """Send digits frames until one is answered (the SUB socket has joined); the next free frame id."""
+    x = np.zeros((1, 8, 8, 1), np.float32)
+    for i in range(200):
+        pub.send(stream, i, [x], models=["digits"])
+        try:
+            _wait_result(sub, i, 100)
+            return i + 1
+        except (ServiceUnavailable, ClientTimeout):
+            continue
+    raise ServiceUnavailable("no digits result within 20 s (is digits in the service's workload?)")
+
+
+def service_ingest(svc: Service, n: int, size: tuple[int, int]) -> float:
+    imgs = _frames(size)
+    with Publisher(svc.frames_ep, hwm=64) as pub, Subscriber(svc.results_ep, models=["digits"]) as sub:
+        base = _join(pub, sub, "ingest")
+        t0 = time.perf_counter()
+        for i in range(n):
+            pub.send("ingest", base + i, [imgs[i % len(imgs)]], models=[])
+        pub.send("ingest", base + n, [imgs[0]], models=["digits"])
+        _wait_result(sub, base + n, 120000)
+        return n / (time.perf_counter() - t0)
+
+
+# ---- (b) latency -----------------------------------------------------------------------------------------
+
+
+def bare_invoke_ms(n: int) -> list[float]:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+    it = Interpreter(model_path=str(DIGITS), num_threads=1)
+    it.allocate_tensors()
+    d = it.get_input_details()[0]
+    x = np.random.default_rng(0).random(d["shape"]).astype(d["dtype"])
+    out = []
+    for i in range(n + 20):
+        it.set_tensor(d["index"], x)
+        t = time.perf_counter()
+        it.invoke()
+        if i >= 20:
+            out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def service_added_ms(svc: Service, n: int) -> tuple[list[float], list[float]]:
+    """Per frame: (client round trip − job run time, job run time)."""
+    x = np.random.default_rng(0).random((1, 8, 8, 1)).astype(np.float32)
+    added, run = [], []
+    with Publisher(svc.frames_ep) as pub, Subscriber(svc.results_ep, models=["digits"]) as sub:
+        base = _join(pub, sub, "latency")
+        for i in range(n + 20):
+            time.sleep(0.02)  # below digits' 60 fps: no queueing, one job at a time
+            t = time.monotonic()
+            pub.send("latency", base + i, [x], models=["digits"])
+            r = _wait_result(sub, base + i, 5000)
+            rtt = (time.monotonic() - t) * 1000
+            if i >= 20 and r.status in ("done", "late") and r.start_ms >= 0:
+                run.append(r.end_ms - r.start_ms)
+                added.append(rtt - (r.end_ms - r.start_ms))
+    return added, run
+
+
+def _stats(xs: list[float]) -> str:
+    s = sorted(xs)
+    return f"median {statistics.median(s):.3f} ms, p99 {common.percentile(s, 99):.3f} ms (n={len(s)})"
+
+
+# ---- main -----------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--frames", type=int, default=2000, help="frames per ingest measurement (default 2000)")
+    ap.add_argument("--size", default="640x480")
+    ap.add_argument("--latency-frames", type=int, default=500)
+    ap.add_argument("--platform", default=None, help="the service's [workload] platform (default: its own default)")
+    ap.add_argument("--soak", type=float, default=0.0, metavar="S", help="also RSS over S s of 2x overload")
+    ap.add_argument("--skip-service", action="store_true", help="only the bare figures")
+    args = ap.parse_args()
+    w, h = (int(v) for v in args.size.split("x"))
+    print(f"# bench_service  ({common.machine()})\n# {common.command_line()}")
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as td:
+        tmp = Path(td)
+        bare = bare_ingest(tmp, args.frames, (w, h))
+        print(f"(a) ingest {w}x{h}x3 uint8 over ipc://: bare pyzmq {bare:,.0f} frames/s")
+        invoke = bare_invoke_ms(args.latency_frames)
+        print(f"(b) bare LiteRT invoke of digits (w100, 1 thread): {_stats(invoke)}")
+        if args.skip_service:
+            return 0
+        svc = Service(tmp, "digits", args.platform, "digits")
+        try:
+            svc.start()
+            ing = service_ingest(svc, args.frames, (w, h))
+            bare2 = bare_ingest(tmp, args.frames, (w, h))  # again, to bracket the service run
+            ref = (bare + bare2) / 2
+            print(f"(a) service ingest {ing:,.0f} frames/s; bare pyzmq (before/after) {bare:,.0f}/{bare2:,.0f}: "
+                  f"ratio {ing / ref:.2f} (target >= 0.80) {'OK' if ing / ref >= 0.8 else 'MISSED'}")
+            added, run = service_added_ms(svc, args.latency_frames)
+            med, p99 = statistics.median(added), common.percentile(sorted(added), 99)
+            print(f"(b) service-added latency: {_stats(added)} (targets <= 1 / <= 3 ms) "
+                  f"{'OK' if med <= 1 and p99 <= 3 else 'MISSED'}; job run time {_stats(run)}")
+        except (ServiceUnavailable, ClientError, OSError) as e:
+            print(f"(a)/(b) service not available: {e}")
+            failed = True
+        finally:
+            svc.stop()
+        mp_ok = _cache_has_mediapipe()
+        if mp_ok:
+            mediapipe = json.loads((ROOT / "traces" / "mediapipe_xr.json").read_text())["models"]
+            sc = {"format": "edge-sdrm3-scenario", "version": 1, "name": "mediapipe_xr+digits",
+                  "cost_table": "profile", "models": mediapipe + [{"name": "digits", "fps": 60}]}
+            scenario = tmp / "mediapipe_xr_digits.json"
+            scenario.write_text(json.dumps(sc))
+            what = "MediaPipe XR pipeline + digits supernet"
+        else:
+            scenario = "digits"
+            what = "digits supernet only (the MediaPipe models are not in the cache: edge-sdrm3 models fetch)"
+        svc = Service(tmp, str(scenario), args.platform, "memory")
+        try:
+            svc.start()
+            time.sleep(1.0)
+            rss = svc.rss_bytes() / 2**20
+            print(f"(c) resident memory with the {what}: {rss:.1f} MB (target <= 120 MB) "
+                  f"{'OK' if rss <= 120 else 'MISSED'}")
+            if args.soak > 0:
+                soak(svc, str(scenario), args.soak)
+        except (ServiceUnavailable, ClientError, OSError) as e:
+            print(f"(c) service not available: {e}")
+            failed = True
+        finally:
+            svc.stop()
+    return 1 if failed else 0
+
+
+def soak(svc: Service, scenario: str, seconds: float) -> None:
+    exe = shutil.which("edge-sdrm3", path=str(Path(sys.executable).parent)) or "edge-sdrm3"
+    pub = subprocess.Popen([exe, "publish", scenario, "--endpoint", svc.frames_ep, "--duration", str(2 * seconds),
+                            "--rate-scale", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples: list[tuple[float, float]] = []
+    t0 = time.monotonic()
+    stop = threading.Event()
+    try:
+        while time.monotonic() - t0 < seconds and pub.poll() is None and not stop.wait(5.0):
+            samples.append((time.monotonic() - t0, svc.rss_bytes() / 2**20))
+    finally:
+        pub.terminate()
+        pub.wait(10)
+    if len(samples) >= 2:
+        ts, ms = np.array([s[0] for s in samples]), np.array([s[1] for s in samples])
+        half = len(ms) // 2
+        slope = float(np.polyfit(ts[half:], ms[half:], 1)[0]) * 60 if len(ms) - half >= 2 else float("nan")
+        print(f"(d) RSS under 2x overload over {ts[-1]:.0f} s: start {ms[0]:.1f} MB, max {ms.max():.1f} MB, "
+              f"end {ms[-1]:.1f} MB; second-half slope {slope:+.2f} MB/min")
+        print("    " + " ".join(f"{t:.0f}s:{m:.0f}" for t, m in samples))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
