@@ -49,6 +49,8 @@ class SDRM3:
         self._tail: list[float] = []
         self._rel_deadline: list[float] = []
         self._healthy: tuple = ()
+        self._theta_seen: Theta | None = None
+        self._theta_t: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
         self._accs: list[int] = []
 
         self._checked_id = 0
@@ -84,7 +86,9 @@ class SDRM3:
     def pick(self, view, now: float) -> list:
         if self._models is not view.models:
             self._cascades(view)
-        alpha, beta, gamma, delta = self.theta.as_tuple()
+        if self.theta is not self._theta_seen:
+            self._theta_seen, self._theta_t = self.theta, self.theta.as_tuple()
+        alpha, beta, gamma, delta = self._theta_t
         free_at = view.free_at
         healthy = view.healthy
         if healthy != self._healthy:
@@ -99,13 +103,14 @@ class SDRM3:
                 n_free += 1
         if not n_free:
             return []
-        latest = max(t_at[a] for a in accs)
+        latest = max([t_at[a] for a in accs])
         handoff = view.handoff_ms
         tail = self._tail
         tol = self._rel_deadline  # per model: its relative deadline (delta is a share of it)
         order = self.order
         out: list = []
         cands = []  # (order key, release, id, F, job, best-case rest after the next block)
+        newest = 0
         for j in view.ready:
             s = j.seg
             rem = j.rem_best
@@ -117,7 +122,7 @@ class SDRM3:
                     continue
                 if latest + rb > lim:  # it might be: the exact best finish of its next block decides
                     lat, moved = j.lat, j.acc
-                    mf = min(t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs)
+                    mf = min([t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs])
                     if mf + rest > lim:
                         out.append(Drop(j, "hopeless"))
                         continue
@@ -129,9 +134,10 @@ class SDRM3:
             else:  # the urgency ratio, highest first
                 key = -rb / max(EPS_MS, dl - tail[j.m] - now)
             cands.append((key, j.release, j.id, f_, j, rest))
+            if j.id > newest:
+                newest = j.id
         # shed only when work arrived since the last check: otherwise the load can only have fallen
         if self.shed and len(cands) > 1:
-            newest = max(c[2] for c in cands)
             if newest > self._checked_id:
                 self._checked_id = newest
                 victims = overload_victims(view, now, [c[4] for c in cands], self._value, accs)
@@ -139,8 +145,9 @@ class SDRM3:
                     out.extend(Drop(j, "overload") for j in victims)
                     gone = {j.id for j in victims}
                     cands = [c for c in cands if c[2] not in gone]
-        cands.sort()
         n = len(cands)
+        if n > 1:
+            cands.sort()
         if order == "urgency":
             scored = [[alpha * c[3] - c[0], c[4], c[5]] for c in cands]
         else:  # rank in place of U (neighbours RANK_STEP apart); fairness still adds
