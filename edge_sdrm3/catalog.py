@@ -73,10 +73,23 @@ def _need(d: dict, key: str, typ, where: str):
         raise FileFormatError(f"{where}: missing field '{key}'")
     v = d[key]
     if typ is float and isinstance(v, int) and not isinstance(v, bool):
+        if not _is_real(v):
+            raise FileFormatError(f"{where}: field '{key}' must be float, got an integer out of range")
         v = float(v)
     if not isinstance(v, typ) or isinstance(v, bool) and typ is not bool:
         raise FileFormatError(f"{where}: field '{key}' must be {typ.__name__}, got {v!r}")
     return v
+
+
+def _is_real(v) -> bool:
+    """A JSON number that converts to a float (an integer past ~1.8e308 does not: OverflowError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
 
 
 def _load_json(path: Path) -> dict:
@@ -84,6 +97,11 @@ def _load_json(path: Path) -> dict:
         doc = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise FileFormatError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise FileFormatError(f"{path}: line {line}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except (ValueError, RecursionError) as e:  # an integer of more than 4300 digits; arrays nested too deeply
+        raise FileFormatError(f"{path}: not valid JSON ({type(e).__name__}: {e})") from None
     except OSError as e:
         raise FileFormatError(f"{path}: cannot read ({e.strerror})") from None
     if not isinstance(doc, dict):
@@ -125,8 +143,8 @@ def parse_scenario(doc: dict, where: str) -> Scenario:
             raise FileFormatError(f"{w}: expected an object")
         mname = _need(m, "name", str, w)
         fps = _need(m, "fps", float, w)
-        if not fps > 0:
-            raise FileFormatError(f"{w}: field 'fps' must be > 0, got {fps!r}")
+        if not 0 < fps < INF:  # an infinite rate would release frames forever at t = 0
+            raise FileFormatError(f"{w}: field 'fps' must be a finite number > 0, got {fps!r}")
         up = m.get("upstream")
         if up is not None and (not isinstance(up, str) or up not in names):
             raise FileFormatError(f"{w}: field 'upstream' {up!r} is not a model listed before it")
@@ -134,14 +152,14 @@ def parse_scenario(doc: dict, where: str) -> Scenario:
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
             raise FileFormatError(f"{w}: field 'trigger_probability' must be in [0, 1], got {p!r}")
         dl = m.get("deadline_ms")
-        if dl is not None and (isinstance(dl, bool) or not isinstance(dl, (int, float)) or dl <= 0):
+        if dl is not None and (not _is_real(dl) or not dl > 0):
             raise FileFormatError(f"{w}: field 'deadline_ms' must be a positive number, got {dl!r}")
         if mname in names:
             raise FileFormatError(f"{w}: field 'name': model {mname!r} listed twice")
         names.add(mname)
         models.append(ScenarioModel(mname, fps, up, float(p), None if dl is None else float(dl)))
     table = doc.get("cost_table", "xrbench")
-    if table not in COST_TABLES and table != PROFILE:
+    if not isinstance(table, str) or table not in COST_TABLES and table != PROFILE:
         raise FileFormatError(f"{where}: field 'cost_table': unknown table {table!r} "
                               f"(known: {', '.join([*COST_TABLES, PROFILE])})")
     return Scenario(name, tuple(models), table, doc.get("description", ""))
@@ -214,9 +232,15 @@ def load_platform(name_or_path: str) -> PlatformSpec:
                 raise FileFormatError(f"{w}.costs: field 'unit': {unit!r} is not in cost table {table!r}")
             profiles.append(None)
         idle = a.get("idle_power_mw", 0.0)
-        if isinstance(idle, bool) or not isinstance(idle, (int, float)) or idle < 0:
+        if not _is_real(idle) or not idle >= 0:
             raise FileFormatError(f"{w}: field 'idle_power_mw' must be a number >= 0, got {idle!r}")
-        accs.append(Accelerator(aid, kind, float(idle)))
+        device = a.get("device", "")
+        if not isinstance(device, str):
+            raise FileFormatError(f"{w}: field 'device' must be a device string (e.g. 'cpu:2', 'edgetpu:usb:0')")
+        threads = a.get("threads", 0)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise FileFormatError(f"{w}: field 'threads' must be an integer >= 0, got {threads!r}")
+        accs.append(Accelerator(aid, kind, float(idle), device, threads))
         units.append(unit)
         tables.add(table)
     if len({a.id for a in accs}) != len(accs):
@@ -230,7 +254,7 @@ def load_platform(name_or_path: str) -> PlatformSpec:
         raise FileFormatError(f"{where}: field 'handoff' must be an object")
     hms, hmj = h.get("latency_ms", 0.0), h.get("energy_mj", 0.0)
     for k, v in (("latency_ms", hms), ("energy_mj", hmj)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        if not _is_real(v) or not v >= 0:
             raise FileFormatError(f"{where}: field 'handoff.{k}' must be a number >= 0, got {v!r}")
     _check_profiles_agree(profiles, where)
     plat = Platform(name, tuple(accs), float(hms), float(hmj))
@@ -250,7 +274,7 @@ def _relative_profile(c: dict, accs: list, profiles: list, where: str) -> dict[s
         raise FileFormatError(f"{where}: field 'of': accelerator {of!r} has no profile (run `edge-sdrm3 profile`)")
     speed = _need(c, "speed", float, where)
     power = _need(c, "power_mw", float, where)
-    if speed <= 0 or power < 0:
+    if not speed > 0 or not power >= 0:
         raise FileFormatError(f"{where}: fields 'speed' > 0 and 'power_mw' >= 0 needed, got {speed!r}, {power!r}")
     out = {}
     for name, pm in base.items():
@@ -279,8 +303,7 @@ def _number_list(v: dict, key: str, n: int, where: str, positive: bool, required
         if x is None:
             out.append(INF)
             continue
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not (x > 0 if positive else x >= 0) \
-                or x == INF:
+        if not _is_real(x) or not (x > 0 if positive else x >= 0) or x == INF:
             raise FileFormatError(f"{where}: field '{key}[{i}]' must be a finite number "
                                   f"{'> 0' if positive else '>= 0'} or null, got {x!r}")
         out.append(float(x))

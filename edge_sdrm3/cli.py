@@ -17,6 +17,7 @@ from .core.types import ConfigError
 from .sim import trace as traces
 from .sim.replay import completion_record, replay
 from .sim.xrbench_compat import RUN_MS, replay_xrbench
+from .runtime.cli import add_serve_parser
 from .runtime.client_cli import add_client_parsers
 from .tflite.cli import add_models_parser
 
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="PROFILE.json")
     p.set_defaults(func=cmd_profile)
     add_models_parser(sub)
+    add_serve_parser(sub)
     add_client_parsers(sub)
     return ap
 

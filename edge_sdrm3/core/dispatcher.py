@@ -118,6 +118,32 @@ class Dispatcher:
         self.release(job)
         return None
 
+    def drop(self, jobs: list[Job], now: float, reason: str) -> list[Completion]:
+        """Drop queued jobs (a driver's bound on its queues, a shutdown); their completions."""
+        gone = {j.id for j in jobs}
+        self.ready = [j for j in self.ready if j.id not in gone]
+        return [self._complete(j, now, DROPPED, reason) for j in jobs]
+
+    def abandon(self, a: int, now: float, reason: str) -> Completion | None:
+        """Give up the job running on accelerator ``a`` (its result would come too late); ``a`` is free."""
+        job = self.running[a]
+        self.running[a] = None
+        self.free_at[a] = now
+        if job is None:
+            return None
+        job.running = False
+        return self._complete(job, now, DROPPED, reason)
+
+    def hold_busy(self, a: int, now: float, margin_ms: float) -> None:
+        """Real work may overrun its prediction: if accelerator ``a`` still runs past its predicted end,
+        it counts as busy for ``margin_ms`` more."""
+        if self.running[a] is not None and self.free_at[a] <= now:
+            self.free_at[a] = now + margin_ms
+
+    def set_policy(self, policy: Policy) -> None:
+        self.policy = policy
+        self._variant_of = getattr(policy, "variant_of", None)
+
     def fail(self, a: int, now: float, reason: str) -> Completion | None:
         """The accelerator failed the segment it was running: mark it unhealthy and end the job."""
         job = self.running[a]

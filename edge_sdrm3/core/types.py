@@ -56,6 +56,8 @@ class Accelerator:
     id: str
     kind: str  # cpu, gpu, edgetpu, npu, emulated
     idle_power_mw: float = 0.0
+    device: str = ""  # the hardware layer's device string for the live service (default: the kind)
+    threads: int = 0  # CPU threads for a cpu device (0: the service's default)
 
 
 @dataclass(frozen=True)

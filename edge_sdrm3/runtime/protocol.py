@@ -15,6 +15,7 @@ Everything that decodes raises ``ProtocolError(code, message)`` with ``code`` in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -22,6 +23,7 @@ import msgpack
 import numpy as np
 
 PROTOCOL_VERSION = 1
+MAX_DIMS = 32  # numpy 1.x's limit (numpy 2 allows 64); also bounds the work of checking a shape's byte size
 ERRORS_TOPIC = "errors"
 COMMANDS = ("status", "stats", "set-policy", "set-params", "reload-catalog")
 STATUSES = ("done", "late", "dropped", "failed")
@@ -105,7 +107,7 @@ def _check_version(obj: dict, what: str) -> None:
     v = obj.get("v")
     if v is None:
         raise ProtocolError("bad-version", f"{what} has no field 'v' (protocol version; this service speaks {PROTOCOL_VERSION})")
-    if v != PROTOCOL_VERSION or isinstance(v, bool):
+    if v != PROTOCOL_VERSION or not _is_int(v):
         raise ProtocolError("bad-version", f"{what}: protocol version {v!r} unsupported (this service speaks {PROTOCOL_VERSION})")
 
 
@@ -123,6 +125,8 @@ def _tensor_spec(i: int, t: Any) -> TensorSpec:
     shape = t.get("shape")
     if not isinstance(shape, (list, tuple)) or not all(_is_int(d) and d >= 0 for d in shape):
         raise ProtocolError("bad-header", f"field 'tensors[{i}].shape' must be a list of integers >= 0, got {shape!r}")
+    if len(shape) > MAX_DIMS:
+        raise ProtocolError("bad-shape", f"field 'tensors[{i}].shape' has {len(shape)} dimensions (at most {MAX_DIMS})")
     dtype = t.get("dtype")
     if not isinstance(dtype, str):
         raise ProtocolError("bad-header", f"field 'tensors[{i}].dtype' must be a string, got {dtype!r}")
@@ -144,7 +148,10 @@ def _view(spec: TensorSpec, part: Any, where: str) -> np.ndarray:
         raise ProtocolError(
             "bad-shape", f"{where}: {len(buf)} bytes, but shape {list(spec.shape)} of {spec.dtype} needs {spec.nbytes}"
         )
-    return np.frombuffer(buf, dtype=DTYPES[spec.dtype]).reshape(spec.shape)
+    try:
+        return np.frombuffer(buf, dtype=DTYPES[spec.dtype]).reshape(spec.shape)
+    except ValueError as exc:  # an empty tensor with a dimension numpy cannot index (e.g. [0, 2**63])
+        raise ProtocolError("bad-shape", f"{where}: shape {list(spec.shape)} of {spec.dtype} unsupported ({exc})") from None
 
 
 # ---- frames --------------------------------------------------------------------------------------------
@@ -191,8 +198,8 @@ def decode_frame(parts: Sequence[Any], max_bytes: int | None = None) -> tuple[Fr
     if not _is_int(frame) or frame < 0:
         raise ProtocolError("bad-header", f"field 'frame' must be an integer >= 0, got {frame!r}")
     capture = h.get("t_capture_ms")
-    if capture is not None and not _is_num(capture):
-        raise ProtocolError("bad-header", f"field 't_capture_ms' must be a number, got {capture!r}")
+    if capture is not None and (not _is_num(capture) or not math.isfinite(capture)):
+        raise ProtocolError("bad-header", f"field 't_capture_ms' must be a finite number, got {capture!r}")
     models = h.get("models")
     if models is not None:
         if not isinstance(models, (list, tuple)) or not all(isinstance(m, str) for m in models):

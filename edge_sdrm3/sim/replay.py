@@ -146,8 +146,8 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
         if progress is not None and now - last_report >= 1000.0:
             last_report = now
             progress(min(1.0, now / duration_ms) if duration_ms else 1.0)
-    for j in disp.ready:  # nothing left that could run them (e.g. every accelerator failed)
-        finished(disp._complete(j, eng.now, DROPPED, "stalled"), eng.now)
+    for c in disp.drop(list(disp.ready), eng.now, "stalled"):  # nothing left that could run them
+        finished(c, eng.now)
     for key, kids in sorted(children.items()):  # upstream frames that never ran at all
         for fr in kids:
             completions.append(_missed(fr, models[index[fr.model]], "upstream never ran"))

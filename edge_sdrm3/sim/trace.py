@@ -104,7 +104,10 @@ def _num(rec: dict, key: str, where: str) -> float:
     v = rec.get(key)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise FileFormatError(f"{where}: field '{key}' must be a number, got {v!r}")
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:
+        raise FileFormatError(f"{where}: field '{key}' must be a number, got an integer out of range") from None
 
 
 def read(path: str | Path) -> Trace:
@@ -113,6 +116,9 @@ def read(path: str | Path) -> Trace:
         lines = p.read_text().splitlines()
     except OSError as e:
         raise FileFormatError(f"{p}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        line = p.read_bytes()[: e.start].count(b"\n") + 1
+        raise FileFormatError(f"{p}: line {line}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not lines:
         raise FileFormatError(f"{p}: line 1: empty file, expected a trace header")
     recs = []
@@ -123,9 +129,13 @@ def read(path: str | Path) -> Trace:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
             raise FileFormatError(f"{p}: line {i}: not valid JSON ({e.msg})") from None
+        except (ValueError, RecursionError) as e:  # an integer of more than 4300 digits; arrays nested too deeply
+            raise FileFormatError(f"{p}: line {i}: not valid JSON ({type(e).__name__}: {e})") from None
         if not isinstance(rec, dict):
             raise FileFormatError(f"{p}: line {i}: expected a JSON object")
         recs.append((i, rec))
+    if not recs:
+        raise FileFormatError(f"{p}: line 1: only blank lines, expected a trace header")
     i, h = recs[0]
     where = f"{p}: line {i}"
     if h.get("format") != FORMAT:
@@ -147,7 +157,7 @@ def read(path: str | Path) -> Trace:
         t = rec.get("type")
         if t == "frame":
             model = rec.get("model")
-            if model not in known:
+            if not isinstance(model, str) or model not in known:
                 raise FileFormatError(f"{where}: field 'model': unknown model {model!r}")
             fid = rec.get("frame")
             if not isinstance(fid, int) or isinstance(fid, bool) or fid < 0:
@@ -159,7 +169,7 @@ def read(path: str | Path) -> Trace:
             if not isinstance(fired, bool):
                 raise FileFormatError(f"{where}: field 'fired' must be true or false, got {fired!r}")
             rel = _num(rec, "release_ms", where)
-            if rel < 0:
+            if not rel >= 0:
                 raise FileFormatError(f"{where}: field 'release_ms' must be >= 0, got {rel!r}")
             frames.append(Frame(model, fid, rel, fired))
         elif t == "job":

@@ -148,6 +148,10 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         raise ManifestError(f"{p}: cannot read ({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
         raise ManifestError(f"{p}: not valid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except RecursionError:
+        raise ManifestError(f"{p}: not valid TOML (arrays or tables nested too deeply)") from None
     return parse_manifest(doc, p)
 
 

@@ -1,0 +1,212 @@
+"""The service's configuration: one TOML file → frozen dataclasses, one section per component.
+
+Built once at startup (``load_config``); every key has a default (``systemd/edge-sdrm3.toml`` documents them
+all); an unknown section or key, or a value of the wrong type, is rejected naming it, e.g.
+``config: [sockets] ingets: unknown key``. ``{runtime_dir}`` and ``{state_dir}`` in string values are expanded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the section and key."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    runtime_dir: str = ""  # "": $RUNTIME_DIRECTORY (systemd), else /run/user/UID/edge-sdrm3, else /tmp/edge-sdrm3-UID
+    state_dir: str = ""  # "": $STATE_DIRECTORY (systemd), else ~/.local/state/edge-sdrm3
+    tick_s: float = 0.5  # housekeeping tick: watchdog ping, summaries
+    summary_every_s: float = 5.0  # a summary record in the log (and a log line) this often
+    drain_grace_s: float = 2.0  # on SIGTERM: time allowed for in-flight work before it is recorded as dropped
+
+
+@dataclass(frozen=True)
+class SocketsConfig:
+    ingest: str = "ipc://{runtime_dir}/frames.sock"  # PULL, frames in
+    results: str = "ipc://{runtime_dir}/results.sock"  # PUB, results and errors out
+    control: str = "ipc://{runtime_dir}/control.sock"  # REP, status and commands
+    max_message_bytes: int = 16 * 1024 * 1024  # a larger frame message is refused (error too-large)
+    ingest_hwm: int = 64  # frames queued in the PULL socket before senders block (ZeroMQ high-water mark)
+    results_hwm: int = 10000  # result messages queued per subscriber before PUB drops for that subscriber
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    policy: str = "sdrm3"  # a registered policy name (edge-sdrm3 replay --help lists them)
+    supernet: bool = True  # sdrm3: with the supernet selector (policy sdrm3+supernet)
+    tuner: bool = True  # sdrm3: online tuning of θ
+    alpha: float = 0.05  # sdrm3 θ: fairness weight
+    beta: float = 1.0  # sdrm3 θ: preference weight
+    gamma: float = 0.5  # sdrm3 θ: energy weight
+    delta: float = 0.0  # sdrm3 θ: drop tolerance, fraction of the relative deadline (< 0: no early drops)
+    floor: float = 0.9  # supernet: lowest relative accuracy a model may be moved to
+    max_queue: int = 256  # ready jobs not yet started; beyond it the oldest is dropped ("overload-queue")
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    scenario: str = ""  # "": mediapipe_xr when the MediaPipe models are in the cache, else digits
+    platform: str = "headset_emulated"  # a platform name or file with profiled / relative costs
+    seed: int = 0  # seeds the cascade trigger draws (per stream, frame and model)
+    emulated_compute: str = "when-idle"  # emulated accelerators: always | when-idle | never compute real outputs
+    cpu_threads: int = 0  # threads of a cpu accelerator; 0: the platform file's, else all cores
+    model_cache: str = ""  # "": $EDGE_SDRM3_MODEL_CACHE or ~/.cache/edge-sdrm3/models
+    catalog: str = ""  # the model catalog; "": models/manifest.toml of the installation
+    preload: bool = True  # load every segment on every accelerator at startup (else on first use)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    path: str = "{state_dir}/jobs.jsonl"  # the job log: a trace that `edge-sdrm3 replay` accepts
+    rotate_bytes: int = 64 * 1024 * 1024  # rotate when the file grows past this; each file starts with the header
+    keep: int = 5  # rotated files kept (jobs.jsonl.1 ... .keep)
+    level: str = "info"  # service log level (stderr / journal): debug, info, warning, error
+
+
+@dataclass(frozen=True)
+class Config:
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    sockets: SocketsConfig = field(default_factory=SocketsConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: str = ""  # the file it came from ("" = defaults)
+
+    @property
+    def runtime_dir(self) -> Path:
+        return Path(self.service.runtime_dir)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.service.state_dir)
+
+
+SECTIONS = {"service": ServiceConfig, "sockets": SocketsConfig, "scheduler": SchedulerConfig,
+            "workload": WorkloadConfig, "log": LogConfig}
+CHOICES = {("workload", "emulated_compute"): ("always", "when-idle", "never"),
+           ("log", "level"): ("debug", "info", "warning", "error")}
+POSITIVE = {("service", "tick_s"), ("service", "summary_every_s"), ("sockets", "max_message_bytes"),
+            ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("scheduler", "max_queue"), ("log", "rotate_bytes")}
+NON_NEGATIVE = {("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor")}
+
+
+def _check(section: str, key: str, value: Any, typ: type) -> Any:
+    where = f"config: [{section}] {key}"
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: must be a number, got {value!r}")
+        value = float(value)
+    elif typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: must be an integer, got {value!r}")
+    elif typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: must be true or false, got {value!r}")
+    elif typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: must be a string, got {value!r}")
+    choices = CHOICES.get((section, key))
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
+    if (section, key) in POSITIVE and not value > 0:
+        raise ConfigError(f"{where}: must be > 0, got {value!r}")
+    if (section, key) in NON_NEGATIVE and not value >= 0:
+        raise ConfigError(f"{where}: must be >= 0, got {value!r}")
+    return value
+
+
+_TYPES = {"float": float, "int": int, "bool": bool, "str": str}
+
+
+def parse_config(doc: dict, source: str = "") -> Config:
+    """Validate a parsed TOML document and build the config (placeholders expanded, directories resolved)."""
+    parts: dict[str, Any] = {}
+    for section, value in doc.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"config: [{section}]: unknown section (known: {', '.join(SECTIONS)})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"config: {section}: must be a table [{section}]")
+        cls = SECTIONS[section]
+        known = {f.name: _TYPES[f.type if isinstance(f.type, str) else f.type.__name__] for f in fields(cls)}
+        for key in value:
+            if key not in known:
+                raise ConfigError(f"config: [{section}] {key}: unknown key (known: {', '.join(known)})")
+        parts[section] = cls(**{k: _check(section, k, v, known[k]) for k, v in value.items()})
+    cfg = Config(**parts, source=source)
+    return _resolve(cfg)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """The config of ``path`` (a TOML file), or the defaults when None."""
+    if path is None:
+        return parse_config({})
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text())
+    except OSError as e:
+        raise ConfigError(f"config: {p}: cannot read ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config: {p}: not valid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config: {p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except RecursionError:
+        raise ConfigError(f"config: {p}: not valid TOML (arrays or tables nested too deeply)") from None
+    return parse_config(doc, str(p))
+
+
+def default_runtime_dir() -> str:
+    env = os.environ.get("RUNTIME_DIRECTORY")
+    if env:
+        return env.split(":")[0]
+    user_run = Path(f"/run/user/{os.getuid()}")
+    if user_run.is_dir() and os.access(user_run, os.W_OK):
+        return str(user_run / "edge-sdrm3")
+    return f"/tmp/edge-sdrm3-{os.getuid()}"
+
+
+def default_state_dir() -> str:
+    env = os.environ.get("STATE_DIRECTORY")
+    if env:
+        return env.split(":")[0]
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "edge-sdrm3")
+
+
+def _expand(value: str, where: str, names: dict[str, str]) -> str:
+    try:
+        return os.path.expanduser(value.format(**names))
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as e:  # e.g. {state_dir.x}, {state_dir[x]}
+        raise ConfigError(f"config: {where}: bad placeholder in {value!r} ({e}; known: "
+                          f"{', '.join('{' + k + '}' for k in names)})") from None
+
+
+def _resolve(cfg: Config) -> Config:
+    svc = cfg.service
+    runtime_dir = os.path.expanduser(svc.runtime_dir) if svc.runtime_dir else default_runtime_dir()
+    state_dir = os.path.expanduser(svc.state_dir) if svc.state_dir else default_state_dir()
+    names = {"runtime_dir": runtime_dir, "state_dir": state_dir}
+    runtime_dir = _expand(runtime_dir, "[service] runtime_dir", {"state_dir": state_dir, "runtime_dir": runtime_dir})
+    out: dict[str, Any] = {"service": dataclasses.replace(svc, runtime_dir=runtime_dir, state_dir=state_dir)}
+    for section in ("sockets", "scheduler", "workload", "log"):
+        obj = getattr(cfg, section)
+        changes = {f.name: _expand(getattr(obj, f.name), f"[{section}] {f.name}", names)
+                   for f in fields(obj) if isinstance(getattr(obj, f.name), str) and "{" in getattr(obj, f.name)}
+        out[section] = dataclasses.replace(obj, **changes) if changes else obj
+    return dataclasses.replace(cfg, **out)
+
+
+def as_dict(cfg: Config) -> dict:
+    """The config as plain data (for `status` and the log)."""
+    return {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS}

@@ -1,0 +1,214 @@
+"""Per-accelerator executors: one worker thread per accelerator runs a job's segments on a hal device.
+
+TFLite interpreters are not thread-safe and ``invoke()`` releases the GIL, so each accelerator owns one
+single-thread executor (``loop.run_in_executor``) and every model segment loaded on it; loads happen in that
+thread too (at startup, or on first use), never on the event loop. A job's segments pass tensors by name
+(edge_sdrm3/tflite/split.py): the feeds start as the model inputs, each segment adds its outputs, and the
+model's outputs are read off the feeds at the end.
+
+Time and energy of what ran:
+- ``cpu`` (and real gpu/npu/edgetpu devices): latency measured around ``invoke``; energy = measured latency x
+  the power the platform profile implies for that segment (its profiled energy / profiled latency), source
+  ``estimate:profiled-power*measured-time`` (a per-job meter reading is not attributable on a shared package).
+- ``emulated``: hal.emulated.EmulatedDevice with the platform's modelled latency and energy of each segment
+  (a CostTable keyed ``model/variant/segment``): paced to the modelled latency, energy modelled, outputs real
+  when computed (``[workload] emulated_compute``). A job whose segment was not computed runs its later
+  segments timing-only too, and its result carries no outputs.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hal.devices import Loaded, open_device
+from hal.emulated import CostTable, EmulatedDevice, HostSlots
+from hal.errors import HalError
+
+log = logging.getLogger(__name__)
+
+
+class ExecutorError(Exception):
+    """A device or model that cannot be set up; names the accelerator and the file."""
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+@dataclass(frozen=True)
+class VariantFiles:
+    """A model variant: its segment files in order, and the whole model's inputs and outputs."""
+
+    model: str
+    variant: str
+    segments: tuple[Path, ...]
+    inputs: tuple[IOSpec, ...]
+    outputs: tuple[IOSpec, ...]
+
+
+@dataclass
+class SegmentRun:
+    """What running a block of segments gave (filled in the worker thread)."""
+
+    latency_ms: float = 0.0  # device latency: measured (cpu) or modelled (emulated)
+    energy_mj: float = 0.0
+    wall_ms: float = 0.0
+    computed: bool = True
+    error: str = ""
+    energy_source: str = ""
+    feeds: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def segment_files(model: str, src: Path, variant_name: str, sha256: str, n: int, cache: Path) -> list[Path]:
+    """The variant's ``n`` segment files, split once and cached under ``cache/segments/`` (the layout `edge-sdrm3
+    profile` uses, so a profiled board already has them)."""
+    if n == 1:
+        return [src]
+    from ..tflite.split import split_model
+
+    out = cache / "segments" / model / f"{variant_name}-{sha256[:12]}-{n}"
+    stem = src.name.removesuffix(".tflite")
+    files = [out / f"{stem}.seg{i}of{n}.tflite" for i in range(1, n + 1)]
+    if all(f.exists() for f in files):
+        return files
+    log.info("splitting %s into %d segments -> %s", src, n, out)
+    return split_model(src, n, out)
+
+
+def model_io(path: Path) -> tuple[tuple[IOSpec, ...], tuple[IOSpec, ...]]:
+    """The whole model's inputs and outputs, read by loading it once on the CPU."""
+    dev = open_device("cpu:1")
+    try:
+        loaded = dev.load(path)
+        ins = tuple(IOSpec(s.name, tuple(s.shape), np.dtype(s.dtype)) for s in loaded.inputs)
+        outs = tuple(IOSpec(s.name, tuple(s.shape), np.dtype(s.dtype)) for s in loaded.outputs)
+        return ins, outs
+    finally:
+        dev.close()
+
+
+class AcceleratorWorker:
+    """One accelerator: its hal device, its loaded segments, and its single worker thread."""
+
+    def __init__(self, index: int, acc_id: str, kind: str, device: Any, *, emulated: bool,
+                 power_mw: dict[tuple[str, str, int], float] | None = None, energy_source: str = "") -> None:
+        self.index = index
+        self.id = acc_id
+        self.kind = kind
+        self.device = device
+        self.emulated = emulated
+        self.power_mw = power_mw or {}  # (model, variant, seg) -> profiled power of that segment here
+        self.energy_source = energy_source
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"acc-{acc_id}")
+        self._loaded: dict[tuple[str, str, int], Loaded] = {}
+        self._zeros: dict[tuple[str, str, int], list[np.ndarray]] = {}
+        self.runs = 0
+        self.failures = 0
+
+    # --- in the worker thread -------------------------------------------------------------------
+    def load(self, vf: VariantFiles, seg: int) -> Loaded:
+        key = (vf.model, vf.variant, seg)
+        loaded = self._loaded.get(key)
+        if loaded is None:
+            path = vf.segments[seg]
+            if self.emulated:
+                loaded = self.device.load(path, key=f"{vf.model}/{vf.variant}/{seg}")
+            else:
+                loaded = self.device.load(path)
+            self._loaded[key] = loaded
+        return loaded
+
+    def preload(self, files: list[VariantFiles]) -> int:
+        n = 0
+        for vf in files:
+            for s in range(len(vf.segments)):
+                self.load(vf, s)
+                n += 1
+        return n
+
+    def run(self, vf: VariantFiles, first: int, n: int, feeds: dict[str, np.ndarray], computed: bool) -> SegmentRun:
+        """Run segments ``first .. first+n-1`` of ``vf``; ``feeds`` (tensor name -> array) grows with outputs."""
+        out = SegmentRun(computed=computed, energy_source=self.energy_source, feeds=feeds)
+        t0 = time.perf_counter()
+        try:
+            for s in range(first, first + n):
+                loaded = self.load(vf, s)
+                key = (vf.model, vf.variant, s)
+                if self.emulated:
+                    if out.computed:
+                        inputs = [feeds[spec.name] for spec in loaded.inputs]
+                    else:
+                        inputs = self._zeros.get(key) or self._zeros.setdefault(
+                            key, [np.zeros(spec.shape, spec.dtype) for spec in loaded.inputs])
+                    res = loaded.run(inputs, compute=None if out.computed else "never")
+                    out.latency_ms += res.latency_ms
+                    out.energy_mj += res.energy_mj or 0.0
+                    if res.computed and res.outputs is not None:
+                        feeds.update((spec.name, x) for spec, x in zip(loaded.outputs, res.outputs))
+                    else:
+                        out.computed = False
+                else:
+                    inputs = [feeds[spec.name] for spec in loaded.inputs]
+                    res = loaded.run(inputs)
+                    out.latency_ms += res.latency_ms
+                    out.energy_mj += res.latency_ms * self.power_mw.get(key, 0.0) / 1000.0
+                    feeds.update((spec.name, x) for spec, x in zip(loaded.outputs, res.outputs or ()))
+            self.runs += 1
+        except (HalError, KeyError, ValueError, RuntimeError) as e:
+            self.failures += 1
+            out.error = f"{type(e).__name__}: {e}"
+        out.wall_ms = (time.perf_counter() - t0) * 1e3
+        return out
+
+    def forget(self, variants: list[tuple[str, str]]) -> None:
+        """Drop the loaded segments of these (model, variant)s: they are loaded again on first use."""
+        for key in [k for k in self._loaded if (k[0], k[1]) in set(variants)]:
+            self._loaded.pop(key).close()
+            self._zeros.pop(key, None)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            self.device.close()
+        except HalError as e:  # pragma: no cover - closing is best effort
+            log.warning("closing %s: %s", self.id, e)
+
+
+def open_worker(index: int, acc: Any, costs: Any, models: tuple, variant_names: list[list[str]], *,
+                compute: str, host: HostSlots, cpu_threads: int) -> AcceleratorWorker:
+    """The worker of platform accelerator ``acc`` (its ``device`` string and ``threads`` from the platform file).
+
+    ``cpu`` → the hal CPU device (threads: config, else the platform's, else all cores); ``emulated`` → an
+    EmulatedDevice costed by the platform (``costs.lat/en[m][v][index][s]``); other kinds → the hal device named
+    by the entry's ``device`` string."""
+    lat_en: dict[str, tuple[float, float]] = {}
+    power: dict[tuple[str, str, int], float] = {}
+    for m, model in enumerate(models):
+        for v, vname in enumerate(variant_names[m]):
+            for s in range(model.n_segments):
+                la, en = costs.lat[m][v][index][s], costs.en[m][v][index][s]
+                if math.isfinite(la):
+                    lat_en[f"{model.name}/{vname}/{s}"] = (la, en)
+                    power[(model.name, vname, s)] = en / la * 1000.0 if la > 0 else 0.0
+    kind = acc.kind
+    try:
+        if kind == "emulated":
+            dev = EmulatedDevice(acc.id, CostTable(lat_en), compute=compute, host=host)
+            return AcceleratorWorker(index, acc.id, kind, dev, emulated=True, energy_source="model:emulated")
+        spec = acc.device or kind
+        threads = cpu_threads or acc.threads or None
+        dev = open_device(spec, threads=threads)
+    except HalError as e:
+        raise ExecutorError(f"accelerator {acc.id!r} ({kind}): cannot open its device: {e}") from None
+    src = "estimate:profiled-power*measured-time"
+    return AcceleratorWorker(index, acc.id, kind, dev, emulated=False, power_mw=power, energy_source=src)
