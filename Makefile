@@ -16,8 +16,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/edge-sdrm3 compare vr_gaming --platform dual_4k_biglittle_ws_os
-	$(BIN)/edge-sdrm3 compare ar_assistant --platform dual_4k_biglittle_ws_os
+	$(BIN)/edge-sdrm3 demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info

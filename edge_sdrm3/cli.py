@@ -139,6 +139,30 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import run_metrics
+
+    res = run_metrics(args.run, args.platform)
+    if args.json:
+        print(json.dumps(res, sort_keys=True))
+        return 0
+    print(f"{res['scenario']} on {res['platform']}: recorded run ({res['frames_due']} frames due)")
+    print(_table([res]))
+    print()
+    print(_models_table(res))
+    for name, m in res["models"].items():
+        if len(m.get("variants", {})) > 1:
+            used = ", ".join(f"{v} {n}" for v, n in sorted(m["variants"].items(), key=lambda x: -x[1]))
+            print(f"variants of {name}: {used}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run
+
+    return run(args.seconds)
+
+
 def cmd_trace_generate(args) -> int:
     sc = load_scenario(args.scenario)
     tr = traces.generate(sc, args.duration, args.seed)
@@ -205,6 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
     run_args(p)
     p.add_argument("--policies", default="all", help="comma-separated policy names, or 'all' (default)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="the metrics of a recorded run (a service log or a replay --record file)")
+    p.add_argument("run", metavar="RUN", help="a trace file with job records")
+    p.add_argument("--platform", help="the platform it ran on (default: the one its summary records name)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="the service on an emulated headset fed a live XR pipeline, then the report")
+    p.add_argument("--seconds", type=float, default=25.0, help="how long to publish (default 25)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("trace", help="trace files")
     tsub = p.add_subparsers(dest="trace_command", required=True)

@@ -166,3 +166,25 @@ def test_param_sets_policy_parameters(capsys):
     assert without["energy_mj"] > with_energy["energy_mj"]
     assert main(["replay", "vr_gaming", "--platform", "dual_8k_ws_os", "--policy", "fcfs", "--param", "gamma=1"]) == 2
     assert "policy 'fcfs'" in capsys.readouterr().err
+
+
+def test_report_of_a_recorded_replay_gives_the_replay_metrics(tmp_path, capsys):
+    rec = tmp_path / "run.jsonl"
+    res = json.loads(out_of(capsys, ["replay", "social_a", "--platform", "dual_4k_ws_os", "--policy", "sdrm3",
+                                     "--duration", "2", "--json", "--record", str(rec)]).out)
+    rep = json.loads(out_of(capsys, ["report", str(rec), "--platform", "dual_4k_ws_os", "--json"]).out)
+    for key in ("uxcost", "miss_rate", "energy_mj", "frames_due", "frames_missed", "xrbench_score"):
+        assert rep[key] == pytest.approx(res[key]), key
+    # every completed job ran the largest variant (sdrm3 without the supernet): w1.0, counted per model
+    completed = {}
+    for line in rec.read_text().splitlines():
+        r = json.loads(line)
+        if r.get("type") == "job" and r["status"] in ("done", "late"):
+            completed[r["model"]] = completed.get(r["model"], 0) + 1
+    assert {m: d["variants"] for m, d in rep["models"].items() if d["variants"]} == \
+        {m: {"w1.0": n} for m, n in completed.items()}
+    # a file without job records is refused with a clear error
+    gen = tmp_path / "gen.jsonl"
+    out_of(capsys, ["trace", "generate", "vr_gaming", "-o", str(gen), "--duration", "1"])
+    assert main(["report", str(gen), "--platform", "dual_4k_ws_os"]) == 2
+    assert "no job records" in capsys.readouterr().err
