@@ -99,6 +99,14 @@ def _models_table(r: dict) -> str:
     return "\n".join(out)
 
 
+def _span(tr: traces.Trace) -> str:
+    """How much a replay covered: a generated trace's duration and seed, or a recorded run's frames."""
+    if tr.frames and (tr.jobs or tr.duration_s <= 0):
+        span = (tr.frames[-1].release_ms - tr.frames[0].release_ms) / 1000.0
+        return f"a recorded run: {len(tr.frames)} frames over {span:.1f} s"
+    return f"{tr.duration_s:g} s, seed {tr.seed}"
+
+
 def cmd_replay(args) -> int:
     tr = load_source(args.source, args.duration, args.seed, args.compat)
     res = run_one(tr, args.platform, args.policy, args.compat, args.record, sys.stderr.isatty() and not args.json,
@@ -106,7 +114,7 @@ def cmd_replay(args) -> int:
     if args.json:
         print(json.dumps(res, sort_keys=True))
     else:
-        print(f"{res['scenario']} on {res['platform']} ({res['compat']}, {tr.duration_s:g} s, seed {tr.seed})")
+        print(f"{res['scenario']} on {res['platform']} ({res['compat']}, {_span(tr)})")
         print(_table([res]))
         print()
         print(_models_table(res))
@@ -127,7 +135,7 @@ def cmd_compare(args) -> int:
     if args.json:
         print(json.dumps(rows, sort_keys=True))
         return 0
-    print(f"{rows[0]['scenario']} on {rows[0]['platform']} ({rows[0]['compat']}, {tr.duration_s:g} s, seed {tr.seed})")
+    print(f"{rows[0]['scenario']} on {rows[0]['platform']} ({rows[0]['compat']}, {_span(tr)})")
     print(_table(rows))
     base = [r for r in rows if r["policy"] in BASELINES]
     if base:
