@@ -98,8 +98,8 @@ def _load_json(path: Path) -> dict:
     except json.JSONDecodeError as e:
         raise FileFormatError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
     except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise FileFormatError(f"{path}: line {line}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        lineno = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise FileFormatError(f"{path}: line {lineno}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except (ValueError, RecursionError) as e:  # an integer of more than 4300 digits; arrays nested too deeply
         raise FileFormatError(f"{path}: not valid JSON ({type(e).__name__}: {e})") from None
     except OSError as e:
@@ -162,7 +162,10 @@ def parse_scenario(doc: dict, where: str) -> Scenario:
     if not isinstance(table, str) or table not in COST_TABLES and table != PROFILE:
         raise FileFormatError(f"{where}: field 'cost_table': unknown table {table!r} "
                               f"(known: {', '.join([*COST_TABLES, PROFILE])})")
-    return Scenario(name, tuple(models), table, doc.get("description", ""))
+    desc = doc.get("description", "")
+    if not isinstance(desc, str):
+        raise FileFormatError(f"{where}: field 'description' must be str, got {desc!r}")
+    return Scenario(name, tuple(models), table, desc)
 
 
 @lru_cache(maxsize=4)

@@ -162,7 +162,7 @@ def encode_frame(header: dict, arrays: Iterable[np.ndarray] = ()) -> list[bytes 
     ``frame`` (``t_capture_ms``, ``models`` optional); ``v`` and ``tensors`` are filled in from the arrays (a
     ``tensors`` entry given with only ``{"model": name}`` tags that part as the model's input). Parts are
     zero-copy views of the (C-contiguous) arrays."""
-    arrays = [np.ascontiguousarray(a) for a in arrays]
+    arrays = [np.asarray(a, order="C") for a in arrays]  # not ascontiguousarray: it makes a 0-d array 1-d
     h = dict(header)
     h["v"] = h.get("v", PROTOCOL_VERSION)
     given = h.get("tensors") or []
@@ -224,7 +224,7 @@ def decode_frame(parts: Sequence[Any], max_bytes: int | None = None) -> tuple[Fr
 
 def encode_result(header: dict, arrays: Iterable[np.ndarray] = ()) -> list[bytes | memoryview]:
     """``[topic, header, out...]`` for the PUB socket; topic = ``header["model"]``; ``tensors`` filled in."""
-    arrays = [np.ascontiguousarray(a) for a in arrays]
+    arrays = [np.asarray(a, order="C") for a in arrays]  # not ascontiguousarray: it makes a 0-d array 1-d
     h = dict(header)
     h["v"] = PROTOCOL_VERSION
     h["tensors"] = [{"shape": list(a.shape), "dtype": a.dtype.name} for a in arrays]

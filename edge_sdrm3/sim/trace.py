@@ -117,8 +117,8 @@ def read(path: str | Path) -> Trace:
     except OSError as e:
         raise FileFormatError(f"{p}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError as e:
-        line = p.read_bytes()[: e.start].count(b"\n") + 1
-        raise FileFormatError(f"{p}: line {line}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        lineno = p.read_bytes()[: e.start].count(b"\n") + 1
+        raise FileFormatError(f"{p}: line {lineno}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not lines:
         raise FileFormatError(f"{p}: line 1: empty file, expected a trace header")
     recs = []
