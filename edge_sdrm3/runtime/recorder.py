@@ -58,6 +58,10 @@ class Recorder:
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and self.path.stat().st_size > 0:
+            # a previous run's log (a restart, perhaps after a crash): it is kept, shifted to .1 like a
+            # rotated file, and this run starts a new trace
+            self._shift()
         self._open()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
@@ -85,14 +89,18 @@ class Recorder:
     def _rotate(self) -> None:
         assert self._f is not None
         self._f.close()
+        self._shift()
+        self.rotations += 1
+        self._open()
+
+    def _shift(self) -> None:
+        """jobs.jsonl -> .1, .1 -> .2, ... (``keep`` files kept)."""
         if self.keep > 0:
             for i in range(self.keep - 1, 0, -1):
                 src = self.path.with_name(f"{self.path.name}.{i}")
                 if src.exists():
                     os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        self.rotations += 1
-        self._open()
 
     def _run(self) -> None:
         stop = False

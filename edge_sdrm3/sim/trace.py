@@ -113,14 +113,18 @@ def _num(rec: dict, key: str, where: str) -> float:
 def read(path: str | Path) -> Trace:
     p = Path(path)
     try:
-        lines = p.read_text().splitlines()
+        text = p.read_text()
     except OSError as e:
         raise FileFormatError(f"{p}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError as e:
         lineno = p.read_bytes()[: e.start].count(b"\n") + 1
         raise FileFormatError(f"{p}: line {lineno}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    lines = text.splitlines()
     if not lines:
         raise FileFormatError(f"{p}: line 1: empty file, expected a trace header")
+    # a log cut off by a crash (kill -9, power loss) may end in a line without its newline: that record was
+    # never completely written, and the file is read up to its last complete record
+    torn = len(lines) if not text.endswith("\n") and len(lines) > 1 else 0
     recs = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -128,6 +132,8 @@ def read(path: str | Path) -> Trace:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
+            if i == torn:
+                break
             raise FileFormatError(f"{p}: line {i}: not valid JSON ({e.msg})") from None
         except (ValueError, RecursionError) as e:  # an integer of more than 4300 digits; arrays nested too deeply
             raise FileFormatError(f"{p}: line {i}: not valid JSON ({type(e).__name__}: {e})") from None
