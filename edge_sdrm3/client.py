@@ -54,6 +54,7 @@ __all__ = [
     "Subscriber",
     "default_endpoint",
     "default_runtime_dir",
+    "load_curve_keys",
     "PROTOCOL_VERSION",
 ]
 
@@ -191,12 +192,61 @@ def _frame_parts(stream: str, frame: int, arrays: Sequence[np.ndarray], models: 
         raise ValueError(f"cannot send frame {frame} of {stream!r}: {e}") from None
 
 
+CurveKeys = tuple  # (server public key, client public key, client secret key): Z85 text (40) or raw bytes (32)
+
+
+def load_curve_keys(server_key_file: str | os.PathLike[str], client_secret_file: str | os.PathLike[str]) -> CurveKeys:
+    """The ``curve=`` tuple from key files as ``zmq.auth.create_certificates`` writes them: the service's public
+    key file (``server.key``; its ``.key_secret`` works too) and this client's secret key file
+    (``client.key_secret``)."""
+    import zmq.auth
+
+    try:
+        server_pub, _ = zmq.auth.load_certificate(server_key_file)
+        pub, sec = zmq.auth.load_certificate(client_secret_file)
+    except (OSError, ValueError) as e:
+        raise ClientError(f"CURVE keys: {e}") from None
+    if sec is None:
+        raise ClientError(f"CURVE keys: {client_secret_file}: no secret-key in it (give the .key_secret file)")
+    return server_pub, pub, sec
+
+
+def _curve_keys(curve: CurveKeys | None, server_public_key: bytes | str | None, public_key: bytes | str | None,
+                secret_key: bytes | str | None) -> tuple[bytes, bytes, bytes] | None:
+    """The three CURVE keys as bytes from either form of the constructors' arguments; None: no CURVE."""
+    if curve is not None:
+        if server_public_key or public_key or secret_key:
+            raise ValueError("give curve=(server_pub, client_pub, client_sec) or the three curve_* keys, not both")
+        server_public_key, public_key, secret_key = curve
+    keys = (server_public_key, public_key, secret_key)
+    if not any(keys):
+        return None
+    if not all(keys):
+        raise ValueError("CURVE needs curve_server_public_key, curve_public_key and curve_secret_key")
+    b = [k.encode("ascii") if isinstance(k, str) else bytes(k) for k in keys]  # type: ignore[union-attr]
+    for k in b:
+        if len(k) not in (32, 40):
+            raise ValueError(f"not a CURVE key: {len(k)} bytes (40 characters of Z85 text, or 32 raw bytes)")
+    return b[0], b[1], b[2]
+
+
+def _curve_client(sock: zmq.Socket, keys: tuple[bytes, bytes, bytes] | None) -> None:
+    """Make ``sock`` a CURVE client of a service run with ``[sockets] curve_secret_key_file`` (before connect)."""
+    if keys is not None:
+        sock.setsockopt(zmq.CURVE_SERVERKEY, keys[0])
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, keys[1])
+        sock.setsockopt(zmq.CURVE_SECRETKEY, keys[2])
+
+
 class _PushBase:
-    def __init__(self, ctx: zmq.Context, endpoint: str | None, hwm: int, linger_ms: int) -> None:
+    def __init__(self, ctx: zmq.Context, endpoint: str | None, hwm: int, linger_ms: int,
+                 curve: tuple = (None, None, None, None)) -> None:
         self.endpoint = endpoint or default_endpoint("frames")
+        keys = _curve_keys(*curve)
         self._sock = ctx.socket(zmq.PUSH)
         self._sock.setsockopt(zmq.SNDHWM, hwm)
         self._sock.setsockopt(zmq.LINGER, linger_ms)
+        _curve_client(self._sock, keys)
         self._sock.connect(self.endpoint)
 
     def close(self) -> None:
@@ -212,11 +262,17 @@ class Publisher(_PushBase):
 
     ``hwm``: frames queued before ``send`` blocks (or, with ``block=False``, refuses);
     ``linger_ms``: how long ``close`` waits for queued frames to leave.
+    CURVE (a service with ``[sockets] curve_secret_key_file``): ``curve=(server_pub, client_pub, client_sec)``
+    (``load_curve_keys`` reads them from files) or the three ``curve_*`` keys; Z85 text or raw bytes. A key the
+    service does not allow gets no connection: frames queue up here and are never delivered.
     """
 
     def __init__(self, endpoint: str | None = None, *, hwm: int = 64, linger_ms: int = 1000,
-                 context: zmq.Context | None = None) -> None:
-        super().__init__(context or zmq.Context.instance(), endpoint, hwm, linger_ms)
+                 context: zmq.Context | None = None, curve: CurveKeys | None = None,
+                 curve_server_public_key: bytes | str | None = None, curve_public_key: bytes | str | None = None,
+                 curve_secret_key: bytes | str | None = None) -> None:
+        super().__init__(context or zmq.Context.instance(), endpoint, hwm, linger_ms,
+                         (curve, curve_server_public_key, curve_public_key, curve_secret_key))
 
     def send(self, stream: str, frame: int, arrays: Sequence[np.ndarray], models: Sequence[str] | None = None,
              t_capture_ms: float | None = None, *, block: bool = True, track: bool = False) -> Any:
@@ -245,8 +301,11 @@ class AsyncPublisher(_PushBase):
     """``Publisher`` for asyncio (zmq.asyncio; one task at a time per instance)."""
 
     def __init__(self, endpoint: str | None = None, *, hwm: int = 64, linger_ms: int = 1000,
-                 context: zmq.asyncio.Context | None = None) -> None:
-        super().__init__(context or zmq.asyncio.Context.instance(), endpoint, hwm, linger_ms)
+                 context: zmq.asyncio.Context | None = None, curve: CurveKeys | None = None,
+                 curve_server_public_key: bytes | str | None = None, curve_public_key: bytes | str | None = None,
+                 curve_secret_key: bytes | str | None = None) -> None:
+        super().__init__(context or zmq.asyncio.Context.instance(), endpoint, hwm, linger_ms,
+                         (curve, curve_server_public_key, curve_public_key, curve_secret_key))
 
     async def send(self, stream: str, frame: int, arrays: Sequence[np.ndarray],
                    models: Sequence[str] | None = None, t_capture_ms: float | None = None,
@@ -275,15 +334,19 @@ class Subscriber:
     ``models``: the models to receive (None: all). ``errors``: also receive the ``errors`` topic as
     ``ErrorReport``. ZeroMQ filters topics by prefix (``face`` would match ``face_detection``); this class
     keeps only the exact names asked for. As with any SUB socket, messages published before the
-    subscription reached the service (a few ms after connecting) are not received.
+    subscription reached the service (a few ms after connecting) are not received. CURVE keys as for
+    ``Publisher``.
     """
 
     def __init__(self, endpoint: str | None = None, models: Sequence[str] | None = None, *, errors: bool = True,
-                 hwm: int = 10000, context: zmq.Context | None = None) -> None:
+                 hwm: int = 10000, context: zmq.Context | None = None, curve: CurveKeys | None = None,
+                 curve_server_public_key: bytes | str | None = None, curve_public_key: bytes | str | None = None,
+                 curve_secret_key: bytes | str | None = None) -> None:
         self.endpoint = endpoint or default_endpoint("results")
         self.models: frozenset[str] | None = None if models is None else frozenset(models)
         self.errors = errors
         self.bad_messages = 0  # messages that did not follow the protocol (skipped)
+        keys = _curve_keys(curve, curve_server_public_key, curve_public_key, curve_secret_key)
         self._sock = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._sock.setsockopt(zmq.RCVHWM, hwm)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -294,6 +357,7 @@ class Subscriber:
                 self._sock.setsockopt(zmq.SUBSCRIBE, m.encode())
             if errors:
                 self._sock.setsockopt(zmq.SUBSCRIBE, wire.ERRORS_TOPIC.encode())
+        _curve_client(self._sock, keys)
         self._sock.connect(self.endpoint)
 
     def _wanted(self, topic: str) -> bool:
@@ -348,10 +412,16 @@ class Control:
 
     A request without a reply within ``timeout_ms`` raises ``ClientTimeout``; the REQ socket, now stuck
     waiting for that reply, is closed and the next request opens a fresh one (ZeroMQ's "lazy pirate").
+    CURVE keys as for ``Publisher``; a service with ``control_commands = "authenticated"`` runs set-policy,
+    set-params and reload-catalog only for a key in its ``curve_admin_keys_dir`` (else ``ServiceError``
+    ``forbidden``).
     """
 
     def __init__(self, endpoint: str | None = None, *, timeout_ms: int = 2000,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, curve: CurveKeys | None = None,
+                 curve_server_public_key: bytes | str | None = None, curve_public_key: bytes | str | None = None,
+                 curve_secret_key: bytes | str | None = None) -> None:
+        self._curve = _curve_keys(curve, curve_server_public_key, curve_public_key, curve_secret_key)
         self.endpoint = endpoint or default_endpoint("control")
         self.timeout_ms = timeout_ms
         self._ctx = context or zmq.Context.instance()
@@ -363,6 +433,7 @@ class Control:
             s = self._ctx.socket(zmq.REQ)
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.SNDTIMEO, self.timeout_ms)
+            _curve_client(s, self._curve)
             s.connect(self.endpoint)
             self._sock = s
         return self._sock

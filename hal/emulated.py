@@ -27,6 +27,15 @@ the modelled energy (emulated accelerators are never metered; see hal.energy).
 
 ``invoke()`` is the plain Loaded verb: it always computes real outputs (the caller asked for them),
 paced like run(compute='always').
+
+Memory: every accelerator that computes on the host may share one interpreter per model file through a
+:class:`HostInterpreters` pool (``EmulatedDevice(..., shared=pool)``; the live service also loads its ``cpu``
+accelerator's models from the same pool). Emulated accelerators compute on the host CPU, so a private copy per
+emulated device only multiplies resident memory: XNNPACK packs the weights and plans a workspace per
+interpreter, which for the MediaPipe models is 3-10x the file size (pose_landmark_full, 6 MB of weights, in 4
+segments: ~62 MB resident). Each pooled interpreter has a lock (interpreters are not thread-safe): a
+``when-idle`` run whose interpreter is busy is timed only, like one that finds no free host slot; an
+``always`` run waits for it.
 """
 
 from __future__ import annotations
@@ -114,6 +123,98 @@ class HostSlots:
         self._sem.release()
 
 
+class _PoolEntry:
+    __slots__ = ("loaded", "lock", "refs")
+
+    def __init__(self, loaded: InterpreterLoaded):
+        self.loaded = loaded
+        self.lock = threading.Lock()
+        self.refs = 0
+
+
+class HostInterpreters:
+    """One host-CPU interpreter per model file, shared by every accelerator that computes on the host.
+
+    ``view(path, device)`` returns a :class:`SharedLoaded` (a Loaded of its own, for ``device``) backed by the
+    pool's interpreter of ``path``, loaded on first request; closing the last view of a file frees its
+    interpreter. Thread-safe: loads and closes are serialised per pool, invokes per interpreter.
+    """
+
+    def __init__(self, threads: int = 1):
+        if threads < 1:
+            raise ValueError(f"HostInterpreters needs threads >= 1, got {threads}")
+        self.threads = threads
+        self._entries: dict[str, _PoolEntry] = {}
+        self._mutex = threading.Lock()
+        self.loads = 0  # interpreters created (for tests and status)
+
+    def view(self, path: Path, device: str) -> SharedLoaded:
+        key = str(Path(path).resolve())
+        with self._mutex:  # a load under the mutex: two accelerators asking at once load the file once
+            entry = self._entries.get(key)
+            if entry is None:
+                try:
+                    interpreter = runtime.make_interpreter(str(path), num_threads=self.threads)
+                    loaded = InterpreterLoaded(Path(path), "host", interpreter, (), self.threads)
+                except (ValueError, RuntimeError) as exc:
+                    raise ModelLoadError(f"cannot load {path} on {device}: {exc}") from exc
+                entry = self._entries[key] = _PoolEntry(loaded)
+                self.loads += 1
+            entry.refs += 1
+        return SharedLoaded(self, key, entry, device)
+
+    def _release(self, key: str, entry: _PoolEntry) -> None:
+        with self._mutex:
+            entry.refs -= 1
+            if entry.refs <= 0 and self._entries.get(key) is entry:
+                del self._entries[key]
+                with entry.lock:  # never free an interpreter another thread is invoking
+                    entry.loaded.close()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class SharedLoaded(Loaded):
+    """A device's handle on a pooled host interpreter: invoke() takes the interpreter's lock (blocking);
+    run() times the invoke alone (not the wait for the lock); try_invoke() gives None when it is busy."""
+
+    def __init__(self, pool: HostInterpreters, key: str, entry: _PoolEntry, device: str):
+        inner = entry.loaded
+        super().__init__(inner.path, device, inner.inputs, inner.outputs)
+        self.threads = inner.threads
+        self._pool = pool
+        self._key = key
+        self._entry = entry
+
+    def _invoke(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        with self._entry.lock:
+            return self._entry.loaded._invoke(inputs)
+
+    def try_invoke(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray] | None:
+        if not self._entry.lock.acquire(blocking=False):
+            return None
+        try:
+            return self._entry.loaded._invoke(inputs)
+        finally:
+            self._entry.lock.release()
+
+    def run(self, inputs: Sequence[np.ndarray]) -> RunResult:
+        if self._closed:
+            raise InvokeError(f"{self.path} on {self.device}: model is closed")
+        check_inputs(self.inputs, inputs, f"{self.path.name} on {self.device}")
+        with self._entry.lock:
+            t0 = time.perf_counter()
+            outputs = self._entry.loaded._invoke(inputs)
+            ms = (time.perf_counter() - t0) * 1e3
+        return RunResult(outputs, True, "measured", ms, ms, None, ms)
+
+    def close(self) -> None:
+        if not self._closed:
+            super().close()
+            self._pool._release(self._key, self._entry)
+
+
 class EmulatedDevice(Device):
     """``emulated:NAME``: an accelerator whose timing and energy come from ``cost``."""
 
@@ -129,6 +230,7 @@ class EmulatedDevice(Device):
         sleep: Callable[[float], None] = time.sleep,
         host: HostSlots | None = None,
         host_threads: int = 1,
+        shared: HostInterpreters | None = None,
     ):
         spec = f"emulated:{name}"
         if cost is None:
@@ -144,7 +246,8 @@ class EmulatedDevice(Device):
         self.clock = clock
         self.sleep = sleep
         self.host = host or HostSlots()
-        self.host_threads = host_threads
+        self.host_threads = shared.threads if shared is not None else host_threads
+        self.shared = shared  # None: a private interpreter per load()
 
     def load(self, path: str | os.PathLike[str], key: str | None = None) -> EmulatedLoaded:
         """Load the real model on the host CPU; ``key`` names it in the cost model (default: file stem)."""
@@ -155,6 +258,8 @@ class EmulatedDevice(Device):
         return loaded
 
     def _load(self, path: Path) -> Loaded:
+        if self.shared is not None:
+            return EmulatedLoaded(self, self.shared.view(path, self.spec), path.stem)
         try:
             interpreter = runtime.make_interpreter(str(path), num_threads=self.host_threads)
             inner = InterpreterLoaded(path, self.spec, interpreter, (), self.host_threads)
@@ -166,7 +271,7 @@ class EmulatedDevice(Device):
 class EmulatedLoaded(Loaded):
     """A model on an emulated accelerator. Use from one thread, like every Loaded."""
 
-    def __init__(self, device: EmulatedDevice, inner: InterpreterLoaded, key: str):
+    def __init__(self, device: EmulatedDevice, inner: InterpreterLoaded | SharedLoaded, key: str):
         super().__init__(inner.path, device.spec, inner.inputs, inner.outputs)
         self._dev = device
         self._inner = inner
@@ -216,11 +321,18 @@ class EmulatedLoaded(Loaded):
         outputs: list[np.ndarray] | None = None
         host_ms: float | None = None
         if computed:
+            inner = self._inner
             try:
                 t0 = time.perf_counter()
-                outputs = self._inner._invoke(inputs)
-                host_ms = (time.perf_counter() - t0) * 1e3
-                self.last_host_ms = host_ms
+                if policy == "when-idle" and isinstance(inner, SharedLoaded):
+                    outputs = inner.try_invoke(inputs)  # None: another accelerator is using it; time it only
+                else:
+                    outputs = inner._invoke(inputs)
+                if outputs is not None:
+                    host_ms = (time.perf_counter() - t0) * 1e3
+                    self.last_host_ms = host_ms
+                else:
+                    computed = False
             finally:
                 if holding:
                     dev.host.release()

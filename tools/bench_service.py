@@ -11,9 +11,18 @@
     host's monotonic clock) − the job's own run time (``end_ms − start_ms``). Targets: ≤ 1 ms median,
     ≤ 3 ms p99.
 (c) **Resident memory** (psutil RSS of the service and its children) with the MediaPipe XR pipeline and the
-    digits supernet loaded (digits alone when the MediaPipe models are not in the cache; said in the output).
-    Target ≤ 120 MB.
-(d) ``--soak S``: RSS every few seconds while ``edge-sdrm3 publish`` plays the scenario at twice its rates.
+    digits supernet loaded (digits alone when the MediaPipe models are not in the cache; said in the output),
+    right after READY (the default variants loaded), then the same with every variant preloaded, then the
+    digits supernet alone. Target ≤ 120 MB.
+(d) ``--soak S``: RSS every 5 s while ``edge-sdrm3 publish`` plays the scenario at twice its rates for S s,
+    then at its rates for S/3 s (at least 30 s); the growth after the warm-up (first third, when the lighter
+    variants get loaded) and the slope of the last half. Target: flat.
+(e) **Sim-to-real**: the service on headset_emulated with the MediaPipe XR scenario (digits when the models are
+    not in the cache) for ``--sim-s`` s (default 20) at the scenario's rates; its job log is replayed
+    (``sim.replay.replay``) on the same platform with the same policy; live (``report.run_metrics``) vs replay
+    miss rate (target within 2 points) and energy (target within 5%).
+
+``--parts abcde`` picks the parts (default ``abce``, plus ``d`` with ``--soak``).
 
 The service runs as ``edge-sdrm3 serve --config TMP/bench.toml`` with runtime and state directories in a
 temporary folder. If it cannot start, the parts that need it say ``service not available: ...`` and the
@@ -116,7 +125,7 @@ def _cache_has_mediapipe() -> bool:
 class Service:
     """``edge-sdrm3 serve`` in a temporary runtime directory."""
 
-    def __init__(self, tmp: Path, scenario: str, platform: str | None, name: str) -> None:
+    def __init__(self, tmp: Path, scenario: str, platform: str | None, name: str, workload: str = "") -> None:
         self.dir = tmp / name
         (self.dir / "run").mkdir(parents=True, exist_ok=True)
         (self.dir / "state").mkdir(exist_ok=True)
@@ -124,6 +133,9 @@ class Service:
                "[workload]", f'scenario = "{scenario}"']
         if platform:
             cfg.append(f'platform = "{platform}"')
+        if workload:
+            cfg.append(workload)
+        self.log_path = self.dir / "state" / "jobs.jsonl"
         self.config = self.dir / "bench.toml"
         self.config.write_text("\n".join(cfg) + "\n")
         run = self.dir / "run"
@@ -261,6 +273,139 @@ def _stats(xs: list[float]) -> str:
     return f"median {statistics.median(s):.3f} ms, p99 {common.percentile(s, 99):.3f} ms (n={len(s)})"
 
 
+# ---- (c) memory, (d) soak, (e) sim-to-real ------------------------------------------------------------------
+
+
+def _workload_scenario(tmp: Path) -> tuple[str, str]:
+    """The scenario of (c)/(d): the MediaPipe XR pipeline plus digits (digits alone without the models)."""
+    if _cache_has_mediapipe():
+        mediapipe = json.loads((ROOT / "traces" / "mediapipe_xr.json").read_text())["models"]
+        sc = {"format": "edge-sdrm3-scenario", "version": 1, "name": "mediapipe_xr+digits",
+              "cost_table": "profile", "models": mediapipe + [{"name": "digits", "fps": 60}]}
+        scenario = tmp / "mediapipe_xr_digits.json"
+        scenario.write_text(json.dumps(sc))
+        return str(scenario), "MediaPipe XR pipeline + digits supernet"
+    return "digits", "digits supernet only (the MediaPipe models are not in the cache: edge-sdrm3 models fetch)"
+
+
+def _rss_after_ready(tmp: Path, scenario: str, platform: str | None, name: str, workload: str = "") -> float:
+    svc = Service(tmp, scenario, platform, name, workload)
+    try:
+        svc.start()
+        time.sleep(1.0)
+        return svc.rss_bytes() / 2**20
+    finally:
+        svc.stop()
+
+
+def memory(tmp: Path, platform: str | None) -> None:
+    scenario, what = _workload_scenario(tmp)
+    rss = _rss_after_ready(tmp, scenario, platform, "memory")
+    print(f"(c) resident memory with the {what}, default variants loaded (preload = false): {rss:.1f} MB "
+          f"(target <= 120 MB) {'OK' if rss <= 120 else 'MISSED'}")
+    every = _rss_after_ready(tmp, scenario, platform, "memory-all", "preload = true")
+    print(f"(c) the same with every variant preloaded (preload = true): {every:.1f} MB")
+    if scenario != "digits":
+        alone = _rss_after_ready(tmp, "digits", platform, "memory-digits")
+        print(f"(c) the digits supernet alone: {alone:.1f} MB (target <= 120 MB) {'OK' if alone <= 120 else 'MISSED'}")
+
+
+def _publisher(svc: Service, scenario: str, wall_s: float, scale: float) -> subprocess.Popen:
+    exe = shutil.which("edge-sdrm3", path=str(Path(sys.executable).parent)) or "edge-sdrm3"
+    return subprocess.Popen([exe, "publish", scenario, "--endpoint", svc.frames_ep, "--duration", str(wall_s * scale),
+                             "--rate-scale", str(scale)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _miss(status: dict) -> tuple[int, int]:
+    due = sum(m["due"] for m in status["models"].values())
+    return due, sum(m["missed"] for m in status["models"].values())
+
+
+def soak(tmp: Path, platform: str | None, seconds: float) -> None:
+    scenario, what = _workload_scenario(tmp)
+    svc = Service(tmp, scenario, platform, "soak")
+    try:
+        svc.start()
+        ctl = Control(svc.control_ep, timeout_ms=5000)
+        samples: list[tuple[float, float, str]] = []
+        t0 = time.monotonic()
+        phases = [("2x", 2.0, seconds), ("1x", 1.0, max(30.0, seconds / 3))]
+        misses = []
+        for label, scale, dur in phases:
+            due0, miss0 = _miss(ctl.status())
+            pub = _publisher(svc, scenario, dur, scale)
+            t_end = time.monotonic() + dur
+            try:
+                while time.monotonic() < t_end and pub.poll() is None:
+                    time.sleep(min(5.0, max(0.0, t_end - time.monotonic())))
+                    samples.append((time.monotonic() - t0, svc.rss_bytes() / 2**20, label))
+            finally:
+                pub.terminate()
+                pub.wait(10)
+            st = ctl.status()
+            due1, miss1 = _miss(st)
+            misses.append(f"{label}: {due1 - due0} due, miss {100 * (miss1 - miss0) / max(1, due1 - due0):.1f}%")
+        stats = ctl.stats()
+        ctl.close()
+    finally:
+        svc.stop()
+    if len(samples) < 4:
+        print(f"(d) too few samples ({len(samples)})")
+        return
+    ts, ms = np.array([s[0] for s in samples]), np.array([s[1] for s in samples])
+    warm = max(1, len(ms) // 3)
+    half = len(ms) // 2
+    slope = float(np.polyfit(ts[half:], ms[half:], 1)[0]) * 60
+    print(f"(d) soak with the {what}: {phases[0][2]:.0f} s at 2x the scenario's rates, then {phases[1][2]:.0f} s at "
+          f"1x ({'; '.join(misses)})")
+    print(f"(d) RSS: first sample {ms[0]:.1f} MB, after warm-up ({ts[warm - 1]:.0f} s) {ms[warm - 1]:.1f} MB, "
+          f"max {ms.max():.1f} MB, end {ms[-1]:.1f} MB; growth after warm-up {ms[-1] - ms[warm - 1]:+.1f} MB; "
+          f"slope of the last half {slope:+.2f} MB/min; {'FLAT' if abs(ms[-1] - ms[warm - 1]) < 5 else 'GROWS'}")
+    print("    " + " ".join(f"{t:.0f}s:{m:.0f}{'*' if lab == '1x' else ''}" for t, m, lab in samples)
+          + "   (* = 1x phase)")
+    jobs = stats.get("jobs", {})
+    print(f"    at the end: ready {jobs.get('ready')}, in flight {jobs.get('in_flight')}, waiting upstream "
+          f"{jobs.get('waiting_upstream')}, drops {jobs.get('drops')}")
+
+
+def sim_to_real(tmp: Path, platform: str | None, seconds: float) -> None:
+    from edge_sdrm3.catalog import load_platform
+    from edge_sdrm3.report import run_metrics
+    from edge_sdrm3.runtime.config import load_config
+    from edge_sdrm3.runtime.service import make_policy_from
+    from edge_sdrm3.sim import trace as traces
+    from edge_sdrm3.sim.replay import replay
+
+    scenario = "mediapipe_xr" if _cache_has_mediapipe() else "digits"
+    plat = platform or "headset_emulated"
+    svc = Service(tmp, scenario, plat, "sim2real")
+    try:
+        svc.start()
+        pub = _publisher(svc, scenario, seconds, 1.0)
+        try:
+            pub.wait(seconds + 60)
+        except subprocess.TimeoutExpired:
+            pub.kill()
+        time.sleep(0.5)  # the last frames' jobs
+    finally:
+        svc.stop()  # SIGTERM: drained, the log flushed
+    live = run_metrics(str(svc.log_path))
+    tr = traces.read(svc.log_path)
+    policy = make_policy_from(load_config(svc.config))  # the service's own policy, fresh state
+    sim, _ = replay(tr, load_platform(plat), policy.name, policy=policy)
+    dm = 100 * abs(live["miss_rate"] - sim["miss_rate"])
+    de = abs(live["energy_mj"] - sim["energy_mj"]) / max(1e-9, sim["energy_mj"]) * 100
+    print(f"(e) sim-to-real, {scenario} on {plat} for {seconds:g} s, policy {policy.name}: "
+          f"{live.get('frames_due', sum(m['due'] for m in live['models'].values()))} frames due")
+    print(f"(e) miss rate live {100 * live['miss_rate']:.2f}% vs replay {100 * sim['miss_rate']:.2f}%: "
+          f"{dm:.2f} points (target <= 2) {'OK' if dm <= 2 else 'MISSED'}")
+    print(f"(e) energy live {live['energy_mj']:.1f} mJ vs replay {sim['energy_mj']:.1f} mJ: {de:.1f}% "
+          f"(target <= 5%) {'OK' if de <= 5 else 'MISSED'}")
+    print(f"    per model (due, miss% live/replay): " + ", ".join(
+        f"{k} {d['due']}/{sim['models'][k]['due']} {100 * d['miss_rate']:.0f}/{100 * sim['models'][k]['miss_rate']:.0f}"
+        for k, d in live["models"].items() if k in sim["models"]))
+
+
 # ---- main -----------------------------------------------------------------------------------------------
 
 
@@ -270,85 +415,54 @@ def main() -> int:
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--latency-frames", type=int, default=500)
     ap.add_argument("--platform", default=None, help="the service's [workload] platform (default: its own default)")
-    ap.add_argument("--soak", type=float, default=0.0, metavar="S", help="also RSS over S s of 2x overload")
+    ap.add_argument("--soak", type=float, default=0.0, metavar="S", help="also (d): RSS over S s of 2x overload")
+    ap.add_argument("--sim-s", type=float, default=20.0, help="(e): seconds of the live run (default 20)")
+    ap.add_argument("--parts", default="", help="which of a b c d e to run (default abce, d with --soak)")
     ap.add_argument("--skip-service", action="store_true", help="only the bare figures")
     args = ap.parse_args()
+    parts = set(args.parts or ("abce" + ("d" if args.soak > 0 else "")))
+    if "d" in parts and args.soak <= 0:
+        args.soak = 180.0
     w, h = (int(v) for v in args.size.split("x"))
     print(f"# bench_service  ({common.machine()})\n# {common.command_line()}")
     failed = False
     with tempfile.TemporaryDirectory(prefix="bench-service-") as td:
         tmp = Path(td)
-        bare = bare_ingest(tmp, args.frames, (w, h))
-        print(f"(a) ingest {w}x{h}x3 uint8 over ipc://: bare pyzmq {bare:,.0f} frames/s")
-        invoke = bare_invoke_ms(args.latency_frames)
-        print(f"(b) bare LiteRT invoke of digits (w100, 1 thread): {_stats(invoke)}")
-        if args.skip_service:
-            return 0
-        svc = Service(tmp, "digits", args.platform, "digits")
-        try:
-            svc.start()
-            ing = service_ingest(svc, args.frames, (w, h))
-            bare2 = bare_ingest(tmp, args.frames, (w, h))  # again, to bracket the service run
-            ref = (bare + bare2) / 2
-            print(f"(a) service ingest {ing:,.0f} frames/s; bare pyzmq (before/after) {bare:,.0f}/{bare2:,.0f}: "
-                  f"ratio {ing / ref:.2f} (target >= 0.80) {'OK' if ing / ref >= 0.8 else 'MISSED'}")
-            added, run = service_added_ms(svc, args.latency_frames)
-            med, p99 = statistics.median(added), common.percentile(sorted(added), 99)
-            print(f"(b) service-added latency: {_stats(added)} (targets <= 1 / <= 3 ms) "
-                  f"{'OK' if med <= 1 and p99 <= 3 else 'MISSED'}; job run time {_stats(run)}")
-        except (ServiceUnavailable, ClientError, OSError) as e:
-            print(f"(a)/(b) service not available: {e}")
-            failed = True
-        finally:
-            svc.stop()
-        mp_ok = _cache_has_mediapipe()
-        if mp_ok:
-            mediapipe = json.loads((ROOT / "traces" / "mediapipe_xr.json").read_text())["models"]
-            sc = {"format": "edge-sdrm3-scenario", "version": 1, "name": "mediapipe_xr+digits",
-                  "cost_table": "profile", "models": mediapipe + [{"name": "digits", "fps": 60}]}
-            scenario = tmp / "mediapipe_xr_digits.json"
-            scenario.write_text(json.dumps(sc))
-            what = "MediaPipe XR pipeline + digits supernet"
-        else:
-            scenario = "digits"
-            what = "digits supernet only (the MediaPipe models are not in the cache: edge-sdrm3 models fetch)"
-        svc = Service(tmp, str(scenario), args.platform, "memory")
-        try:
-            svc.start()
-            time.sleep(1.0)
-            rss = svc.rss_bytes() / 2**20
-            print(f"(c) resident memory with the {what}: {rss:.1f} MB (target <= 120 MB) "
-                  f"{'OK' if rss <= 120 else 'MISSED'}")
-            if args.soak > 0:
-                soak(svc, str(scenario), args.soak)
-        except (ServiceUnavailable, ClientError, OSError) as e:
-            print(f"(c) service not available: {e}")
-            failed = True
-        finally:
-            svc.stop()
+        if parts & {"a", "b"}:
+            bare = bare_ingest(tmp, args.frames, (w, h))
+            print(f"(a) ingest {w}x{h}x3 uint8 over ipc://: bare pyzmq {bare:,.0f} frames/s")
+            invoke = bare_invoke_ms(args.latency_frames)
+            print(f"(b) bare LiteRT invoke of digits (w100, 1 thread): {_stats(invoke)}")
+            if args.skip_service:
+                return 0
+            svc = Service(tmp, "digits", args.platform, "digits")
+            try:
+                svc.start()
+                ing = service_ingest(svc, args.frames, (w, h))
+                bare2 = bare_ingest(tmp, args.frames, (w, h))  # again, to bracket the service run
+                ref = (bare + bare2) / 2
+                print(f"(a) service ingest {ing:,.0f} frames/s; bare pyzmq (before/after) {bare:,.0f}/{bare2:,.0f}: "
+                      f"ratio {ing / ref:.2f} (target >= 0.80) {'OK' if ing / ref >= 0.8 else 'MISSED'}")
+                added, run = service_added_ms(svc, args.latency_frames)
+                med, p99 = statistics.median(added), common.percentile(sorted(added), 99)
+                print(f"(b) service-added latency: {_stats(added)} (targets <= 1 / <= 3 ms) "
+                      f"{'OK' if med <= 1 and p99 <= 3 else 'MISSED'}; job run time {_stats(run)}")
+            except (ServiceUnavailable, ClientError, OSError) as e:
+                print(f"(a)/(b) service not available: {e}")
+                failed = True
+            finally:
+                svc.stop()
+        for part, fn in (("c", lambda: memory(tmp, args.platform)), ("d", lambda: soak(tmp, args.platform, args.soak)),
+                         ("e", lambda: sim_to_real(tmp, args.platform, args.sim_s))):
+            if part not in parts:
+                continue
+            try:
+                fn()
+            except (ServiceUnavailable, ClientError, OSError) as e:
+                print(f"({part}) service not available: {e}")
+                failed = True
+            sys.stdout.flush()
     return 1 if failed else 0
-
-
-def soak(svc: Service, scenario: str, seconds: float) -> None:
-    exe = shutil.which("edge-sdrm3", path=str(Path(sys.executable).parent)) or "edge-sdrm3"
-    pub = subprocess.Popen([exe, "publish", scenario, "--endpoint", svc.frames_ep, "--duration", str(2 * seconds),
-                            "--rate-scale", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    samples: list[tuple[float, float]] = []
-    t0 = time.monotonic()
-    stop = threading.Event()
-    try:
-        while time.monotonic() - t0 < seconds and pub.poll() is None and not stop.wait(5.0):
-            samples.append((time.monotonic() - t0, svc.rss_bytes() / 2**20))
-    finally:
-        pub.terminate()
-        pub.wait(10)
-    if len(samples) >= 2:
-        ts, ms = np.array([s[0] for s in samples]), np.array([s[1] for s in samples])
-        half = len(ms) // 2
-        slope = float(np.polyfit(ts[half:], ms[half:], 1)[0]) * 60 if len(ms) - half >= 2 else float("nan")
-        print(f"(d) RSS under 2x overload over {ts[-1]:.0f} s: start {ms[0]:.1f} MB, max {ms.max():.1f} MB, "
-              f"end {ms[-1]:.1f} MB; second-half slope {slope:+.2f} MB/min")
-        print("    " + " ".join(f"{t:.0f}s:{m:.0f}" for t, m in samples))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import math
 import sys
 from typing import Any
 
-from ..client import ClientError, Control, Publisher, default_endpoint
+from ..client import ClientError, Control, Publisher, default_endpoint, load_curve_keys
 from ..publish import FolderImages, PlayReport, SyntheticImages, load_plan, parse_size, play
 
 
@@ -36,7 +36,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
                          f"dropped {rep.refused}  lag {rep.max_lag_ms:.1f} ms")
         sys.stderr.flush()
 
-    with Publisher(endpoint, hwm=args.hwm, linger_ms=2000) as pub:
+    with Publisher(endpoint, hwm=args.hwm, linger_ms=2000, curve=_curve(args)) as pub:
         rep = play(plan, pub, images, args.stream, progress=show if tty else None)
     if tty:
         sys.stderr.write("\r\033[K")
@@ -90,13 +90,31 @@ def render_status(st: dict) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with Control(args.endpoint, timeout_ms=int(args.timeout * 1000)) as ctl:
+    with Control(args.endpoint, timeout_ms=int(args.timeout * 1000), curve=_curve(args)) as ctl:
         st = ctl.status()
     if args.json:
         print(json.dumps(st, sort_keys=True, default=str))
     else:
         print(render_status(st))
     return 0
+
+
+def _curve(args: argparse.Namespace) -> tuple | None:
+    """CURVE keys from --curve-server-key and --curve-key (both or neither)."""
+    if not args.curve_server_key and not args.curve_key:
+        return None
+    if not (args.curve_server_key and args.curve_key):
+        raise ClientError("CURVE needs both --curve-server-key and --curve-key")
+    return load_curve_keys(args.curve_server_key, args.curve_key)
+
+
+def _add_curve_args(p: Any) -> None:
+    p.add_argument("--curve-server-key", metavar="FILE", default=None,
+                   help="CURVE: the service's public key file (server.key), for a service with "
+                        "[sockets] curve_secret_key_file")
+    p.add_argument("--curve-key", metavar="FILE", default=None,
+                   help="CURVE: this client's secret key file (client.key_secret; its public key must be in "
+                        "the service's curve_allowed_keys_dir)")
 
 
 def _client_errors(func):
@@ -126,10 +144,12 @@ def add_client_parsers(sub: Any) -> None:
                    help="play X times faster (2 = twice the frame rates; default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of trigger draws and noise images (default 0)")
     p.add_argument("--hwm", type=int, default=64, help="frames queued before new ones are dropped (default 64)")
+    _add_curve_args(p)
     p.set_defaults(func=_client_errors(cmd_publish))
 
     p = sub.add_parser("status", help="the running service's status: policy, accelerators, models, errors")
     p.add_argument("--endpoint", default=None, help=f"control socket (default {default_endpoint('control')})")
     p.add_argument("--json", action="store_true", help="the raw status reply as JSON")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the reply (default 2)")
+    _add_curve_args(p)
     p.set_defaults(func=_client_errors(cmd_status))

@@ -40,6 +40,14 @@ class SocketsConfig:
     max_message_bytes: int = 16 * 1024 * 1024  # a larger frame message is refused (error too-large)
     ingest_hwm: int = 64  # frames queued in the PULL socket before senders block (ZeroMQ high-water mark)
     results_hwm: int = 10000  # result messages queued per subscriber before PUB drops for that subscriber
+    socket_max_bytes: int = 0  # MAXMSGSIZE of the PULL socket: libzmq discards a larger part; 0: 2 x max_message_bytes
+    ipc_mode: str = "0660"  # ipc:// socket files get this mode (octal) after bind
+    group: str = ""  # ipc:// socket files (and a runtime dir the service creates) get this group; "": the user's
+    allow_remote: bool = False  # false: tcp:// must bind a loopback address (a wildcard or other address is refused)
+    curve_secret_key_file: str = ""  # CURVE: the server's secret key file (zmq.auth.create_certificates); "": no CURVE
+    curve_allowed_keys_dir: str = ""  # CURVE: directory of the client public keys (*.key) allowed to connect
+    curve_admin_keys_dir: str = ""  # CURVE: public keys (*.key) allowed state-changing control commands (authenticated)
+    control_commands: str = "all"  # all | read-only | authenticated: who may set-policy, set-params, reload-catalog
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ class WorkloadConfig:
     cpu_threads: int = 0  # threads of a cpu accelerator; 0: the platform file's, else all cores
     model_cache: str = ""  # "": $EDGE_SDRM3_MODEL_CACHE or ~/.cache/edge-sdrm3/models
     catalog: str = ""  # the model catalog; "": models/manifest.toml of the installation
-    preload: bool = True  # load every segment on every accelerator at startup (else on first use)
+    preload: bool = False  # true: every variant loaded before READY; false: each model's default variant, others on first use
 
 
 @dataclass(frozen=True)
@@ -96,10 +104,12 @@ class Config:
 SECTIONS = {"service": ServiceConfig, "sockets": SocketsConfig, "scheduler": SchedulerConfig,
             "workload": WorkloadConfig, "log": LogConfig}
 CHOICES = {("workload", "emulated_compute"): ("always", "when-idle", "never"),
-           ("log", "level"): ("debug", "info", "warning", "error")}
+           ("log", "level"): ("debug", "info", "warning", "error"),
+           ("sockets", "control_commands"): ("all", "read-only", "authenticated")}
 POSITIVE = {("service", "tick_s"), ("service", "summary_every_s"), ("sockets", "max_message_bytes"),
             ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("scheduler", "max_queue"), ("log", "rotate_bytes")}
-NON_NEGATIVE = {("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor")}
+NON_NEGATIVE = {("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor"),
+                ("sockets", "socket_max_bytes")}
 
 
 def _check(section: str, key: str, value: Any, typ: type) -> Any:
@@ -124,6 +134,13 @@ def _check(section: str, key: str, value: Any, typ: type) -> Any:
         raise ConfigError(f"{where}: must be > 0, got {value!r}")
     if (section, key) in NON_NEGATIVE and not value >= 0:
         raise ConfigError(f"{where}: must be >= 0, got {value!r}")
+    if (section, key) == ("sockets", "ipc_mode"):
+        try:
+            mode = int(value, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o777:
+            raise ConfigError(f"{where}: must be an octal file mode such as \"0660\", got {value!r}")
     return value
 
 

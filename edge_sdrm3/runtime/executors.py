@@ -13,7 +13,28 @@ Time and energy of what ran:
 - ``emulated``: hal.emulated.EmulatedDevice with the platform's modelled latency and energy of each segment
   (a CostTable keyed ``model/variant/segment``): paced to the modelled latency, energy modelled, outputs real
   when computed (``[workload] emulated_compute``). A job whose segment was not computed runs its later
-  segments timing-only too, and its result carries no outputs.
+  segments timing-only too (on a real device: on zero inputs, so its time and energy stay measured), and its
+  result carries no outputs.
+
+Memory (DESIGN.md §7: ≤ 120 MB resident with the default catalog): the host CPU and every emulated accelerator
+compute on the same cores, so they share one interpreter per segment file (hal.emulated.HostInterpreters, with
+a lock per interpreter) instead of one copy per accelerator; and only each model's default variant (index 0,
+what every policy starts with) is loaded before READY=1, the others on first use (``[workload] preload``).
+Measured on the 2-core x86 dev VM, LiteRT 2.3.0, MediaPipe XR pipeline + digits, 4 segments per variant:
+- one copy per accelerator × 3 accelerators, every variant loaded: 664 MB RSS;
+- XNNPACK (default resolver) vs BUILTIN_WITHOUT_DEFAULT_DELEGATES: all 56 segment files, after one invoke,
+  +229 MB vs +187 MB over the interpreter baseline, but the pipeline runs 4x slower without XNNPACK (63 ms vs
+  248 ms per pass over every segment) and selfie_segmentation does not load at all (its custom op
+  Convolution2DTransposeBias exists only in XNNPACK): XNNPACK stays;
+- num_threads 1 vs 2: no difference in RSS (XNNPACK's thread pool is small); the cpu accelerator keeps the
+  platform's threads and the pool uses them;
+- XNNPACK's weight cache (TfLiteXNNPackDelegateOptions.weight_cache_*) is not reachable from the Python
+  Interpreter of ai_edge_litert 2.3.0 (no option, no exported XNNPACK symbols), and would not help much: the
+  resident memory is mostly XNNPACK's per-interpreter workspace (activations), not packed weights — e.g.
+  pose_landmark_full is 6.1 MB of weights and +62 MB resident in 4 segments (+43 MB as one model);
+- malloc_trim / MALLOC_ARENA_MAX=1 after loading: no change (nothing freed is left in the heap).
+So the floor with the default variants in 4 segments is the runtime (~40 MB: Python, numpy, pyzmq, LiteRT)
++ ~200 MB of segment interpreters, ~240 MB, whatever the sharing (see tools/bench_service.py part (c)).
 """
 from __future__ import annotations
 
@@ -28,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from hal.devices import Loaded, open_device
-from hal.emulated import CostTable, EmulatedDevice, HostSlots
+from hal.emulated import CostTable, EmulatedDevice, HostInterpreters, HostSlots
 from hal.errors import HalError
 
 log = logging.getLogger(__name__)
@@ -101,7 +122,8 @@ class AcceleratorWorker:
     """One accelerator: its hal device, its loaded segments, and its single worker thread."""
 
     def __init__(self, index: int, acc_id: str, kind: str, device: Any, *, emulated: bool,
-                 power_mw: dict[tuple[str, str, int], float] | None = None, energy_source: str = "") -> None:
+                 power_mw: dict[tuple[str, str, int], float] | None = None, energy_source: str = "",
+                 shared: HostInterpreters | None = None) -> None:
         self.index = index
         self.id = acc_id
         self.kind = kind
@@ -109,6 +131,7 @@ class AcceleratorWorker:
         self.emulated = emulated
         self.power_mw = power_mw or {}  # (model, variant, seg) -> profiled power of that segment here
         self.energy_source = energy_source
+        self.shared = shared  # a cpu accelerator: its segments come from the host pool (shared with emulated ones)
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"acc-{acc_id}")
         self._loaded: dict[tuple[str, str, int], Loaded] = {}
         self._zeros: dict[tuple[str, str, int], list[np.ndarray]] = {}
@@ -123,6 +146,8 @@ class AcceleratorWorker:
             path = vf.segments[seg]
             if self.emulated:
                 loaded = self.device.load(path, key=f"{vf.model}/{vf.variant}/{seg}")
+            elif self.shared is not None:
+                loaded = self.shared.view(path, self.device.spec)
             else:
                 loaded = self.device.load(path)
             self._loaded[key] = loaded
@@ -158,7 +183,12 @@ class AcceleratorWorker:
                     else:
                         out.computed = False
                 else:
-                    inputs = [feeds[spec.name] for spec in loaded.inputs]
+                    if out.computed:
+                        inputs = [feeds[spec.name] for spec in loaded.inputs]
+                    else:  # an earlier segment was timed only (emulated, host busy): its outputs do not exist;
+                        # run on zeros so that the time and energy are real, and the result carries no outputs
+                        inputs = self._zeros.get(key) or self._zeros.setdefault(
+                            key, [np.zeros(spec.shape, spec.dtype) for spec in loaded.inputs])
                     res = loaded.run(inputs)
                     out.latency_ms += res.latency_ms
                     out.energy_mj += res.latency_ms * self.power_mw.get(key, 0.0) / 1000.0
@@ -176,8 +206,14 @@ class AcceleratorWorker:
             self._loaded.pop(key).close()
             self._zeros.pop(key, None)
 
+    def loaded_count(self) -> int:
+        return len(self._loaded)
+
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        for loaded in self._loaded.values():
+            loaded.close()  # pooled views return their interpreter to the pool
+        self._loaded.clear()
         try:
             self.device.close()
         except HalError as e:  # pragma: no cover - closing is best effort
@@ -185,12 +221,14 @@ class AcceleratorWorker:
 
 
 def open_worker(index: int, acc: Any, costs: Any, models: tuple, variant_names: list[list[str]], *,
-                compute: str, host: HostSlots, cpu_threads: int) -> AcceleratorWorker:
+                compute: str, host: HostSlots, cpu_threads: int,
+                shared: HostInterpreters | None = None) -> AcceleratorWorker:
     """The worker of platform accelerator ``acc`` (its ``device`` string and ``threads`` from the platform file).
 
     ``cpu`` → the hal CPU device (threads: config, else the platform's, else all cores); ``emulated`` → an
     EmulatedDevice costed by the platform (``costs.lat/en[m][v][index][s]``); other kinds → the hal device named
-    by the entry's ``device`` string."""
+    by the entry's ``device`` string. With ``shared`` (see :func:`host_pool`), emulated accelerators and a ``cpu``
+    one whose threads match the pool's load their segments from it."""
     lat_en: dict[str, tuple[float, float]] = {}
     power: dict[tuple[str, str, int], float] = {}
     for m, model in enumerate(models):
@@ -203,7 +241,7 @@ def open_worker(index: int, acc: Any, costs: Any, models: tuple, variant_names: 
     kind = acc.kind
     try:
         if kind == "emulated":
-            dev = EmulatedDevice(acc.id, CostTable(lat_en), compute=compute, host=host)
+            dev = EmulatedDevice(acc.id, CostTable(lat_en), compute=compute, host=host, shared=shared)
             return AcceleratorWorker(index, acc.id, kind, dev, emulated=True, energy_source="model:emulated")
         spec = acc.device or kind
         threads = cpu_threads or acc.threads or None
@@ -211,4 +249,21 @@ def open_worker(index: int, acc: Any, costs: Any, models: tuple, variant_names: 
     except HalError as e:
         raise ExecutorError(f"accelerator {acc.id!r} ({kind}): cannot open its device: {e}") from None
     src = "estimate:profiled-power*measured-time"
-    return AcceleratorWorker(index, acc.id, kind, dev, emulated=False, power_mw=power, energy_source=src)
+    share = shared if shared is not None and kind == "cpu" and getattr(dev, "threads", None) == shared.threads \
+        else None
+    return AcceleratorWorker(index, acc.id, kind, dev, emulated=False, power_mw=power, energy_source=src,
+                             shared=share)
+
+
+def host_pool(accelerators: Any, cpu_threads: int) -> HostInterpreters:
+    """The host interpreter pool of a platform: the threads of its (first) ``cpu`` accelerator — the config's,
+    else the platform file's, else every core — so that the cpu accelerator runs exactly as with its own
+    interpreters; 1 thread when the platform has no cpu accelerator (as an emulated device alone computes)."""
+    from hal.devices import default_threads, parse_spec
+
+    for acc in accelerators:
+        if acc.kind == "cpu":
+            spec_threads = parse_spec(acc.device or "cpu").arg  # 'cpu:N' wins, as in open_device
+            n = (int(spec_threads) if spec_threads else 0) or cpu_threads or acc.threads or default_threads()
+            return HostInterpreters(n)
+    return HostInterpreters(1)

@@ -40,6 +40,7 @@ ERROR_CODES = (
     "parts-mismatch",  # the number of payload parts differs from the header's tensors
     "unknown-command",  # control: no such command
     "bad-argument",  # control: an argument is missing or invalid
+    "forbidden",  # control: the command is not allowed to this client ([sockets] control_commands)
 )
 
 DTYPES: dict[str, np.dtype] = {

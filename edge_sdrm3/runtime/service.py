@@ -50,10 +50,12 @@ from ..core.types import DONE, DROPPED, INF, Completion, ConfigError as CoreConf
 from ..sim import trace as traces
 from . import protocol
 from .config import Config, ConfigError, as_dict
-from .executors import AcceleratorWorker, ExecutorError, IOSpec, VariantFiles, model_io, open_worker, segment_files
+from .executors import (AcceleratorWorker, ExecutorError, IOSpec, VariantFiles, host_pool, model_io, open_worker,
+                        segment_files)
 from .notify import Notifier
 from .protocol import ProtocolError
 from .recorder import Recorder
+from .security import Security
 
 log = logging.getLogger("edge_sdrm3.service")
 
@@ -361,7 +363,9 @@ class Service:
     async def startup(self) -> None:
         cfg = self.cfg
         t_start = time.monotonic()
-        for d in (cfg.runtime_dir, cfg.state_dir, Path(cfg.log.path).parent):
+        self.security = Security(cfg.sockets, cfg.runtime_dir)  # endpoints, keys, group: checked before loading
+        self.security.make_dir(cfg.runtime_dir)  # 0750 when created here
+        for d in (cfg.state_dir, Path(cfg.log.path).parent):
             d.mkdir(parents=True, exist_ok=True)
         self.wl = wl = await asyncio.to_thread(load_workload, cfg)
         try:
@@ -373,41 +377,53 @@ class Service:
         from hal.emulated import HostSlots
 
         host = HostSlots()
+        # one interpreter per segment file for every accelerator computing on the host (executors.py, Memory)
+        self.host_pool = shared = host_pool(wl.spec.platform.accelerators, cfg.workload.cpu_threads)
         vnames = [[v.name for v in m.variants] for m in wl.models]
         self.workers: list[AcceleratorWorker] = []
         for i, acc in enumerate(wl.spec.platform.accelerators):
             self.workers.append(open_worker(i, acc, wl.costs, wl.models, vnames,
                                             compute=cfg.workload.emulated_compute, host=host,
-                                            cpu_threads=cfg.workload.cpu_threads))
-        if cfg.workload.preload:
-            loads = []
-            for i, w in enumerate(self.workers):
-                runnable = [vf for m, per in enumerate(wl.files) for v, vf in enumerate(per)
-                            if all(math.isfinite(x) for x in wl.costs.lat[m][v][i])]
-                loads.append(self.loop.run_in_executor(w.pool, w.preload, runnable))
-            try:
-                counts = await asyncio.gather(*loads)
-            except Exception as e:  # noqa: BLE001 - a model a device refuses is fatal at startup
-                raise StartupError(f"loading models: {e}") from None
-            log.info("loaded %d segments on %d accelerators", sum(counts), len(self.workers))
+                                            cpu_threads=cfg.workload.cpu_threads, shared=shared))
+        # before READY=1: every variant (preload = true), else each model's default one (variant 0, where every
+        # policy starts); the others are loaded on first use, in the worker thread
+        loads = []
+        for i, w in enumerate(self.workers):
+            runnable = [vf for m, per in enumerate(wl.files) for v, vf in enumerate(per)
+                        if (cfg.workload.preload or v == 0) and all(math.isfinite(x) for x in wl.costs.lat[m][v][i])]
+            loads.append(self.loop.run_in_executor(w.pool, w.preload, runnable))
+        try:
+            counts = await asyncio.gather(*loads)
+        except Exception as e:  # noqa: BLE001 - a model a device refuses is fatal at startup
+            raise StartupError(f"loading models: {e}") from None
+        log.info("loaded %d segments on %d accelerators (%d host interpreters)", sum(counts), len(self.workers),
+                 len(shared))
         # sockets
         self.zctx = zmq.asyncio.Context()
         self.sync_ctx = zmq.Context()
         s = cfg.sockets
+        sec = self.security
+        sec.start(self.zctx, self.sync_ctx)  # CURVE: a ZAP handler per context, before any bind
         for addr in (s.ingest, s.results, s.control):
-            if addr.startswith("ipc://"):
-                Path(addr[6:]).parent.mkdir(parents=True, exist_ok=True)
+            if addr.startswith("ipc://") and not addr.startswith("ipc://@"):
+                sec.make_dir(Path(addr[6:]).parent)
         self.pull = self.zctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.RCVHWM, s.ingest_hwm)
         self.pull.setsockopt(zmq.LINGER, 0)
+        sec.apply(self.pull, "ingest")
         self.pull.bind(s.ingest)
+        sec.after_bind(s.ingest)
         self.pub = self.sync_ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.SNDHWM, s.results_hwm)
         self.pub.setsockopt(zmq.LINGER, 1000)
+        sec.apply(self.pub, "results")
         self.pub.bind(s.results)
+        sec.after_bind(s.results)
         self.rep = self.zctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
+        sec.apply(self.rep, "control")
         self.rep.bind(s.control)
+        sec.after_bind(s.control)
         # log, metrics, clock
         self.total = RunMetrics(wl.models, self.ref, keep_latencies=False)
         self.window = RunMetrics(wl.models, self.ref, keep_latencies=True)
@@ -490,6 +506,8 @@ class Service:
                 sock.close()
         for w in getattr(self, "workers", []):
             await asyncio.to_thread(w.close)
+        if getattr(self, "security", None) is not None:
+            self.security.stop()  # the ZAP handlers' sockets, before the contexts are terminated
         for name in ("zctx", "sync_ctx"):
             ctx = getattr(self, name, None)
             if ctx is not None:
@@ -797,12 +815,13 @@ class Service:
     async def control_loop(self) -> None:
         rep = self.rep
         while True:
-            parts = await rep.recv_multipart()
+            parts = await rep.recv_multipart(copy=False)  # frames: the sender's User-Id (CURVE key) is on them
             self.counters["control_requests"] += 1
             try:
                 if len(parts) != 1:
                     raise ProtocolError("bad-header", f"a control request is one message part, got {len(parts)}")
                 cmd, args = protocol.decode_request(parts[0])
+                self.security.check_command(cmd, parts[0])  # [sockets] control_commands (security.py)
                 reply = protocol.encode_reply(await self.command(cmd, args))
             except ProtocolError as e:
                 self.error(e.code, f"control: {e.message}")
@@ -816,7 +835,7 @@ class Service:
         if cmd == "status":
             return self.status()
         if cmd == "stats":
-            return self.stats()
+            return {**self.stats(), "security": self.security.stats()}
         if cmd == "set-policy":
             name = args.get("policy")
             if not isinstance(name, str):
