@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (  # noqa: E402  (puts the repository root on sys.path)
-    PLATFORMS, ROOT, SCENARIOS, command_line, csv_list, geomean_reduction, machine, median, num, pct, table,
+    PLATFORMS, ROOT, SCENARIOS, command_line, csv_list, geomean_reduction, machine, median, pct, table,
 )
 
 from edge_sdrm3.catalog import load_platform, load_scenario  # noqa: E402

@@ -162,7 +162,7 @@ class Job:
         return f"Job({self.model.name}#{self.frame} seg {self.seg}/{self.n_segs} v{self.variant})"
 
 
-# --- decisions: immutable values a policy returns (named tuples: cheap to make on the hot path) --------------------------------------------------
+# --- decisions: immutable values a policy returns (named tuples: cheap to make on the hot path) ----------
 
 class Run(NamedTuple):
     """Run the job's next segment (all its remaining segments if ``whole``) on accelerator ``acc``.

@@ -11,4 +11,5 @@ class LST:
     name = "lst"
 
     def pick(self, view, now: float) -> list:
-        return each_to_fastest_free(view, now, sorted(view.ready, key=lambda j: (j.deadline - now - view.remaining_best(j), j.release, j.id)))
+        order = sorted(view.ready, key=lambda j: (j.deadline - now - view.remaining_best(j), j.release, j.id))
+        return each_to_fastest_free(view, now, order)

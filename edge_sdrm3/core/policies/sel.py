@@ -11,4 +11,5 @@ class SEL:
     name = "sel"
 
     def pick(self, view, now: float) -> list:
-        return each_to_fastest_free(view, now, sorted(view.ready, key=lambda j: (view.remaining_best(j), j.release, j.id)))
+        order = sorted(view.ready, key=lambda j: (view.remaining_best(j), j.release, j.id))
+        return each_to_fastest_free(view, now, order)
