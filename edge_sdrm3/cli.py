@@ -6,13 +6,14 @@ Errors in input files end the command with a one-line message naming the file, l
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from . import __version__
 from .catalog import FileFormatError, list_platforms, list_scenarios, load_platform, load_scenario
-from .core.policies import BASELINES, policy_names
+from .core.policies import BASELINES, make_policy, policy_names
 from .core.types import ConfigError
 from .sim import trace as traces
 from .sim.replay import completion_record, replay
@@ -59,17 +60,32 @@ def parse_params(items: list[str] | None) -> dict:
 def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: str | None,
             show_progress: bool, params: dict | None = None) -> dict:
     spec = load_platform(platform)
+    pol, segments = None, [] if record else None
     if compat == "xrbench":
         res, comps = replay_xrbench(tr, spec, policy, policy_config=params)
     else:
         progress = _progress(f"{policy} on {spec.platform.name}") if show_progress else None
-        res, comps = replay(tr, spec, policy, policy_config=params, progress=progress)
+        pol = make_policy(policy, **(params or {})) if record else None  # kept, to read its tuner's history
+        res, comps = replay(tr, spec, policy, policy_config=params, progress=progress, policy=pol,
+                            record_segments=segments)
         if progress is not None:
             sys.stderr.write("\r\033[K")
     if record:
-        traces.write(tr, record, jobs=[completion_record(c) for c in comps],
-                     summary={k: v for k, v in res.items() if k != "models"})
+        traces.write(tr, record, jobs=[completion_record(c) for c in comps], segments=segments,
+                     windows=tuning_windows(pol, res), summary={k: v for k, v in res.items() if k != "models"})
     return res
+
+
+def tuning_windows(policy, res: dict) -> list[dict]:
+    """The θ of each tuning window of a replayed policy with a tuner, as summary records like the service's."""
+    tuner = getattr(policy, "tuner", None)
+    out, last = [], 0.0
+    for t_ms, cost, theta in getattr(tuner, "history", ()):
+        out.append({"t_ms": t_ms, "window_s": (t_ms - last) / 1000.0, "final": False, "policy": res["policy"],
+                    "scenario": res["scenario"], "platform": res["platform"], "uxcost": cost,
+                    "theta": dataclasses.asdict(theta)})
+        last = t_ms
+    return out
 
 
 def _progress(label: str):
@@ -148,12 +164,44 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import run_metrics
+    from .report import Run, chrome_trace, load_any, parse_window
 
-    res = run_metrics(args.run, args.platform)
-    if args.json:
-        print(json.dumps(res, sort_keys=True))
+    window = parse_window(args.window)
+    items = [(path, load_any(path, args.platform)) for path in args.run]
+    runs = [x for _, x in items if isinstance(x, Run)]
+    if args.chrome_trace and not runs:
+        raise ConfigError("--chrome-trace needs a recorded run (a trace with job records), not only results")
+    wrote = []
+    if args.output or args.png:
+        from .report_html import write_html  # matplotlib, the optional extra: says how to install it if missing
+
+        wrote += write_html(args.output, items, window, args.png)
+    if args.chrome_trace:
+        with open(args.chrome_trace, "w") as f:
+            json.dump(chrome_trace(runs, window), f)
+        wrote.append(args.chrome_trace)
+    if wrote:
+        if not args.json:
+            print("wrote " + ", ".join(wrote))
         return 0
+    if args.json:
+        out = [x.metrics if isinstance(x, Run) else x for _, x in items]
+        print(json.dumps(out[0] if len(out) == 1 else out, sort_keys=True))
+        return 0
+    for i, (path, x) in enumerate(items):
+        if i:
+            print()
+        if isinstance(x, Run):
+            _print_run(x.metrics)
+        elif isinstance(x, list):
+            print(f"{path}: {x[0].get('scenario', '?')} on {x[0].get('platform', '?')}")
+            print(_table(x))
+        else:
+            print(f"{path}: a benchmark of {len(x['cells'])} cells; draw it with -o report.html or --png DIR")
+    return 0
+
+
+def _print_run(res: dict) -> None:
     print(f"{res['scenario']} on {res['platform']}: recorded run ({res['frames_due']} frames due)")
     print(_table([res]))
     print()
@@ -162,7 +210,6 @@ def cmd_report(args) -> int:
         if len(m.get("variants", {})) > 1:
             used = ", ".join(f"{v} {n}" for v, n in sorted(m["variants"].items(), key=lambda x: -x[1]))
             print(f"variants of {name}: {used}")
-    return 0
 
 
 def cmd_demo(args) -> int:
@@ -238,9 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policies", default="all", help="comma-separated policy names, or 'all' (default)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("report", help="the metrics of a recorded run (a service log or a replay --record file)")
-    p.add_argument("run", metavar="RUN", help="a trace file with job records")
+    p = sub.add_parser("report", help="the metrics of recorded runs and results, as tables, an HTML report, "
+                                      "PNG figures or a Chrome/Perfetto trace")
+    p.add_argument("run", metavar="RUN", nargs="+",
+                   help="a recorded run (replay --record, the service's log), or results (replay/compare --json)")
     p.add_argument("--platform", help="the platform it ran on (default: the one its summary records name)")
+    p.add_argument("-o", "--output", metavar="REPORT.html",
+                   help="write a self-contained HTML report (needs the 'report' extra: matplotlib)")
+    p.add_argument("--png", metavar="DIR", help="write each figure as a PNG into DIR (needs the 'report' extra)")
+    p.add_argument("--chrome-trace", metavar="FILE",
+                   help="write the timeline in the Trace Event format (Perfetto, chrome://tracing)")
+    p.add_argument("--window", metavar="START_MS:END_MS", help="zoom the timeline to this span of the run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
 

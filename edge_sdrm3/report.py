@@ -1,27 +1,64 @@
 """The metrics of a recorded run: a service log or a replay's ``--record`` file, from its job records.
 
 The same metrics as a replay (DESIGN.md §5), computed from what happened rather than re-simulated, plus
-the variants each model ran. ``edge-sdrm3 report RUN`` prints them.
+the variants each model ran. ``edge-sdrm3 report RUN`` prints them; ``report RUN... -o report.html``
+draws them (``report_html``, with matplotlib, an optional extra), ``--chrome-trace`` writes the timeline
+in the Trace Event format (here: no plotting library needed).
+
+A run's timeline comes from its ``segment`` records (``replay --record``; the service's log once it
+writes them); without them, from its job records: each job from its start to its end on its last
+accelerator.
 """
 from __future__ import annotations
 
+import json
+import math
 from collections import Counter
+from dataclasses import dataclass, field
 
 from .catalog import FileFormatError, load_platform
+from .core.metrics import model_infos, summarize
+from .core.policies import BASELINES
 from .core.types import Completion
 from .sim.replay import Setup, result
-from .sim.trace import read
+from .sim.trace import is_trace, read
 
 _COMPLETION_FIELDS = ("model", "frame", "variant", "accelerator", "release_ms", "start_ms", "end_ms",
                       "deadline_ms", "energy_mj", "status", "reason")
+SDRM3_FAMILY = "sdrm3"  # policies whose name starts with it are ours; the rest of BASELINES are compared against
+
+
+@dataclass
+class Run:
+    """A recorded run, times shifted so that its first release is at 0 ms."""
+
+    path: str
+    metrics: dict  # as `replay --json`, plus each model's "variants" (name -> completed frames)
+    completions: list[Completion]
+    segments: list[dict]  # segment records ({model, frame, variant, segment, segments, accelerator, start_ms,
+    #                       end_ms, energy_mj}); job spans (segment -1) when the run has no segment records
+    has_segments: bool
+    accelerators: list[str]
+    models: list[str]
+    variant_names: dict[str, list[str]]
+    windows: list[dict] = field(default_factory=list)  # per window: t_ms (end), window_ms, uxcost, ...
+    tuning: list[dict] = field(default_factory=list)  # summary records with a θ: t_ms, uxcost, theta
+
+    @property
+    def label(self) -> str:
+        return f"{self.metrics['policy']} · {self.metrics['scenario']} on {self.metrics['platform']}"
 
 
 def run_metrics(path: str, platform: str | None = None) -> dict:
+    return load_run(path, platform).metrics
+
+
+def load_run(path: str, platform: str | None = None) -> Run:
     tr = read(path)
     if not tr.jobs:
         raise FileFormatError(f"{path}: no job records (a trace from `trace generate` has none; record a run with "
                               f"`replay --record` or the service's log)")
-    summary = _last_summary(path)
+    summary = tr.summaries[-1] if tr.summaries else {}
     name = platform or summary.get("platform")
     if not name:
         raise FileFormatError(f"{path}: the run does not name its platform; give --platform")
@@ -37,15 +74,23 @@ def run_metrics(path: str, platform: str | None = None) -> dict:
             comps.append(Completion(*(rec[k] if k != "reason" else rec.get(k, "") for k in _COMPLETION_FIELDS)))
         except KeyError as e:
             raise FileFormatError(f"{path}: job record {i + 1}: missing field {e.args[0]!r}") from None
-    busy = [0.0] * len(spec.platform.accelerators)
     ids = [a.id for a in spec.platform.accelerators]
-    for c in comps:
-        if c.start_ms >= 0 and c.accelerator in ids:  # the job's whole span, on its last accelerator
-            busy[ids.index(c.accelerator)] += c.end_ms - c.start_ms
     t0 = min((c.release_ms for c in comps), default=0.0)
     shifted = [c._replace(release_ms=c.release_ms - t0, start_ms=c.start_ms - t0 if c.start_ms >= 0 else -1.0,
                           end_ms=c.end_ms - t0, deadline_ms=c.deadline_ms - t0) for c in comps]
-    res = result(summary.get("policy", "recorded"), tr, spec, st, shifted, busy, 0.0)
+    if tr.segments:
+        segs = [{**s, "start_ms": s["start_ms"] - t0, "end_ms": s["end_ms"] - t0} for s in tr.segments]
+    else:  # the job's whole span, on its last accelerator
+        segs = [{"model": c.model, "frame": c.frame, "variant": c.variant, "segment": -1, "segments": 0,
+                 "accelerator": c.accelerator, "start_ms": c.start_ms, "end_ms": c.end_ms, "energy_mj": c.energy_mj}
+                for c in shifted if c.start_ms >= 0 and c.accelerator]
+    busy = [0.0] * len(ids)
+    for s in segs:
+        if s["accelerator"] in ids:
+            busy[ids.index(s["accelerator"])] += s["end_ms"] - s["start_ms"]
+    # a replay's summary names its duration (the idle energy runs to it); the service's windows do not
+    duration_ms = 1000.0 * summary.get("duration_s", 0.0) if tr.segments and "t_ms" not in summary else 0.0
+    res = result(summary.get("policy", "recorded"), tr, spec, st, shifted, busy, duration_ms)
     variants: dict[str, Counter] = {}
     for rec in tr.jobs:
         if rec.get("status") in ("done", "late"):
@@ -55,21 +100,124 @@ def run_metrics(path: str, platform: str | None = None) -> dict:
             variants.setdefault(m, Counter())[vname] += 1
     for m, d in res["models"].items():
         d["variants"] = dict(variants.get(m, {}))
-    return res
+    run = Run(str(path), res, shifted, segs, bool(tr.segments), ids, [m.name for m in models],
+              {m.name: [v.name for v in m.variants] for m in models})
+    infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
+    run.tuning = [{**s, "t_ms": s["t_ms"] - t0} for s in tr.summaries  # on the clock of the job records
+                  if isinstance(s.get("theta"), dict) and isinstance(s.get("t_ms"), (int, float)) and not s.get("final")]
+    run.windows = windows(shifted, infos)
+    return run
 
 
-def _last_summary(path: str) -> dict:
-    """The last summary record of a run (the service and ``replay --record`` write the platform and policy)."""
-    import json
+def _nice(x: float) -> float:
+    """The 1-2-5 number nearest above x."""
+    p = 10 ** math.floor(math.log10(x))
+    return next(m * p for m in (1, 2, 5, 10) if m * p >= x)
 
-    last: dict = {}
-    with open(path) as f:
-        for line in f:
-            if '"summary"' in line:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if rec.get("type") == "summary":
-                    last = rec
-    return last
+
+def windows(comps: list[Completion], infos, window_ms: float | None = None) -> list[dict]:
+    """UXCost, XRBench score and miss rate per window of the run, over the frames that ended in it."""
+    if not comps:
+        return []
+    end = max(c.end_ms for c in comps)
+    w = window_ms or _nice(max(end / 20.0, 50.0))
+    out = []
+    n = max(1, math.ceil(end / w + 1e-9))
+    buckets: list[list[Completion]] = [[] for _ in range(n)]
+    for c in comps:
+        buckets[min(n - 1, int(c.end_ms // w))].append(c)
+    for i, cs in enumerate(buckets):
+        s = summarize(cs, infos, accelerators=[], busy_ms=[])
+        out.append({"t_ms": (i + 1) * w, "window_ms": w, "uxcost": s["uxcost"], "xrbench_score": s["xrbench_score"],
+                    "miss_rate": s["miss_rate"], "frames_due": s["frames_due"], "energy_mj": s["energy_mj"]})
+    return out
+
+
+# --- result files (`compare --json`, `replay --json`, the benchmark's uxcost.json) ----------------------------
+
+def load_results(path: str) -> list[dict] | dict:
+    """A JSON list of results, one result, or a benchmark file (a dict with "cells")."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise FileFormatError(f"{path}: cannot read ({e.strerror})") from None
+    except ValueError as e:
+        raise FileFormatError(f"{path}: not a trace and not valid JSON ({e})") from None
+    if isinstance(data, dict) and isinstance(data.get("cells"), list):
+        return data
+    rows = [data] if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not rows:
+        raise FileFormatError(f"{path}: expected a trace, or results (a JSON list or object from --json)")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or not all(k in r for k in ("policy", "uxcost", "miss_rate", "energy_mj")):
+            raise FileFormatError(f"{path}: result {i + 1}: expected an object with policy, uxcost, miss_rate, "
+                                  f"energy_mj (the output of `replay --json` or `compare --json`)")
+    return rows
+
+
+def load_any(path: str, platform: str | None = None) -> Run | list[dict] | dict:
+    return load_run(path, platform) if is_trace(path) else load_results(path)
+
+
+def reduction(rows: list[dict]) -> dict[str, tuple[float, str]]:
+    """Each non-baseline policy's UXCost reduction (a fraction) against the best baseline, and its name."""
+    base = [r for r in rows if r["policy"] in BASELINES]
+    if not base:
+        return {}
+    best = min(base, key=lambda r: r["uxcost"])
+    return {r["policy"]: (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
+            for r in rows if r["policy"] not in BASELINES}
+
+
+def parse_window(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    a, sep, b = text.partition(":")
+    try:
+        lo, hi = float(a), float(b)
+    except ValueError:
+        lo = hi = float("nan")
+    if not sep or not lo < hi or lo < 0:
+        raise FileFormatError(f"--window {text!r}: expected START_MS:END_MS with 0 <= START < END")
+    return lo, hi
+
+
+# --- Trace Event format (Perfetto, chrome://tracing) ----------------------------------------------------------
+
+def chrome_trace(runs: list[Run], window: tuple[float, float] | None = None) -> dict:
+    """One process per run, one thread (track) per accelerator; an "X" event per segment (per job without
+    segment records), an instant event per miss; times in µs."""
+    ev: list[dict] = []
+    for pid, run in enumerate(runs, 1):
+        ev.append({"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": run.label}})
+        for tid, acc in enumerate(run.accelerators, 1):
+            ev.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": acc}})
+            ev.append({"name": "thread_sort_index", "ph": "M", "pid": pid, "tid": tid, "args": {"sort_index": tid}})
+        tid_of = {a: i for i, a in enumerate(run.accelerators, 1)}
+        status = {(c.model, c.frame): c for c in run.completions}
+        for s in run.segments:
+            if window and not (s["end_ms"] > window[0] and s["start_ms"] < window[1]):
+                continue
+            c = status.get((s["model"], s["frame"]))
+            args = {"frame": s["frame"], "variant": run.variant_names.get(s["model"], [])[s["variant"]]
+                    if 0 <= s.get("variant", 0) < len(run.variant_names.get(s["model"], [])) else s.get("variant"),
+                    "energy_mj": s["energy_mj"], "job": c.status if c else ""}
+            if s.get("segment", -1) >= 0:
+                args["segment"] = s["segment"] if s.get("segments", 1) == 1 else \
+                    f"{s['segment']}-{s['segment'] + s['segments'] - 1}"
+            ev.append({"name": s["model"], "cat": "segment" if run.has_segments else "job", "ph": "X",
+                       "ts": s["start_ms"] * 1000.0, "dur": (s["end_ms"] - s["start_ms"]) * 1000.0,
+                       "pid": pid, "tid": tid_of.get(s["accelerator"], 0), "args": args})
+        missed = [c for c in run.completions if c.status != "done"]
+        if any(not c.accelerator for c in missed):
+            ev.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": len(run.accelerators) + 1,
+                       "args": {"name": "dropped (never ran)"}})
+        for c in missed:
+            if window and not window[0] <= c.end_ms <= window[1]:
+                continue
+            ev.append({"name": f"{c.status}: {c.model}#{c.frame}", "cat": "miss", "ph": "i", "s": "t",
+                       "ts": c.end_ms * 1000.0, "pid": pid,
+                       "tid": tid_of.get(c.accelerator, len(run.accelerators) + 1),
+                       "args": {"reason": c.reason, "deadline_ms": c.deadline_ms}})
+    return {"traceEvents": ev, "displayTimeUnit": "ms"}

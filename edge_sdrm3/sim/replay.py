@@ -17,7 +17,7 @@ from ..catalog import PlatformSpec, build_costs, build_models
 from ..core.dispatcher import Dispatcher
 from ..core.metrics import model_infos, summarize
 from ..core.policies import make_policy
-from ..core.types import DONE, DROPPED, INF, Completion, Costs, Job, Model
+from ..core.types import DONE, DROPPED, INF, Completion, Costs, Job, Model, Start
 from .engine import COMPLETE, RELEASE, WAKE, Engine
 from .trace import Frame, Trace
 
@@ -42,6 +42,15 @@ def completion_record(c: Completion) -> dict:
             "deadline_ms": c.deadline_ms, "status": c.status, "reason": c.reason, "energy_mj": c.energy_mj}
 
 
+def segment_record(s: Start, spec: PlatformSpec) -> dict:
+    """One execution: ``segments`` consecutive segments from ``segment`` of a job's variant on one accelerator
+    (one segment, unless the policy ran the rest of the job at once)."""
+    j = s.job
+    return {"model": j.model.name, "frame": j.frame, "variant": j.variant, "segment": s.first_seg,
+            "segments": s.n, "accelerator": spec.platform.accelerators[s.acc].id,
+            "start_ms": s.start_ms, "end_ms": s.end_ms, "energy_mj": s.energy_mj}
+
+
 def result(policy_name: str, trace: Trace, spec: PlatformSpec, st: Setup, completions: list[Completion],
            busy_ms: list[float], duration_ms: float, compat: str = "") -> dict:
     ref = [st.costs.reference_energy(i) for i in range(len(st.models))]
@@ -54,10 +63,13 @@ def result(policy_name: str, trace: Trace, spec: PlatformSpec, st: Setup, comple
 
 
 def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config: dict | None = None,
-           progress: Callable[[float], None] | None = None, policy: Any = None) -> tuple[dict, list[Completion]]:
+           progress: Callable[[float], None] | None = None, policy: Any = None,
+           record_segments: list[dict] | None = None) -> tuple[dict, list[Completion]]:
     """Run ``trace`` natively; returns the metrics dict and one completion per due frame.
 
-    ``policy`` is an already made policy object (its state, e.g. a tuner's history, stays readable)."""
+    ``policy`` is an already made policy object (its state, e.g. a tuner's history, stays readable).
+    ``record_segments``: a list that receives one segment record (``segment_record``) per execution the
+    dispatcher starts, for ``--record`` and the report's timeline (None, the default: nothing is kept)."""
     if policy is None:
         policy = make_policy(policy_name, **(policy_config or {}))
     st = setup(trace, spec, policy)
@@ -139,6 +151,8 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
             finished(c, now)
         for s in starts:
             eng.at(s.end_ms, COMPLETE, s.acc)
+        if record_segments is not None:
+            record_segments.extend(segment_record(s, spec) for s in starts)
         w = disp.wake_at
         if w < pending_wake:
             pending_wake = w

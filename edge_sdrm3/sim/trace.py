@@ -1,8 +1,8 @@
 """Traces: versioned JSON-lines files of frame releases and trigger outcomes, optionally with job records.
 
 Line 1 is the header ``{"format": "edge-sdrm3-trace", "version": 1, "scenario": {...}, "duration_s",
-"seed"}``; then one record per line, ``{"type": "frame", ...}``, ``{"type": "job", ...}`` or
-``{"type": "summary", ...}``. A replay's ``--record`` output (and the live service's log) is itself a
+"seed"}``; then one record per line, ``{"type": "frame", ...}``, ``{"type": "job", ...}``,
+``{"type": "segment", ...}`` or ``{"type": "summary", ...}``. A replay's ``--record`` output (and the live service's log) is itself a
 trace. The format is documented in ``traces/README.md``.
 """
 from __future__ import annotations
@@ -33,6 +33,8 @@ class Trace:
     seed: int
     frames: list[Frame]
     jobs: list[dict] = field(default_factory=list)  # job records of a recorded run, if any
+    segments: list[dict] = field(default_factory=list)  # segment records (what ran where, when), if any
+    summaries: list[dict] = field(default_factory=list)  # summary records (per window and final), if any
 
 
 def generate(scenario: Scenario, duration_s: float = 10.0, seed: int = 0) -> Trace:
@@ -74,7 +76,9 @@ def frame_record(fr: Frame, triggered: bool) -> dict:
     return d
 
 
-def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summary: dict | None = None) -> None:
+def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summary: dict | None = None,
+          segments: list[dict] | None = None, windows: list[dict] | None = None) -> None:
+    """The trace, then its job records, segment records, per-window summary records and the summary."""
     triggered = {m.name for m in trace.scenario.models if m.upstream is not None or m.trigger_probability < 1.0}
     with open(path, "w") as f:
         f.write(json.dumps(header(trace.scenario, trace.duration_s, trace.seed)) + "\n")
@@ -82,6 +86,10 @@ def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summar
             f.write(json.dumps(frame_record(fr, fr.model in triggered)) + "\n")
         for j in jobs if jobs is not None else trace.jobs:
             f.write(json.dumps({"type": "job", **j}) + "\n")
+        for sg in segments or ():
+            f.write(json.dumps({"type": "segment", **sg}) + "\n")
+        for w in windows or ():
+            f.write(json.dumps({"type": "summary", **w}) + "\n")
         if summary is not None:
             f.write(json.dumps({"type": "summary", **summary}) + "\n")
 
@@ -156,7 +164,7 @@ def read(path: str | Path) -> Trace:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise FileFormatError(f"{where}: field 'seed' must be an integer, got {seed!r}")
     known = {m.name for m in scenario.models}
-    frames, jobs = [], []
+    frames, jobs, segments, summaries = [], [], [], []
     seen = set()
     for i, rec in recs[1:]:
         where = f"{p}: line {i}"
@@ -180,9 +188,16 @@ def read(path: str | Path) -> Trace:
             frames.append(Frame(model, fid, rel, fired))
         elif t == "job":
             jobs.append(rec)
+        elif t == "segment":
+            if not isinstance(rec.get("model"), str) or not isinstance(rec.get("accelerator"), str):
+                raise FileFormatError(f"{where}: a segment record needs 'model' and 'accelerator' strings")
+            for key in ("start_ms", "end_ms"):
+                _num(rec, key, where)
+            segments.append(rec)
         elif t == "summary":
-            pass
+            summaries.append(rec)
         else:
-            raise FileFormatError(f"{where}: field 'type': unknown record type {t!r} (known: frame, job, summary)")
+            raise FileFormatError(f"{where}: field 'type': unknown record type {t!r} "
+                                  f"(known: frame, job, segment, summary)")
     frames.sort(key=lambda x: (x.release_ms, x.model, x.frame))
-    return Trace(scenario, duration, seed, frames, jobs)
+    return Trace(scenario, duration, seed, frames, jobs, segments, summaries)
