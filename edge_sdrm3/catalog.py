@@ -197,6 +197,7 @@ class PlatformSpec:
     units: tuple[str, ...]  # cost-table unit of each accelerator ("" for a profiled one)
     table: str
     profiles: tuple[dict[str, ProfiledModel] | None, ...] = ()  # per accelerator: its inline profile, or None
+    faults: tuple = ()  # per accelerator: its injected faults (hal.emulated.FaultSpec) or None; () = none at all
 
 
 def load_platform(name_or_path: str) -> PlatformSpec:
@@ -211,7 +212,7 @@ def load_platform(name_or_path: str) -> PlatformSpec:
     raw = _need(doc, "accelerators", list, where)
     if not raw:
         raise FileFormatError(f"{where}: field 'accelerators' is empty")
-    accs, units, tables, profiles = [], [], set(), []
+    accs, units, tables, profiles, faults = [], [], set(), [], []
     for i, a in enumerate(raw):
         w = f"{where}: accelerators[{i}]"
         if not isinstance(a, dict):
@@ -243,6 +244,18 @@ def load_platform(name_or_path: str) -> PlatformSpec:
         threads = a.get("threads", 0)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise FileFormatError(f"{w}: field 'threads' must be an integer >= 0, got {threads!r}")
+        fault = a.get("fault")
+        if fault is not None:
+            if kind != "emulated":
+                raise FileFormatError(f"{w}: field 'fault': faults are injected into emulated accelerators only "
+                                      f"(kind 'emulated'), this one is {kind!r}")
+            from hal.emulated import FaultSpec
+
+            try:
+                fault = FaultSpec.from_dict(fault)
+            except (TypeError, ValueError) as e:
+                raise FileFormatError(f"{w}: {e}") from None
+        faults.append(fault)
         accs.append(Accelerator(aid, kind, float(idle), device, threads))
         units.append(unit)
         tables.add(table)
@@ -261,7 +274,8 @@ def load_platform(name_or_path: str) -> PlatformSpec:
             raise FileFormatError(f"{where}: field 'handoff.{k}' must be a number >= 0, got {v!r}")
     _check_profiles_agree(profiles, where)
     plat = Platform(name, tuple(accs), float(hms), float(hmj))
-    return PlatformSpec(plat, tuple(units), tables.pop() if len(tables) == 1 else "xrbench", tuple(profiles))
+    return PlatformSpec(plat, tuple(units), tables.pop() if len(tables) == 1 else "xrbench", tuple(profiles),
+                        tuple(faults) if any(f is not None for f in faults) else ())
 
 
 def _relative_profile(c: dict, accs: list, profiles: list, where: str) -> dict[str, ProfiledModel]:

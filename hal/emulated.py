@@ -28,6 +28,13 @@ the modelled energy (emulated accelerators are never metered; see hal.energy).
 ``invoke()`` is the plain Loaded verb: it always computes real outputs (the caller asked for them),
 paced like run(compute='always').
 
+Faults (``EmulatedDevice(..., fault=FaultSpec(...))``, the platform file's ``fault`` key of an emulated
+accelerator): a device that fails a fraction of its invokes (``fail_rate``: InvokeError), hangs in some
+(``hang_rate``: the invoke blocks ``hang_s`` seconds, or until the device is closed), or vanishes
+(``vanish_after_s`` after its first invoke every invoke raises DeviceUnavailable, for ``vanish_for_s`` seconds or
+for good). Draws come from ``random.Random(seed)``, so a run is repeatable. It exercises the live service's
+failure handling (edge_sdrm3/runtime/service.py) without flaky hardware.
+
 Memory: every accelerator that computes on the host may share one interpreter per model file through a
 :class:`HostInterpreters` pool (``EmulatedDevice(..., shared=pool)``; the live service also loads its ``cpu``
 accelerator's models from the same pool). Emulated accelerators compute on the host CPU, so a private copy per
@@ -40,7 +47,9 @@ segments: ~62 MB resident). Each pooled interpreter has a lock (interpreters are
 
 from __future__ import annotations
 
+import math
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -52,7 +61,7 @@ import numpy as np
 
 from hal import runtime
 from hal.devices import Device, DeviceInfo, InterpreterLoaded, Loaded, RunResult, check_inputs
-from hal.errors import BadDeviceSpec, HalError, InvokeError, ModelLoadError
+from hal.errors import BadDeviceSpec, DeviceUnavailable, HalError, InvokeError, ModelLoadError
 
 COMPUTE_POLICIES = ("always", "never", "when-idle")
 
@@ -107,6 +116,71 @@ class RelativeCost:
             raise HalError(f"no host CPU time for model {key!r}: profile it, or run it once with compute")
         latency = reference / self.speed
         return Cost(latency, self.power_w * latency)
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """Injected faults of an emulated accelerator (see the module docstring); every rate in [0, 1]."""
+
+    fail_rate: float = 0.0  # share of invokes that raise InvokeError
+    hang_rate: float = 0.0  # share of invokes that block for hang_s (None: until the device is closed)
+    hang_s: float | None = None
+    vanish_after_s: float | None = None  # seconds after the first invoke when the device disappears
+    vanish_for_s: float | None = None  # how long it stays away (None: for good)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for k in ("fail_rate", "hang_rate"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0):
+                raise ValueError(f"fault: field {k!r} must be a number in [0, 1], got {v!r}")
+        for k in ("hang_s", "vanish_after_s", "vanish_for_s"):
+            v = getattr(self, k)
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      and math.isfinite(v) and v >= 0):
+                raise ValueError(f"fault: field {k!r} must be a number >= 0 or null, got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise TypeError(f"fault: field 'seed' must be an integer, got {self.seed!r}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FaultSpec:
+        if not isinstance(d, Mapping):
+            raise TypeError("fault: expected an object")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"fault: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return cls(**d)
+
+
+class FaultInjector:
+    """Applies a FaultSpec before each invoke of an emulated device (in its worker thread)."""
+
+    def __init__(self, spec: FaultSpec, name: str, clock: Callable[[], float]):
+        self.spec = spec
+        self.name = name
+        self.clock = clock
+        self.rng = random.Random(spec.seed)
+        self.first: float | None = None
+        self.released = threading.Event()  # set when the device closes: a hang ends
+        self.injected = {"fail": 0, "hang": 0, "vanished": 0}
+
+    def before_invoke(self) -> None:
+        sp = self.spec
+        now = self.clock()
+        if self.first is None:
+            self.first = now
+        if sp.vanish_after_s is not None:
+            gone = now - self.first - sp.vanish_after_s
+            if gone >= 0 and (sp.vanish_for_s is None or gone < sp.vanish_for_s):
+                self.injected["vanished"] += 1
+                raise DeviceUnavailable(f"emulated:{self.name}: injected fault: the device vanished")
+        if sp.fail_rate and self.rng.random() < sp.fail_rate:
+            self.injected["fail"] += 1
+            raise InvokeError(f"emulated:{self.name}: injected fault: invoke failed")
+        if sp.hang_rate and self.rng.random() < sp.hang_rate:
+            self.injected["hang"] += 1
+            self.released.wait(sp.hang_s)
 
 
 class HostSlots:
@@ -231,6 +305,7 @@ class EmulatedDevice(Device):
         host: HostSlots | None = None,
         host_threads: int = 1,
         shared: HostInterpreters | None = None,
+        fault: FaultSpec | None = None,
     ):
         spec = f"emulated:{name}"
         if cost is None:
@@ -248,6 +323,16 @@ class EmulatedDevice(Device):
         self.host = host or HostSlots()
         self.host_threads = shared.threads if shared is not None else host_threads
         self.shared = shared  # None: a private interpreter per load()
+        self.fault = FaultInjector(fault, name, clock) if fault is not None else None
+
+    def release_hangs(self) -> None:
+        """End every injected hang now (and later ones at once): called before the device is closed."""
+        if self.fault is not None:
+            self.fault.released.set()
+
+    def close(self) -> None:
+        self.release_hangs()
+        super().close()
 
     def load(self, path: str | os.PathLike[str], key: str | None = None) -> EmulatedLoaded:
         """Load the real model on the host CPU; ``key`` names it in the cost model (default: file stem)."""
@@ -294,6 +379,8 @@ class EmulatedLoaded(Loaded):
         if not self._busy.acquire(blocking=False):
             raise InvokeError(f"{self.path} on {self.device}: concurrent run; a Loaded is used from one thread")
         try:
+            if self._dev.fault is not None:
+                self._dev.fault.before_invoke()
             return self._run(inputs, policy)
         finally:
             self._busy.release()

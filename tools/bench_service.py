@@ -14,9 +14,9 @@
     digits supernet loaded (digits alone when the MediaPipe models are not in the cache; said in the output),
     right after READY (the default variants loaded), then the same with every variant preloaded, then the
     digits supernet alone. Target ≤ 120 MB.
-(d) ``--soak S``: RSS every 5 s while ``edge-sdrm3 publish`` plays the scenario at twice its rates for S s,
-    then at its rates for S/3 s (at least 30 s); the growth after the warm-up (first third, when the lighter
-    variants get loaded) and the slope of the last half. Target: flat.
+(d) ``--soak S``: tools/soak.py (one implementation): the service driven at twice its measured capacity for S s,
+    then at half of it for S/3 s (at least 30 s); throughput, misses, drops, queues and RSS over time; the growth
+    after the warm-up and the slope of the last half. Target: flat.
 (e) **Sim-to-real**: the service on headset_emulated with the MediaPipe XR scenario (digits when the models are
     not in the cache) for ``--sim-s`` s (default 20) at the scenario's rates; its job log is replayed
     (``sim.replay.replay``) on the same platform with the same policy; live (``report.run_metrics``) vs replay
@@ -31,32 +31,27 @@ bare pyzmq figure is still printed (exit code 1).
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import _bench_common as common  # noqa: F401  (puts the repository root on sys.path)
 import numpy as np
+import soak as soak_tool  # the service wrapper and the soak (part d) live in tools/soak.py
 import zmq
+from soak import Service, ServiceUnavailable, _cache_has_mediapipe, _workload_scenario
 
-from edge_sdrm3.client import ClientError, ClientTimeout, Control, Publisher, Result, Subscriber
+from edge_sdrm3.client import ClientError, ClientTimeout, Publisher, Result, Subscriber
 
 ROOT = common.ROOT
 DIGITS = ROOT / "models" / "digits" / "digits_w100.tflite"
 MEDIAPIPE = ("palm_detection", "hand_landmark", "face_detection", "face_landmark", "iris_landmark",
              "selfie_segmentation", "pose_detection", "pose_landmark")
-
-
-class ServiceUnavailable(RuntimeError):
-    pass
 
 
 # ---- (a) bare pyzmq ----------------------------------------------------------------------------------------
@@ -115,79 +110,6 @@ def bare_ingest(tmp: Path, n: int, size: tuple[int, int]) -> float:
 
 
 # ---- the service -------------------------------------------------------------------------------------------
-
-
-def _cache_has_mediapipe() -> bool:
-    cache = Path(os.environ.get("EDGE_SDRM3_MODEL_CACHE") or Path.home() / ".cache" / "edge-sdrm3" / "models")
-    return (cache / "mediapipe" / "palm_detection_full.tflite").is_file()
-
-
-class Service:
-    """``edge-sdrm3 serve`` in a temporary runtime directory."""
-
-    def __init__(self, tmp: Path, scenario: str, platform: str | None, name: str, workload: str = "") -> None:
-        self.dir = tmp / name
-        (self.dir / "run").mkdir(parents=True, exist_ok=True)
-        (self.dir / "state").mkdir(exist_ok=True)
-        cfg = ["[service]", f'runtime_dir = "{self.dir / "run"}"', f'state_dir = "{self.dir / "state"}"',
-               "[workload]", f'scenario = "{scenario}"']
-        if platform:
-            cfg.append(f'platform = "{platform}"')
-        if workload:
-            cfg.append(workload)
-        self.log_path = self.dir / "state" / "jobs.jsonl"
-        self.config = self.dir / "bench.toml"
-        self.config.write_text("\n".join(cfg) + "\n")
-        run = self.dir / "run"
-        self.frames_ep, self.results_ep, self.control_ep = (f"ipc://{run}/{s}.sock" for s in ("frames", "results",
-                                                                                                  "control"))
-        self.proc: subprocess.Popen | None = None
-        self.stderr_path = self.dir / "serve.stderr"
-
-    def start(self, timeout_s: float = 120.0) -> None:
-        exe = shutil.which("edge-sdrm3", path=str(Path(sys.executable).parent)) or shutil.which("edge-sdrm3")
-        cmd = [exe, "serve", "--config", str(self.config)] if exe else \
-            [sys.executable, "-m", "edge_sdrm3.cli", "serve", "--config", str(self.config)]
-        self._err = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self._err, stderr=subprocess.STDOUT, cwd=ROOT)
-        ctl = Control(self.control_ep, timeout_ms=500)
-        end = time.monotonic() + timeout_s
-        try:
-            while time.monotonic() < end:
-                if self.proc.poll() is not None:
-                    raise ServiceUnavailable(f"`{' '.join(cmd)}` exited with {self.proc.returncode}: "
-                                             f"{self.stderr_tail()}")
-                try:
-                    self.status = ctl.status()
-                    return
-                except ClientTimeout:
-                    continue
-            raise ServiceUnavailable(f"no control reply within {timeout_s:g} s: {self.stderr_tail()}")
-        finally:
-            ctl.close()
-
-    def stderr_tail(self, n: int = 600) -> str:
-        try:
-            return " | ".join(self.stderr_path.read_text()[-n:].strip().splitlines()[-6:]) or "(no output)"
-        except OSError:
-            return "(no output)"
-
-    def rss_bytes(self) -> int:
-        import psutil
-
-        p = psutil.Process(self.proc.pid)
-        return p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "_err", None):
-            self._err.close()
 
 
 def _wait_result(sub: Subscriber, frame: int, timeout_ms: int) -> Result:
@@ -276,18 +198,6 @@ def _stats(xs: list[float]) -> str:
 # ---- (c) memory, (d) soak, (e) sim-to-real ------------------------------------------------------------------
 
 
-def _workload_scenario(tmp: Path) -> tuple[str, str]:
-    """The scenario of (c)/(d): the MediaPipe XR pipeline plus digits (digits alone without the models)."""
-    if _cache_has_mediapipe():
-        mediapipe = json.loads((ROOT / "traces" / "mediapipe_xr.json").read_text())["models"]
-        sc = {"format": "edge-sdrm3-scenario", "version": 1, "name": "mediapipe_xr+digits",
-              "cost_table": "profile", "models": mediapipe + [{"name": "digits", "fps": 60}]}
-        scenario = tmp / "mediapipe_xr_digits.json"
-        scenario.write_text(json.dumps(sc))
-        return str(scenario), "MediaPipe XR pipeline + digits supernet"
-    return "digits", "digits supernet only (the MediaPipe models are not in the cache: edge-sdrm3 models fetch)"
-
-
 def _rss_after_ready(tmp: Path, scenario: str, platform: str | None, name: str, workload: str = "") -> float:
     svc = Service(tmp, scenario, platform, name, workload)
     try:
@@ -316,56 +226,11 @@ def _publisher(svc: Service, scenario: str, wall_s: float, scale: float) -> subp
                              "--rate-scale", str(scale)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _miss(status: dict) -> tuple[int, int]:
-    due = sum(m["due"] for m in status["models"].values())
-    return due, sum(m["missed"] for m in status["models"].values())
-
-
 def soak(tmp: Path, platform: str | None, seconds: float) -> None:
-    scenario, what = _workload_scenario(tmp)
-    svc = Service(tmp, scenario, platform, "soak")
-    try:
-        svc.start()
-        ctl = Control(svc.control_ep, timeout_ms=5000)
-        samples: list[tuple[float, float, str]] = []
-        t0 = time.monotonic()
-        phases = [("2x", 2.0, seconds), ("1x", 1.0, max(30.0, seconds / 3))]
-        misses = []
-        for label, scale, dur in phases:
-            due0, miss0 = _miss(ctl.status())
-            pub = _publisher(svc, scenario, dur, scale)
-            t_end = time.monotonic() + dur
-            try:
-                while time.monotonic() < t_end and pub.poll() is None:
-                    time.sleep(min(5.0, max(0.0, t_end - time.monotonic())))
-                    samples.append((time.monotonic() - t0, svc.rss_bytes() / 2**20, label))
-            finally:
-                pub.terminate()
-                pub.wait(10)
-            st = ctl.status()
-            due1, miss1 = _miss(st)
-            misses.append(f"{label}: {due1 - due0} due, miss {100 * (miss1 - miss0) / max(1, due1 - due0):.1f}%")
-        stats = ctl.stats()
-        ctl.close()
-    finally:
-        svc.stop()
-    if len(samples) < 4:
-        print(f"(d) too few samples ({len(samples)})")
-        return
-    ts, ms = np.array([s[0] for s in samples]), np.array([s[1] for s in samples])
-    warm = max(1, len(ms) // 3)
-    half = len(ms) // 2
-    slope = float(np.polyfit(ts[half:], ms[half:], 1)[0]) * 60
-    print(f"(d) soak with the {what}: {phases[0][2]:.0f} s at 2x the scenario's rates, then {phases[1][2]:.0f} s at "
-          f"1x ({'; '.join(misses)})")
-    print(f"(d) RSS: first sample {ms[0]:.1f} MB, after warm-up ({ts[warm - 1]:.0f} s) {ms[warm - 1]:.1f} MB, "
-          f"max {ms.max():.1f} MB, end {ms[-1]:.1f} MB; growth after warm-up {ms[-1] - ms[warm - 1]:+.1f} MB; "
-          f"slope of the last half {slope:+.2f} MB/min; {'FLAT' if abs(ms[-1] - ms[warm - 1]) < 5 else 'GROWS'}")
-    print("    " + " ".join(f"{t:.0f}s:{m:.0f}{'*' if lab == '1x' else ''}" for t, m, lab in samples)
-          + "   (* = 1x phase)")
-    jobs = stats.get("jobs", {})
-    print(f"    at the end: ready {jobs.get('ready')}, in flight {jobs.get('in_flight')}, waiting upstream "
-          f"{jobs.get('waiting_upstream')}, drops {jobs.get('drops')}")
+    """(d): tools/soak.py's run, at 2x the measured capacity for ``seconds`` then half of it for a third as long."""
+    failures = soak_tool.run(tmp, platform=platform, seconds=seconds, normal_seconds=max(30.0, seconds / 3))
+    if failures:
+        raise ServiceUnavailable("; ".join(failures))
 
 
 def sim_to_real(tmp: Path, platform: str | None, seconds: float) -> None:

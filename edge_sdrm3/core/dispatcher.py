@@ -88,6 +88,7 @@ class Dispatcher:
         # strict: drop a queued job only once now > deadline (XRBench's rule); else at now >= deadline
         self.drop_strict = drop_strict
         self._pending_energy = [0.0] * self.n_acc
+        self._first_seg = [0] * self.n_acc  # first segment of what each accelerator runs (a retry restarts there)
         self._variant_of = getattr(policy, "variant_of", None)  # predicted energy of what each accelerator runs
 
     # --- driver interface ---------------------------------------------------------------------
@@ -144,8 +145,11 @@ class Dispatcher:
         self.policy = policy
         self._variant_of = getattr(policy, "variant_of", None)
 
-    def fail(self, a: int, now: float, reason: str) -> Completion | None:
-        """The accelerator failed the segment it was running: mark it unhealthy and end the job."""
+    def fail(self, a: int, now: float, reason: str, *, retry: bool = False) -> Completion | None:
+        """The accelerator failed the segments it was running: mark it unhealthy (no policy may use it until
+        :meth:`recover`) and end the job (status ``failed``, ``reason``) — or, with ``retry`` while the job's
+        deadline has not passed and another accelerator is healthy, put it back in the ready queue from the
+        segment that failed (its predicted energy of the failed block taken back), to run elsewhere."""
         job = self.running[a]
         self.running[a] = None
         self.healthy[a] = False
@@ -154,7 +158,17 @@ class Dispatcher:
         if job is None:
             return None
         job.running = False
+        if retry and now < job.deadline and any(self.healthy):
+            job.seg = self._first_seg[a]
+            job.energy -= self._pending_energy[a]
+            self.counters.retries += 1
+            self.release(job)
+            return None
         return self._complete(job, now, FAILED, reason)
+
+    def recover(self, a: int) -> None:
+        """Accelerator ``a`` works again (a probe succeeded): policies may use it from the next step."""
+        self.healthy[a] = True
 
     def schedule(self, now: float) -> tuple[list[Start], list[Completion]]:
         ended: list[Completion] = []
@@ -293,6 +307,7 @@ class Dispatcher:
         self.free_at[a] = end
         self.busy_ms[a] += t
         self._pending_energy[a] = e
+        self._first_seg[a] = first
         return Start(job, a, first, n, now, end, e)
 
     def _complete(self, job: Job, now: float, status: str, reason: str = "") -> Completion:

@@ -232,4 +232,5 @@ class Counters:
     fallbacks: int = 0
     drops_policy: int = 0
     drops_deadline: int = 0
+    retries: int = 0  # jobs put back in the queue after their accelerator failed (Dispatcher.fail(retry=True))
     errors: dict[str, int] = field(default_factory=dict)

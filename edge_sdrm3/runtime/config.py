@@ -30,6 +30,10 @@ class ServiceConfig:
     tick_s: float = 0.5  # housekeeping tick: watchdog ping, summaries
     summary_every_s: float = 5.0  # a summary record in the log (and a log line) this often
     drain_grace_s: float = 2.0  # on SIGTERM: time allowed for in-flight work before it is recorded as dropped
+    hang_factor: float = 10.0  # an invoke running past max(hang_factor x its modelled latency, hang_min_ms) hangs
+    hang_min_ms: float = 200.0
+    probe_initial_s: float = 0.5  # a failed accelerator is probed after this long, then 2x, 4x, ... up to probe_max_s
+    probe_max_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,8 @@ SECTIONS = {"service": ServiceConfig, "sockets": SocketsConfig, "scheduler": Sch
 CHOICES = {("workload", "emulated_compute"): ("always", "when-idle", "never"),
            ("log", "level"): ("debug", "info", "warning", "error"),
            ("sockets", "control_commands"): ("all", "read-only", "authenticated")}
-POSITIVE = {("service", "tick_s"), ("service", "summary_every_s"), ("sockets", "max_message_bytes"),
+POSITIVE = {("service", "tick_s"), ("service", "summary_every_s"), ("service", "hang_factor"),
+            ("service", "hang_min_ms"), ("service", "probe_initial_s"), ("service", "probe_max_s"), ("sockets", "max_message_bytes"),
             ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("scheduler", "max_queue"), ("log", "rotate_bytes")}
 NON_NEGATIVE = {("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor"),
                 ("sockets", "socket_max_bytes")}

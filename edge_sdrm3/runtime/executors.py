@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from hal.devices import Loaded, open_device
-from hal.emulated import CostTable, EmulatedDevice, HostInterpreters, HostSlots
+from hal.emulated import CostTable, EmulatedDevice, FaultSpec, HostInterpreters, HostSlots
 from hal.errors import HalError
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ class AcceleratorWorker:
         self._zeros: dict[tuple[str, str, int], list[np.ndarray]] = {}
         self.runs = 0
         self.failures = 0
+        self.invoking_since: float | None = None  # time.monotonic() when the invoke now running began (hang check)
 
     # --- in the worker thread -------------------------------------------------------------------
     def load(self, vf: VariantFiles, seg: int) -> Loaded:
@@ -175,7 +176,9 @@ class AcceleratorWorker:
                     else:
                         inputs = self._zeros.get(key) or self._zeros.setdefault(
                             key, [np.zeros(spec.shape, spec.dtype) for spec in loaded.inputs])
+                    self.invoking_since = time.monotonic()
                     res = loaded.run(inputs, compute=None if out.computed else "never")
+                    self.invoking_since = None
                     out.latency_ms += res.latency_ms
                     out.energy_mj += res.energy_mj or 0.0
                     if res.computed and res.outputs is not None:
@@ -189,7 +192,9 @@ class AcceleratorWorker:
                         # run on zeros so that the time and energy are real, and the result carries no outputs
                         inputs = self._zeros.get(key) or self._zeros.setdefault(
                             key, [np.zeros(spec.shape, spec.dtype) for spec in loaded.inputs])
+                    self.invoking_since = time.monotonic()
                     res = loaded.run(inputs)
+                    self.invoking_since = None
                     out.latency_ms += res.latency_ms
                     out.energy_mj += res.latency_ms * self.power_mw.get(key, 0.0) / 1000.0
                     feeds.update((spec.name, x) for spec, x in zip(loaded.outputs, res.outputs or ()))
@@ -197,8 +202,39 @@ class AcceleratorWorker:
         except (HalError, KeyError, ValueError, RuntimeError) as e:
             self.failures += 1
             out.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.invoking_since = None
         out.wall_ms = (time.perf_counter() - t0) * 1e3
         return out
+
+    def probe(self) -> str:
+        """A tiny invoke to see whether a failed accelerator works again: one loaded segment (the one of the
+        least modelled work on an emulated device; on zero inputs, timing only) — "" when it worked, else the
+        error. An accelerator with nothing loaded counts as working."""
+        if not self._loaded:
+            return ""
+        key, loaded = next(iter(self._loaded.items()))
+        if self.emulated:
+            def cost(k):
+                try:
+                    return self.device.cost(f"{k[0]}/{k[1]}/{k[2]}", None).latency_ms
+                except HalError:
+                    return math.inf
+            key = min(self._loaded, key=cost)
+            loaded = self._loaded[key]
+        zeros = self._zeros.get(key) or self._zeros.setdefault(
+            key, [np.zeros(spec.shape, spec.dtype) for spec in loaded.inputs])
+        try:
+            self.invoking_since = time.monotonic()
+            if self.emulated:
+                loaded.run(zeros, compute="never")
+            else:
+                loaded.run(zeros)
+            return ""
+        except (HalError, KeyError, ValueError, RuntimeError) as e:
+            return f"{type(e).__name__}: {e}"
+        finally:
+            self.invoking_since = None
 
     def forget(self, variants: list[tuple[str, str]]) -> None:
         """Drop the loaded segments of these (model, variant)s: they are loaded again on first use."""
@@ -210,6 +246,9 @@ class AcceleratorWorker:
         return len(self._loaded)
 
     def close(self) -> None:
+        release = getattr(self.device, "release_hangs", None)
+        if release is not None:
+            release()  # an injected hang ends now, so that the worker thread can be joined
         self.pool.shutdown(wait=True, cancel_futures=True)
         for loaded in self._loaded.values():
             loaded.close()  # pooled views return their interpreter to the pool
@@ -222,7 +261,7 @@ class AcceleratorWorker:
 
 def open_worker(index: int, acc: Any, costs: Any, models: tuple, variant_names: list[list[str]], *,
                 compute: str, host: HostSlots, cpu_threads: int,
-                shared: HostInterpreters | None = None) -> AcceleratorWorker:
+                shared: HostInterpreters | None = None, fault: FaultSpec | None = None) -> AcceleratorWorker:
     """The worker of platform accelerator ``acc`` (its ``device`` string and ``threads`` from the platform file).
 
     ``cpu`` → the hal CPU device (threads: config, else the platform's, else all cores); ``emulated`` → an
@@ -241,7 +280,7 @@ def open_worker(index: int, acc: Any, costs: Any, models: tuple, variant_names: 
     kind = acc.kind
     try:
         if kind == "emulated":
-            dev = EmulatedDevice(acc.id, CostTable(lat_en), compute=compute, host=host, shared=shared)
+            dev = EmulatedDevice(acc.id, CostTable(lat_en), compute=compute, host=host, shared=shared, fault=fault)
             return AcceleratorWorker(index, acc.id, kind, dev, emulated=True, energy_source="model:emulated")
         spec = acc.device or kind
         threads = cpu_threads or acc.threads or None

@@ -7,6 +7,13 @@ accepts it. The event loop only puts dicts on a queue; the writer thread seriali
 in batches and flushes after each batch, so a crash loses at most the batch in flight and never leaves half a
 line. Size-based rotation: past ``rotate_bytes`` the file is renamed ``.1`` (older ones shifted, ``keep``
 kept) and the new file starts with the header again, so every file is a trace on its own.
+
+A log that cannot be written never stops the service: when the file cannot be opened (its directory missing and
+not creatable, not writable) or a write fails (a full disk: ENOSPC, EIO), the batch is dropped and *counted*
+(``lost``, with the error in ``error``), the file is closed, and it is opened again (appending, with a header
+when it is new) at most once per ``retry_s`` until that works. A log file removed while open (its directory
+deleted) is noticed within ``retry_s`` (its link count is 0): what was written to it since the last look is
+counted as lost and the file is made again. ``state()`` is what the service's ``status`` shows.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import math
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +45,7 @@ def _clean(rec: dict) -> dict:
 
 class Recorder:
     def __init__(self, path: str | os.PathLike[str], header: dict, *, rotate_bytes: int = 64 << 20,
-                 keep: int = 5, batch: int = 512) -> None:
+                 keep: int = 5, batch: int = 512, retry_s: float = 1.0) -> None:
         self.path = Path(path)
         self.header_line = json.dumps(header, default=_json_default) + "\n"
         self.rotate_bytes = rotate_bytes
@@ -47,6 +55,12 @@ class Recorder:
         self.records = 0  # records written (headers excluded)
         self.rotations = 0
         self.errors = 0
+        self.lost = 0  # records not written: the file could not be opened or written (see the module docstring)
+        self.error = ""  # the last write/open error ("" once writing works again)
+        self.retry_s = retry_s
+        self._next_try = 0.0  # monotonic time of the next attempt to open the file
+        self._next_check = 0.0  # monotonic time of the next link-count check
+        self._unchecked = 0  # records written since the last link-count check
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._f = None
@@ -56,13 +70,19 @@ class Recorder:
     def put(self, record: dict) -> None:
         self._q.put(record)
 
+    def state(self) -> dict:
+        return {"path": str(self.path), "written": self.records, "lost": self.lost, "error": self.error}
+
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and self.path.stat().st_size > 0:
-            # a previous run's log (a restart, perhaps after a crash): it is kept, shifted to .1 like a
-            # rotated file, and this run starts a new trace
-            self._shift()
-        self._open()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.is_file() and self.path.stat().st_size > 0:
+                # a previous run's log (a restart, perhaps after a crash): it is kept, shifted to .1 like a
+                # rotated file, and this run starts a new trace
+                self._shift()
+            self._open()
+        except OSError as e:
+            self._failed(e, 0)
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
 
@@ -79,19 +99,58 @@ class Recorder:
         return done
 
     # --- writer thread -----------------------------------------------------------------------------
-    def _open(self) -> None:
-        self._f = open(self.path, "w", encoding="utf-8")
-        self._f.write(self.header_line)
-        self._f.flush()
-        self._size = len(self.header_line.encode())
-        self.lines += 1
+    def _open(self, append: bool = False) -> None:
+        self._f = open(self.path, "a" if append else "w", encoding="utf-8")
+        size = self._f.tell() if append else 0
+        if size == 0:
+            self._f.write(self.header_line)
+            self._f.flush()
+            size = len(self.header_line.encode())
+            self.lines += 1
+        self._size = size
+        self._next_check = time.monotonic() + self.retry_s
+        self._unchecked = 0
+
+    def _failed(self, e: OSError | str, n: int) -> None:
+        """``n`` records lost to error ``e``: counted, the file closed, opened again later."""
+        self.lost += n
+        msg = str(e)
+        if msg != self.error:
+            log.error("recorder: cannot write %s: %s (records are counted as lost until it works again)",
+                      self.path, msg)
+        self.error = msg
+        if self._f is not None:
+            try:
+                self._f.close()
+            except OSError:
+                pass  # the buffered lines it could not write are already counted
+            self._f = None
+        self._next_try = time.monotonic() + self.retry_s
+
+    def _reopen(self) -> bool:
+        if time.monotonic() < self._next_try:
+            return False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._open(append=True)
+        except OSError as e:
+            self._failed(e, 0)
+            return False
+        log.warning("recorder: writing %s again (%d records lost meanwhile)", self.path, self.lost)
+        self.error = ""
+        return True
 
     def _rotate(self) -> None:
-        assert self._f is not None
-        self._f.close()
-        self._shift()
-        self.rotations += 1
-        self._open()
+        if self._f is None:
+            return
+        try:
+            self._f.close()
+            self._f = None
+            self._shift()
+            self.rotations += 1
+            self._open()
+        except OSError as e:
+            self._failed(e, 0)
 
     def _shift(self) -> None:
         """jobs.jsonl -> .1, .1 -> .2, ... (``keep`` files kept)."""
@@ -132,19 +191,38 @@ class Recorder:
                 size += n
             self._write(chunks, size)
         if self._f is not None:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError as e:
+                self._failed(e, 0)
             self._f = None
 
     def _write(self, chunks: list[str], size: int) -> None:
-        if not chunks or self._f is None:
+        if not chunks:
             return
+        if self._f is None and not self._reopen():
+            self.lost += len(chunks)
+            return
+        assert self._f is not None
         try:
             self._f.write("".join(chunks))  # whole lines only
             self._f.flush()
         except OSError as e:
             self.errors += 1
-            log.error("recorder: cannot write %s: %s", self.path, e)
+            self._failed(e, len(chunks))
             return
         self._size += size
         self.lines += len(chunks)
         self.records += len(chunks)
+        self._unchecked += len(chunks)
+        if time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + self.retry_s
+            try:
+                removed = os.fstat(self._f.fileno()).st_nlink == 0
+            except OSError:
+                removed = False
+            if removed:  # written into a file no directory holds any more: lost
+                self.records -= self._unchecked
+                self._failed(f"{self.path} was removed while open", self._unchecked)
+                self._next_try = 0.0  # make it again at once
+            self._unchecked = 0

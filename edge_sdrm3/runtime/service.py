@@ -22,6 +22,24 @@ The driver mirrors ``edge_sdrm3.sim.replay`` (DESIGN.md §6) on the event loop's
 - Every due job ends in exactly one result message (its outputs when it completed) and one ``job`` record.
 - Bounded: at most ``[scheduler] max_queue`` released jobs wait unstarted; beyond, the oldest is dropped with
   reason ``overload-queue``. Bad input is answered on the ``errors`` topic, counted and logged; nothing stops.
+
+Failing accelerators (a real driver's error, or the faults an emulated one is told to inject: platforms/README.md):
+- An invoke that raises marks the accelerator unhealthy (``Dispatcher.fail``): no policy may use it, so the queued
+  work goes to the others. The job it was running is *retried* from the segment that failed, elsewhere, when its
+  deadline has not passed and another accelerator is healthy; otherwise it is recorded as ``failed`` with reason
+  ``accelerator-failed (ErrorClass)``. The accelerator is probed (a tiny invoke in its worker thread) after
+  ``[service] probe_initial_s``, then 2x, 4x ... that apart (at most ``probe_max_s``), and taken back
+  (``Dispatcher.recover``) when a probe works.
+- An invoke still running after max(``hang_factor`` x its modelled latency, ``hang_min_ms``) — counted from the
+  invoke's start, so a first-use model load does not count — is abandoned: its job is recorded as ``failed``
+  with reason ``accelerator-hung`` (not retried: the stuck invoke still holds its buffers) and the accelerator is
+  marked unhealthy. Python cannot interrupt a thread stuck in a driver, so the worker thread stays stuck and the
+  accelerator stays unhealthy until that invoke returns; then it is probed as above. (A stuck real driver also
+  delays shutdown until it returns or systemd's TimeoutStopSec= ends the process; an emulated hang ends at close.)
+- ``status`` shows each accelerator's ``healthy``, ``hung``, ``failures``, ``probes`` and ``last_error``.
+
+The job log (recorder.py) never stops the service: a log that cannot be written (a directory that is missing or
+not writable, a full disk) loses its records, which are counted; ``status`` says so under ``log``.
 """
 from __future__ import annotations
 
@@ -59,7 +77,6 @@ from .security import Security
 
 log = logging.getLogger("edge_sdrm3.service")
 
-PROBE_S = 1.0  # an accelerator that failed is tried again after this long
 RATE_SLACK = 0.75
 OVERRUN_MS = 0.01  # an accelerator past its predicted end is taken to be this close to finishing  # a root model is due on a stream once this share of its period has passed
 
@@ -111,7 +128,10 @@ def load_workload(cfg: Config) -> Workload:
         costs = catalog.build_costs(models, spec, scenario.cost_table)
     except CoreConfigError as e:
         raise StartupError(f"workload: {e}") from None
-    manifest = load_manifest(w.catalog or None)
+    try:
+        manifest = load_manifest(w.catalog or None)
+    except Exception as e:  # noqa: BLE001 - ManifestError (names the file and key), or a bad path
+        raise StartupError(f"workload: catalog: {e}") from None
     files: list[list[VariantFiles]] = []
     for m in models:
         try:
@@ -128,11 +148,17 @@ def load_workload(cfg: Config) -> Workload:
             if not path.exists():
                 hint = " (run `edge-sdrm3 models fetch`)" if entry.location == "cache" else ""
                 raise StartupError(f"workload: model {m.name} variant {v.name}: file {path} not found{hint}")
+            where = f"workload: model {m.name} variant {v.name}: file {path}"
+            check_model_file(path, ve, where)
+            try:
+                ins, outs = model_io(path)
+            except Exception as e:  # noqa: BLE001 - load errors of many kinds, all fatal here
+                raise StartupError(f"{where}: not a model the runtime can load: {e}") from None
+            check_io(entry.inputs, ins, where)
             try:
                 segs = segment_files(m.name, path, v.name, ve.sha256 or "nosha0000000", m.n_segments, cache)
-                ins, outs = model_io(path)
-            except Exception as e:  # noqa: BLE001 - split/load errors of many kinds, all fatal here
-                raise StartupError(f"workload: model {m.name} variant {v.name}: {e}") from None
+            except Exception as e:  # noqa: BLE001 - split errors of many kinds, all fatal here
+                raise StartupError(f"{where}: cannot be split into {m.n_segments} segments: {e}") from None
             per.append(VariantFiles(m.name, v.name, tuple(segs), ins, outs))
         files.append(per)
     children: dict[str, list[str]] = defaultdict(list)
@@ -141,6 +167,35 @@ def load_workload(cfg: Config) -> Workload:
             children[m.upstream].append(m.name)
     return Workload(scenario, spec, models, costs, {m.name: i for i, m in enumerate(models)}, files,
                     dict(children))
+
+
+def check_model_file(path: Path, ve: Any, where: str) -> None:
+    """The catalog's size and sha256 of a variant file against the file (a truncated or changed file is refused:
+    its cached segments are named by that sha256)."""
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise StartupError(f"{where}: cannot read ({e.strerror or e})") from None
+    if ve.size and len(data) != ve.size:
+        raise StartupError(f"{where}: {len(data)} bytes, the catalog says {ve.size} (truncated or replaced?)")
+    if ve.sha256:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != ve.sha256.lower():
+            raise StartupError(f"{where}: sha256 {digest} does not match the catalog's {ve.sha256}")
+
+
+def check_io(declared: Any, actual: tuple[IOSpec, ...], where: str) -> None:
+    """The model's inputs against the catalog's ``inputs`` (count, shape, dtype), when the catalog declares them."""
+    if not declared:
+        return
+    if len(declared) != len(actual):
+        raise StartupError(f"{where}: the model has {len(actual)} inputs, the catalog declares {len(declared)}")
+    for i, (d, a) in enumerate(zip(declared, actual)):
+        if tuple(d.shape) != tuple(a.shape) or np.dtype(d.dtype) != a.dtype:
+            raise StartupError(f"{where}: input {i} ({a.name}) is {list(a.shape)} {a.dtype.name}, the catalog "
+                               f"declares {list(d.shape)} {np.dtype(d.dtype).name}")
 
 
 def make_policy_from(cfg: Config, name: str | None = None) -> Any:
@@ -302,6 +357,12 @@ class Service:
         self._last_release: dict[str, float] = {}
         self._last_root: dict[tuple[str, str], float] = {}
         self._inflight: dict[int, tuple[Start, JobCtx]] = {}  # accelerator -> what runs there
+        self._hang_timer: dict[int, tuple[Start, asyncio.TimerHandle]] = {}  # accelerator -> its hang check
+        self._hung: dict[int, Start] = {}  # accelerator -> the abandoned start its worker thread is stuck in
+        self._probe_delay: dict[int, float] = {}  # accelerator -> the next probe's backoff (s)
+        self._probing: set[int] = set()  # accelerators with a probe scheduled or running
+        self._probes: Counter = Counter()
+        self._last_error: dict[int, str] = {}
         self._kicked = False
         self._wake_handle: asyncio.TimerHandle | None = None
         self._stop: asyncio.Event | None = None
@@ -317,14 +378,17 @@ class Service:
     async def main(self) -> int:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        # handlers before READY=1: a SIGHUP (systemctl reload) or SIGTERM right after it must not kill the process
+        signals = self._install_signals()
         try:
             await self.startup()
         except (StartupError, ExecutorError, ConfigError, CoreConfigError, zmq.ZMQError, OSError) as e:
             log.error("startup failed: %s", e)
             self.notifier.notify(f"STATUS=startup failed: {e}")
+            for sig in signals:
+                self.loop.remove_signal_handler(sig)
             await self._close_resources()
             return 1
-        signals = self._install_signals()
         if self.duration_s is not None:
             self.loop.call_later(self.duration_s, self.request_stop)
         try:
@@ -350,6 +414,9 @@ class Service:
         return done
 
     async def _reload_quietly(self) -> None:
+        if not self.ready:
+            log.warning("SIGHUP during startup: ignored (the catalog is being loaded)")
+            return
         try:
             await self.reload_catalog()
         except ProtocolError as e:
@@ -365,8 +432,10 @@ class Service:
         t_start = time.monotonic()
         self.security = Security(cfg.sockets, cfg.runtime_dir)  # endpoints, keys, group: checked before loading
         self.security.make_dir(cfg.runtime_dir)  # 0750 when created here
-        for d in (cfg.state_dir, Path(cfg.log.path).parent):
-            d.mkdir(parents=True, exist_ok=True)
+        try:
+            cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # only the job log lives there: a log that cannot be written is counted, not fatal
+            log.error("state directory %s: %s", cfg.state_dir, e)
         self.wl = wl = await asyncio.to_thread(load_workload, cfg)
         try:
             self.policy = make_policy_from(cfg)
@@ -384,7 +453,10 @@ class Service:
         for i, acc in enumerate(wl.spec.platform.accelerators):
             self.workers.append(open_worker(i, acc, wl.costs, wl.models, vnames,
                                             compute=cfg.workload.emulated_compute, host=host,
-                                            cpu_threads=cfg.workload.cpu_threads, shared=shared))
+                                            cpu_threads=cfg.workload.cpu_threads, shared=shared,
+                                            fault=wl.spec.faults[i] if wl.spec.faults else None))
+            if wl.spec.faults and wl.spec.faults[i] is not None:
+                log.warning("accelerator %s injects faults: %s", acc.id, wl.spec.faults[i])
         # before READY=1: every variant (preload = true), else each model's default one (variant 0, where every
         # policy starts); the others are loaded on first use, in the worker thread
         loads = []
@@ -472,6 +544,9 @@ class Service:
             await asyncio.sleep(0.005)
         now = self.now()
         left = 0
+        for _, h in self._hang_timer.values():
+            h.cancel()
+        self._hang_timer.clear()
         for a, (s, ctx) in list(self._inflight.items()):  # still running: its completion will come too late
             c = self.disp.abandon(a, now, "shutdown")
             if c is not None:
@@ -495,6 +570,9 @@ class Service:
         ok = await asyncio.to_thread(self.recorder.close)
         if not ok:
             self.exit_code = 1
+        if self.recorder.lost:
+            log.error("job log %s: %d records lost (%s)", self.recorder.path, self.recorder.lost,
+                      self.recorder.error or "written again later")
         await self._close_resources()
         log.info("stopped: %d frames in, %d results out, %d errors; log %s (%d lines)", self.counters["frames_in"],
                  self.counters["results_out"], sum(self.errors.values()), self.cfg.log.path, self.recorder.lines)
@@ -675,10 +753,46 @@ class Service:
         self._inflight[s.acc] = (s, ctx)
         fut = self.loop.run_in_executor(w.pool, w.run, vf, s.first_seg, s.n, ctx.feeds, ctx.computed)
         fut.add_done_callback(lambda f, s=s, ctx=ctx: self.segments_done(s, ctx, f))
+        sv = self.cfg.service
+        budget_ms = max(sv.hang_factor * (s.end_ms - s.start_ms), sv.hang_min_ms)
+        self._hang_timer[s.acc] = (s, self.loop.call_later(budget_ms / 1000.0, self._check_hang, s, budget_ms))
+
+    def _check_hang(self, s: Start, budget_ms: float) -> None:
+        """The hang timer of ``s``: abandon it if its invoke has run longer than ``budget_ms``, else look again
+        when it would have (the worker may have spent the time loading a model, or between segments)."""
+        a = s.acc
+        if self._inflight.get(a, (None,))[0] is not s or self._closing:
+            return
+        since = self.workers[a].invoking_since
+        ran_ms = (time.monotonic() - since) * 1000.0 if since is not None else 0.0
+        if ran_ms < budget_ms:
+            self._hang_timer[a] = (s, self.loop.call_later(max(0.005, (budget_ms - ran_ms) / 1000.0),
+                                                           self._check_hang, s, budget_ms))
+            return
+        self._hang_timer.pop(a, None)
+        del self._inflight[a]
+        self._hung[a] = s
+        now = self.now()
+        acc = self.workers[a].id
+        self._last_error[a] = f"hung: an invoke ran {ran_ms:.0f} ms (limit {budget_ms:.0f} ms)"
+        log.error("accelerator %s hung on %s: its invoke has run %.0f ms (limit %.0f ms): job abandoned, accelerator "
+                  "unhealthy until the invoke returns", acc, s.job, ran_ms, budget_ms)
+        c = self.disp.fail(a, now, "accelerator-hung")
+        if c is not None:
+            self.finished(c, now)
+        self.kick()
 
     def segments_done(self, s: Start, ctx: JobCtx, fut: asyncio.Future) -> None:
+        timer = self._hang_timer.get(s.acc)
+        if timer is not None and timer[0] is s:
+            timer[1].cancel()
+            del self._hang_timer[s.acc]
         if self._inflight.get(s.acc, (None,))[0] is not s:
-            return  # abandoned at shutdown: already recorded
+            if self._hung.get(s.acc) is s:  # a hung invoke returned at last: the thread is free, probe it
+                del self._hung[s.acc]
+                log.warning("accelerator %s: the hung invoke returned; probing it", self.workers[s.acc].id)
+                self._schedule_probe(s.acc, 0.0)
+            return  # abandoned (hung, or at shutdown): already recorded
         del self._inflight[s.acc]
         now = self.now()
         try:
@@ -690,9 +804,13 @@ class Service:
             err = r.error
         if err:
             acc = self.workers[s.acc].id
-            log.error("accelerator %s failed %s: %s; tried again in %g s", acc, s.job, err, PROBE_S)
-            c = self.disp.fail(s.acc, now, err.split(":")[0])
-            self.loop.call_later(PROBE_S, self._probe, s.acc)
+            self._last_error[s.acc] = err
+            retried = self.disp.counters.retries
+            c = self.disp.fail(s.acc, now, f"accelerator-failed ({err.split(':')[0]})", retry=True)
+            what = "retried elsewhere" if self.disp.counters.retries > retried else "recorded as failed"
+            log.error("accelerator %s failed %s: %s; the job is %s, the accelerator unhealthy until a probe works",
+                      acc, s.job, err, what)
+            self._schedule_probe(s.acc)
         else:
             assert r is not None
             ctx.computed = r.computed
@@ -702,9 +820,45 @@ class Service:
             self.finished(c, now)
         self.schedule()  # at once: the accelerator is free now (saves a loop iteration per segment)
 
+    def _schedule_probe(self, a: int, delay_s: float | None = None) -> None:
+        """Probe accelerator ``a`` after ``delay_s`` (default: its backoff, which doubles after each failed probe)."""
+        if a in self._probing or self._closing:
+            return
+        self._probing.add(a)
+        if delay_s is None:
+            delay_s = self._probe_delay.get(a, self.cfg.service.probe_initial_s)
+        self.loop.call_later(delay_s, self._probe, a)
+
     def _probe(self, a: int) -> None:
-        self.disp.healthy[a] = True
-        log.info("accelerator %s back in service", self.workers[a].id)
+        if self._closing:
+            return
+        w = self.workers[a]
+        self._probes[a] += 1
+        fut = self.loop.run_in_executor(w.pool, w.probe)
+        t0 = time.monotonic()
+        fut.add_done_callback(lambda f, a=a: self._probed(a, f, time.monotonic() - t0))
+
+    def _probed(self, a: int, fut: asyncio.Future, took_s: float) -> None:
+        self._probing.discard(a)
+        if self._closing:
+            return
+        w, sv = self.workers[a], self.cfg.service
+        try:
+            err = fut.result()
+        except Exception as e:  # noqa: BLE001 - a probe that raises outside its own handling failed
+            err = f"{type(e).__name__}: {e}"
+        if not err and took_s * 1000.0 > sv.hang_min_ms:  # a tiny invoke that takes this long hung
+            err = f"the probe took {took_s * 1000.0:.0f} ms (limit hang_min_ms = {sv.hang_min_ms:g})"
+        if err:
+            self._last_error[a] = err
+            delay = min(2 * self._probe_delay.get(a, sv.probe_initial_s), sv.probe_max_s)
+            self._probe_delay[a] = delay
+            log.warning("accelerator %s: probe failed (%s); next probe in %.2g s", w.id, err, delay)
+            self._schedule_probe(a, delay)
+            return
+        self._probe_delay.pop(a, None)
+        self.disp.recover(a)
+        log.info("accelerator %s back in service (probe %d worked)", w.id, self._probes[a])
         self.kick()
 
     # --- outcomes ------------------------------------------------------------------------------------
@@ -878,7 +1032,9 @@ class Service:
             "policy": self.disp.policy.name, "theta": self.theta(), "scenario": self.wl.scenario.name,
             "platform": self.wl.spec.platform.name,
             "accelerators": [{"id": w.id, "kind": w.kind, "healthy": self.disp.healthy[i],
-                              "busy": self.disp.running[i] is not None, "runs": w.runs, "failures": w.failures}
+                              "busy": self.disp.running[i] is not None, "runs": w.runs, "failures": w.failures,
+                              "hung": i in self._hung, "probes": self._probes[i],
+                              "last_error": self._last_error.get(i, "")}
                              for i, w in enumerate(self.workers)],
             "queues": {m.name: queues.get(m.name, 0) for m in self.wl.models},
             "models": {k: {"due": v["due"], "missed": v["missed"], "miss_rate": v["miss_rate"]}
@@ -888,6 +1044,7 @@ class Service:
             "roots": self.wl.roots, "variants": self.variants_in_use(),
             "uxcost": snap["uxcost"], "miss_rate": snap["miss_rate"], "xrbench_score": snap["xrbench_score"],
             "errors": dict(self.errors), "uptime_s": self.now() / 1000.0,
+            "log": self.recorder.state(),
         }
 
     def stats(self) -> dict:
@@ -895,7 +1052,8 @@ class Service:
         return {
             "dispatcher": {"decisions": c.decisions, "invalid_decisions": c.invalid_decisions,
                            "fallbacks": c.fallbacks, "drops_policy": c.drops_policy,
-                           "drops_deadline": c.drops_deadline, "accelerator_errors": dict(c.errors)},
+                           "drops_deadline": c.drops_deadline, "retries": c.retries,
+                           "accelerator_errors": dict(c.errors)},
             "sockets": {k: self.counters[k] for k in ("frames_in", "frames_accepted", "results_out",
                                                        "results_dropped", "control_requests")},
             "jobs": {"released": self.counters["jobs_released"], "in_flight": len(self._inflight),
@@ -904,7 +1062,8 @@ class Service:
             "run": {k: v for k, v in self.total.snapshot().items() if k != "models"},
             "errors": dict(self.errors),
             "recorder": {"path": str(self.recorder.path), "lines": self.recorder.lines,
-                         "rotations": self.recorder.rotations, "errors": self.recorder.errors},
+                         "rotations": self.recorder.rotations, "errors": self.recorder.errors,
+                         "lost": self.recorder.lost, "error": self.recorder.error},
             "config": as_dict(self.cfg),
         }
 

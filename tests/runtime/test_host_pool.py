@@ -88,7 +88,7 @@ def test_service_loads_default_variants_once_for_all_accelerators_and_others_on_
         run.send("cam0", 0, [X], models=["digits"])
         res = [r for r in run.results(until=lambda rs: any(h.get("model") == "digits" for h, _ in rs))
                if r[0].get("model") == "digits"]
-        assert res and res[0][0]["variant"] == "w50" and res[0][0]["status"] in ("done", "late")
+        assert res and res[0][0]["variant"] == "w50" and res[0][0]["status"] in ("done", "late"), res[0][0]
         np.testing.assert_allclose(res[0][1][0], _direct(ROOT / "models" / "digits" / "digits_w50.tflite")[0],
                                    rtol=1e-5)
         assert len(pool) > n0
