@@ -85,6 +85,7 @@ class LogConfig:
     rotate_bytes: int = 64 * 1024 * 1024  # rotate when the file grows past this; each file starts with the header
     keep: int = 5  # rotated files kept (jobs.jsonl.1 ... .keep)
     level: str = "info"  # service log level (stderr / journal): debug, info, warning, error
+    segments: bool = True  # a "segment" record per block run (what `edge-sdrm3 report` draws timelines from)
 
 
 @dataclass(frozen=True)

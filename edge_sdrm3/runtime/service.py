@@ -816,6 +816,11 @@ class Service:
             ctx.computed = r.computed
             ctx.energy_source = r.energy_source
             c = self.disp.segments_done(s.acc, now, energy_mj=r.energy_mj)
+            if self.cfg.log.segments:  # the same record as a replay's --record (sim/replay.py segment_record)
+                j = s.job
+                self.recorder.put({"type": "segment", "model": j.model.name, "frame": j.frame, "variant": j.variant,
+                                   "segment": s.first_seg, "segments": s.n, "accelerator": self.workers[s.acc].id,
+                                   "start_ms": s.start_ms, "end_ms": now, "energy_mj": r.energy_mj})
         if c is not None:
             self.finished(c, now)
         self.schedule()  # at once: the accelerator is free now (saves a loop iteration per segment)
