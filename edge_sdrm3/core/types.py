@@ -83,6 +83,11 @@ class Costs:
         self.refresh()
 
     def refresh(self) -> None:
+        """Rebuild the derived tables. When they exist already their innermost lists are updated in place,
+        so that jobs holding rows of them (``Job.rem_best``, ``Job.rem_on``) see the new values."""
+        old = getattr(self, "rem_best", None)
+        if old is not None:
+            prev = (self.best_lat, self.rem_best, self.best_en, self.rem_on)
         self.best_lat: list = []  # [m][v][s] min over accelerators
         self.rem_best: list = []  # [m][v][s] sum of best_lat over segments s..end (len n+1, last 0)
         self.best_en: list = []  # [m][v][s] min energy over accelerators
@@ -110,6 +115,14 @@ class Costs:
             self.rem_best.append(rb_m)
             self.best_en.append(be_m)
             self.rem_on.append(ro_m)
+        if old is not None:
+            fresh = (self.best_lat, self.rem_best, self.best_en, self.rem_on)
+            try:
+                for p_, f_ in zip(prev, fresh):
+                    _copy_into(p_, f_)
+                self.best_lat, self.rem_best, self.best_en, self.rem_on = prev
+            except ValueError:  # the shape changed (another workload): the new tables stand
+                pass
 
     def reference_energy(self, m: int) -> float:
         """Largest variant, each segment on the accelerator where it costs least energy."""
@@ -120,6 +133,17 @@ class Costs:
         if energy_mj is not None:
             self.en[m][v][a][s] = energy_mj
         self.refresh()
+
+
+def _copy_into(dst: list, src: list) -> None:
+    """Copy nested lists of equal shape, innermost lists in place (ValueError when the shapes differ)."""
+    if len(dst) != len(src):
+        raise ValueError("shape")
+    if dst and not isinstance(dst[0], list):
+        dst[:] = src
+        return
+    for d, s_ in zip(dst, src):
+        _copy_into(d, s_)
 
 
 class Job:

@@ -285,3 +285,16 @@ def _drive(policy: str, seed: int) -> list[tuple]:
 def test_policy_is_valid_and_deterministic(policy: str) -> None:
     for seed in range(3):
         assert _drive(policy, seed) == _drive(policy, seed)
+
+
+def test_a_cost_change_reaches_the_jobs_already_queued() -> None:
+    # Costs.set_segment (an estimator's update) rebuilds the derived tables in place: a queued job's
+    # best remaining time follows the new latency
+    from edge_sdrm3.core.types import Costs, Job, Model, Variant
+
+    costs = Costs([[[[1.0, 2.0], [3.0, 4.0]]]], [[[[1.0, 1.0], [1.0, 1.0]]]])
+    job = Job(1, Model("m", 10.0, (Variant("v"),), 2), 0, 0, 0.0, 100.0, costs)
+    assert job.rem_best[0] == 3.0
+    costs.set_segment(0, 0, 0, 1, 5.0)  # segment 1 on acc0: 2 -> 5 ms; acc1 (4 ms) is now the best
+    assert job.rem_best[0] == 1.0 + 4.0
+    assert job.rem_on[0][0] == 1.0 + 5.0
