@@ -12,7 +12,7 @@ from hal.devices import open_device
 from hal.emulated import CostTable, EmulatedDevice, HostInterpreters
 from edge_sdrm3.runtime import protocol
 
-from runtime_harness import ROOT, Running, digits_images, write_config
+from runtime_harness import make_workdir, ROOT, Running, digits_images, write_config
 
 DIGITS = ROOT / "models" / "digits" / "digits_w100.tflite"
 X = np.random.default_rng(0).random((1, 8, 8, 1), dtype=np.float32)
@@ -72,8 +72,9 @@ def _expected_segments(svc, only_default: bool) -> set[str]:
             for p in vf.segments}
 
 
-def test_service_loads_default_variants_once_for_all_accelerators_and_others_on_first_use(
-        tmp_path: Path, files: dict) -> None:
+def test_service_loads_default_variants_once_for_all_accelerators_and_others_on_first_use(tmp_path: Path) -> None:
+    # a generous deadline: the first job of the lighter variant pays for loading it, on a loaded machine too
+    files = make_workdir(tmp_path, deadline_ms=2000.0)
     run = Running(write_config(tmp_path, files))
     try:
         svc = run.svc
