@@ -1,9 +1,11 @@
 """Run metrics from completions (DESIGN.md §5): UXCost, XRBench score, miss rate, energy, accuracy,
-per-model latency percentiles, accelerator utilisation. One function, ``summarize``; pure."""
+per-model latency percentiles, accelerator utilisation: ``summarize`` for a run, ``Accumulator`` for
+figures kept up to date as completions come. Pure."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from .types import Completion, Model
 
@@ -39,73 +41,109 @@ def rt_score(delay_ms: float, k: float = XRBENCH_K_PER_MS) -> float:
     return 1.0 / (1.0 + math.exp(x))
 
 
+@dataclass
+class _ModelTally:
+    due: int = 0
+    missed: int = 0
+    completed: int = 0
+    energy_mj: float = 0.0  # charged: a frame that did not complete at least its reference energy
+    score: float = 0.0  # sum over completed frames of real-time score x energy score
+    acc_sum: float = 0.0
+    acc_n: int = 0
+    latencies: list[float] = field(default_factory=list)
+    drops: Counter = field(default_factory=Counter)
+
+
+class Accumulator:
+    """The metrics of DESIGN.md §5 gathered one completion at a time: ``summarize`` feeds it a whole run,
+    the live service its completions as they come (``keep_latencies=False`` keeps its memory flat)."""
+
+    def __init__(self, models: list[ModelInfo], *, keep_latencies: bool = True,
+                 k: float = XRBENCH_K_PER_MS, e_max_mj: float = XRBENCH_EMAX_MJ) -> None:
+        self.info = {m.name: m for m in models}
+        self.per: dict[str, _ModelTally] = {m.name: _ModelTally() for m in models}
+        self.keep_latencies = keep_latencies
+        self.k = k
+        self.e_max_mj = e_max_mj
+
+    def add(self, c: Completion) -> None:
+        st = self.per.get(c.model)
+        if st is None:
+            st = self.per[c.model] = _ModelTally()
+        mi = self.info.get(c.model)
+        st.due += 1
+        if c.status != "done":
+            st.missed += 1
+        if c.completed:
+            st.completed += 1
+            st.energy_mj += c.energy_mj
+            if self.keep_latencies:
+                st.latencies.append(c.end_ms - c.release_ms)
+            st.score += rt_score(c.end_ms - c.deadline_ms, self.k) * (self.e_max_mj - c.energy_mj) / self.e_max_mj
+            if mi:
+                st.acc_sum += mi.accuracy[c.variant] if c.variant < len(mi.accuracy) else 0.0
+                st.acc_n += 1
+        else:
+            st.energy_mj += max(c.energy_mj, mi.ref_energy_mj if mi else 0.0)  # skipping work is never free
+            st.drops[c.reason or c.status] += 1
+
+    def result(self, *, drops: bool = False, extra_energy_mj: float = 0.0) -> dict:
+        """The run's figures; ``drops`` adds each model's misses by reason, ``extra_energy_mj`` (idle
+        energy) counts in the energy and UXCost."""
+        n = m_missed = acc_n = 0
+        e_total = e_ref = acc_sum = 0.0
+        scores = []
+        per_model = {}
+        for name, st in self.per.items():
+            mi = self.info.get(name)
+            due = st.due
+            drop_rate = (due - st.completed) / due if due else 0.0
+            xs = 100.0 * st.score / due * (1.0 - drop_rate) if due else 0.0
+            if due:
+                scores.append(xs)
+            n += due
+            m_missed += st.missed
+            e_total += st.energy_mj
+            e_ref += (mi.ref_energy_mj if mi else 0.0) * due
+            acc_sum += st.acc_sum
+            acc_n += st.acc_n
+            d: dict = {"due": due, "missed": st.missed, "miss_rate": st.missed / due if due else 0.0,
+                       "energy_mj": st.energy_mj}
+            if self.keep_latencies:
+                lat = sorted(st.latencies)
+                d.update(p50_ms=percentile(lat, 50), p99_ms=percentile(lat, 99))
+            d["xrbench_score"] = xs
+            if drops:
+                d["drops"] = dict(st.drops)
+            per_model[name] = d
+        e_total += extra_energy_mj
+        return {
+            "uxcost": (e_total / e_ref if e_ref > 0 else 0.0) * (m_missed + 1) / (n + 1),
+            "xrbench_score": sum(scores) / len(scores) if scores else 0.0,
+            "miss_rate": m_missed / n if n else 0.0,
+            "energy_mj": e_total,
+            "energy_ref_mj": e_ref,
+            "accuracy": acc_sum / acc_n if acc_n else 0.0,
+            "frames_due": n,
+            "frames_missed": m_missed,
+            "models": per_model,
+        }
+
+
 def summarize(completions: list[Completion], models: list[ModelInfo], *, accelerators: list[str],
               busy_ms: list[float], idle_power_mw: list[float] | None = None, duration_ms: float = 0.0,
               k: float = XRBENCH_K_PER_MS, e_max_mj: float = XRBENCH_EMAX_MJ) -> dict:
     """Metrics of a run. ``completions`` holds exactly one record per due frame."""
-    by_model: dict[str, list[Completion]] = {m.name: [] for m in models}
+    acc = Accumulator(models, k=k, e_max_mj=e_max_mj)
     for c in completions:
-        by_model.setdefault(c.model, []).append(c)
-    info = {m.name: m for m in models}
+        acc.add(c)
     end = max([duration_ms] + [c.end_ms for c in completions])
-    n = m_missed = 0
-    e_total = e_ref = 0.0
-    acc_sum = 0.0
-    acc_n = 0
-    scores = []
-    per_model = {}
-    for name, cs in by_model.items():
-        mi = info.get(name)
-        ref = mi.ref_energy_mj if mi else 0.0
-        due = len(cs)
-        missed = 0
-        energy = 0.0
-        lat = []
-        score = 0.0
-        completed = 0
-        for c in cs:
-            if c.status != "done":
-                missed += 1
-            if c.completed:
-                completed += 1
-                energy += c.energy_mj
-                lat.append(c.end_ms - c.release_ms)
-                score += rt_score(c.end_ms - c.deadline_ms, k) * (e_max_mj - c.energy_mj) / e_max_mj
-                if mi:
-                    acc_sum += mi.accuracy[c.variant] if c.variant < len(mi.accuracy) else 0.0
-                    acc_n += 1
-            else:
-                energy += max(c.energy_mj, ref)  # skipping work is never free
-        lat.sort()
-        drop_rate = (due - completed) / due if due else 0.0
-        xs = 100.0 * score / due * (1.0 - drop_rate) if due else 0.0
-        if due:
-            scores.append(xs)
-        n += due
-        m_missed += missed
-        e_total += energy
-        e_ref += ref * due
-        per_model[name] = {
-            "due": due, "missed": missed, "miss_rate": missed / due if due else 0.0,
-            "energy_mj": energy, "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
-            "xrbench_score": xs,
-        }
     idle_mj = 0.0
     if idle_power_mw:
         idle_mj = sum(p * max(0.0, end - b) for p, b in zip(idle_power_mw, busy_ms)) / 1e3  # mW*ms = uJ
-        e_total += idle_mj
-    ux = (e_total / e_ref if e_ref > 0 else 0.0) * (m_missed + 1) / (n + 1)
-    return {
-        "uxcost": ux,
-        "xrbench_score": sum(scores) / len(scores) if scores else 0.0,
-        "miss_rate": m_missed / n if n else 0.0,
-        "energy_mj": e_total,
-        "energy_ref_mj": e_ref,
-        "idle_energy_mj": idle_mj,
-        "accuracy": acc_sum / acc_n if acc_n else 0.0,
-        "frames_due": n,
-        "frames_missed": m_missed,
-        "makespan_ms": end,
-        "utilization": {a: (b / end if end > 0 else 0.0) for a, b in zip(accelerators, busy_ms)},
-        "models": per_model,
-    }
+    out = acc.result(extra_energy_mj=idle_mj)
+    per_model = out.pop("models")
+    out.update(idle_energy_mj=idle_mj, makespan_ms=end,
+               utilization={a: (b / end if end > 0 else 0.0) for a, b in zip(accelerators, busy_ms)},
+               models=per_model)
+    return out

@@ -51,7 +51,7 @@ import random
 import signal
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ import zmq.asyncio
 
 from .. import catalog
 from ..core.dispatcher import Dispatcher
-from ..core.metrics import percentile, rt_score
+from ..core.metrics import Accumulator, model_infos
 from ..core.policies import make_policy
 from ..core.scores import Theta
 from ..core.types import DONE, DROPPED, INF, Completion, ConfigError as CoreConfigError, Job, Model, Start
@@ -275,71 +275,6 @@ class Pending:
     ctx: JobCtx
 
 
-@dataclass
-class ModelStats:
-    due: int = 0
-    missed: int = 0
-    completed: int = 0
-    energy_mj: float = 0.0  # charged as in DESIGN.md §5 (an uncompleted frame at least its reference)
-    ref_mj: float = 0.0
-    score: float = 0.0  # sum over completed frames of rt x energy score
-    acc_sum: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    drops: Counter = field(default_factory=Counter)
-
-
-class RunMetrics:
-    """UXCost, XRBench score, miss rate, energy, accuracy, incrementally (core.metrics.summarize's rules)."""
-
-    def __init__(self, models: tuple[Model, ...], ref: list[float], keep_latencies: bool) -> None:
-        self.models = models
-        self.ref = {m.name: r for m, r in zip(models, ref)}
-        self.acc = {m.name: [v.accuracy for v in m.variants] for m in models}
-        self.per: dict[str, ModelStats] = {m.name: ModelStats() for m in models}
-        self.keep_latencies = keep_latencies
-
-    def add(self, c: Completion) -> None:
-        st = self.per[c.model]
-        ref = self.ref.get(c.model, 0.0)
-        st.due += 1
-        st.ref_mj += ref
-        if c.status != DONE:
-            st.missed += 1
-        if c.completed:
-            st.completed += 1
-            st.energy_mj += c.energy_mj
-            st.score += rt_score(c.end_ms - c.deadline_ms) * (1500.0 - c.energy_mj) / 1500.0
-            accs = self.acc.get(c.model, [])
-            st.acc_sum += accs[c.variant] if c.variant < len(accs) else 0.0
-            if self.keep_latencies:
-                st.latencies.append(c.end_ms - c.release_ms)
-        else:
-            st.energy_mj += max(c.energy_mj, ref)
-            st.drops[c.reason or c.status] += 1
-
-    def snapshot(self) -> dict:
-        n = sum(s.due for s in self.per.values())
-        m = sum(s.missed for s in self.per.values())
-        e = sum(s.energy_mj for s in self.per.values())
-        eref = sum(s.ref_mj for s in self.per.values())
-        done = sum(s.completed for s in self.per.values())
-        scores, models = [], {}
-        for name, s in self.per.items():
-            xs = 100.0 * s.score / s.due * (s.completed / s.due) if s.due else 0.0
-            if s.due:
-                scores.append(xs)
-            lat = sorted(s.latencies)
-            models[name] = {"due": s.due, "missed": s.missed, "miss_rate": s.missed / s.due if s.due else 0.0,
-                            "energy_mj": s.energy_mj, "xrbench_score": xs, "drops": dict(s.drops)}
-            if self.keep_latencies:
-                models[name].update(p50_ms=percentile(lat, 50), p99_ms=percentile(lat, 99))
-        return {"uxcost": (e / eref if eref > 0 else 0.0) * (m + 1) / (n + 1),
-                "xrbench_score": sum(scores) / len(scores) if scores else 0.0,
-                "miss_rate": m / n if n else 0.0, "energy_mj": e, "energy_ref_mj": eref,
-                "accuracy": sum(s.acc_sum for s in self.per.values()) / done if done else 0.0,
-                "frames_due": n, "frames_missed": m, "models": models}
-
-
 # ---- the service ------------------------------------------------------------------------------------------
 
 
@@ -497,8 +432,9 @@ class Service:
         self.rep.bind(s.control)
         sec.after_bind(s.control)
         # log, metrics, clock
-        self.total = RunMetrics(wl.models, self.ref, keep_latencies=False)
-        self.window = RunMetrics(wl.models, self.ref, keep_latencies=True)
+        self.infos = model_infos(wl.models, self.ref)
+        self.total = Accumulator(self.infos, keep_latencies=False)  # the whole run: memory stays flat
+        self.window = Accumulator(self.infos)
         header = traces.header(wl.scenario, 0.0, cfg.workload.seed)
         header.update({"recorded_by": "edge-sdrm3 serve", "platform": wl.spec.platform.name,
                        "policy": self.policy.name, "started_unix_s": time.time(),
@@ -938,17 +874,17 @@ class Service:
     # --- summaries ------------------------------------------------------------------------------------
     def write_summary(self, now: float, final: bool = False) -> None:
         window_s = (now - self._last_summary) / 1000.0
-        snap = self.window.snapshot()
+        snap = self.window.result(drops=True)
         busy = self.disp.busy_ms
         util = {w.id: (busy[i] - self._busy_at_summary[i]) / (window_s * 1000.0) if window_s > 0 else 0.0
                 for i, w in enumerate(self.workers)}
         self._busy_at_summary = list(busy)
         self._last_summary = now
-        self.window = RunMetrics(self.wl.models, self.ref, keep_latencies=True)
+        self.window = Accumulator(self.infos)
         rec = {"type": "summary", "t_ms": now, "window_s": window_s, "final": final, "policy": self.disp.policy.name,
                "scenario": self.wl.scenario.name, "platform": self.wl.spec.platform.name, **snap,
                "theta": self.theta(), "variants": self.variants_in_use(), "utilization": util,
-               "run": {k: v for k, v in self.total.snapshot().items() if k != "models"},
+               "run": {k: v for k, v in self.total.result(drops=True).items() if k != "models"},
                "errors": dict(self.errors), "drops": dict(self.drops)}
         self.recorder.put(rec)
         if snap["frames_due"] or final:
@@ -1032,7 +968,7 @@ class Service:
 
     def status(self) -> dict:
         queues = Counter(j.model.name for j in self.disp.ready)
-        snap = self.total.snapshot()
+        snap = self.total.result(drops=True)
         return {
             "policy": self.disp.policy.name, "theta": self.theta(), "scenario": self.wl.scenario.name,
             "platform": self.wl.spec.platform.name,
@@ -1064,7 +1000,7 @@ class Service:
             "jobs": {"released": self.counters["jobs_released"], "in_flight": len(self._inflight),
                      "ready": len(self.disp.ready), "waiting_upstream": sum(len(v) for v in self._children.values()),
                      "drops": dict(self.drops)},
-            "run": {k: v for k, v in self.total.snapshot().items() if k != "models"},
+            "run": {k: v for k, v in self.total.result(drops=True).items() if k != "models"},
             "errors": dict(self.errors),
             "recorder": {"path": str(self.recorder.path), "lines": self.recorder.lines,
                          "rotations": self.recorder.rotations, "errors": self.recorder.errors,
