@@ -13,10 +13,11 @@ from pathlib import Path
 
 from . import __version__
 from .catalog import FileFormatError, list_platforms, list_scenarios, load_platform, load_scenario
-from .core.policies import BASELINES, make_policy, policy_names
+from .core.policies import make_policy, policy_names
 from .core.types import ConfigError
 from .sim import trace as traces
 from .sim.replay import completion_record, replay
+from .report import best_baseline, reduction
 from .sim.xrbench_compat import RUN_MS, replay_xrbench
 from .runtime.cli import add_serve_parser
 from .runtime.client_cli import add_client_parsers
@@ -153,13 +154,12 @@ def cmd_compare(args) -> int:
         return 0
     print(f"{rows[0]['scenario']} on {rows[0]['platform']} ({rows[0]['compat']}, {_span(tr)})")
     print(_table(rows))
-    base = [r for r in rows if r["policy"] in BASELINES]
-    if base:
-        best = min(base, key=lambda r: r["uxcost"])
+    best = best_baseline(rows)
+    if best is not None:
         print(f"best baseline: {best['policy']} (UXCost {best['uxcost']:.4f})")
-        for r in rows:
-            if r["policy"] not in BASELINES and best["uxcost"] > 0:
-                print(f"{r['policy']}: {100 * (1 - r['uxcost'] / best['uxcost']):+.1f}% UXCost reduction vs best baseline")
+        if best["uxcost"] > 0:
+            for policy, (red, _) in reduction(rows).items():
+                print(f"{policy}: {100 * red:+.1f}% UXCost reduction vs best baseline")
     return 0
 
 

@@ -160,12 +160,17 @@ def load_any(path: str, platform: str | None = None) -> Run | list[dict] | dict:
     return load_run(path, platform) if is_trace(path) else load_results(path)
 
 
+def best_baseline(rows: list[dict]) -> dict | None:
+    """The result of the baseline (DESIGN.md §4) with the lowest UXCost among ``rows``, if any."""
+    base = [r for r in rows if r["policy"] in BASELINES]
+    return min(base, key=lambda r: r["uxcost"]) if base else None
+
+
 def reduction(rows: list[dict]) -> dict[str, tuple[float, str]]:
     """Each non-baseline policy's UXCost reduction (a fraction) against the best baseline, and its name."""
-    base = [r for r in rows if r["policy"] in BASELINES]
-    if not base:
+    best = best_baseline(rows)
+    if best is None:
         return {}
-    best = min(base, key=lambda r: r["uxcost"])
     return {r["policy"]: (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
             for r in rows if r["policy"] not in BASELINES}
 

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from ..tomlfile import TomlFileError, read_toml
 
 
 class ConfigError(Exception):
@@ -177,15 +173,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         return parse_config({})
     p = Path(path)
     try:
-        doc = tomllib.loads(p.read_text())
-    except OSError as e:
-        raise ConfigError(f"config: {p}: cannot read ({e.strerror})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config: {p}: not valid TOML ({e})") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"config: {p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except RecursionError:
-        raise ConfigError(f"config: {p}: not valid TOML (arrays or tables nested too deeply)") from None
+        doc = read_toml(p)
+    except TomlFileError as e:
+        raise ConfigError(f"config: {e}") from None
     return parse_config(doc, str(p))
 
 

@@ -414,23 +414,19 @@ class Service:
         for addr in (s.ingest, s.results, s.control):
             if addr.startswith("ipc://") and not addr.startswith("ipc://@"):
                 sec.make_dir(Path(addr[6:]).parent)
-        self.pull = self.zctx.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.RCVHWM, s.ingest_hwm)
-        self.pull.setsockopt(zmq.LINGER, 0)
-        sec.apply(self.pull, "ingest")
-        self.pull.bind(s.ingest)
-        sec.after_bind(s.ingest)
-        self.pub = self.sync_ctx.socket(zmq.PUB)
-        self.pub.setsockopt(zmq.SNDHWM, s.results_hwm)
-        self.pub.setsockopt(zmq.LINGER, 1000)
-        sec.apply(self.pub, "results")
-        self.pub.bind(s.results)
-        sec.after_bind(s.results)
-        self.rep = self.zctx.socket(zmq.REP)
-        self.rep.setsockopt(zmq.LINGER, 0)
-        sec.apply(self.rep, "control")
-        self.rep.bind(s.control)
-        sec.after_bind(s.control)
+
+        def bind(ctx: Any, kind: int, addr: str, role: str, linger_ms: int, **opts: int) -> Any:
+            sock = ctx.socket(kind)
+            for opt, value in ((zmq.LINGER, linger_ms), *((getattr(zmq, k), v) for k, v in opts.items())):
+                sock.setsockopt(opt, value)
+            sec.apply(sock, role)  # size limit and CURVE, before the bind
+            sock.bind(addr)
+            sec.after_bind(addr)  # an ipc socket file's mode and group
+            return sock
+
+        self.pull = bind(self.zctx, zmq.PULL, s.ingest, "ingest", 0, RCVHWM=s.ingest_hwm)
+        self.pub = bind(self.sync_ctx, zmq.PUB, s.results, "results", 1000, SNDHWM=s.results_hwm)
+        self.rep = bind(self.zctx, zmq.REP, s.control, "control", 0)
         # log, metrics, clock
         self.infos = model_infos(wl.models, self.ref)
         self.total = Accumulator(self.infos, keep_latencies=False)  # the whole run: memory stays flat

@@ -37,13 +37,7 @@ from typing import Any
 
 from . import ModelToolError
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    try:
-        import tomli as tomllib  # type: ignore[no-redef]
-    except ModuleNotFoundError:  # pragma: no cover - depends on the interpreter
-        tomllib = None  # type: ignore[assignment]
+from ..tomlfile import TomlFileError, read_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS_DIR = ROOT / "models"
@@ -139,19 +133,10 @@ class Manifest:
 
 def load_manifest(path: str | Path | None = None) -> Manifest:
     p = Path(path) if path is not None else MANIFEST
-    if tomllib is None:
-        raise ManifestError(f"{p}: reading TOML needs Python >= 3.11 or the 'tomli' package")
     try:
-        with open(p, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as e:
-        raise ManifestError(f"{p}: cannot read ({e.strerror or e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ManifestError(f"{p}: not valid TOML ({e})") from None
-    except UnicodeDecodeError as e:
-        raise ManifestError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except RecursionError:
-        raise ManifestError(f"{p}: not valid TOML (arrays or tables nested too deeply)") from None
+        doc = read_toml(p)
+    except TomlFileError as e:
+        raise ManifestError(str(e)) from None
     return parse_manifest(doc, p)
 
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import tomllib
+from edge_sdrm3.tomlfile import tomllib
 from fuzz_support import FUZZ, FUZZ_FIELD, ROOT, mutated, not_of_type, toml_values
 from hypothesis import given
 from hypothesis import strategies as st

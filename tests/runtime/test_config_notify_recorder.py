@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,7 @@ from edge_sdrm3.runtime.notify import Notifier
 from edge_sdrm3.runtime.recorder import Recorder
 from edge_sdrm3.sim import trace as traces
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from edge_sdrm3.tomlfile import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from edge_sdrm3.tflite.manifest import MANIFEST, MODELS_DIR, ManifestError, load_manifest, parse_manifest, tomllib
+from edge_sdrm3.tflite.manifest import MANIFEST, MODELS_DIR, ManifestError, load_manifest, parse_manifest
+from edge_sdrm3.tomlfile import tomllib
 
 
 def test_shipped_manifest_loads_with_cascades():
