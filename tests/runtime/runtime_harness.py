@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +25,30 @@ from edge_sdrm3.runtime.notify import Notifier
 from edge_sdrm3.runtime.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve_subprocess(config_path: Path) -> subprocess.Popen:
+    """`edge-sdrm3 serve --config ...` as its own process, returned once it says it is ready."""
+    proc = subprocess.Popen([sys.executable, "-m", "edge_sdrm3.cli", "serve", "--config", str(config_path)],
+                            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stderr=subprocess.PIPE, text=True)
+    seen = []
+    t_end = time.monotonic() + 30
+    while time.monotonic() < t_end:
+        line = proc.stderr.readline()
+        seen.append(line)
+        if " ready: " in line:
+            return proc
+        assert line or proc.poll() is None, "".join(seen)
+    raise AssertionError("service not ready: " + "".join(seen))
+
+
+def wait_ready(svc: Service, rc_of) -> None:
+    """Wait until a service started in a thread is ready (``rc_of()``: its exit code, None while it runs)."""
+    t_end = time.monotonic() + 30
+    while not svc.ready:
+        assert rc_of() is None, "service failed to start"
+        assert time.monotonic() < t_end, "service not ready in 30 s"
+        time.sleep(0.02)
 
 
 def _digits_manifest_section() -> str:
@@ -83,11 +110,7 @@ class Running:
         self.rc: int | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        t_end = time.monotonic() + 30
-        while not self.svc.ready:
-            assert self.rc is None, "service failed to start"
-            assert time.monotonic() < t_end, "service not ready in 30 s"
-            time.sleep(0.02)
+        wait_ready(self.svc, lambda: self.rc)
         self.ctx = zmq.Context()
         self.push = self.ctx.socket(zmq.PUSH)
         self.push.setsockopt(zmq.LINGER, 0)

@@ -5,7 +5,6 @@ temporary model cache."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from runtime_harness import ROOT, Running, digits_images, make_workdir, write_config
+from runtime_harness import ROOT, Running, digits_images, make_workdir, serve_subprocess, write_config
 
 from edge_sdrm3.runtime import protocol
 from edge_sdrm3.runtime.config import load_config
@@ -80,20 +79,6 @@ def test_a_bad_catalog_is_refused_at_startup_naming_the_file(tmp_path: Path, kin
         assert str(f) in msg, msg
 
 
-def _serve(cfg_path: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "edge_sdrm3.cli", "serve", "--config", str(cfg_path)], cwd=ROOT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stderr=subprocess.PIPE, text=True)
-    seen = []
-    t_end = time.monotonic() + 30
-    while time.monotonic() < t_end:
-        line = proc.stderr.readline()
-        seen.append(line)
-        if " ready: " in line:
-            return proc
-        assert line or proc.poll() is None, "".join(seen)
-    raise AssertionError("not ready: " + "".join(seen))
-
-
 def test_reload_of_a_bad_catalog_is_refused_and_the_old_one_keeps_serving(tmp_path: Path) -> None:
     files, f = _catalog(tmp_path)
     run = Running(write_config(tmp_path, files))
@@ -118,7 +103,7 @@ def test_reload_of_a_bad_catalog_is_refused_and_the_old_one_keeps_serving(tmp_pa
 def test_sighup_with_a_bad_catalog_keeps_serving_and_a_restart_refuses_it_in_one_line(tmp_path: Path) -> None:
     files, f = _catalog(tmp_path)
     cfg_path = write_config(tmp_path, files)
-    proc = _serve(cfg_path)
+    proc = serve_subprocess(cfg_path)
     try:
         _set_in_manifest(files, _sha(f), "0" * 64)
         proc.send_signal(signal.SIGHUP)

@@ -3,10 +3,7 @@ a restart keeps the previous run's log (shifted to .1) and writes a new one; bot
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,22 +16,7 @@ from edge_sdrm3.runtime.recorder import Recorder
 from edge_sdrm3.sim import trace as traces
 from edge_sdrm3.sim.replay import replay
 
-from runtime_harness import ROOT, digits_images, make_workdir, write_config
-
-
-def _start(cfg_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "edge_sdrm3.cli", "serve", "--config", str(cfg_path)],
-                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    t_end = time.monotonic() + 30
-    seen = []
-    while time.monotonic() < t_end:
-        line = proc.stderr.readline()
-        seen.append(line)
-        if " ready: " in line:
-            return proc
-        assert line or proc.poll() is None, "".join(seen)
-    raise AssertionError("service not ready: " + "".join(seen))
+from runtime_harness import digits_images, make_workdir, serve_subprocess, write_config
 
 
 def _send(tmp: Path, frames: range) -> None:
@@ -54,7 +36,7 @@ def test_kill_9_leaves_a_readable_log_and_a_restart_keeps_it(tmp_path: Path) -> 
     files = make_workdir(tmp_path)
     cfg_path = write_config(tmp_path, files)
     log = tmp_path / "state" / "jobs.jsonl"
-    proc = _start(cfg_path)
+    proc = serve_subprocess(cfg_path)
     try:
         _send(tmp_path, range(400))
         time.sleep(0.3)  # work in flight and records being written
@@ -67,7 +49,7 @@ def test_kill_9_leaves_a_readable_log_and_a_restart_keeps_it(tmp_path: Path) -> 
     assert first.frames and first.jobs
     n_first = len(first.jobs)
     # a restart: the previous log is kept as jobs.jsonl.1, the new run writes a new trace
-    proc = _start(cfg_path)
+    proc = serve_subprocess(cfg_path)
     try:
         _send(tmp_path, range(1000, 1050))
         time.sleep(0.3)

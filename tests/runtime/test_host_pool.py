@@ -10,9 +10,8 @@ import numpy as np
 
 from hal.devices import open_device
 from hal.emulated import CostTable, EmulatedDevice, HostInterpreters
-from edge_sdrm3.runtime import protocol
 
-from runtime_harness import make_workdir, ROOT, Running, digits_images, write_config
+from runtime_harness import make_workdir, ROOT, Running, write_config
 
 DIGITS = ROOT / "models" / "digits" / "digits_w100.tflite"
 X = np.random.default_rng(0).random((1, 8, 8, 1), dtype=np.float32)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import zmq
 import zmq.auth
-from runtime_harness import Running, digits_images, write_config
+from runtime_harness import Running, digits_images, wait_ready, write_config
 
 from edge_sdrm3.client import ClientTimeout, Control, Publisher, ServiceError, Subscriber, load_curve_keys
 from edge_sdrm3.runtime import protocol
@@ -36,11 +36,7 @@ class Bare:
         self.rc: int | None = None
         self.thread = threading.Thread(target=lambda: setattr(self, "rc", asyncio.run(self.svc.main())), daemon=True)
         self.thread.start()
-        t_end = time.monotonic() + 30
-        while not self.svc.ready:
-            assert self.rc is None, "service failed to start"
-            assert time.monotonic() < t_end, "service not ready in 30 s"
-            time.sleep(0.02)
+        wait_ready(self.svc, lambda: self.rc)
 
     def endpoint(self, name: str) -> str:
         return getattr(self.svc, name).getsockopt(zmq.LAST_ENDPOINT).decode()

@@ -13,7 +13,7 @@ from edge_sdrm3.sim.replay import replay
 from edge_sdrm3.runtime import protocol
 from hal.devices import open_device
 
-from runtime_harness import ROOT, Running, digits_images, make_workdir, read_log, write_config
+from runtime_harness import ROOT, Running, digits_images, make_workdir, read_log, serve_subprocess, write_config
 
 
 def _direct(variant_file: str, x: np.ndarray) -> list[np.ndarray]:
@@ -176,36 +176,15 @@ def test_overload_every_frame_answered_or_dropped_with_reason_and_counts_add_up(
 
 
 def test_sigterm_with_work_in_flight_loses_no_log_line_and_the_log_replays(tmp_path: Path) -> None:
-    import os
     import signal
-    import subprocess
-    import sys
     import time
 
     import zmq
 
     files = make_workdir(tmp_path)
     cfg_path = write_config(tmp_path, files, service={"drain_grace_s": 0.05})
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    module = "edge_sdrm3.cli"
-    from edge_sdrm3 import cli as top
-
-    if "serve" not in top.build_parser().format_help():  # until the lead hooks `serve` into edge-sdrm3
-        module = "edge_sdrm3.runtime.cli"
-    proc = subprocess.Popen([sys.executable, "-m", module, "serve", "--config", str(cfg_path)],
-                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    proc = serve_subprocess(cfg_path)
     try:
-        ready = False
-        t_end = time.monotonic() + 30
-        lines = []
-        while time.monotonic() < t_end:
-            line = proc.stderr.readline()
-            lines.append(line)
-            if " ready: " in line:
-                ready = True
-                break
-            assert line or proc.poll() is None, "".join(lines)
-        assert ready, "".join(lines)
         ctx = zmq.Context()
         push = ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 2000)
