@@ -5,9 +5,8 @@ the variants each model ran. ``edge-sdrm3 report RUN`` prints them; ``report RUN
 draws them (``report_html``, with matplotlib, an optional extra), ``--chrome-trace`` writes the timeline
 in the Trace Event format (here: no plotting library needed).
 
-A run's timeline comes from its ``segment`` records (``replay --record``; the service's log once it
-writes them); without them, from its job records: each job from its start to its end on its last
-accelerator.
+A run's timeline comes from its ``segment`` records (``replay --record`` and the service's log write
+them); without them, from its job records: each job from its start to its end on its last accelerator.
 """
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .catalog import FileFormatError, load_platform
+from .catalog import FileFormatError, build_costs, build_models, load_platform
 from .core.metrics import model_infos, summarize
 from .core.policies import BASELINES
 from .core.types import Completion
@@ -63,8 +62,6 @@ def load_run(path: str, platform: str | None = None) -> Run:
     if not name:
         raise FileFormatError(f"{path}: the run does not name its platform; give --platform")
     spec = load_platform(name)
-    from .catalog import build_costs, build_models
-
     models = build_models(tr.scenario, None, spec)
     costs = build_costs(models, spec, tr.scenario.cost_table)
     st = Setup(models, costs, {m.name: i for i, m in enumerate(models)})
