@@ -12,6 +12,7 @@ import logging
 from bisect import insort
 from typing import Protocol
 
+from .policy import as_policy
 from .types import (
     DONE, DROPPED, FAILED, INF, LATE, Completion, Costs, Counters, Drop, Job, Model, Platform, Run, Start, Wake,
 )
@@ -89,7 +90,7 @@ class Dispatcher:
         self.drop_strict = drop_strict
         self._pending_energy = [0.0] * self.n_acc
         self._first_seg = [0] * self.n_acc  # first segment of what each accelerator runs (a retry restarts there)
-        self._variant_of = getattr(policy, "variant_of", None)  # predicted energy of what each accelerator runs
+        self._variant_of = as_policy(policy).variant_of  # the variant a new job starts with
 
     # --- driver interface ---------------------------------------------------------------------
     def release(self, job: Job) -> None:
@@ -143,7 +144,7 @@ class Dispatcher:
 
     def set_policy(self, policy: Policy) -> None:
         self.policy = policy
-        self._variant_of = getattr(policy, "variant_of", None)
+        self._variant_of = as_policy(policy).variant_of
 
     def fail(self, a: int, now: float, reason: str, *, retry: bool = False) -> Completion | None:
         """The accelerator failed the segments it was running: mark it unhealthy (no policy may use it until
@@ -313,7 +314,7 @@ class Dispatcher:
     def _complete(self, job: Job, now: float, status: str, reason: str = "") -> Completion:
         return Completion(
             job.model.name, job.frame, job.variant, self.acc_ids[job.acc] if job.acc >= 0 else "",
-            job.release, job.start, now, job.deadline, job.energy, status, reason,
+            job.release, job.start, now, job.deadline, job.energy, status, reason, job,
         )
 
 
