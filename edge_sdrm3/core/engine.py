@@ -29,13 +29,14 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from .dispatcher import Dispatcher
 from .metrics import Accumulator, model_infos, run_figures
 from .policy import Bound, as_policy
-from .records import job_record, frame_record, missed, segment_record
+from .records import frame_record, job_record, missed, segment_record
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
 COMPLETE, RELEASE, WAKE = 0, 1, 2
@@ -206,7 +207,7 @@ class Engine:
         self.now = now
         while self._heap and self._heap[0][0] == now:
             _, kind, _, payload = heapq.heappop(self._heap)
-            self._handle(kind, payload, now)
+            self._handle(kind, payload, now, now)
         self._schedule(now)
         return now
 
@@ -214,13 +215,13 @@ class Engine:
         """The wall clock: handle every event due by ``now``, schedule, and return the blocks to start."""
         self.now = now
         while self._heap and self._heap[0][0] <= now:
-            _, kind, _, payload = heapq.heappop(self._heap)
-            self._handle(kind, payload, now)
+            t, kind, _, payload = heapq.heappop(self._heap)
+            self._handle(kind, payload, t, now)
         return self._schedule(now)
 
     def __bool__(self) -> bool:
-        """Something is still to happen: an event, a block running, a job waiting or a frame held."""
-        return bool(self._heap or self.inflight or self.disp.ready or self.held)
+        """Work is left: a block running, a job waiting, a frame held or still to be released."""
+        return bool(self.inflight or self.disp.ready or self.held or any(e[1] != WAKE for e in self._heap))
 
     # --- what the driver's workers report ------------------------------------------------------------------
     def complete(self, a: int, now: float, *, energy_mj: float | None = None, end_ms: float | None = None,
@@ -313,12 +314,13 @@ class Engine:
         self._seq += 1
         heapq.heappush(self._heap, (time, kind, self._seq, payload))
 
-    def _handle(self, kind: int, payload: Any, now: float) -> None:
+    def _handle(self, kind: int, payload: Any, t: float, now: float) -> None:
+        """The event of time ``t``, handled at ``now`` (later than ``t`` only on the wall clock)."""
         if kind == COMPLETE:
             self.complete(payload, now)
         elif kind == RELEASE:
             self._release(payload, payload.release_ms)
-        elif now == self._pending_wake:
+        elif t == self._pending_wake:
             self._pending_wake = INF
 
     def _schedule(self, now: float) -> list[Start]:
@@ -355,8 +357,7 @@ class Engine:
         self.total.add(c)
         if self.window is not None:
             self.window.add(c)
-        if c.end_ms > self._last_end:
-            self._last_end = c.end_ms
+        self._last_end = max(self._last_end, c.end_ms)
         if c.status != DONE:
             self.drops[c.reason or c.status] += 1
         if self.records is not None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 from .types import Completion, ConfigError
 
@@ -57,7 +58,7 @@ def _largest(m: int) -> int:
 class Bound:
     """A policy with every hook of the contract: its own where it has one, else the default."""
 
-    __slots__ = ("policy", "name", "pick", "observe", "variant_of", "uses_variants", "_params", "_set_params")
+    __slots__ = ("_params", "_set_params", "name", "observe", "pick", "policy", "uses_variants", "variant_of")
 
     def __init__(self, policy: Any) -> None:
         if not callable(getattr(policy, "pick", None)):

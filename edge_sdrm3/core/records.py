@@ -61,9 +61,12 @@ def segment_record(model: str, frame: int, variant: int, first_seg: int, n: int,
             "energy_mj": energy_mj}
 
 
-def summary_record(figures: dict, **fields: Any) -> dict:
-    """A summary: ``fields`` (when, which window, the policy...) then the figures (``replay --json``'s keys)."""
-    return {"type": "summary", **fields, **figures}
+def summary_record(t_ms: float, window_s: float, final: bool, policy: str, scenario: str, platform: str,
+                   figures: dict, **more: Any) -> dict:
+    """A window's (or with ``final`` the whole run's) summary: when, what ran, its figures (``core.metrics``), then
+    ``more`` (θ, variants in use, utilisation, the run so far, error and drop counts)."""
+    return {"type": "summary", "t_ms": t_ms, "window_s": window_s, "final": final, "policy": policy,
+            "scenario": scenario, "platform": platform, **figures, **more}
 
 
 def completion_of(rec: dict) -> Completion:

@@ -7,8 +7,9 @@ builds the workload of a platform, loads the trace, steps the engine until nothi
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..catalog import PlatformSpec, build_costs, build_models
 from ..core.engine import Engine, Sink

@@ -10,12 +10,11 @@ The policy (normally ``xrbench``) and the dispatcher are the ones native replay 
 """
 from __future__ import annotations
 
-
 from ..catalog import PlatformSpec
 from ..core.dispatcher import Dispatcher
+from ..core.engine import Sink
 from ..core.metrics import model_infos, rt_score, summarize
 from ..core.policies import make_policy
-from ..core.engine import Sink
 from ..core.records import job_record, missed, result
 from ..core.types import DONE, DROPPED, LATE, Completion, Job
 from .replay import setup

@@ -5,7 +5,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from edge_sdrm3.runtime import protocol as p
+from edge_sdrm3.client import protocol as p
 
 
 def test_frame_round_trip_is_zero_copy_and_typed() -> None:
