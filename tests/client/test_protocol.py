@@ -48,6 +48,15 @@ def test_oversize_is_refused_before_parsing() -> None:
     assert e.value.code == "too-large"
 
 
+def test_the_size_limit_is_the_whole_message_to_the_byte() -> None:
+    parts = p.encode_frame({"stream": "s", "frame": 0}, [np.zeros(1000, np.uint8)])
+    size = sum(len(memoryview(x).cast("B")) for x in parts)  # header and payload
+    assert p.decode_frame(parts, max_bytes=size)[0].stream == "s"
+    with pytest.raises(p.ProtocolError) as e:
+        p.decode_frame(parts, max_bytes=size - 1)
+    assert e.value.code == "too-large" and f"message of {size} bytes" in e.value.message
+
+
 def test_results_errors_and_control_round_trip() -> None:
     out = np.ones((1, 10), np.float32)
     h, (y,) = p.decode_result(p.encode_result({"model": "digits", "frame": 3, "status": "done"}, [out]))
