@@ -239,8 +239,8 @@ def summarise(cells: list[dict], policy: str, get: Callable[[dict], float | None
         "min_reduction": min(reds) if reds else None,  # type: ignore[type-var]
         "max_reduction": max(reds) if reds else None,  # type: ignore[type-var]
         "infeasible": [cell_name(c) for c in cells if excluded(c, policy)],
-        "wins_by_dropping_everything": [cell_name(c) for c in cells if policy in c["drops_everything"]
-                                        and (get(c) or 0.0) > 0],
+        "wins_by_dropping_everything": [cell_name(c) for c in feasible if policy in c["drops_everything"]
+                                        and get(c) > 0],  # type: ignore[operator]
     }
 
 
