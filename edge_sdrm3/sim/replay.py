@@ -1,7 +1,7 @@
 """Replay a trace in simulated time on an emulated platform: the workload engine (``core.engine``) on a
 virtual clock.
 
-The engine holds every rule (DESIGN.md §6: releases, cascades, drops, the drain, the records); this driver
+The engine holds every rule (DESIGN.md §6: releases, cascades, firm deadlines, the drain, the records); this driver
 builds the workload of a platform, loads the trace, steps the engine until nothing is left, and drains it
 (a job still waiting then can never run: dropped as ``stalled``).
 """
