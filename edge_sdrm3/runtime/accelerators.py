@@ -18,17 +18,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..core.engine import Engine
 from ..core.types import Start
-from .config import ServiceConfig
-from .executors import AcceleratorWorker
-from .workload import Workload
+from .config import Config, ServiceConfig
+from .executors import AcceleratorWorker, host_pool, open_worker
+from .workload import StartupError, Workload
 
 log = logging.getLogger("edge_sdrm3.service")
+
+
+async def open_workers(cfg: Config, wl: Workload, loop: asyncio.AbstractEventLoop,
+                       workers: list[AcceleratorWorker]) -> Any:
+    """One worker per accelerator, appended to ``workers`` as it opens (the caller closes them, also when this
+    fails); returns the host interpreter pool they share (executors.py, Memory). Before READY=1
+    every variant is loaded (``preload = true``), else each model's default one (variant 0, where every policy
+    starts): the others on first use, in the worker thread."""
+    from hal.emulated import HostSlots
+
+    host = HostSlots()
+    shared = host_pool(wl.spec.platform.accelerators, cfg.workload.cpu_threads)
+    vnames = [[v.name for v in m.variants] for m in wl.models]
+    for i, acc in enumerate(wl.spec.platform.accelerators):
+        fault = wl.spec.faults[i] if wl.spec.faults else None
+        workers.append(open_worker(i, acc, wl.costs, wl.models, vnames, compute=cfg.workload.emulated_compute,
+                                   host=host, cpu_threads=cfg.workload.cpu_threads, shared=shared, fault=fault))
+        if fault is not None:
+            log.warning("accelerator %s injects faults: %s", acc.id, fault)
+    loads = []
+    for i, w in enumerate(workers):
+        runnable = [vf for m, per in enumerate(wl.files) for v, vf in enumerate(per)
+                    if (cfg.workload.preload or v == 0) and all(math.isfinite(x) for x in wl.costs.lat[m][v][i])]
+        loads.append(loop.run_in_executor(w.pool, w.preload, runnable))
+    try:
+        counts = await asyncio.gather(*loads)
+    except Exception as e:  # noqa: BLE001 - a model a device refuses is fatal at startup
+        raise StartupError(f"loading models: {e}") from None
+    log.info("loaded %d segments on %d accelerators (%d host interpreters)", sum(counts), len(workers), len(shared))
+    return shared
 
 
 @dataclass
@@ -104,7 +136,7 @@ class Accelerators:
         try:
             r = fut.result()
             err = r.error
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the worker raised outside its own handling
             r, err = None, f"{type(e).__name__}: {e}"
         if err:
             h.last_error = err
@@ -142,7 +174,7 @@ class Accelerators:
             return
         try:
             err = fut.result()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a probe that raises outside its own handling failed
             err = f"{type(e).__name__}: {e}"
         if not err and took_s * 1000.0 > sv.hang_min_ms:  # a tiny invoke that takes this long hung
             err = f"the probe took {took_s * 1000.0:.0f} ms (limit hang_min_ms = {sv.hang_min_ms:g})"

@@ -42,7 +42,7 @@ class Control:
             except ProtocolError as e:
                 svc.results.error(e.code, f"control: {e.message}")
                 reply = protocol.encode_reply(error=e)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - answer, never leave the REP socket stuck
                 log.exception("control command failed")
                 reply = protocol.encode_reply(error=ProtocolError("internal", f"{type(e).__name__}: {e}"))
             await rep.send(reply)

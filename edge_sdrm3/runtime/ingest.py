@@ -65,7 +65,7 @@ class Ingest:
                 kick()
             except ProtocolError as e:
                 self.error(e.code, e.message, *_peek_ids(parts))
-            except Exception:
+            except Exception:  # noqa: BLE001 - a bug must not stop ingest; it is logged and counted
                 log.exception("frame handling failed")
                 self.error("internal", "the service failed on this frame (see its log)", *_peek_ids(parts))
 
@@ -178,5 +178,5 @@ def _peek_ids(parts: list) -> tuple[str | None, int | None]:
         frame = h.get("frame") if isinstance(h, dict) else None
         return (stream if isinstance(stream, str) else None,
                 frame if isinstance(frame, int) and not isinstance(frame, bool) else None)
-    except Exception:
+    except Exception:  # noqa: BLE001 - best effort only
         return None, None

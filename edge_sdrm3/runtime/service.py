@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import signal
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import zmq
@@ -37,15 +35,16 @@ from ..core.engine import Engine
 from ..core.policies import make_policy
 from ..core.records import header
 from ..core.types import ConfigError as CoreConfigError
-from .accelerators import Accelerators
+from .accelerators import Accelerators, open_workers
 from .config import Config, ConfigError
 from .control import Control
-from .executors import AcceleratorWorker, ExecutorError, host_pool, open_worker
+from .executors import AcceleratorWorker, ExecutorError
 from .ingest import Ingest
 from .notify import Notifier
 from .recorder import Recorder
 from .results import Results
 from .security import Security
+from .sockets import Sockets
 from .summaries import Summaries
 from .workload import StartupError, Workload, load_workload, make_policy_from
 
@@ -73,11 +72,7 @@ class Service:
         self.engine: Engine | None = None
         self.host_pool: Any = None
         self.workers: list[AcceleratorWorker] = []
-        self.zctx: zmq.asyncio.Context | None = None
-        self.sync_ctx: zmq.Context | None = None
-        self.pull: Any = None
-        self.pub: Any = None
-        self.rep: Any = None
+        self.sockets = Sockets()
         self.recorder: Recorder | None = None
         self.results: Results | None = None
         self.ingest: Ingest | None = None
@@ -164,12 +159,12 @@ class Service:
             policy = make_policy_from(cfg)
         except (CoreConfigError, TypeError) as e:
             raise StartupError(f"config: [scheduler] policy: {e}") from None
-        await self._open_workers(wl)
-        self._bind_sockets()
+        self.host_pool = await open_workers(cfg, wl, loop, self.workers)
+        self.sockets.bind(cfg.sockets, self.security)
         self.recorder = Recorder(cfg.log.path, header(wl.scenario, 0.0, cfg.workload.seed, recorded_by="edge-sdrm3 serve", platform=wl.spec.platform.name, policy=policy.name, started_unix_s=time.time(), note="duration_s is 0 in a live log: the frames recorded are the run"),
             rotate_bytes=cfg.log.rotate_bytes, keep=cfg.log.keep)
         await asyncio.to_thread(self.recorder.start)
-        self.results = Results(self.pub, wl, self.counters, self.errors)
+        self.results = Results(self.sockets.pub, wl, self.counters, self.errors)
         self.engine = eng = Engine(wl.spec.platform, wl.models, wl.costs, policy, fallback=make_policy("fcfs"),
                                    simulated=False, records=self.recorder, record_segments=cfg.log.segments,
                                    keep_completions=False, keep_latencies=False, window=True, overrun_ms=OVERRUN_MS,
@@ -180,8 +175,8 @@ class Service:
         self.summaries = Summaries(eng, wl, self.recorder, self.notifier, self.counters, self.errors)
         self.control = Control(self)
         self.t0 = loop.time()
-        self.tasks = [loop.create_task(self.ingest.run(self.pull, self.now, self.kick), name="ingest"),
-                      loop.create_task(self.control.run(self.rep), name="control")]
+        self.tasks = [loop.create_task(self.ingest.run(self.sockets.pull, self.now, self.kick), name="ingest"),
+                      loop.create_task(self.control.run(self.sockets.rep), name="control")]
         self.ready = True
         msg = (f"ready: {wl.scenario.name} on {wl.spec.platform.name} "
                f"({', '.join(w.id for w in self.workers)}), policy {policy.name}, "
@@ -189,59 +184,6 @@ class Service:
         s = cfg.sockets
         log.info("%s; frames on %s, results on %s, control on %s", msg, s.ingest, s.results, s.control)
         self.notifier.ready(msg)
-
-    async def _open_workers(self, wl: Workload) -> None:
-        """One worker per accelerator; before READY=1 every variant is loaded (``preload = true``), else each
-        model's default one (variant 0, where every policy starts): the others on first use, in the worker."""
-        from hal.emulated import HostSlots
-
-        cfg, loop = self.cfg, self.loop
-        assert loop is not None
-        host = HostSlots()
-        # one interpreter per segment file for every accelerator computing on the host (executors.py, Memory)
-        self.host_pool = shared = host_pool(wl.spec.platform.accelerators, cfg.workload.cpu_threads)
-        vnames = [[v.name for v in m.variants] for m in wl.models]
-        for i, acc in enumerate(wl.spec.platform.accelerators):
-            fault = wl.spec.faults[i] if wl.spec.faults else None
-            self.workers.append(open_worker(i, acc, wl.costs, wl.models, vnames,
-                                            compute=cfg.workload.emulated_compute, host=host,
-                                            cpu_threads=cfg.workload.cpu_threads, shared=shared, fault=fault))
-            if fault is not None:
-                log.warning("accelerator %s injects faults: %s", acc.id, fault)
-        loads = []
-        for i, w in enumerate(self.workers):
-            runnable = [vf for m, per in enumerate(wl.files) for v, vf in enumerate(per)
-                        if (cfg.workload.preload or v == 0) and all(math.isfinite(x) for x in wl.costs.lat[m][v][i])]
-            loads.append(loop.run_in_executor(w.pool, w.preload, runnable))
-        try:
-            counts = await asyncio.gather(*loads)
-        except Exception as e:
-            raise StartupError(f"loading models: {e}") from None
-        log.info("loaded %d segments on %d accelerators (%d host interpreters)", sum(counts), len(self.workers),
-                 len(shared))
-
-    def _bind_sockets(self) -> None:
-        s, sec = self.cfg.sockets, self.security
-        assert sec is not None
-        self.zctx = zmq.asyncio.Context()
-        self.sync_ctx = zmq.Context()
-        sec.start(self.zctx, self.sync_ctx)  # CURVE: a ZAP handler per context, before any bind
-        for addr in (s.ingest, s.results, s.control):
-            if addr.startswith("ipc://") and not addr.startswith("ipc://@"):
-                sec.make_dir(Path(addr[6:]).parent)
-
-        def bind(ctx: Any, kind: int, addr: str, role: str, linger_ms: int, **opts: int) -> Any:
-            sock = ctx.socket(kind)
-            for opt, value in ((zmq.LINGER, linger_ms), *((getattr(zmq, k), v) for k, v in opts.items())):
-                sock.setsockopt(opt, value)
-            sec.apply(sock, role)  # size limit and CURVE, before the bind
-            sock.bind(addr)
-            sec.after_bind(addr)  # an ipc socket file's mode and group
-            return sock
-
-        self.pull = bind(self.zctx, zmq.PULL, s.ingest, "ingest", 0, RCVHWM=s.ingest_hwm)
-        self.pub = bind(self.sync_ctx, zmq.PUB, s.results, "results", 1000, SNDHWM=s.results_hwm)
-        self.rep = bind(self.zctx, zmq.REP, s.control, "control", 0)
 
     async def tick_loop(self) -> None:
         tick = self.cfg.service.tick_s
@@ -265,7 +207,7 @@ class Service:
         self.accelerators.closing = True  # no more hang checks or probes
         for t in self.tasks[:1]:  # ingest first: no new frames
             t.cancel()
-        self.pull.close(linger=0)
+        self.sockets.pull.close(linger=0)
         grace = self.cfg.service.drain_grace_s
         t_end = loop.time() + grace
         while eng and loop.time() < t_end:
@@ -291,16 +233,12 @@ class Service:
                  self.counters["results_out"], sum(self.errors.values()), self.cfg.log.path, rec.lines)
 
     async def _close_resources(self) -> None:
-        for sock in (self.pull, self.rep, self.pub):
-            if sock is not None and not sock.closed:
-                sock.close()
+        self.sockets.close_sockets()
         for w in self.workers:
             await asyncio.to_thread(w.close)
         if self.security is not None:
             self.security.stop()  # the ZAP handlers' sockets, before the contexts are terminated
-        for ctx in (self.zctx, self.sync_ctx):
-            if ctx is not None:
-                ctx.term()
+        self.sockets.term()
         self.notifier.close()
 
     async def reload_catalog(self) -> dict:

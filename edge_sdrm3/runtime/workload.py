@@ -48,7 +48,7 @@ def default_scenario(cache: Path | None) -> str:
         from ..tflite.fetch import missing
 
         return "digits" if missing(None, cache) else "mediapipe_xr"
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a broken cache only changes the default
         log.info("model cache not usable (%s): default scenario digits", e)
         return "digits"
 
@@ -69,7 +69,7 @@ def load_workload(cfg: Config) -> Workload:
         raise StartupError(f"workload: {e}") from None
     try:
         manifest = load_manifest(w.catalog or None)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - ManifestError (names the file and key), or a bad path
         raise StartupError(f"workload: catalog: {e}") from None
     files: list[list[VariantFiles]] = []
     for m in models:
@@ -91,12 +91,12 @@ def load_workload(cfg: Config) -> Workload:
             check_model_file(path, ve, where)
             try:
                 ins, outs = model_io(path)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - load errors of many kinds, all fatal here
                 raise StartupError(f"{where}: not a model the runtime can load: {e}") from None
             check_io(entry.inputs, ins, where)
             try:
                 segs = segment_files(m.name, path, v.name, ve.sha256 or "nosha0000000", m.n_segments, cache)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - split errors of many kinds, all fatal here
                 raise StartupError(f"{where}: cannot be split into {m.n_segments} segments: {e}") from None
             per.append(VariantFiles(m.name, v.name, tuple(segs), ins, outs))
         files.append(per)

@@ -39,7 +39,7 @@ class Bare:
         wait_ready(self.svc, lambda: self.rc)
 
     def endpoint(self, name: str) -> str:
-        return getattr(self.svc, name).getsockopt(zmq.LAST_ENDPOINT).decode()
+        return getattr(self.svc.sockets, name).getsockopt(zmq.LAST_ENDPOINT).decode()
 
     def stop(self) -> int | None:
         self.svc.loop.call_soon_threadsafe(self.svc.request_stop)
