@@ -36,6 +36,7 @@ from ..core.policies import make_policy
 from ..core.records import header
 from ..core.types import ConfigError as CoreConfigError
 from .accelerators import Accelerators, open_workers
+from .clock import WallClock
 from .config import Config, ConfigError
 from .control import Control
 from .executors import AcceleratorWorker, ExecutorError
@@ -46,7 +47,7 @@ from .results import Results
 from .security import Security
 from .sockets import Sockets
 from .summaries import Summaries
-from .workload import StartupError, Workload, load_workload, make_policy_from
+from .workload import StartupError, Workload, changed_variants, load_workload, make_policy_from
 
 __all__ = ["Service", "StartupError", "load_workload", "make_policy_from"]
 
@@ -79,11 +80,9 @@ class Service:
         self.accelerators: Accelerators | None = None
         self.summaries: Summaries | None = None
         self.control: Control | None = None
+        self.clock: WallClock | None = None
         self.tasks: list[asyncio.Task] = []
-        self.t0 = 0.0
         self._stop: asyncio.Event | None = None
-        self._kicked = False
-        self._wake_handle: asyncio.TimerHandle | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
     def serve(self) -> int:
@@ -161,8 +160,10 @@ class Service:
             raise StartupError(f"config: [scheduler] policy: {e}") from None
         self.host_pool = await open_workers(cfg, wl, loop, self.workers)
         self.sockets.bind(cfg.sockets, self.security)
-        self.recorder = Recorder(cfg.log.path, header(wl.scenario, 0.0, cfg.workload.seed, recorded_by="edge-sdrm3 serve", platform=wl.spec.platform.name, policy=policy.name, started_unix_s=time.time(), note="duration_s is 0 in a live log: the frames recorded are the run"),
-            rotate_bytes=cfg.log.rotate_bytes, keep=cfg.log.keep)
+        head = header(wl.scenario, 0.0, cfg.workload.seed, recorded_by="edge-sdrm3 serve", platform=wl.spec.platform.name,
+                      policy=policy.name, started_unix_s=time.time(),
+                      note="duration_s is 0 in a live log: the frames recorded are the run")
+        self.recorder = Recorder(cfg.log.path, head, rotate_bytes=cfg.log.rotate_bytes, keep=cfg.log.keep)
         await asyncio.to_thread(self.recorder.start)
         self.results = Results(self.sockets.pub, wl, self.counters, self.errors)
         self.engine = eng = Engine(wl.spec.platform, wl.models, wl.costs, policy, fallback=make_policy("fcfs"),
@@ -171,11 +172,12 @@ class Service:
                                    on_outcome=self.results.outcome)
         self.ingest = Ingest(wl, eng, seed=cfg.workload.seed, max_message_bytes=cfg.sockets.max_message_bytes,
                              max_queue=cfg.scheduler.max_queue, counters=self.counters, error=self.results.error)
-        self.accelerators = Accelerators(self.workers, eng, wl, cfg.service, loop, self.now, self.kick, self.schedule)
+        self.clock = clock = WallClock(loop, eng)
+        self.accelerators = Accelerators(self.workers, eng, wl, cfg.service, loop, clock.now, clock.kick, clock.step)
+        clock.launch = self.accelerators.launch
         self.summaries = Summaries(eng, wl, self.recorder, self.notifier, self.counters, self.errors)
         self.control = Control(self)
-        self.t0 = loop.time()
-        self.tasks = [loop.create_task(self.ingest.run(self.sockets.pull, self.now, self.kick), name="ingest"),
+        self.tasks = [loop.create_task(self.ingest.run(self.sockets.pull, clock.now, clock.kick), name="ingest"),
                       loop.create_task(self.control.run(self.sockets.rep), name="control")]
         self.ready = True
         msg = (f"ready: {wl.scenario.name} on {wl.spec.platform.name} "
@@ -201,8 +203,9 @@ class Service:
 
     async def shutdown(self) -> None:
         """Stop ingest, drain within the grace period, record what is left as dropped, flush, close."""
-        eng, loop, rec = self.engine, self.loop, self.recorder
-        assert eng is not None and loop is not None and rec is not None and self.accelerators is not None
+        eng, loop, rec, clock = self.engine, self.loop, self.recorder, self.clock
+        assert eng is not None and loop is not None and rec is not None and clock is not None
+        assert self.accelerators is not None and self.summaries is not None
         self.notifier.stopping("draining")
         self.accelerators.closing = True  # no more hang checks or probes
         for t in self.tasks[:1]:  # ingest first: no new frames
@@ -213,14 +216,12 @@ class Service:
         while eng and loop.time() < t_end:
             await asyncio.sleep(0.005)
         self.accelerators.stop()
-        if self._wake_handle is not None:
-            self._wake_handle.cancel()
-        left = eng.drain(self.now(), "shutdown")
+        clock.stop()
+        left = eng.drain(clock.now(), "shutdown")
         if left:
             log.warning("shutdown: %d jobs not finished within drain_grace_s = %g s, recorded as dropped "
                         "(reason shutdown)", left, grace)
-        assert self.summaries is not None
-        self.summaries.write(self.now(), final=True)
+        self.summaries.write(clock.now(), final=True)
         for t in self.tasks[1:]:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -249,16 +250,10 @@ class Service:
         self.notifier.reloading()
         try:
             wl = await asyncio.to_thread(load_workload, self.cfg)
+            changed = changed_variants(old, wl)
         except (StartupError, ExecutorError, CoreConfigError) as e:
-            self.notifier.ready("reload failed; running on the catalog loaded before")
+            self.notifier.ready("reload refused: running on the catalog loaded before")
             raise ProtocolError("bad-argument", f"reload-catalog: {e}") from None
-        if [[v.name for v in m.variants] + [m.name] for m in wl.models] != \
-                [[v.name for v in m.variants] + [m.name] for m in old.models]:
-            self.notifier.ready("reload refused")
-            raise ProtocolError("bad-argument", "reload-catalog: the scenario's models or variants changed; "
-                                                "restart the service to use them")
-        changed = [(a.model, a.variant) for per_old, per_new in zip(old.files, wl.files)
-                   for a, b in zip(per_old, per_new) if a.segments != b.segments]  # a new file: a new sha256
         old.files = wl.files
         for w in self.workers:
             loop.run_in_executor(w.pool, w.forget, changed)
@@ -267,28 +262,9 @@ class Service:
         return {"models": {m.name: [v.name for v in m.variants] for m in old.models},
                 "changed": [f"{a}/{b}" for a, b in changed]}
 
-    # --- the engine on the wall clock --------------------------------------------------------------
     def now(self) -> float:
-        assert self.loop is not None
-        return (self.loop.time() - self.t0) * 1000.0
+        return self.clock.now() if self.clock is not None else 0.0
 
     def kick(self) -> None:
-        """Ask for a scheduling step once the current callbacks are done (events of one instant batched)."""
-        if not self._kicked and self.loop is not None:
-            self._kicked = True
-            self.loop.call_soon(self.schedule)
-
-    def schedule(self) -> None:
-        """Let the engine catch up with the wall clock, start the blocks it decides, and wake when it asks."""
-        self._kicked = False
-        eng, loop = self.engine, self.loop
-        assert eng is not None and loop is not None and self.accelerators is not None
-        now = self.now()
-        for s in eng.advance(now):
-            self.accelerators.launch(s)
-        if self._wake_handle is not None:
-            self._wake_handle.cancel()
-            self._wake_handle = None
-        t = eng.next_time()
-        if t is not None:
-            self._wake_handle = loop.call_at(self.t0 + max(t, now) / 1000.0 + 1e-6, self.kick)
+        if self.clock is not None:
+            self.clock.kick()

@@ -108,6 +108,16 @@ def load_workload(cfg: Config) -> Workload:
                     dict(children))
 
 
+def changed_variants(old: Workload, new: Workload) -> list[tuple[str, str]]:
+    """The (model, variant)s whose files changed between two loads of the catalog (a new file: a new sha256, so
+    new segment files). StartupError when the models or variants themselves changed: that needs a restart."""
+    if [[m.name] + [v.name for v in m.variants] for m in new.models] != \
+            [[m.name] + [v.name for v in m.variants] for m in old.models]:
+        raise StartupError("the scenario's models or variants changed; restart the service to use them")
+    return [(a.model, a.variant) for per_old, per_new in zip(old.files, new.files)
+            for a, b in zip(per_old, per_new) if a.segments != b.segments]
+
+
 def check_model_file(path: Path, ve: Any, where: str) -> None:
     """The catalog's size and sha256 of a variant file against the file (a truncated or changed file is refused:
     its cached segments are named by that sha256)."""
