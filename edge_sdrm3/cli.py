@@ -16,6 +16,7 @@ from .catalog import FileFormatError, list_platforms, list_scenarios, load_platf
 from .client.cli import add_client_parsers
 from .core.engine import Records
 from .core.policies import make_policy, policy_names
+from .core.records import summary_record
 from .core.types import ConfigError
 from .report import best_baseline, reduction
 from .runtime.cli import add_serve_parser
@@ -82,9 +83,8 @@ def tuning_windows(policy, res: dict) -> list[dict]:
     tuner = getattr(policy, "tuner", None)
     out, last = [], 0.0
     for t_ms, cost, theta in getattr(tuner, "history", ()):
-        out.append({"t_ms": t_ms, "window_s": (t_ms - last) / 1000.0, "final": False, "policy": res["policy"],
-                    "scenario": res["scenario"], "platform": res["platform"], "uxcost": cost,
-                    "theta": dataclasses.asdict(theta)})
+        out.append(summary_record(t_ms, (t_ms - last) / 1000.0, False, res["policy"], res["scenario"], res["platform"],
+                                  {"uxcost": cost}, theta=dataclasses.asdict(theta)))
         last = t_ms
     return out
 

@@ -84,19 +84,25 @@ def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench
             next_tick += grid
         busy = [disp.free_at[a] for a, job in enumerate(disp.running) if job is not None]
         now = min([float(next_tick)] + busy)
-    # work still running when the run stops is not scored; count only its part before the stop
-    busy = [b - max(0.0, disp.free_at[a] - now) if disp.running[a] is not None else b
-            for a, b in enumerate(disp.busy_ms)]
-    accs = spec.platform.accelerators
-    infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
-    res = result(policy.name, trace.scenario.name, spec.platform.name, trace.duration_s, trace.seed,
-                 summarize(logged, infos, accelerators=[a.id for a in accs], busy_ms=busy,
-                           idle_power_mw=[a.idle_power_mw for a in accs], duration_ms=now), compat="xrbench")
-    res["xrbench_score"] = xrbench_overall(logged, [m.name for m in models])
-    res["run_ms"] = now
+    res = _result(trace, spec, st, policy.name, disp, logged, now)
     for c in logged if records is not None else ():
         records.put(job_record(c, models[index[c.model]].variants[c.variant].name))
     return res, logged
+
+
+def _result(trace: Trace, spec: PlatformSpec, st, policy_name: str, disp: Dispatcher, logged: list[Completion],
+            now: float) -> dict:
+    """The run's figures as XRBench scores it: work still running at the stop counts only its part before it."""
+    busy = [b - max(0.0, disp.free_at[a] - now) if disp.running[a] is not None else b
+            for a, b in enumerate(disp.busy_ms)]
+    accs = spec.platform.accelerators
+    infos = model_infos(st.models, [st.costs.reference_energy(i) for i in range(len(st.models))])
+    res = result(policy_name, trace.scenario.name, spec.platform.name, trace.duration_s, trace.seed,
+                 summarize(logged, infos, accelerators=[a.id for a in accs], busy_ms=busy,
+                           idle_power_mw=[a.idle_power_mw for a in accs], duration_ms=now), compat="xrbench")
+    res["xrbench_score"] = xrbench_overall(logged, [m.name for m in st.models])
+    res["run_ms"] = now
+    return res
 
 
 def xrbench_overall(logged: list[Completion], model_names: list[str]) -> float:
