@@ -11,7 +11,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                        description="Run the live service: frames in over ZeroMQ, SDRM3 on this board's "
                                    "accelerators, results and a job log out (docs/protocol.md).")
     p.add_argument("--config", metavar="FILE", default=None,
-                   help="TOML config (default: built-in defaults; systemd/edge-sdrm3.toml documents every key)")
+                   help="TOML config (default: built-in defaults; the shipped edge-sdrm3.toml documents every key)")
     p.add_argument("--duration", type=float, default=None, metavar="S",
                    help="stop by itself after S seconds (demos, tests); default: until SIGTERM/SIGINT")
     p.set_defaults(func=cmd_serve)

@@ -23,7 +23,7 @@ The driver mirrors ``edge_sdrm3.sim.replay`` (DESIGN.md §6) on the event loop's
 - Bounded: at most ``[scheduler] max_queue`` released jobs wait unstarted; beyond, the oldest is dropped with
   reason ``overload-queue``. Bad input is answered on the ``errors`` topic, counted and logged; nothing stops.
 
-Failing accelerators (a real driver's error, or the faults an emulated one is told to inject: platforms/README.md):
+Failing accelerators (a real driver's error, or the faults an emulated one is told to inject: docs/platforms.md):
 - An invoke that raises marks the accelerator unhealthy (``Dispatcher.fail``): no policy may use it, so the queued
   work goes to the others. The job it was running is *retried* from the segment that failed, elsewhere, when its
   deadline has not passed and another accelerator is healthy; otherwise it is recorded as ``failed`` with reason

@@ -3,7 +3,7 @@
 Line 1 is the header ``{"format": "edge-sdrm3-trace", "version": 1, "scenario": {...}, "duration_s",
 "seed"}``; then one record per line, ``{"type": "frame", ...}``, ``{"type": "job", ...}``,
 ``{"type": "segment", ...}`` or ``{"type": "summary", ...}``. A replay's ``--record`` output (and the live service's log) is itself a
-trace. The format is documented in ``traces/README.md``.
+trace. The format is documented in ``docs/traces.md``.
 """
 from __future__ import annotations
 

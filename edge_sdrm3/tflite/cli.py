@@ -82,7 +82,7 @@ def add_models_parser(sub) -> argparse.ArgumentParser:
     msub = p.add_subparsers(dest="models_command", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--manifest", default=None, help="manifest file (default: models/manifest.toml)")
+        q.add_argument("--manifest", default=None, help="manifest file (default: the one shipped in the package)")
         q.add_argument("--cache", default=None, help="model cache (default: $EDGE_SDRM3_MODEL_CACHE or "
                                                      "~/.cache/edge-sdrm3/models)")
 

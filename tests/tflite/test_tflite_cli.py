@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from edge_sdrm3.tflite.cli import add_models_parser
+from edge_sdrm3.data import data_path
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(argv):
@@ -27,7 +26,7 @@ def test_list_shows_catalog_and_presence(capsys, tmp_path):
 
 
 def test_split_and_build(capsys, tmp_path):
-    assert run(["models", "split", str(ROOT / "models/digits/digits_w50.tflite"), "--segments", "2", "-o", str(tmp_path)]) == 0
+    assert run(["models", "split", str(data_path("models", "digits", "digits_w50.tflite")), "--segments", "2", "-o", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("digits_w50.seg*of2.tflite"))) == 2
     out = tmp_path / "kd.tflite"
     assert run(["models", "build-xrbench", "KD_res8_narrow", "--width", "0.5", "-o", str(out), "--segments"]) == 0
