@@ -136,6 +136,11 @@ with open_device("cpu:1") as dev:
     assert len(p) == 10 and abs(sum(p) - 1.0) < 1e-4 and max(p) > 0.2, p
     check = run([str(bin_ / "edge-sdrm3"), "serve", "--check"], tmp_path, env).stdout
     assert "ok: policy sdrm3, scenario digits (1 models, 4 model files checked" in check, check
+    # what this variant cannot do (README "Boards"): cut a model into segments; refused in one line, exit 2
+    split = subprocess.run([str(bin_ / "edge-sdrm3"), "models", "split", model, "--segments", "2", "-o",
+                            str(tmp_path / "segs")], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert split.returncode == 2 and split.stderr.count("\n") == 1, split.stderr
+    assert "needs ai-edge-litert's flatbuffer schema, which tflite-runtime does not ship" in split.stderr
 
 
 @pytest.fixture(scope="module")
