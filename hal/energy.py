@@ -316,7 +316,8 @@ def _not_pi5(root: str | os.PathLike[str]) -> EnergyMeter:
 class InvokeEnergy(Protocol):
     """How a real device charges energy to one invocation: ``begin()`` just before it, ``charge()`` just after."""
 
-    source: str
+    @property
+    def source(self) -> str: ...
 
     def begin(self) -> float: ...
 
