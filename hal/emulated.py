@@ -248,6 +248,7 @@ class EmulatedDevice(Device):
 
     @property
     def energy_source(self) -> str:
+        """Every run is charged its cost model's energy (an emulated accelerator is never metered)."""
         return ENERGY_SOURCE
 
     def release_hangs(self) -> None:

@@ -172,6 +172,7 @@ class Loaded:
 
     def close(self) -> None:
         self._closed = True
+        self._zeros = None
 
     def _check(self, inputs: Sequence[np.ndarray]) -> None:
         if self._closed:

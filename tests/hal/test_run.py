@@ -132,6 +132,7 @@ def test_emulated_and_real_cpu_give_the_same_result_shape(fake_delegate: Path) -
             continue
         got_real, got_emulated = getattr(real, name), getattr(emulated, name)
         assert type(got_real) is type(got_emulated), name  # never None on one side and a number on the other
+    assert real.outputs is not None and emulated.outputs is not None
     np.testing.assert_allclose(real.outputs[0], emulated.outputs[0], rtol=1e-6)
 
 
