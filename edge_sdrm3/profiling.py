@@ -44,7 +44,7 @@ class ProfileError(ConfigError):
 @dataclass(frozen=True)
 class ProfileOptions:
     models: tuple[str, ...] = ()  # () = every model whose files are present
-    devices: tuple[str, ...] = ()  # () = hal.devices.discover()
+    devices: tuple[str, ...] = ()  # () = hal.discovery.discover()
     segments: int | None = None  # None = the manifest's ``segments`` of each model
     runs: int = 50
     warmup: int = 5
