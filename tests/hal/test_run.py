@@ -23,8 +23,8 @@ from hal.host import HostInterpreters, HostSlots, SharedLoaded
 from hal.loaded import RunResult
 
 ROOT = Path(__file__).resolve().parents[2]
-DIGITS = ROOT / "models" / "digits" / "digits_w100.tflite"
-DIGITS_W25 = ROOT / "models" / "digits" / "digits_w25.tflite"
+DIGITS = ROOT / "edge_sdrm3" / "data" / "models" / "digits" / "digits_w100.tflite"
+DIGITS_W25 = ROOT / "edge_sdrm3" / "data" / "models" / "digits" / "digits_w25.tflite"
 X = np.random.default_rng(0).random((1, 8, 8, 1), dtype=np.float32)
 POWER_MW = 750.0  # what the profile says the digits model draws on the real devices here
 COST = CostTable({"digits_w100": (0.5, 0.2), "digits_w25": (0.1, 0.05), "digits/w100/0": (0.5, 0.2)})

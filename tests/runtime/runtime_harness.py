@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from edge_sdrm3.runtime import protocol
+from edge_sdrm3.client import protocol
 from edge_sdrm3.runtime.config import load_config
 from edge_sdrm3.runtime.notify import Notifier
 from edge_sdrm3.runtime.service import Service

@@ -32,7 +32,7 @@ def _workers(tmp: Path, fault: FaultSpec | None = None) -> tuple[list[Accelerato
 
 def _direct() -> np.ndarray:
     with open_device("cpu:1") as cpu:
-        return cpu.load(ROOT / "models" / "digits" / "digits_w100.tflite").invoke([X])[0]
+        return cpu.load(ROOT / "edge_sdrm3" / "data" / "models" / "digits" / "digits_w100.tflite").invoke([X])[0]
 
 
 def test_cpu_and_emulated_workers_run_charge_and_probe_alike(tmp_path: Path) -> None:

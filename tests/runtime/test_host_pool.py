@@ -84,7 +84,7 @@ def test_service_loads_default_variants_once_for_all_accelerators_and_others_on_
         assert all(w.loaded_count() == n0 for w in svc.workers)
         # a lighter variant is loaded on first use when a job runs it (here: the frames name no variant, so
         # force the selector's choice) and its results equal a direct run of that variant's file
-        svc.loop.call_soon_threadsafe(lambda: setattr(svc.disp.policy.selector, "variant", [2, 2]))
+        svc.loop.call_soon_threadsafe(lambda: setattr(svc.engine.policy.policy.selector, "variant", [2, 2]))
         time.sleep(0.2)
         run.send("cam0", 0, [X], models=["digits"])
         res = [r for r in run.results(until=lambda rs: any(h.get("model") == "digits" for h, _ in rs))

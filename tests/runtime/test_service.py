@@ -10,7 +10,7 @@ import numpy as np
 from edge_sdrm3.catalog import load_platform
 from edge_sdrm3.sim import trace as traces
 from edge_sdrm3.sim.replay import replay
-from edge_sdrm3.runtime import protocol
+from edge_sdrm3.client import protocol
 from hal.devices import open_device
 from edge_sdrm3.data import data_path
 
