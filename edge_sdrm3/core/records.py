@@ -1,4 +1,4 @@
-"""The record schema of a run: one module writes and reads every record a trace holds (traces/README.md).
+"""The record schema of a run: one module writes and reads every record a trace holds (docs/traces.md).
 
 A trace (a generated one, a replay's ``--record`` output, the live service's log) is JSON lines: a
 ``header``, then ``frame`` records, and for a run ``job`` records (one per due frame), ``segment``

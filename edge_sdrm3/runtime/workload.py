@@ -53,8 +53,11 @@ def default_scenario(cache: Path | None) -> str:
         return "digits"
 
 
-def load_workload(cfg: Config) -> Workload:
-    """Scenario, platform, models with every variant, costs, and each variant's segment files (split once)."""
+def load_workload(cfg: Config, split: bool = True) -> Workload:
+    """Scenario, platform, models with every variant, costs, and each variant's segment files (split once).
+
+    ``split=False`` (``edge-sdrm3 serve --check``) checks every file and loads it once, but splits nothing and
+    writes nothing: each variant's "segments" are then its whole file."""
     from ..tflite.manifest import default_cache_dir, load_manifest
 
     w = cfg.workload
@@ -82,7 +85,7 @@ def load_workload(cfg: Config) -> Workload:
             ve = next((x for x in entry.variants if x.name == v.name), None)
             if ve is None:
                 raise StartupError(f"workload: model {m.name}: variant {v.name!r} of the platform profile is not in "
-                                   f"the catalog (models/manifest.toml)")
+                                   f"the catalog (edge_sdrm3/data/models/manifest.toml)")
             path = entry.path(ve, cache)
             if not path.exists():
                 hint = " (run `edge-sdrm3 models fetch`)" if entry.location == "cache" else ""
@@ -95,7 +98,8 @@ def load_workload(cfg: Config) -> Workload:
                 raise StartupError(f"{where}: not a model the runtime can load: {e}") from None
             check_io(entry.inputs, ins, where)
             try:
-                segs = segment_files(m.name, path, v.name, ve.sha256 or "nosha0000000", m.n_segments, cache)
+                segs = segment_files(m.name, path, v.name, ve.sha256 or "nosha0000000", m.n_segments, cache) \
+                    if split else [path]
             except Exception as e:  # noqa: BLE001 - split errors of many kinds, all fatal here
                 raise StartupError(f"{where}: cannot be split into {m.n_segments} segments: {e}") from None
             per.append(VariantFiles(m.name, v.name, tuple(segs), ins, outs))

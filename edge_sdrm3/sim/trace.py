@@ -4,7 +4,7 @@ Line 1 is the header ``{"format": "edge-sdrm3-trace", "version": 1, "scenario": 
 "seed"}``; then one record per line, ``{"type": "frame", ...}``, ``{"type": "job", ...}``,
 ``{"type": "segment", ...}`` or ``{"type": "summary", ...}``, their fields written by ``core/records.py``. A
 replay's ``--record`` output (and the live service's log) is itself a trace. The format is documented in
-``traces/README.md``; this module generates traces, writes them and reads (validates) them.
+``docs/traces.md``; this module generates traces, writes them and reads (validates) them.
 """
 from __future__ import annotations
 

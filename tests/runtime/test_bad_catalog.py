@@ -19,6 +19,7 @@ from runtime_harness import ROOT, Running, digits_images, make_workdir, serve_su
 from edge_sdrm3.client import protocol
 from edge_sdrm3.runtime.config import load_config
 from edge_sdrm3.runtime.service import StartupError, load_workload
+from edge_sdrm3.data import data_path
 
 W75 = "digits/digits_w75.tflite"
 
@@ -33,7 +34,7 @@ def _catalog(tmp: Path) -> tuple[dict, Path]:
     manifest = Path(files["catalog"])
     manifest.write_text(manifest.read_text().replace('location = "repo"',
                                                      'location = "cache"\nsource = "copies of models/digits"'))
-    shutil.copytree(ROOT / "models" / "digits", tmp / "cache" / "digits",
+    shutil.copytree(data_path("models", "digits"), tmp / "cache" / "digits",
                     ignore=shutil.ignore_patterns("*.py", "*.md", "*.json"))
     return files, tmp / "cache" / W75
 

@@ -10,10 +10,11 @@ import numpy as np
 
 from hal.devices import open_device
 from hal.emulated import CostTable, EmulatedDevice, HostInterpreters
+from edge_sdrm3.data import data_path
 
-from runtime_harness import make_workdir, ROOT, Running, write_config
+from runtime_harness import make_workdir, Running, write_config
 
-DIGITS = ROOT / "models" / "digits" / "digits_w100.tflite"
+DIGITS = data_path("models", "digits", "digits_w100.tflite")
 X = np.random.default_rng(0).random((1, 8, 8, 1), dtype=np.float32)
 
 
@@ -89,7 +90,7 @@ def test_service_loads_default_variants_once_for_all_accelerators_and_others_on_
         res = [r for r in run.results(until=lambda rs: any(h.get("model") == "digits" for h, _ in rs))
                if r[0].get("model") == "digits"]
         assert res and res[0][0]["variant"] == "w50" and res[0][0]["status"] in ("done", "late"), res[0][0]
-        np.testing.assert_allclose(res[0][1][0], _direct(ROOT / "models" / "digits" / "digits_w50.tflite")[0],
+        np.testing.assert_allclose(res[0][1][0], _direct(data_path("models", "digits", "digits_w50.tflite"))[0],
                                    rtol=1e-5)
         assert len(pool) > n0
     finally:
