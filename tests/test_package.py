@@ -3,8 +3,8 @@ the 32-bit Arm variant runs on tflite-runtime; `make install DESTDIR=...` stages
 
 Built as a user would: the wheel from a copy of this tree (`pip wheel`), installed with pip into new venvs under a
 temporary folder (dependencies from the package index, through pip's cache), every command run from another
-directory with no PYTHONPATH, so nothing can be found through the checkout. About 80 s on a 2-core VM with a
-warm pip cache (each venv install is most of it).
+directory with no PYTHONPATH, so nothing can be found through the checkout. About 80 s on an idle 2-core VM with a
+warm pip cache, 3 minutes on a loaded one (each venv install is most of it).
 """
 from __future__ import annotations
 
