@@ -301,45 +301,116 @@ def _baselines() -> tuple[str, ...]:
 
 
 def bench_reductions(bench: dict) -> dict[str, dict[tuple[str, str], float]]:
-    """Per policy of ours, per (scenario, platform) cell of a benchmark file: its reduction vs the best baseline."""
+    """Per policy of ours, per (scenario, platform) cell of a benchmark file: its reduction vs its reference (the
+    benchmark's own, ``cell["reduction"]``, where it wrote one; else against the best baseline)."""
     out: dict[str, dict] = {}
     for cell in bench["cells"]:
+        key = (cell["scenario"], cell["platform"])
+        if isinstance(cell.get("reduction"), dict):
+            for p, r in cell["reduction"].items():
+                if isinstance(r, (int, float)):
+                    out.setdefault(p, {})[key] = float(r)
+            continue
         rows = [{"policy": p, **r} for p, r in (cell.get("results") or {}).items() if isinstance(r, dict)
                 and "uxcost" in r]
         for p, (r, _) in reduction(rows).items():
-            out.setdefault(p, {})[(cell["scenario"], cell["platform"])] = r
+            out.setdefault(p, {})[key] = r
     return out
+
+
+def _infeasible(cell: dict, policy: str) -> bool:
+    """A cell the benchmark left out for this policy (every model misses even alone)."""
+    return bool(cell.get("infeasible_any_variant" if policy.endswith("+supernet") else "infeasible"))
+
+
+def _reduction_cmap():
+    """Red for worse than the reference, white at 0, green for better (UXCost reductions)."""
+    from matplotlib.colors import LinearSegmentedColormap, TwoSlopeNorm
+
+    cmap = LinearSegmentedColormap.from_list("reduction", ["#b2182b", "#f4a582", "#f7f7f7", "#a1d99b", "#00441b"])
+    return cmap, TwoSlopeNorm(vmin=-50, vcenter=0, vmax=100)
+
+
+def _summary_title(p: str, summ: dict) -> str:
+    s = summ.get(p, {})
+    g, m = s.get("geomean_reduction"), s.get("median_reduction")
+    vs = " (vs the best +supernet baseline)" if s.get("reference") == "supernet_baselines" else ""
+    return p + vs + (f" — geomean {100 * g:.0f}% lower UXCost" if g is not None else "") + \
+        (f", median {100 * m:.0f}%" if m is not None else "")
 
 
 def fig_benchmark(plt, bench: dict):
     red = bench_reductions(bench)
-    pols = [p for p in bench.get("policies", red) if p in red] or list(red)
+    pols = [p for p in bench.get("ours", bench.get("policies", red)) if p in red] or list(red)
     scen = bench.get("scenarios") or sorted({k[0] for v in red.values() for k in v})
+    if len(scen) > 12:
+        return fig_benchmark_spread(plt, bench, red, pols)
     plats = bench.get("platforms") or sorted({k[1] for v in red.values() for k in v})
+    out = {(c["scenario"], c["platform"]): c for c in bench["cells"]}
     fig, axs = plt.subplots(1, len(pols), figsize=(5.6 * len(pols) + 1.5, 2.6 + 0.5 * len(scen)), squeeze=False,
                             layout="constrained")
     summ = bench.get("summary", {})
+    cmap, norm = _reduction_cmap()
+    cmap = cmap.with_extremes(bad="#d9dde3")
     for k, (ax, p) in enumerate(zip(axs[0], pols)):
-        grid = [[red[p].get((s, pl), math.nan) for pl in plats] for s in scen]
-        im = ax.imshow([[100 * v for v in row] for row in grid], cmap="Greens", vmin=0, vmax=100, aspect="auto")
+        grid = [[math.nan if _infeasible(out.get((s, pl), {}), p) else red[p].get((s, pl), math.nan) for pl in plats]
+                for s in scen]
+        im = ax.imshow([[100 * max(v, -0.5) for v in row] for row in grid], cmap=cmap, norm=norm, aspect="auto")
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
-                if not math.isnan(v):
-                    ax.text(j, i, f"{100 * v:.1f}%" if 0.995 <= v < 1 else f"{100 * v:.0f}%", ha="center", va="center", fontsize=9,
-                            color="white" if v > 0.6 else "black")
+                if math.isnan(v):
+                    if _infeasible(out.get((scen[i], plats[j]), {}), p):
+                        ax.text(j, i, "infeasible", ha="center", va="center", fontsize=8, color="#52606d",
+                                style="italic")
+                    continue
+                ax.text(j, i, f"{100 * v:.1f}%" if 0.995 <= v < 1 else f"{100 * v:.0f}%", ha="center", va="center",
+                        fontsize=9, color="white" if v > 0.6 or v < -0.3 else "black")
         ax.set_xticks(range(len(plats)), plats, fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
         ax.set_yticks(range(len(scen)), scen if k == 0 else [], fontsize=9)
         if k == 0:
             ax.set_xlabel("platform", fontsize=9)
             ax.set_ylabel("scenario", fontsize=9)
-        g = summ.get(p, {}).get("geomean_reduction")
-        ax.set_title(f"{p}" + (f" — geomean {100 * g:.0f}% lower UXCost" if g is not None else ""), fontsize=11)
+        ax.set_title(_summary_title(p, summ), fontsize=11)
     cb = fig.colorbar(im, ax=list(axs[0]), fraction=0.02, pad=0.01)
     cb.set_label("UXCost reduction vs the best baseline (%)")
-    nb = len(bench.get("baselines", _baselines()))
-    fig.suptitle(f"UXCost reduction against the best of {nb} baselines per cell "
-                 f"({bench.get('duration_s', 10):g} s replays, seed {bench.get('seed', 0)}); higher is better",
+    fig.suptitle(_benchmark_title(bench) + "; higher is better, grey: infeasible cells (left out)",
                  x=0.01, ha="left", fontsize=12)
+    return fig
+
+
+def _benchmark_title(bench: dict) -> str:
+    nb = len(bench.get("baselines", _baselines()))
+    what = f"{len(bench['cells'])} cells"
+    if bench.get("random"):
+        what += f" of {bench['random']['count']} random mixes"
+    return (f"UXCost reduction against the best of {nb} baselines, {what} ({bench.get('duration_s', 10):g} s "
+            f"replays, seed {bench.get('seed', 0)})")
+
+
+def fig_benchmark_spread(plt, bench: dict, red: dict, pols: list[str]):
+    """Many cells (random mixes): each policy's reductions sorted, one point per feasible cell."""
+    out = {(c["scenario"], c["platform"]): c for c in bench["cells"]}
+    fig, ax = plt.subplots(figsize=(11, 4.6), layout="constrained")
+    summ = bench.get("summary", {})
+    lo = 0.0
+    for p in pols:
+        vals = sorted(100 * v for k, v in red[p].items() if not _infeasible(out.get(k, {}), p) and math.isfinite(v))
+        if not vals:
+            continue
+        lo = min(lo, vals[0])
+        xs = [100 * (i + 0.5) / len(vals) for i in range(len(vals))]
+        worse = sum(1 for v in vals if v < -1.0)
+        ax.plot(xs, vals, lw=2, color=OURS.get(p), label=_summary_title(p, summ) + f"; {len(vals)} cells, "
+                f"{worse} worse by > 1%")
+    ax.axhline(0, color="#1f2933", lw=1)
+    ax.axhline(-1, color="#b2182b", lw=1, ls="--", label="1% worse than the best baseline")
+    ax.set_ylim(max(-100.0, lo * 1.1 - 2), 102)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("cells, sorted by reduction (%)")
+    ax.set_ylabel("UXCost reduction vs the best baseline (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left", frameon=False)
+    ax.set_title(_benchmark_title(bench) + "; higher is better", loc="left", fontsize=11)
     return fig
 
 
@@ -378,7 +449,7 @@ def build(items: list[tuple[str, object]], window: tuple[float, float] | None = 
     for path, x in items:
         if isinstance(x, dict):  # a benchmark file
             sections.append(f"<h2>Benchmark: {html.escape(path)}</h2>" + add(
-                "uxcost", "UXCost reduction of SDRM3 against the best baseline, per scenario and platform",
+                _slug(Path(path).stem) or "uxcost", "UXCost reduction of SDRM3 against the best baseline, per cell",
                 fig_benchmark(plt, x)) + _bench_table(x))
     for (sc, pl, *_), rows in groups.items():
         if len(rows) > 1:
@@ -472,7 +543,9 @@ def _bench_table(bench: dict) -> str:
     for cell in bench["cells"]:
         key = (cell["scenario"], cell["platform"])
         out += (f"<tr><td>{html.escape(key[0])}</td><td>{html.escape(key[1])}</td>"
-                + "".join(f"<td>{100 * red[p][key]:+.1f}%</td>" if key in red[p] else "<td></td>" for p in pols) + "</tr>")
+                + "".join("<td>infeasible</td>" if _infeasible(cell, p) else
+                          f"<td>{100 * red[p][key]:+.1f}%</td>" if key in red[p] else "<td></td>" for p in pols)
+                + "</tr>")
     return out + "</table>"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge_sdrm3.catalog import load_cost_table
+from edge_sdrm3.cli import main
 from edge_sdrm3.core.policies import BASELINES, policy_names
 from edge_sdrm3.random_scenarios import random_scenario
 
@@ -31,9 +33,16 @@ def geomean(reds: list[float]) -> float:
     return 1.0 - math.exp(sum(math.log(1.0 - r) for r in reds) / len(reds))
 
 
-def test_xrbench_cells_best_baseline_reductions_and_the_infeasible_cell(tmp_path):
+@pytest.fixture(scope="module")
+def xrbench_cells(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ux")
     res = run_tool("--scenarios", "ar_gaming,vr_gaming", "--platforms", "quad_4k_ws_os_ws_os,dual_8k_ws_os",
-                   "--policies", "sdrm3", "--duration", "1", "--out-dir", str(tmp_path))
+                   "--policies", "sdrm3", "--duration", "1", "--out-dir", str(out))
+    return out, res
+
+
+def test_xrbench_cells_best_baseline_reductions_and_the_infeasible_cell(xrbench_cells):
+    tmp_path, res = xrbench_cells
     doc = json.loads((tmp_path / "uxcost.json").read_text())
     assert doc["baselines"] == [b for b in BASELINES if b in policy_names()]
     assert doc["ours"] == ["sdrm3"]
@@ -85,3 +94,20 @@ def test_roles_come_from_the_names_registered():
     assert bench_uxcost.reference_group("sdrm3", roles) == "baselines"
     plain = bench_uxcost.policy_roles(["fcfs", "sdrm3", "sdrm3+supernet"], nothing_else)
     assert bench_uxcost.reference_group("sdrm3+supernet", plain) == "baselines"  # no X+supernet: the baselines
+
+
+def test_the_benchmark_figures_show_the_infeasible_cell_and_many_mixes_as_a_spread(xrbench_cells, tmp_path):
+    pytest.importorskip("matplotlib")
+    ux, _ = xrbench_cells
+    assert main(["report", str(ux / "uxcost.json"), "-o", str(tmp_path / "ux.html"), "--png", str(tmp_path)]) == 0
+    assert (tmp_path / "uxcost.png").read_bytes()[:4] == b"\x89PNG"
+    html = (tmp_path / "ux.html").read_text()
+    cells = dict(((a, b), c) for a, b, c in re.findall(r"<tr><td>(\w+)</td><td>(\w+)</td><td>([^<]*)</td></tr>", html))
+    assert cells[("ar_gaming", "quad_4k_ws_os_ws_os")] == "infeasible"
+    assert len(cells) == 4 and all(v.endswith("%") for k, v in cells.items() if k[1] != "quad_4k_ws_os_ws_os"
+                                   or k[0] != "ar_gaming")
+    # more mixes than rows fit: the sorted reductions instead of a grid
+    run_tool("--random", "13", "--platforms", "dual_8k_ws_os", "--policies", "sdrm3", "--duration", "0.3",
+             "--out-dir", str(tmp_path))
+    assert main(["report", str(tmp_path / "uxcost_random.json"), "--png", str(tmp_path)]) == 0
+    assert (tmp_path / "uxcost_random.png").read_bytes()[:4] == b"\x89PNG"
