@@ -139,7 +139,10 @@ def cmd_replay(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    names = policy_names() if args.policies == "all" else [p.strip() for p in args.policies.split(",") if p.strip()]
+    if args.policies in ("all", "baselines"):  # baselines: every registered policy but SDRM3's
+        names = [p for p in policy_names() if args.policies == "all" or not p.startswith("sdrm3")]
+    else:
+        names = [p.strip() for p in args.policies.split(",") if p.strip()]
     tr = load_source(args.source, args.duration, args.seed, args.compat)
     rows = []
     for i, p in enumerate(names):
@@ -312,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="replay with several policies side by side")
     run_args(p)
-    p.add_argument("--policies", default="all", help="comma-separated policy names, or 'all' (default)")
+    p.add_argument("--policies", default="all",
+                   help="comma-separated policy names (any may end in +supernet), 'all' (default: every "
+                        "registered policy) or 'baselines' (all but sdrm3*)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("report", help="the metrics of recorded runs and results, as tables, an HTML report, "
