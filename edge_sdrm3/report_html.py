@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from .core.types import ConfigError
-from .report import Run, reduction
+from .report import Run, is_baseline, reduction
 
 INSTALL_HINT = "pip install 'edge-sdrm3[report]'"
 
@@ -206,8 +206,8 @@ def fig_over_time(plt, run: Run):
 def fig_bars(plt, rows: list[dict], title: str):
     pols = [r["policy"] for r in rows]
     red = reduction(rows)
-    best = next(iter(red.values()))[1] if red else None
-    colors = [OURS.get(p, "#c1121f") if p not in _baselines() else (BEST if p == best else BASE) for p in pols]
+    refs = {b for _, b in red.values()}
+    colors = [OURS.get(p, "#c1121f") if not is_baseline(p) else (BEST if p in refs else BASE) for p in pols]
     fig, axs = plt.subplots(1, 4, figsize=(13, 1.6 + 0.32 * len(rows)), sharey=True)
     y = list(range(len(rows)))[::-1]
     panels = [("UXCost (lower is better)", [r["uxcost"] for r in rows], "{:.4g}"),
@@ -232,8 +232,10 @@ def fig_bars(plt, rows: list[dict], title: str):
     for lab in axs[0].get_yticklabels():
         if lab.get_text() in red:
             lab.set_fontweight("bold")
-    text = "   ".join(f"{p}: {100 * r:+.1f}% UXCost reduction vs the best baseline ({b})" for p, (r, b) in red.items())
-    fig.suptitle(title + (f"  (dark grey: the best baseline, {best})" if best else ""), x=0.01, ha="left", fontsize=11)
+    text = "   ".join(f"{p}: {100 * r:+.1f}% UXCost reduction vs {b}" for p, (r, b) in red.items())
+    best = ", ".join(sorted(refs, key=pols.index))
+    what = "the best baseline" if len(refs) == 1 else "the best baselines"
+    fig.suptitle(title + (f"  (dark grey: {what}, {best})" if best else ""), x=0.01, ha="left", fontsize=11)
     if text:
         fig.text(0.01, 0.005, text, fontsize=9.5, fontweight="bold", color="#9d0208", va="bottom")
     fig.tight_layout(rect=(0, 0.06 if text else 0, 1, 1))
@@ -257,7 +259,7 @@ def fig_model_misses(plt, rows: list[dict], title: str):
     pols = [r["policy"] for r in rows]
     models, grid = model_miss_grid(rows)
     red = reduction(rows)
-    best = next(iter(red.values()))[1] if red else None
+    best = {b for _, b in red.values()}  # the best baseline (and the best X+supernet one)
     due = {m: next((r["models"][m]["due"] for r in rows if m in r.get("models", {}) and "due" in r["models"][m]), None)
            for m in models}
     labels = [f"{m}  ({due[m]} due)" if due[m] is not None else m for m in models] + ["all models"]
@@ -274,14 +276,14 @@ def fig_model_misses(plt, rows: list[dict], title: str):
                 ax.text(j, i, txt, ha="center", va="center", fontsize=8.5, color="white" if v > 45 else "#1f2933",
                         fontweight="bold" if i == len(data) - 1 else "normal")
     ax.axhline(len(models) - 0.5, color="#1f2933", lw=1.5)
-    ax.set_xticks(range(len(pols)), [f"{p} (best)" if p == best else p for p in pols], rotation=35, ha="right",
+    ax.set_xticks(range(len(pols)), [f"{p} (best)" if p in best else p for p in pols], rotation=35, ha="right",
                   rotation_mode="anchor", fontsize=9)
     ax.set_yticks(range(len(labels)), labels, fontsize=9)
     for p, lab in zip(pols, ax.get_xticklabels()):
-        if p in red or p == best:
+        if p in red or p in best:
             lab.set_fontweight("bold")
     for j in range(1, len(pols)):  # a line between the baselines and ours
-        if (pols[j] in red) != (pols[j - 1] in red):
+        if is_baseline(pols[j]) != is_baseline(pols[j - 1]):
             ax.axvline(j - 0.5, color="#1f2933", lw=1.5)
     ax.set_xticks([x - 0.5 for x in range(1, len(pols))], minor=True)
     ax.set_yticks([y - 0.5 for y in range(1, len(labels))], minor=True)

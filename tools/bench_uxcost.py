@@ -58,6 +58,7 @@ from edge_sdrm3.sim.replay import replay  # noqa: E402
 from edge_sdrm3.sim.trace import generate  # noqa: E402
 
 WORSE_TOL = 0.01  # a policy is "worse" in a cell when its reduction is below -1%
+WORSE_NAMED = 12  # the summary names at most this many worse cells (the JSON has them all)
 LOADED_MISS = 0.01  # a cell is "loaded" when its reference baseline misses at least 1% of frames
 SUPERNET = "+supernet"
 HEADLINE = ("sdrm3", "sdrm3+supernet")  # columns of the headline table (n/a when not registered)
@@ -84,11 +85,12 @@ def constructible(name: str) -> bool:
     return True
 
 
-def policy_roles(registered: list[str], can_build: Callable[[str], bool] = constructible) -> dict[str, list[str]]:
+def policy_roles(registered: list[str], can_build: Callable[[str], bool] | None = None) -> dict[str, list[str]]:
     """{"baselines", "supernet_baselines", "ours"}: the baselines as ``BASELINES`` names them (those registered),
-    ``X+supernet`` for each baseline X that the registry lists or ``can_build``, and every other registered policy."""
+    ``X+supernet`` for each baseline X that the registry lists (or, given ``can_build``, that it builds on request),
+    and every other registered policy."""
     base = [b for b in BASELINES if b in registered and not b.endswith(SUPERNET)]
-    sn = [b + SUPERNET for b in base if b + SUPERNET in registered or can_build(b + SUPERNET)]
+    sn = [b + SUPERNET for b in base if b + SUPERNET in registered or can_build is not None and can_build(b + SUPERNET)]
     return {"baselines": base, "supernet_baselines": sn,
             "ours": [p for p in registered if p not in base and p not in sn and p not in BASELINES]}
 
@@ -333,7 +335,9 @@ def summary_lines(doc: dict) -> list[str]:
             acc += "" if s["reference_accuracy_mean"] is None else \
                 f"; {ref} {s['reference_accuracy_mean']:.3f}"
             acc += ")"
-        worse = f" ({', '.join(s['worse'])})" if s["worse"] else ""
+        names = s["worse"][:WORSE_NAMED] + ([f"{len(s['worse']) - WORSE_NAMED} more in the table"]
+                                            if len(s["worse"]) > WORSE_NAMED else [])
+        worse = f" ({', '.join(names)})" if names else ""
         out.append(f"{p} vs {ref}: geomean UXCost reduction {pct(s['geomean_reduction'])} "
                    f"(median {pct(s['median_reduction'])}) over {s['cells']} feasible cells; "
                    f"{pct(s['geomean_reduction_loaded'])} (median {pct(s['median_reduction_loaded'])}) over the "
@@ -456,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="run N random mixes (edge-sdrm3 scenarios random) instead of the XRBench scenarios; "
                          "writes uxcost_random.md/.json")
     ap.add_argument("--random-seed", type=int, default=1, help="seed of the first random mix (default 1)")
+    ap.add_argument("--every-supernet-baseline", action="store_true",
+                    help="compare +supernet policies of ours with X+supernet for every baseline X, not only those "
+                         "the registry lists")
     ap.add_argument("--all", action="store_true", help="the full report: every cell and the ablation")
     ap.add_argument("--ablation", action="store_true",
                     help="run the SDRM3 ablation (default only on the full XRBench grid)")
@@ -480,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = {sc.name: sc for sc in mixes}
     platforms = args.platforms or list(PLATFORMS)
     registered = policy_names()
-    roles = policy_roles(registered)
+    roles = policy_roles(registered, constructible if args.every_supernet_baseline else None)
     wanted = args.policies or registered
     unknown = [p for p in wanted if p not in registered and not constructible(p)]
     if unknown:
