@@ -42,8 +42,9 @@ import multiprocessing
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (  # noqa: E402  (puts the repository root on sys.path)
@@ -122,23 +123,34 @@ def _run(tr, spec, policy: str, config: dict | None) -> dict:
     return out
 
 
-def run_cell(task: tuple) -> dict:
+class CellTask(NamedTuple):
+    """One cell to run: a scenario on a platform, every policy in ``policies``, then ``ablations``
+    (``(label, policy_config)`` of ``ABLATION_BASE``)."""
+
+    scenario: Scenario
+    platform: str
+    duration_s: float
+    seed: int
+    policies: tuple[str, ...]
+    ablations: tuple[tuple[str, dict], ...] = ()
+
+
+def run_cell(task: CellTask) -> dict:
     """One cell: every policy, then the ablation variants of ``ABLATION_BASE``."""
-    scenario, platform, duration, seed, policies, ablations = task
-    tr = _trace(scenario, duration, seed)
-    spec = load_platform(platform)
+    tr = _trace(task.scenario, task.duration_s, task.seed)
+    spec = load_platform(task.platform)
     t0 = time.perf_counter()
-    results = {p: _run(tr, spec, p, None) for p in policies}
+    results = {p: _run(tr, spec, p, None) for p in task.policies}
     abl = {}
-    for label, cfg in ablations:  # the ablation keeps the run's totals only (no per-model breakdown)
+    for label, cfg in task.ablations:  # the ablation keeps the run's totals only (no per-model breakdown)
         m = _run(tr, spec, ABLATION_BASE, cfg)
         m.pop("models", None)
         abl[label] = m
-    return {"scenario": scenario.name, "platform": platform, "results": results, "ablation": abl,
+    return {"scenario": task.scenario.name, "platform": task.platform, "results": results, "ablation": abl,
             "wall_s": time.perf_counter() - t0}
 
 
-def run_cells(tasks: list[tuple], workers: int, log: Callable[[str], None]) -> list[dict]:
+def run_cells(tasks: list[CellTask], workers: int, log: Callable[[str], None]) -> list[dict]:
     """Every task's cell, in the order of ``tasks`` (``workers`` > 1: that many processes)."""
     cells = []
 
@@ -155,7 +167,7 @@ def run_cells(tasks: list[tuple], workers: int, log: Callable[[str], None]) -> l
     else:
         for t in tasks:
             done(run_cell(t))
-    order = {(t[0].name, t[1]): i for i, t in enumerate(tasks)}
+    order = {(t.scenario.name, t.platform): i for i, t in enumerate(tasks)}
     return sorted(cells, key=lambda c: order[(c["scenario"], c["platform"])])
 
 
@@ -513,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 ablations.append((label, cfg))
 
-    tasks = [(sc, p, args.duration, args.seed, policies, ablations) for sc in mixes for p in platforms]
+    tasks = [CellTask(sc, p, args.duration, args.seed, tuple(policies), tuple(ablations))
+             for sc in mixes for p in platforms]
     t0 = time.perf_counter()
     print(f"{len(tasks)} cells x {len(policies)} policies" + (f" + {len(ablations)} ablation variants" if ablations else "")
           + f", {args.duration:g} s replays, seed {args.seed}, {args.workers} worker(s)", file=sys.stderr)
