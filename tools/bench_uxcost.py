@@ -139,7 +139,7 @@ def run_cell(task: CellTask) -> dict:
     """One cell: every policy, then the ablation variants of ``ABLATION_BASE``."""
     tr = _trace(task.scenario, task.duration_s, task.seed)
     spec = load_platform(task.platform)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = {p: _run(tr, spec, p, None) for p in task.policies}
     abl = {}
     for label, cfg in task.ablations:  # the ablation keeps the run's totals only (no per-model breakdown)
@@ -147,7 +147,7 @@ def run_cell(task: CellTask) -> dict:
         m.pop("models", None)
         abl[label] = m
     return {"scenario": task.scenario.name, "platform": task.platform, "results": results, "ablation": abl,
-            "wall_s": time.perf_counter() - t0}
+            "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
 
 
 def run_cells(tasks: list[CellTask], workers: int, log: Callable[[str], None]) -> list[dict]:
@@ -439,7 +439,9 @@ def write_markdown(path: Path, doc: dict, head: list[str], roles: dict[str, list
         L += ["## The mixes", "", f"Written by `edge-sdrm3 scenarios random --seed {r['first_seed']} --count "
               f"{r['count']} -o DIR` (model@fps, <-upstream p=trigger probability, d=deadline in ms when shorter "
               "than the period):", ""] + ["- " + x for x in mix_lines(scenarios)] + [""]
-    L += [f"Wall time {doc['run']['wall_s']:.0f} s with {doc['run']['workers']} worker(s); {doc['run']['machine']}.", ""]
+    run = doc["run"]
+    L += [f"Wall time {run['wall_s']:.0f} s with {run['workers']} worker(s), the replays {run['cpu_s']:.0f} s of CPU; "
+          f"{run['machine']}.", ""]
     path.write_text("\n".join(L))
 
 
@@ -545,8 +547,10 @@ def main(argv: list[str] | None = None) -> int:
                       **summarise(cells, p, lambda c, p=p: c["reduction"].get(p)), **accuracy_summary(cells, p)}
     abl_summary = ablation_summary(cells, summary, abl_na) if do_ablation else {}
 
+    cpu = sum(c["cpu_s"] for c in cells)
     for c in cells:  # keep the JSON's per-cell timing out of the comparable part
         c["wall_s"] = round(c["wall_s"], 3)
+        c["cpu_s"] = round(c["cpu_s"], 3)
     doc = {
         "command": command_line(), "git": git_state(), "duration_s": args.duration, "seed": args.seed,
         "random": {"first_seed": args.random_seed, "count": args.random} if args.random else None,
@@ -556,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         "loaded_cells": sum(1 for c in cells if c["loaded"] and not c["infeasible"]),
         "infeasible_cells": [cell_name(c) for c in cells if c["infeasible"]],
         "summary": summary, "ablation": abl_summary, "errors": errors, "cells": cells,
-        "run": {"wall_s": round(wall, 1), "workers": args.workers, "machine": machine()},
+        "run": {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "workers": args.workers, "machine": machine()},
     }
 
     # stdout: the per-cell table and the summary
@@ -574,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  n/a {k}: {s['na']}")
     if errors:
         print(f"\n{len(errors)} replay(s) failed:", *errors, sep="\n  ")
-    print(f"\nwall {wall:.1f} s, {args.workers} worker(s)")
+    print(f"\nwall {wall:.1f} s, {args.workers} worker(s); the replays took {cpu:.1f} s of CPU")
     if not args.no_write:
         stem = "uxcost_random" if args.random else "uxcost"
         args.out_dir.mkdir(parents=True, exist_ok=True)
