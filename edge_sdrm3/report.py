@@ -157,6 +157,27 @@ def load_any(path: str, platform: str | None = None) -> Run | list[dict] | dict:
     return load_run(path, platform) if is_trace(path) else load_results(path)
 
 
+def best_baseline(rows: list[dict]) -> dict | None:
+    """The result of the baseline (DESIGN.md §4) with the lowest UXCost among ``rows``, if any."""
+    base = [r for r in rows if r["policy"] in BASELINES]
+    return min(base, key=lambda r: r["uxcost"]) if base else None
+
+
+def reduction(rows: list[dict]) -> dict[str, tuple[float, str]]:
+    """Each policy of ours' UXCost reduction (a fraction) against its reference, and the reference's name: the best
+    baseline; for an ``X+supernet`` of ours, the best ``X+supernet`` baseline among ``rows`` if there is one."""
+    plain = best_baseline(rows)
+    sn = best_supernet_baseline(rows)
+    out = {}
+    for r in rows:
+        if is_baseline(r["policy"]):
+            continue
+        best = sn if sn is not None and r["policy"].endswith(SUPERNET) else plain
+        if best is not None:
+            out[r["policy"]] = (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
+    return out
+
+
 SUPERNET = "+supernet"
 
 
@@ -169,26 +190,10 @@ def is_baseline(policy: str) -> bool:
     return policy in BASELINES or is_supernet_baseline(policy)
 
 
-def best_baseline(rows: list[dict], supernet: bool = False) -> dict | None:
-    """The result of the baseline (DESIGN.md §4) with the lowest UXCost among ``rows``, if any (``supernet``: of the
-    ``X+supernet`` baselines)."""
-    base = [r for r in rows if (is_supernet_baseline(r["policy"]) if supernet else r["policy"] in BASELINES)]
+def best_supernet_baseline(rows: list[dict]) -> dict | None:
+    """The ``X+supernet`` baseline with the lowest UXCost among ``rows``, if any."""
+    base = [r for r in rows if is_supernet_baseline(r["policy"])]
     return min(base, key=lambda r: r["uxcost"]) if base else None
-
-
-def reduction(rows: list[dict]) -> dict[str, tuple[float, str]]:
-    """Each policy of ours' UXCost reduction (a fraction) against its reference, and the reference's name: the best
-    baseline; for an ``X+supernet`` of ours, the best ``X+supernet`` baseline among ``rows`` if there is one."""
-    plain = best_baseline(rows)
-    sn = best_baseline(rows, supernet=True)
-    out = {}
-    for r in rows:
-        if is_baseline(r["policy"]):
-            continue
-        best = sn if sn is not None and r["policy"].endswith(SUPERNET) else plain
-        if best is not None:
-            out[r["policy"]] = (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
-    return out
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:
