@@ -13,14 +13,15 @@ from pathlib import Path
 
 from . import __version__
 from .catalog import FileFormatError, list_platforms, list_scenarios, load_platform, load_scenario
+from .client.cli import add_client_parsers
+from .core.engine import Records
 from .core.policies import make_policy, policy_names
 from .core.types import ConfigError
-from .sim import trace as traces
-from .sim.replay import completion_record, replay
 from .report import best_baseline, reduction
-from .sim.xrbench_compat import RUN_MS, replay_xrbench
 from .runtime.cli import add_serve_parser
-from .runtime.client_cli import add_client_parsers
+from .sim import trace as traces
+from .sim.replay import replay
+from .sim.xrbench_compat import RUN_MS, replay_xrbench
 from .tflite.cli import add_models_parser
 
 DEFAULT_DURATION_S = 10.0
@@ -61,19 +62,18 @@ def parse_params(items: list[str] | None) -> dict:
 def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: str | None,
             show_progress: bool, params: dict | None = None) -> dict:
     spec = load_platform(platform)
-    pol, segments = None, [] if record else None
+    pol, recs = None, Records() if record else None
     if compat == "xrbench":
-        res, comps = replay_xrbench(tr, spec, policy, policy_config=params)
+        res, _ = replay_xrbench(tr, spec, policy, policy_config=params, records=recs)
     else:
         progress = _progress(f"{policy} on {spec.platform.name}") if show_progress else None
         pol = make_policy(policy, **(params or {})) if record else None  # kept, to read its tuner's history
-        res, comps = replay(tr, spec, policy, policy_config=params, progress=progress, policy=pol,
-                            record_segments=segments)
+        res, _ = replay(tr, spec, policy, policy_config=params, progress=progress, policy=pol, records=recs)
         if progress is not None:
             sys.stderr.write("\r\033[K")
-    if record:
-        traces.write(tr, record, jobs=[completion_record(c) for c in comps], segments=segments,
-                     windows=tuning_windows(pol, res), summary={k: v for k, v in res.items() if k != "models"})
+    if recs is not None:
+        traces.write(tr, record, jobs=recs.jobs, segments=recs.segments, windows=tuning_windows(pol, res),
+                     summary={k: v for k, v in res.items() if k != "models"})
     return res
 
 

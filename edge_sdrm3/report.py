@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 from .catalog import FileFormatError, build_costs, build_models, load_platform
 from .core.metrics import model_infos, summarize
 from .core.policies import BASELINES
+from .core.records import completion_of, result
 from .core.types import Completion
-from .sim.replay import Setup, result
 from .sim.trace import is_trace, read
 
-_COMPLETION_FIELDS = ("model", "frame", "variant", "accelerator", "release_ms", "start_ms", "end_ms",
-                      "deadline_ms", "energy_mj", "status", "reason")
 SDRM3_FAMILY = "sdrm3"  # policies whose name starts with it are ours; the rest of BASELINES are compared against
 
 
@@ -64,11 +62,12 @@ def load_run(path: str, platform: str | None = None) -> Run:
     spec = load_platform(name)
     models = build_models(tr.scenario, None, spec)
     costs = build_costs(models, spec, tr.scenario.cost_table)
-    st = Setup(models, costs, {m.name: i for i, m in enumerate(models)})
+    index = {m.name: i for i, m in enumerate(models)}
+    infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
     comps = []
     for i, rec in enumerate(tr.jobs):
         try:
-            comps.append(Completion(*(rec[k] if k != "reason" else rec.get(k, "") for k in _COMPLETION_FIELDS)))
+            comps.append(completion_of(rec))
         except KeyError as e:
             raise FileFormatError(f"{path}: job record {i + 1}: missing field {e.args[0]!r}") from None
     ids = [a.id for a in spec.platform.accelerators]
@@ -87,19 +86,21 @@ def load_run(path: str, platform: str | None = None) -> Run:
             busy[ids.index(s["accelerator"])] += s["end_ms"] - s["start_ms"]
     # a replay's summary names its duration (the idle energy runs to it); the service's windows do not
     duration_ms = 1000.0 * summary.get("duration_s", 0.0) if tr.segments and "t_ms" not in summary else 0.0
-    res = result(summary.get("policy", "recorded"), tr, spec, st, shifted, busy, duration_ms)
+    accs = spec.platform.accelerators
+    res = result(summary.get("policy", "recorded"), tr.scenario.name, spec.platform.name, tr.duration_s, tr.seed,
+                 summarize(shifted, infos, accelerators=ids, busy_ms=busy,
+                           idle_power_mw=[a.idle_power_mw for a in accs], duration_ms=duration_ms))
     variants: dict[str, Counter] = {}
     for rec in tr.jobs:
         if rec.get("status") in ("done", "late"):
             m = rec["model"]
             vi = rec.get("variant", 0)
-            vname = rec.get("variant_name") or (models[st.index[m]].variants[vi].name if m in st.index else str(vi))
+            vname = rec.get("variant_name") or (models[index[m]].variants[vi].name if m in index else str(vi))
             variants.setdefault(m, Counter())[vname] += 1
     for m, d in res["models"].items():
         d["variants"] = dict(variants.get(m, {}))
     run = Run(str(path), res, shifted, segs, bool(tr.segments), ids, [m.name for m in models],
               {m.name: [v.name for v in m.variants] for m in models})
-    infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
     run.tuning = [{**s, "t_ms": s["t_ms"] - t0} for s in tr.summaries  # on the clock of the job records
                   if isinstance(s.get("theta"), dict) and isinstance(s.get("t_ms"), (int, float)) and not s.get("final")]
     run.windows = windows(shifted, infos)

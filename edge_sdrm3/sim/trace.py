@@ -2,8 +2,9 @@
 
 Line 1 is the header ``{"format": "edge-sdrm3-trace", "version": 1, "scenario": {...}, "duration_s",
 "seed"}``; then one record per line, ``{"type": "frame", ...}``, ``{"type": "job", ...}``,
-``{"type": "segment", ...}`` or ``{"type": "summary", ...}``. A replay's ``--record`` output (and the live service's log) is itself a
-trace. The format is documented in ``traces/README.md``.
+``{"type": "segment", ...}`` or ``{"type": "summary", ...}``, their fields written by ``core/records.py``. A
+replay's ``--record`` output (and the live service's log) is itself a trace. The format is documented in
+``docs/traces.md``; this module generates traces, writes them and reads (validates) them.
 """
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalog import FileFormatError, Scenario, parse_scenario
+from ..core import records
+from ..core.records import FORMAT, VERSION, header
 
-FORMAT = "edge-sdrm3-trace"
-VERSION = 1
+__all__ = ["FORMAT", "VERSION", "Frame", "Trace", "generate", "header", "is_trace", "read", "write"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +66,8 @@ def generate(scenario: Scenario, duration_s: float = 10.0, seed: int = 0) -> Tra
     return Trace(scenario, float(duration_s), int(seed), frames)
 
 
-def header(scenario: Scenario, duration_s: float, seed: int) -> dict:
-    return {"format": FORMAT, "version": VERSION, "scenario": scenario.to_dict(),
-            "duration_s": duration_s, "seed": seed}
-
-
-def frame_record(fr: Frame, triggered: bool) -> dict:
-    d = {"type": "frame", "model": fr.model, "frame": fr.frame, "release_ms": fr.release_ms}
-    if triggered:
-        d["fired"] = fr.fired
-    return d
+def _frame_record(fr: Frame, triggered: bool) -> dict:
+    return records.frame_record(fr.model, fr.frame, fr.release_ms, fr.fired if triggered else None)
 
 
 def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summary: dict | None = None,
@@ -83,7 +77,7 @@ def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summar
     with open(path, "w") as f:
         f.write(json.dumps(header(trace.scenario, trace.duration_s, trace.seed)) + "\n")
         for fr in trace.frames:
-            f.write(json.dumps(frame_record(fr, fr.model in triggered)) + "\n")
+            f.write(json.dumps(_frame_record(fr, fr.model in triggered)) + "\n")
         for j in jobs if jobs is not None else trace.jobs:
             f.write(json.dumps({"type": "job", **j}) + "\n")
         for sg in segments or ():

@@ -10,13 +10,14 @@ The policy (normally ``xrbench``) and the dispatcher are the ones native replay 
 """
 from __future__ import annotations
 
-
 from ..catalog import PlatformSpec
 from ..core.dispatcher import Dispatcher
-from ..core.metrics import rt_score
+from ..core.engine import Sink
+from ..core.metrics import model_infos, rt_score, summarize
 from ..core.policies import make_policy
+from ..core.records import job_record, missed, result
 from ..core.types import DONE, DROPPED, LATE, Completion, Job
-from .replay import result, setup
+from .replay import setup
 from .trace import Trace
 
 RUN_MS = 700
@@ -25,7 +26,8 @@ E_MAX_MJ = 1500.0
 
 
 def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench", *,
-                   policy_config: dict | None = None) -> tuple[dict, list[Completion]]:
+                   policy_config: dict | None = None, records: Sink | None = None) -> tuple[dict, list[Completion]]:
+    """The run and the jobs it logged; ``records`` receives their job records (this loop keeps no segments)."""
     policy = make_policy(policy_name, **(policy_config or {}))
     st = setup(trace, spec, policy)
     models, costs, index = st.models, st.costs, st.index
@@ -69,8 +71,7 @@ def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench
             q = held[i]
             while q and q[0].deadline < now:
                 j = q.pop(0)
-                logged.append(Completion(j.model.name, j.frame, 0, "", j.release, -1.0, now, j.deadline, 0.0,
-                                         DROPPED, "deadline"))
+                logged.append(missed(j.model.name, j.frame, j.release, j.deadline, now, "deadline"))
             while q and retired[up[i]] >= q[0].frame + 1:
                 disp.release(q.pop(0))
         # 4. dispatch
@@ -86,9 +87,15 @@ def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench
     # work still running when the run stops is not scored; count only its part before the stop
     busy = [b - max(0.0, disp.free_at[a] - now) if disp.running[a] is not None else b
             for a, b in enumerate(disp.busy_ms)]
-    res = result(policy.name, trace, spec, st, logged, busy, now, compat="xrbench")
+    accs = spec.platform.accelerators
+    infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
+    res = result(policy.name, trace.scenario.name, spec.platform.name, trace.duration_s, trace.seed,
+                 summarize(logged, infos, accelerators=[a.id for a in accs], busy_ms=busy,
+                           idle_power_mw=[a.idle_power_mw for a in accs], duration_ms=now), compat="xrbench")
     res["xrbench_score"] = xrbench_overall(logged, [m.name for m in models])
     res["run_ms"] = now
+    for c in logged if records is not None else ():
+        records.put(job_record(c, models[index[c.model]].variants[c.variant].name))
     return res, logged
 
 

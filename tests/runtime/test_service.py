@@ -10,8 +10,9 @@ import numpy as np
 from edge_sdrm3.catalog import load_platform
 from edge_sdrm3.sim import trace as traces
 from edge_sdrm3.sim.replay import replay
-from edge_sdrm3.runtime import protocol
+from edge_sdrm3.client import protocol
 from hal.devices import open_device
+from edge_sdrm3.data import data_path
 
 from runtime_harness import ROOT, Running, digits_images, make_workdir, read_log, serve_subprocess, write_config
 
@@ -19,7 +20,7 @@ from runtime_harness import ROOT, Running, digits_images, make_workdir, read_log
 def _direct(variant_file: str, x: np.ndarray) -> list[np.ndarray]:
     dev = open_device("cpu:1")
     try:
-        return dev.load(ROOT / "models" / "digits" / variant_file).invoke([x])
+        return dev.load(data_path("models", "digits", variant_file)).invoke([x])
     finally:
         dev.close()
 
