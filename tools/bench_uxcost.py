@@ -13,9 +13,10 @@ registry, never from a list here:
 
 - the *baselines* are ``BASELINES`` (DESIGN.md §4, as registered); the best baseline of a cell is the one with the
   lowest UXCost;
-- the *supernet baselines* are the registered ``X+supernet`` policies whose ``X`` is a baseline; a policy of ours
-  whose name ends in ``+supernet`` is compared with the best of them (like with like: both may serve narrower
-  variants), or with the best baseline when none is registered;
+- the *supernet baselines* are the registered ``X+supernet`` policies whose ``X`` is a baseline (with
+  ``--every-supernet-baseline``: ``X+supernet`` for every baseline X); a policy of ours whose name ends in
+  ``+supernet`` is compared with the best of them (like with like: both may serve narrower variants), or with the
+  best baseline when there is none;
 - every other policy is *ours* (SDRM3 and its variants): per cell its reduction ``1 - UXCost(p) / UXCost(reference)``.
 
 Over the cells, per policy of ours: the geometric-mean reduction ``1 - exp(mean(log(1 - r)))`` with the median
