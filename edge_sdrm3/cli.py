@@ -161,8 +161,9 @@ def cmd_compare(args) -> int:
     if best is not None:
         print(f"best baseline: {best['policy']} (UXCost {best['uxcost']:.4f})")
         if best["uxcost"] > 0:
-            for policy, (red, _) in reduction(rows).items():
-                print(f"{policy}: {100 * red:+.1f}% UXCost reduction vs best baseline")
+            for policy, (red, ref) in reduction(rows).items():
+                vs = "best baseline" if ref == best["policy"] else f"the best +supernet baseline, {ref}"
+                print(f"{policy}: {100 * red:+.1f}% UXCost reduction vs {vs}")
     return 0
 
 

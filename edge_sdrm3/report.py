@@ -165,12 +165,36 @@ def best_baseline(rows: list[dict]) -> dict | None:
 
 
 def reduction(rows: list[dict]) -> dict[str, tuple[float, str]]:
-    """Each non-baseline policy's UXCost reduction (a fraction) against the best baseline, and its name."""
-    best = best_baseline(rows)
-    if best is None:
-        return {}
-    return {r["policy"]: (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
-            for r in rows if r["policy"] not in BASELINES}
+    """Each policy of ours' UXCost reduction (a fraction) against its reference, and the reference's name: the best
+    baseline; for an ``X+supernet`` of ours, the best ``X+supernet`` baseline among ``rows`` if there is one."""
+    plain = best_baseline(rows)
+    sn = best_supernet_baseline(rows)
+    out = {}
+    for r in rows:
+        if is_baseline(r["policy"]):
+            continue
+        best = sn if sn is not None and r["policy"].endswith(SUPERNET) else plain
+        if best is not None:
+            out[r["policy"]] = (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
+    return out
+
+
+SUPERNET = "+supernet"
+
+
+def is_supernet_baseline(policy: str) -> bool:
+    """``X+supernet`` for a baseline X: a baseline with the supernet selector."""
+    return policy.endswith(SUPERNET) and policy[: -len(SUPERNET)] in BASELINES
+
+
+def is_baseline(policy: str) -> bool:
+    return policy in BASELINES or is_supernet_baseline(policy)
+
+
+def best_supernet_baseline(rows: list[dict]) -> dict | None:
+    """The ``X+supernet`` baseline with the lowest UXCost among ``rows``, if any."""
+    base = [r for r in rows if is_supernet_baseline(r["policy"])]
+    return min(base, key=lambda r: r["uxcost"]) if base else None
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:
