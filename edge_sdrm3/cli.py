@@ -1,4 +1,4 @@
-"""``edge-sdrm3``: replay, compare, trace, scenarios, platforms, profile.
+"""``edge-sdrm3``: replay, compare, trace, scenarios, platforms, profile, oracle.
 
 The CLI only parses arguments and builds what the commands need; the work is in ``sim`` and ``core``.
 Errors in input files end the command with a one-line message naming the file, line and field (exit 2).
@@ -19,6 +19,7 @@ from .sim import trace as traces
 from .sim.replay import completion_record, replay
 from .report import best_baseline, reduction
 from .sim.xrbench_compat import RUN_MS, replay_xrbench
+from .oracle.cli import add_oracle_parser
 from .runtime.cli import add_serve_parser
 from .runtime.client_cli import add_client_parsers
 from .tflite.cli import add_models_parser
@@ -337,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="PROFILE.json")
     p.set_defaults(func=cmd_profile)
     add_models_parser(sub)
+    add_oracle_parser(sub)
     add_serve_parser(sub)
     add_client_parsers(sub)
     return ap
