@@ -15,7 +15,7 @@ from .cpsat import Block, OracleTimeout, OracleUnavailable, Solution, cp_model, 
 from .instance import DEFAULT_FLOOR, Instance, build_instance
 
 __all__ = ["DEFAULT_FLOOR", "Instance", "OracleCheckError", "OracleTimeout", "OracleUnavailable", "build_instance",
-           "check", "cp_model", "optimum", "schedule_records"]
+           "blocks_of_segments", "check", "cp_model", "optimum", "schedule_records"]
 
 
 class OracleCheckError(CoreError):
@@ -27,6 +27,23 @@ def schedule_records(inst: Instance, blocks: list[Block]) -> list[dict]:
     return [{"model": inst.jobs[b.job].model, "frame": inst.jobs[b.job].frame, "variant": b.variant,
              "segment": b.segment, "accelerator": accs[b.acc].id, "start_ms": b.start_ms, "end_ms": b.end_ms,
              "energy_mj": b.energy_mj} for b in blocks]
+
+
+def blocks_of_segments(trace: Trace, spec: PlatformSpec, segments: list[dict]) -> list[dict]:
+    """A replay's segment records (``record_segments``; one may hold several segments run at once) as one
+    block record per segment, e.g. to give the oracle a policy's schedule as its ``hint``."""
+    inst = build_instance(trace, spec, supernet=True)
+    m_of = {m.name: i for i, m in enumerate(inst.models)}
+    ids = [a.id for a in spec.platform.accelerators]
+    out = []
+    for r in segments:
+        m, a, t = m_of[r["model"]], ids.index(r["accelerator"]), r["start_ms"]
+        for s in range(r["segment"], r["segment"] + r["segments"]):
+            lat = inst.costs.lat[m][r["variant"]][a][s]
+            out.append({"model": r["model"], "frame": r["frame"], "variant": r["variant"], "segment": s,
+                        "accelerator": r["accelerator"], "start_ms": t, "end_ms": t + lat})
+            t += lat
+    return out
 
 
 def accounted(inst: Instance, blocks: list[Block]) -> dict:
@@ -49,10 +66,14 @@ def accounted(inst: Instance, blocks: list[Block]) -> dict:
 
 
 def optimum(trace: Trace, spec: PlatformSpec, *, supernet: bool = False, floor: float | None = None,
-            time_limit_s: float = 60.0, workers: int = 0, with_schedule: bool = False) -> dict:
-    """The least-UXCost schedule of the window; the keys of ``edge-sdrm3 oracle --json``."""
-    inst = build_instance(trace, spec, supernet=supernet, floor=floor)
-    sol: Solution = solve(inst, time_limit_s=time_limit_s, workers=workers)
+            min_accuracy: float | None = None,
+            time_limit_s: float = 60.0, workers: int = 0, with_schedule: bool = False,
+            hint: list[dict] | None = None) -> dict:
+    """The least-UXCost schedule of the window; the keys of ``edge-sdrm3 oracle --json``. ``min_accuracy``: the
+    least mean relative accuracy of the completed frames (with ``supernet``). ``hint``: a schedule
+    to start from (block records as in ``schedule``, or a replay's segment records split per segment)."""
+    inst = build_instance(trace, spec, supernet=supernet, floor=floor, min_accuracy=min_accuracy)
+    sol: Solution = solve(inst, time_limit_s=time_limit_s, workers=workers, hint=hint)
     own = accounted(inst, sol.blocks)
     records = schedule_records(inst, sol.blocks)
     checked: Checked = check(inst, records)
@@ -72,6 +93,7 @@ def optimum(trace: Trace, spec: PlatformSpec, *, supernet: bool = False, floor: 
     out = {
         "scenario": trace.scenario.name, "platform": spec.platform.name, "duration_s": trace.duration_s,
         "seed": trace.seed, "supernet": supernet, "floor": inst.floor if supernet else None,
+        "min_accuracy": min_accuracy,
         "uxcost": met["uxcost"], "optimal": sol.optimal, "bound": bound,
         "frames_due": met["frames_due"], "frames_missed": met["frames_missed"], "miss_rate": met["miss_rate"],
         "energy_mj": met["energy_mj"], "energy_ref_mj": met["energy_ref_mj"], "idle_energy_mj": met["idle_energy_mj"],

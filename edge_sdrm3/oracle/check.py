@@ -112,6 +112,9 @@ def check(inst: Instance, schedule: list[dict]) -> Checked:
     ref = [inst.costs.reference_energy(m) for m in range(len(inst.models))]
     metrics = summarize(comps, model_infos(inst.models, ref), accelerators=acc_ids, busy_ms=busy,
                         idle_power_mw=[a.idle_power_mw for a in plat.accelerators], duration_ms=inst.duration_ms)
+    if inst.min_accuracy is not None and metrics["accuracy"] < inst.min_accuracy - 1e-12 and any(
+            c.completed for c in comps):
+        problems.append(f"mean accuracy {metrics['accuracy']} is below the least asked for, {inst.min_accuracy}")
     return Checked(problems, comps, metrics)
 
 

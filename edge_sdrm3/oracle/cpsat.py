@@ -30,6 +30,7 @@ from ..core.types import ConfigError
 from .instance import Instance, OracleJob
 
 NS_PER_MS = 1_000_000
+ACC_SCALE = 1_000_000  # relative accuracy in millionths (rounded so that the float mean keeps to the least)
 
 
 class OracleUnavailable(ConfigError):
@@ -120,6 +121,9 @@ class _Builder:
         busy_terms: list[list] = [[] for _ in range(self.n_acc)]
         self.start_lo: dict[int, int] = {}  # earliest start and latest end of each job that can run
         self.last_end_of: dict[int, int] = {}
+        self.x: dict[int, dict] = {}  # job -> variant -> chosen
+        self.ref_u: dict[int, int] = {}
+        self.mk = None  # the end of the run, when idle energy counts
         est_end: dict[int, int] = {}  # earliest end of each job that can run
         for j in self._topological(inst.jobs):
             ref_u = round(inst.ref_mj(j) * self.scale)
@@ -137,6 +141,8 @@ class _Builder:
             ref_terms += ref_u
             energy_terms.append(-ref_u * p)
             x = {v: (p if len(j.variants) == 1 else self._bool(f"x{j.index}_{v}")) for v in j.variants}
+            self.x[j.index] = x
+            self.ref_u[j.index] = ref_u
             if len(j.variants) > 1:
                 m.add(sum(x.values()) == p)
             starts, ends, per_seg = [], [], []
@@ -182,11 +188,16 @@ class _Builder:
             if len(ivs) > 1:
                 m.add_no_overlap(ivs)
         self._window_cuts()
+        if inst.min_accuracy is not None:  # mean accuracy of the completed frames >= the least asked for
+            need = math.ceil(inst.min_accuracy * ACC_SCALE)
+            m.add(sum(math.floor(inst.models[inst.jobs[i].m].variants[v].accuracy * ACC_SCALE) * xv
+                      for i, x in self.x.items() for v, xv in x.items())
+                  >= sum(need * p for p in self.present.values()))
         idle_terms: list = []
         if self.with_idle:
             d_ns = _ns(inst.duration_ms, True)
             horizon = max([d_ns, *self.last_end_of.values()])
-            mk = self._int(d_ns, horizon, "makespan")
+            mk = self.mk = self._int(d_ns, horizon, "makespan")
             for i, p in self.present.items():
                 m.add(mk >= self.end[i][-1]).only_enforce_if(p)
             for a, c in enumerate(self.idle_coef):
@@ -197,6 +208,7 @@ class _Builder:
         self.misses = self._int(0, self.n_jobs, "misses")
         m.add(self.misses == self.n_jobs - sum(self.present.values()))
         self.energy = sum(energy_terms) + sum(idle_terms) + ref_terms + const_energy
+        self.const_energy = const_energy
 
     # --- pieces ---------------------------------------------------------------------------------
     def _bool(self, name: str):
@@ -317,6 +329,66 @@ class _Builder:
         status = solver.solve(m)
         return solver, status
 
+    def hint_from(self, records: list[dict]) -> tuple[dict, int, int]:
+        """A given schedule (block records, e.g. a replayed policy's) as a hint: variable values, its misses and
+        its energy without idle energy. Jobs it does not run whole on time-allowed options count as dropped;
+        start times are moved as little as needed to fit the integer model (CP-SAT repairs what is left)."""
+        inst, plat = self.inst, self.inst.spec.platform
+        acc_ids = [a.id for a in plat.accelerators]
+        proto = self.model.Proto().variables
+
+        def lo(v) -> int:
+            return proto[v.Index()].domain[0]
+
+        def clamp(v, x: int) -> int:
+            d = proto[v.Index()].domain
+            return min(max(x, d[0]), d[len(d) - 1])
+
+        vals = {v.Index(): lo(v) for v in self.vars}
+        idx = {(j.model, j.frame): j.index for j in inst.jobs}
+        per: dict[int, dict[int, dict]] = {}
+        for r in records:
+            i = idx.get((r["model"], r["frame"]))
+            if i is not None and i in self.opts and r["accelerator"] in acc_ids:
+                per.setdefault(i, {})[r["segment"]] = r
+        energy, ran = self.const_energy, 0
+        end_of: dict[int, int] = {}
+        for i in sorted(self.opts, key=lambda i: inst.jobs[i].release_ms):
+            per_seg, recs = self.opts[i], per.get(i, {})
+            chosen = []
+            for s_, opts in enumerate(per_seg):
+                r = recs.get(s_)
+                o = None if r is None else next((o for o in opts if o[0] == r["variant"]
+                                                  and o[1] == acc_ids.index(r["accelerator"])), None)
+                chosen.append(o)
+            up = inst.jobs[i].upstream
+            if None in chosen or len({o[0] for o in chosen}) != 1 or (up is not None and up not in end_of):
+                energy += self.ref_u[i]
+                continue
+            ran += 1
+            vals[self.present[i].Index()] = 1
+            vals[self.x[i][chosen[0][0]].Index()] = 1
+            t = lo(self.start[i][0]) if up is None else max(lo(self.start[i][0]), end_of[up])
+            prev = -1
+            for s_, (v, a, y, lat) in enumerate(chosen):
+                vals[y.Index()] = 1
+                energy += round(inst.energy_mj(inst.jobs[i], v, s_, a) * self.scale)
+                moved = prev >= 0 and prev != a
+                mv = self.moved.get((i, s_, a))
+                if mv is not None and moved:
+                    vals[mv.Index()] = 1
+                    energy += self.h_u
+                st = clamp(self.start[i][s_], max(t, _ns(recs[s_]["start_ms"], True)))
+                t = st + lat + (self.h_ns if moved else 0)
+                vals[self.start[i][s_].Index()] = st
+                vals[self.end[i][s_].Index()] = clamp(self.end[i][s_], t)
+                prev = a
+            end_of[i] = t
+        vals[self.misses.Index()] = self.n_jobs - ran
+        if self.mk is not None:
+            vals[self.mk.Index()] = clamp(self.mk, max([lo(self.mk), *end_of.values()]))
+        return vals, self.n_jobs - ran, energy
+
     def values(self, solver) -> dict:
         return {v.Index(): solver.value(v) for v in self.vars}
 
@@ -344,10 +416,12 @@ def _status_name(cp, status) -> str:
     return {cp.OPTIMAL: "optimal", cp.FEASIBLE: "feasible", cp.INFEASIBLE: "infeasible"}.get(status, "unknown")
 
 
-def solve(inst: Instance, *, time_limit_s: float = 60.0, workers: int = 0) -> Solution:
+def solve(inst: Instance, *, time_limit_s: float = 60.0, workers: int = 0,
+          hint: list[dict] | None = None) -> Solution:
     """The schedule of least UXCost of ``inst`` found within ``time_limit_s`` (all steps together), whether it
     is proven optimal, and a lower bound on E × (M + 1). ``workers``: CP-SAT's parallel workers (0: the CPUs,
-    at most 8)."""
+    at most 8). ``hint``: a schedule (block records) to start from, e.g. a replayed policy's; it changes how
+    fast a good schedule is found, never what is optimal."""
     cp = cp_model()
     t0 = time.monotonic()
     workers = workers or max(1, min(8, os.cpu_count() or 1))
@@ -357,16 +431,17 @@ def solve(inst: Instance, *, time_limit_s: float = 60.0, workers: int = 0) -> So
     def left() -> float:
         return time_limit_s - (time.monotonic() - t0)
 
-    def run(objective, max_misses, k, hint):
+    def run(objective, max_misses, k, hint, share: float = 1.0):
         ts = time.monotonic()
-        solver, status = b.solve(objective, max_misses, left(), workers, hint)
+        solver, status = b.solve(objective, max_misses, left() * share, workers, hint)
         ok = status in (cp.OPTIMAL, cp.FEASIBLE)
         steps.append(Step(k, _status_name(cp, status), int(solver.objective_value) if ok else None,
                           solver.best_objective_bound, time.monotonic() - ts))
         return solver, status, ok
 
-    # step 1: the least number of misses
-    solver, status, ok = run(b.misses, None, None, None)
+    given = b.hint_from(hint) if hint else None
+    # step 1: the least number of misses, in at most half the time (the other half improves the energy)
+    solver, status, ok = run(b.misses, None, None, given[0] if given else None, 0.5)
     if not ok:  # not even one schedule (cannot happen: dropping every frame is one) within the time
         raise OracleTimeout(f"no schedule found within {time_limit_s:g} s")
     k_lb = math.ceil(solver.best_objective_bound - 1e-6)  # no schedule misses fewer
@@ -377,6 +452,8 @@ def solve(inst: Instance, *, time_limit_s: float = 60.0, workers: int = 0) -> So
     # lower bounds on E x (M + 1), each over the schedules one step covers; together they cover every M
     lb_parts: list[float] = []
     covered = k_lb  # the smallest M no step has covered yet
+    if given and given[1] <= k and given[2] < int(solver.value(b.energy)):
+        hint = given[0]  # the given schedule misses no more and costs less energy than step 1's
     while k <= b.n_jobs and b.lb_energy * (k + 1) < best and left() > 0:
         solver, status, ok = run(b.energy, k, k, hint)
         lb_parts.append(solver.best_objective_bound * (covered + 1))  # schedules with covered <= M <= k

@@ -44,6 +44,7 @@ class Instance:
     jobs: tuple[OracleJob, ...]
     supernet: bool
     floor: float
+    min_accuracy: float | None = None  # least mean relative accuracy of the completed frames
 
     @property
     def duration_ms(self) -> float:
@@ -80,7 +81,7 @@ def allowed_variants(model: Model, supernet: bool, floor: float) -> tuple[int, .
 
 
 def build_instance(trace: Trace, spec: PlatformSpec, *, supernet: bool = False,
-                   floor: float | None = None) -> Instance:
+                   floor: float | None = None, min_accuracy: float | None = None) -> Instance:
     floor = DEFAULT_FLOOR if floor is None else float(floor)
     st = setup(trace, spec, _VariantUse(supernet))
     models, index = st.models, st.index
@@ -114,4 +115,4 @@ def build_instance(trace: Trace, spec: PlatformSpec, *, supernet: bool = False,
         jobs.append(OracleJob(i, fr.model, index[fr.model], fr.frame, fr.release_ms,
                               fr.release_ms + m.relative_deadline_ms, upstream,
                               allowed_variants(m, supernet, floor), runnable))
-    return Instance(trace, spec, models, st.costs, tuple(jobs), supernet, floor)
+    return Instance(trace, spec, models, st.costs, tuple(jobs), supernet, floor, min_accuracy)

@@ -73,7 +73,7 @@ def random_models(rng: random.Random, n_models: int, n_seg: int, n_var: int, cas
 # --- every order of the blocks; each order list-scheduled as early as possible ----------------------------
 
 def brute_force(models: list[dict], trace: Trace, *, handoff=(0.0, 0.0), idle=None, supernet=False,
-                floor=0.9) -> float:
+                floor=0.9, min_accuracy=None) -> float:
     by_name = {m["name"]: m for m in models}
     n_acc = len(models[0]["variants"][0][2])
     idle = idle or [0.0] * n_acc
@@ -132,6 +132,9 @@ def brute_force(models: list[dict], trace: Trace, *, handoff=(0.0, 0.0), idle=No
             choices.append(opts)
         for pick in itertools.product(*choices):
             plan = dict(zip(done, pick))
+            accs = [jobs[i][0]["variants"][plan[i][0]][1] for i in done]
+            if min_accuracy is not None and accs and sum(accs) / len(accs) < min_accuracy:
+                continue
             for order in _interleavings({i: len(plan[i][1]) for i in done}):
                 r = _list_schedule(jobs, plan, order, handoff, n_acc)
                 if r is None:
@@ -220,7 +223,8 @@ def small_case(tmp_path, seed: int, *, n_models=2, n_seg=1, n_var=1, cascade=Fal
 
 def assert_matches_brute_force(models, tr, spec, **kw):
     sup = kw.pop("supernet", False)
-    res = optimum(tr, spec, supernet=sup, time_limit_s=30, workers=1, with_schedule=True)
+    res = optimum(tr, spec, supernet=sup, time_limit_s=30, workers=1, with_schedule=True,
+                  min_accuracy=kw.get("min_accuracy"))
     want = brute_force(models, tr, supernet=sup, handoff=(spec.platform.handoff_ms, spec.platform.handoff_mj),
                        idle=[a.idle_power_mw for a in spec.platform.accelerators], **kw)
     assert res["optimal"] is True
@@ -268,6 +272,14 @@ def test_supernet_matches_brute_force_and_keeps_to_the_floor(tmp_path, seed):
     res = assert_matches_brute_force(models, tr, spec, supernet=True)
     assert all(r["variant"] in (0, 1) for r in res["schedule"])  # variant 2 (accuracy 0.6) is below the floor
     assert res["accuracy"] >= 0.95 - 1e-12 or res["frames_missed"] == res["frames_due"]
+
+
+@pytest.mark.parametrize("seed", range(40, 44))
+def test_least_mean_accuracy_matches_brute_force(tmp_path, seed):
+    models, tr, spec = small_case(tmp_path, seed, n_models=2, n_seg=1, n_var=3, max_jobs=3)
+    res = assert_matches_brute_force(models, tr, spec, supernet=True, min_accuracy=0.97)
+    assert res["accuracy"] >= 0.97 - 1e-12 or res["frames_missed"] == res["frames_due"]
+    assert 0 in {r["variant"] for r in res["schedule"]} or not res["schedule"]  # 0.95 alone is not enough
 
 
 # --- worked examples: what a user would notice -----------------------------------------------------------
