@@ -297,6 +297,20 @@ def test_overload_drops_the_frame_that_cannot_fit(tmp_path):
     assert len(res["schedule"]) == 1
 
 
+def test_frames_too_costly_to_run_on_time_are_dropped(tmp_path):
+    # m0 meets its deadline only on acc1, at 100x its reference energy: completing both its frames costs
+    # 202/4 x 1/5 = 10.1, dropping one 103/4 x 2/5 = 10.3, dropping both 4/4 x 3/5 = 0.6 (the optimum)
+    models = [{"name": "m0", "fps": 100.0, "variants": [(1.0, 1.0, [[20.0], [2.0]], [[1.0], [100.0]])]},
+              {"name": "m1", "fps": 100.0, "variants": [(1.0, 1.0, [[2.0], [2.0]], [[1.0], [1.0]])]}]
+    sc, spec = write_case(tmp_path, models)
+    tr = generate(sc, 0.02, 0)
+    res = optimum(tr, spec, with_schedule=True, workers=1)
+    assert (res["frames_due"], res["frames_missed"], res["optimal"]) == (4, 2, True)
+    assert res["uxcost"] == pytest.approx(0.6)
+    assert {r["model"] for r in res["schedule"]} == {"m1"}
+    assert res["uxcost"] == pytest.approx(brute_force(models, tr))
+
+
 def test_a_dropped_upstream_takes_its_cascade_with_it(tmp_path):
     # m0 cannot meet its 2-ms deadline anywhere: its cascaded m1 counts as missed and never runs
     models = [{"name": "m0", "fps": 100.0, "deadline_ms": 2.0, "variants": [(1.0, 1.0, [[3.0], [4.0]], [[1.0], [1.0]])]},
