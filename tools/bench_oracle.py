@@ -43,7 +43,7 @@ from bench_uxcost import git_state, policy_roles  # noqa: E402
 from edge_sdrm3.catalog import load_platform, load_scenario  # noqa: E402
 from edge_sdrm3.core.policies import policy_names  # noqa: E402
 from edge_sdrm3.feasibility import infeasible, model_feasibility  # noqa: E402
-from edge_sdrm3.oracle import blocks_of_segments, cp_model, optimum  # noqa: E402
+from edge_sdrm3.oracle import OracleUnavailable, blocks_of_segments, cp_model, optimum  # noqa: E402
 from edge_sdrm3.sim.replay import replay  # noqa: E402
 from edge_sdrm3.sim.trace import generate  # noqa: E402
 
@@ -239,7 +239,8 @@ def mode_summary(cells: list[dict], mode: str) -> dict:
             "best_baseline": summarise(cells, mode, "best_baseline"),
             "feasible": len(feas), "proven": sum(c[mode]["optimum"]["optimal"] for c in feas),
             "shortened": [f"{c['scenario']}/{c['platform']} ({c[mode]['window_s']:g} s)" for c in feas
-                          if c[mode]["optimum"]["optimal"] and c[mode]["window_s"] < c[mode]["attempts"][0]["duration_s"]],
+                          if c[mode]["optimum"]["optimal"]
+                          and c[mode]["window_s"] < c[mode]["attempts"][0]["duration_s"]],
             "unproven": [f"{c['scenario']}/{c['platform']}" for c in feas if not c[mode]["optimum"]["optimal"]]}
 
 
@@ -263,12 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         cp_model()
-    except Exception as e:
+    except OracleUnavailable as e:
         print(f"bench_oracle: {e}", file=sys.stderr)
         return 2
     if a.quick:
-        a.scenarios, a.platforms, a.windows, a.time_limit = ["social_b", "outdoor_b"], ["single_4k_ws", "dual_4k_ws_os"], \
-            [0.3, 0.15], 10.0
+        a.scenarios, a.platforms = ["social_b", "outdoor_b"], ["single_4k_ws", "dual_4k_ws_os"]
+        a.windows, a.time_limit = [0.3, 0.15], 10.0
     roles = policy_roles(policy_names())
     tasks = [(s, p, a.windows, a.seed, a.time_limit, a.workers, roles) for s in a.scenarios for p in a.platforms]
     t0 = time.perf_counter()

@@ -14,8 +14,8 @@ from .check import Checked, check
 from .cpsat import Block, OracleTimeout, OracleUnavailable, Solution, cp_model, solve
 from .instance import DEFAULT_FLOOR, Instance, build_instance
 
-__all__ = ["DEFAULT_FLOOR", "Instance", "OracleCheckError", "OracleTimeout", "OracleUnavailable", "build_instance",
-           "blocks_of_segments", "check", "cp_model", "optimum", "schedule_records"]
+__all__ = ["DEFAULT_FLOOR", "Instance", "OracleCheckError", "OracleTimeout", "OracleUnavailable", "blocks_of_segments",
+           "build_instance", "check", "cp_model", "optimum", "schedule_records"]
 
 
 class OracleCheckError(CoreError):

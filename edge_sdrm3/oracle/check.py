@@ -11,6 +11,7 @@ and ends by its deadline; a frame with no block is dropped. The metrics come fro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from ..core.metrics import model_infos, summarize
 from ..core.types import DONE, DROPPED, Completion
@@ -94,7 +95,7 @@ def check(inst: Instance, schedule: list[dict]) -> Checked:
         energy[i] = e
     for a, xs in enumerate(on_acc):
         xs.sort()
-        for (s0, e0, n0), (s1, e1, n1) in zip(xs, xs[1:]):
+        for (_, e0, n0), (s1, _, n1) in pairwise(xs):
             if e0 > s1 + TOL_MS:
                 problems.append(f"{acc_ids[a]}: {n0} (until {e0} ms) overlaps {n1} (from {s1} ms)")
     comps = []

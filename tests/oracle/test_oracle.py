@@ -4,8 +4,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import subprocess
-import sys
 from bisect import bisect_right
 from pathlib import Path
 
@@ -14,13 +12,12 @@ import pytest
 from edge_sdrm3.catalog import load_platform, load_scenario
 from edge_sdrm3.cli import main
 from edge_sdrm3.sim.replay import replay
-from edge_sdrm3.sim.trace import Frame, Trace, generate
+from edge_sdrm3.sim.trace import Trace, generate
 
-pytest.importorskip("ortools", reason="the oracle needs OR-Tools: pip install -e '.[oracle]'")
+pytest.importorskip("ortools", reason="the oracle needs OR-Tools, not installed here: pip install -e '.[oracle]'")
 
 from edge_sdrm3.oracle import build_instance, check, optimum  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"uxcost", "optimal", "bound", "frames_due", "frames_missed", "energy_mj", "solve_s"}
 
 
@@ -45,7 +42,8 @@ def write_case(tmp_path: Path, models: list[dict], *, n_acc: int = 2, handoff=(0
           "handoff": {"latency_ms": handoff[0], "energy_mj": handoff[1]}}
     (tmp_path / f"{name}_scenario.json").write_text(json.dumps(sc))
     (tmp_path / f"{name}_platform.json").write_text(json.dumps(pl))
-    return load_scenario(str(tmp_path / f"{name}_scenario.json")), load_platform(str(tmp_path / f"{name}_platform.json"))
+    return (load_scenario(str(tmp_path / f"{name}_scenario.json")),
+            load_platform(str(tmp_path / f"{name}_platform.json")))
 
 
 def random_models(rng: random.Random, n_models: int, n_seg: int, n_var: int, cascade: bool) -> list[dict]:
@@ -124,7 +122,7 @@ def brute_force(models: list[dict], trace: Trace, *, handoff=(0.0, 0.0), idle=No
             m = jobs[i][0]
             opts = []
             for v in allowed(m):
-                lat, en = m["variants"][v][2], m["variants"][v][3]
+                lat = m["variants"][v][2]
                 n_seg = len(lat[0])
                 for accs in itertools.product(range(n_acc), repeat=n_seg):
                     if all(lat[a][s] is not None for s, a in enumerate(accs)):
@@ -313,7 +311,8 @@ def test_frames_too_costly_to_run_on_time_are_dropped(tmp_path):
 
 def test_a_dropped_upstream_takes_its_cascade_with_it(tmp_path):
     # m0 cannot meet its 2-ms deadline anywhere: its cascaded m1 counts as missed and never runs
-    models = [{"name": "m0", "fps": 100.0, "deadline_ms": 2.0, "variants": [(1.0, 1.0, [[3.0], [4.0]], [[1.0], [1.0]])]},
+    models = [{"name": "m0", "fps": 100.0, "deadline_ms": 2.0,
+               "variants": [(1.0, 1.0, [[3.0], [4.0]], [[1.0], [1.0]])]},
               {"name": "m1", "fps": 100.0, "upstream": "m0", "trigger_probability": 1.0,
                "variants": [(1.0, 1.0, [[1.0], [1.0]], [[1.0], [2.0]])]}]
     sc, spec = write_case(tmp_path, models)
@@ -401,24 +400,3 @@ def test_cli_bad_time_limit_is_a_one_line_error(capsys):
     assert main(["oracle", "social_b", "--platform", "dual_4k_ws_os", "--time-limit", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--time-limit" in err and len(err.splitlines()) == 1
-
-
-def test_missing_ortools_says_how_to_install_it():
-    code = ("import sys; sys.modules['ortools'] = None\n"
-            "from edge_sdrm3.cli import main\n"
-            "sys.exit(main(['oracle', 'social_b', '--platform', 'dual_4k_ws_os', '--duration', '0.05']))")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert p.returncode == 2
-    assert len(p.stderr.strip().splitlines()) == 1
-    assert "pip install" in p.stderr and "oracle" in p.stderr
-
-
-def test_replay_never_imports_ortools():
-    code = ("import sys\n"
-            "from edge_sdrm3.cli import main\n"
-            "main(['replay', 'social_b', '--platform', 'dual_4k_ws_os', '--duration', '0.2', '--policy', 'sdrm3',"
-            " '--json'])\n"
-            "import edge_sdrm3.runtime.service\n"
-            "sys.exit(1 if 'ortools' in sys.modules else 0)")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert p.returncode == 0, p.stderr
