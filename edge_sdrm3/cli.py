@@ -1,4 +1,4 @@
-"""``edge-sdrm3``: replay, compare, trace, scenarios, platforms, profile.
+"""``edge-sdrm3``: replay, compare, trace, scenarios, platforms, profile, oracle.
 
 The CLI only parses arguments and builds what the commands need; the work is in ``sim`` and ``core``.
 Errors in input files end the command with a one-line message naming the file, line and field (exit 2).
@@ -19,6 +19,7 @@ from .core.policies import make_policy, policy_names
 from .core.records import summary_record
 from .core.types import ConfigError
 from .report import best_baseline, reduction
+from .oracle.cli import add_oracle_parser
 from .runtime.cli import add_serve_parser
 from .sim import trace as traces
 from .sim.replay import replay
@@ -381,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="PROFILE.json")
     p.set_defaults(func=cmd_profile)
     add_models_parser(sub)
+    add_oracle_parser(sub)
     add_serve_parser(sub)
     add_client_parsers(sub)
     return ap
