@@ -29,6 +29,10 @@ def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
                    help="append the records here and resume from it (default: print them)")
     p.set_defaults(func=cmd_sweep)
 
+    from .tune import add_tune_parser
+
+    add_tune_parser(sub)
+
 
 
 def executor_args(p: argparse.ArgumentParser) -> None:

@@ -42,7 +42,7 @@ class Cell:
                 "duration_s": self.duration_s, "params": dict(self.params)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Cell":
+    def from_dict(cls, d: dict) -> Cell:
         return cls(d["scenario"], d["platform"], d["policy"], int(d["seed"]), float(d["duration_s"]),
                    tuple(sorted(d.get("params", {}).items())))
 

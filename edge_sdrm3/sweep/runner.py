@@ -16,8 +16,8 @@ import os
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from ..catalog import FileFormatError, Scenario
 from ..core.types import ConfigError
@@ -136,7 +136,7 @@ class RayExecutor:
 
         self.ray = ray
         self.started = False
-        opts = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        opts = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
         if not ray.is_initialized():
             if address == "auto":
                 try:
