@@ -129,6 +129,8 @@ def parse_scenarios(value) -> list[str]:
         if item.startswith(RANDOM_PREFIX):
             rest = item[len(RANDOM_PREFIX):]
             seeds = int_range(rest, f"scenarios: {item!r}") if ".." in rest else [_int(rest, f"scenarios: {item!r}")]
+            if seeds[0] < 0:
+                raise ConfigError(f"scenarios: {item!r}: the seeds of random mixes are >= 0")
             out.extend(f"{RANDOM_PREFIX}{n}" for n in seeds)
         else:
             out.append(item)
@@ -232,6 +234,11 @@ def _check_sources(grid: Grid, pre: str) -> None:
     """Every scenario and platform loads (a typo fails now, not in a worker an hour later)."""
     from ..catalog import load_platform, load_scenario
 
+    from .runner import random_scenario
+
+    randoms = [sc for sc in grid.scenarios if sc.startswith(RANDOM_PREFIX)]
+    if randoms:
+        random_scenario(int(randoms[0][len(RANDOM_PREFIX):]))  # the generator is there
     for sc in grid.scenarios:
         if not sc.startswith(RANDOM_PREFIX):
             try:

@@ -29,13 +29,15 @@ _platforms: dict = {}
 
 
 def random_scenario(seed: int) -> Scenario:
-    """The random mix of seed ``seed`` (what ``edge-sdrm3 scenarios random --seed N`` prints)."""
+    """The random mix of seed ``seed`` over the XRBench cost table (``edge-sdrm3 scenarios random --seed N``)."""
+    from ..catalog import load_cost_table
+
     try:
-        from ..randomwork import random_scenario as make  # the random-mix generator, where the build has it
+        from ..random_scenarios import random_scenario as make  # the random-mix generator, where the build has it
     except ImportError:
         raise ConfigError(f"{RANDOM_PREFIX}{seed}: random mixes need the random-mix generator "
                           "(`edge-sdrm3 scenarios random`), which this build lacks") from None
-    return make(seed)
+    return make(seed, load_cost_table("xrbench"), "xrbench")
 
 
 def scenario_of(source: str) -> Scenario:
