@@ -102,3 +102,18 @@ def test_ray_gives_the_records_of_local_workers(tmp_path):
         ex.close()
     assert not ray.is_initialized()
     assert lines_of(local) == lines_of(on_ray) and len(lines_of(local)) == 12
+
+
+def test_random_cells_replay_the_generators_mix(tmp_path):
+    gen = pytest.importorskip("edge_sdrm3.random_scenarios", reason="the random-mix generator is not in this build")
+    from edge_sdrm3.catalog import load_cost_table
+
+    out = tmp_path / "r.jsonl"
+    assert main(["sweep", "--scenarios", "random:3..4", "--platforms", "dual_4k_ws_os", "--policies", "edf",
+                 "--duration", "0.5", "-o", str(out), "--workers", "1"]) == 0
+    recs = {r["cell"]["scenario"]: r for r in read_records(out)}
+    table = load_cost_table("xrbench")
+    for seed in (3, 4):
+        sc = gen.random_scenario(seed, table, "xrbench")
+        assert recs[f"random:{seed}"]["scenario"] == sc.name
+        assert set(recs[f"random:{seed}"]["models"]) == {m.name for m in sc.models}
