@@ -243,8 +243,8 @@ def cut_torn_tail(path: str | Path) -> None:
 class Progress:
     """``sweep: 120/462 cells (40 already done), 3.1 cells/s, 1m50s left`` on a terminal's stderr."""
 
-    def __init__(self, total: int, skipped: int, show: bool) -> None:
-        self.total, self.skipped, self.show = total, skipped, show
+    def __init__(self, total: int, skipped: int, show: bool, label: str = "sweep") -> None:
+        self.total, self.skipped, self.show, self.label = total, skipped, show, label
         self.done = 0
         self.errors = 0
         self.t0 = time.monotonic()
@@ -259,7 +259,7 @@ class Progress:
             rate = self.done / max(1e-9, now - self.t0)
             left = (self.total - self.skipped - self.done) / rate if rate > 0 else 0.0
             err = f", {self.errors} failed" if self.errors else ""
-            sys.stderr.write(f"\r\033[Ksweep: {self.skipped + self.done}/{self.total} cells"
+            sys.stderr.write(f"\r\033[K{self.label}: {self.skipped + self.done}/{self.total} cells"
                              f"{f' ({self.skipped} already done)' if self.skipped else ''}{err}, "
                              f"{rate:.1f} cells/s, {_hms(left)} left")
             sys.stderr.flush()

@@ -31,7 +31,7 @@ from ..core.params_table import load_table, table_doc, workload_of
 from ..core.policies import make_policy
 from ..core.types import ConfigError
 from .grid import Cell, grid_from
-from .runner import execute, scenario_of
+from .runner import Progress, execute, scenario_of
 
 SKIP = {"theta", "params_table"}  # not parameters to search: θ as a whole (its fields are), the table itself
 
@@ -85,7 +85,7 @@ def _score(recs: list[dict]) -> float:
 
 
 def tune(grid, policy: str, trials: int, executor, search_seed: int = 0, names: list[str] | None = None,
-         log=None) -> dict:
+         show_progress: bool = False) -> dict:
     """The table's document for every (scenario, platform) of ``grid`` over its seeds."""
     defaults = searchable(policy)
     if names:
@@ -102,7 +102,12 @@ def tune(grid, policy: str, trials: int, executor, search_seed: int = 0, names: 
         cells = [Cell(s, p, policy, seed, grid.duration_s, tuple(sorted(c.items())))
                  for (s, p), cs in cands.items() for c in cs for seed in grid.seeds]
         by = {}
-        for r in execute(cells, executor):
+        prog = Progress(len(cells), 0, show_progress, "tune")
+        try:
+            recs = execute(cells, executor, prog)
+        finally:
+            prog.end()
+        for r in recs:
             if "error" in r:
                 raise ConfigError(f"tune: a trial failed: {r['cell']}: {r['error']}")
             by.setdefault(Cell.from_dict(r["cell"]).key(), r)
@@ -113,8 +118,6 @@ def tune(grid, policy: str, trials: int, executor, search_seed: int = 0, names: 
         return out
 
     scores = run(cand)
-    if log:
-        log(f"tune: round 1 done ({len(workloads)} workloads x {trials + 1} candidates x {len(grid.seeds)} seeds)")
     best = {w: min(range(len(cand[w])), key=lambda i: (scores[w][i], i)) for w in workloads}
     more = {w: [sample(defaults, rng, cand[w][best[w]]) for _ in range(max(1, trials // 2))] for w in workloads}
     scores2 = run(more)
@@ -200,8 +203,7 @@ def cmd_tune(args) -> int:
                       f"(geomean per cell {100 * (res['geomean_gain'] or 0):+.1f}%; better in {res['better_cells']}, "
                       f"worse in {res['worse_cells']})")
             return 0
-        doc = tune(grid, args.policy, args.trials, ex, args.search_seed, names,
-                   (lambda m: print(m, file=sys.stderr)) if show else None)
+        doc = tune(grid, args.policy, args.trials, ex, args.search_seed, names, show)
     finally:
         ex.close()
     Path(args.output).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")

@@ -20,6 +20,7 @@ ratio for comparison.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 
 from ..params_table import load_table, workload_of
@@ -62,6 +63,7 @@ class SDRM3:
         # parameters learned offline (`edge-sdrm3 tune`): applied when the workload is first seen
         self.table = load_table(params_table) if params_table else None
         self.table_entry: tuple | None = None  # (entry, distance) used
+        self.table_ignored: list[str] = []  # parameters of the entry this policy does not have
 
     def _cascades(self, view) -> None:
         """Per model: frames at stake per job (itself plus its expected cascaded descendants), and the
@@ -103,9 +105,12 @@ class SDRM3:
             self.tuner.theta = self.theta
             self.tuner.window_ms = params.pop("window_ms", self.tuner.window_ms)
         params.pop("window_ms", None)
-        for k, v in params.items():
-            if k in ("order", "shed", "slack_use", "urgent_speed"):
+        args = inspect.signature(SDRM3.__init__).parameters
+        for k, v in params.items():  # the other constructor arguments are kept as attributes of the same name
+            if k in args and k not in ("theta", "params_table") and k in self.__dict__:
                 setattr(self, k, v)
+            else:
+                self.table_ignored.append(k)
 
     def observe(self, c: Completion, now: float) -> None:
         """A due frame's outcome (from the driver): feeds the online tuner."""
