@@ -157,6 +157,16 @@ def judge(table: str, grid, policy: str, executor) -> dict:
             "worse_cells": sum(1 for a, b in pairs if b > a * 1.01)}
 
 
+def merged(path: str, doc: dict) -> dict:
+    """The table at ``path`` with ``doc``'s entries added (replacing those of the same workload and platform)."""
+    load_table(path)  # a valid table, or a clear error
+    old = json.loads(Path(path).read_text())
+    new = {(e["workload"], e["platform"]) for e in doc["entries"]}
+    keep = [e for e in old["entries"] if (e.get("workload"), e.get("platform")) not in new]
+    return {**doc, "entries": keep + doc["entries"], "merged_from": old.get("merged_from", []) + [
+        {k: v for k, v in old.items() if k not in ("entries", "merged_from")}]}
+
+
 def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     from .cli import executor_args
 
@@ -175,6 +185,9 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--search-seed", type=int, default=0, help="seed of the search (default 0)")
     p.add_argument("--judge", metavar="TABLE", help="compare TABLE with the defaults on the cells given")
     p.add_argument("-o", "--output", metavar="TABLE.json", help="where the table goes (required without --judge)")
+    p.add_argument("--merge", action="store_true",
+                   help="add the entries to the table already at -o (an entry of the same workload and platform "
+                        "is replaced) instead of writing a new one")
     p.add_argument("--json", action="store_true", help="with --judge: the figures as JSON")
     executor_args(p)
     p.set_defaults(func=cmd_tune)
@@ -206,6 +219,8 @@ def cmd_tune(args) -> int:
         doc = tune(grid, args.policy, args.trials, ex, args.search_seed, names, show)
     finally:
         ex.close()
+    if args.merge and Path(args.output).exists():
+        doc = merged(args.output, doc)
     Path(args.output).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     d = sum(e["train_uxcost_default"] for e in doc["entries"]) / len(doc["entries"])
     t = sum(e["train_uxcost"] for e in doc["entries"]) / len(doc["entries"])

@@ -44,3 +44,16 @@ def test_tune_refuses_an_unknown_parameter(capsys):
     assert main(["tune", "--scenarios", "vr_gaming", "--platforms", "single_4k_ws", "--search", "alpha,zeta",
                  "-o", "/dev/null"]) == 2
     assert "no parameter 'zeta'" in capsys.readouterr().err
+
+
+def test_merge_adds_entries_to_an_existing_table(tmp_path, capsys):
+    out = tmp_path / "table.json"
+    common = ["--platforms", "single_4k_ws", "--seeds", "0", "--duration", "0.5", "--trials", "1", "--workers", "1",
+              "-o", str(out)]
+    assert main(["tune", "--scenarios", "vr_gaming,outdoor_a"] + common) == 0
+    first = {e["scenario"]: e for e in json.loads(out.read_text())["entries"]}
+    assert main(["tune", "--scenarios", "outdoor_a,social_a", "--search-seed", "5", "--merge"] + common) == 0
+    doc = json.loads(out.read_text())
+    assert sorted(e["scenario"] for e in doc["entries"]) == ["outdoor_a", "social_a", "vr_gaming"]
+    assert next(e for e in doc["entries"] if e["scenario"] == "vr_gaming") == first["vr_gaming"]
+    assert len(load_table(str(out)).entries) == 3
