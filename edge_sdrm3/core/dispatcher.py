@@ -5,6 +5,13 @@ when an accelerator finishes what it was given, and ``schedule(now)`` after each
 ``schedule`` returns the work to start and the jobs that ended without completing (drops). A policy
 only ever sees a read-only ``View``; a decision that is not valid is logged, counted, and that step
 falls back to FIFO (DESIGN.md §3).
+
+Firm deadlines (DESIGN.md §6), for every policy and both drivers: at its deadline a job is dropped
+(reason ``deadline``) — at once if it waits in the queue, started or not (``schedule`` drops it and
+asks to be woken at the next queued deadline), and at its next block boundary if it runs
+(``segments_done`` returns the drop: the block in flight counts, the rest is not run). Under
+``drop_strict`` (``--compat xrbench``) XRBench's own rule applies instead: only a queued job that has
+not started is dropped, once ``now`` is past its deadline.
 """
 from __future__ import annotations
 
@@ -116,6 +123,9 @@ class Dispatcher:
             job.energy += energy_mj - self._pending_energy[a]
         if job.seg >= job.n_segs:
             return self._complete(job, end, DONE if end <= job.deadline else LATE)
+        if end >= job.deadline and not self.drop_strict:  # firm deadline: the rest is not run
+            self.counters.drops_deadline += 1
+            return self._complete(job, end, DROPPED, "deadline")
         self.release(job)
         return None
 
@@ -173,10 +183,12 @@ class Dispatcher:
     def schedule(self, now: float) -> tuple[list[Start], list[Completion]]:
         ended: list[Completion] = []
         ready = self.ready
-        # queued jobs that have not started by their deadline are dropped, for every policy
+        # queued jobs are dropped at their deadline, for every policy (strict: unstarted ones, once past it)
         if ready:
-            strict = self.drop_strict
-            expired = [j for j in ready if j.seg == 0 and (j.deadline < now if strict else j.deadline <= now)]
+            if self.drop_strict:
+                expired = [j for j in ready if j.seg == 0 and j.deadline < now]
+            else:
+                expired = [j for j in ready if j.deadline <= now]
             if expired:
                 for j in expired:
                     self.counters.drops_deadline += 1
@@ -201,9 +213,10 @@ class Dispatcher:
                 view.ready = tuple(self.ready)
                 view.free_at = tuple(self.free_at)
                 self._apply(self.fallback.pick(view, now), now, starts, ended)
-        # wake at the next deadline of a queued, unstarted job, so that it is dropped on time
+        # wake at the next deadline of a queued job (strict: an unstarted one), so that it is dropped on time
+        strict = self.drop_strict
         for j in self.ready:
-            if j.seg == 0 and j.deadline < self.wake_at:
+            if j.deadline < self.wake_at and (j.seg == 0 or not strict):
                 self.wake_at = j.deadline
         return starts, ended
 

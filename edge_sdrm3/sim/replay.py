@@ -4,8 +4,8 @@ Native semantics (DESIGN.md §6): frames are released at their trace times; a ca
 (and whose upstream frame fired: a trigger inside a frame that never happened is not due)
 is released when the upstream job of the corresponding frame completes on time (at the later of that
 completion and its own release time), and counts as missed without running if the upstream job was
-dropped, late or failed; the dispatcher drops queued jobs that have not started by their deadline;
-the run drains.
+dropped, late or failed; firm deadlines (the dispatcher's rule): a queued job is dropped at its
+deadline, a running one at its next block boundary; the run drains.
 """
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def test_invalid_decision_after_a_valid_one_keeps_the_valid_one() -> None:
     assert [(s.job.id, s.acc) for s in starts] == [(0, 1), (1, 0)]  # the second via FIFO
 
 
-def test_queued_job_is_dropped_at_its_deadline_but_a_started_one_runs_late() -> None:
+def test_queued_job_is_dropped_at_its_deadline_and_a_started_one_at_its_next_block_boundary() -> None:
     fifo = make_policy("fcfs")
     disp, costs, _ = setup(lambda v, now: fifo.pick(v, now), n_acc=1)
     late = job(costs, 0, deadline=8)  # two 10 ms segments: cannot finish by 8
@@ -101,11 +101,11 @@ def test_queued_job_is_dropped_at_its_deadline_but_a_started_one_runs_late() -> 
     assert starts == []
     assert [(e.frame, e.status, e.reason, e.end_ms, e.start_ms) for e in ended] == [(1, "dropped", "deadline", 5, -1)]
     assert disp.counters.drops_deadline == 1
-    assert disp.segments_done(0, 10) is None  # segment 0 done, past the deadline: still queued
-    starts, ended = disp.schedule(10)
-    assert [(s.job.id, s.first_seg) for s in starts] == [(0, 1)] and ended == []
-    done = disp.segments_done(0, 20)
-    assert done is not None and (done.status, done.end_ms, done.energy_mj) == ("late", 20, 20)
+    # segment 0 done at 10, past the deadline (8): the job ends there, its segment 1 is not run
+    c = disp.segments_done(0, 10)
+    assert c is not None and (c.status, c.reason, c.end_ms, c.energy_mj) == ("dropped", "deadline", 10, 10)
+    assert disp.counters.drops_deadline == 2
+    assert disp.schedule(10) == ([], []) and disp.ready == []
 
 
 def test_job_completes_done_by_its_deadline() -> None:

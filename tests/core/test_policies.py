@@ -16,18 +16,23 @@ from edge_sdrm3.core.types import Accelerator, Costs, Job, Model, Platform, Vari
 
 
 class Case:
-    """A workload: ``lats[name] = lat[a][s]`` of the single variant of each model."""
+    """A workload: ``lats[name] = lat[a][s]`` of the single variant of each model (energies: ``ens``, default
+    the latencies; cascades: ``upstream[name]``)."""
 
-    def __init__(self, lats: dict[str, list[list[float]]], fps: dict[str, float] | None = None) -> None:
+    def __init__(self, lats: dict[str, list[list[float]]], fps: dict[str, float] | None = None,
+                 ens: dict[str, list[list[float]]] | None = None, upstream: dict[str, str] | None = None) -> None:
         n_acc = len(next(iter(lats.values())))
         self.platform = Platform("test", tuple(Accelerator(f"acc{a}", "emulated") for a in range(n_acc)))
         fps = fps or {}
+        upstream = upstream or {}
         self.models = tuple(
-            Model(name, fps.get(name, 10.0), (Variant("full"),), len(lat[0])) for name, lat in lats.items()
+            Model(name, fps.get(name, 10.0), (Variant("full"),), len(lat[0]), upstream=upstream.get(name))
+            for name, lat in lats.items()
         )
         self.index = {name: m for m, name in enumerate(lats)}
         table = [[[list(row) for row in lat]] for lat in lats.values()]
-        self.costs = Costs(table, [[[list(row) for row in lat]] for lat in lats.values()])
+        en = {**lats, **(ens or {})}
+        self.costs = Costs(table, [[[list(row) for row in en[name]]] for name in lats])
         self.ids = 0
 
     def dispatcher(self, policy: str, **config) -> Dispatcher:
@@ -50,7 +55,9 @@ def started(disp: Dispatcher, now: float) -> list[tuple[str, int, int]]:
 
 
 def test_every_baseline_is_registered() -> None:
-    assert policy_names()[:9] == list(BASELINES)
+    assert policy_names()[:len(BASELINES)] == list(BASELINES)
+    assert {"edf_firm", "planaria"} <= set(BASELINES)
+    assert {"sdrm3+supernet", "edf_firm+supernet"} <= set(policy_names())
 
 
 def test_fcfs_release_order_each_to_its_fastest_free() -> None:
@@ -165,21 +172,37 @@ def test_heft_two_jobs_do_not_plan_on_the_same_slot() -> None:
     assert started(d, 0) == [("b", 1, 1)]
 
 
-def test_prema_token_threshold() -> None:
-    one = {"long": [[20]], "short": [[5]]}  # a single accelerator
-    # at now 25: long (release 0, isolated 20) token 25 / 20 = 1.25; short (release 22, isolated 5)
-    # token 3 / 5 = 0.6. Threshold 1.0 -> only long is a candidate -> long runs although short is shorter
-    c = Case(one)
+def test_prema_threshold_is_the_largest_level_the_largest_token_reaches() -> None:
+    # one accelerator; token = (now - release) / isolated latency. Candidates: tokens >= the threshold,
+    # the largest of {1, 3, 9} that the largest token reaches; the shortest candidate runs.
+    iso = {"long": [[20]], "mid": [[10]], "short": [[2]]}
+    # at 25: long (release 0) 25/20 = 1.25, mid (release 20) 0.5, short (release 24) 0.5 -> threshold 1
+    # -> only long is a candidate -> long runs although it is the longest
+    c = Case(iso)
     d = c.dispatcher("prema")
-    d.release(c.job("long", 0))
-    d.release(c.job("short", 22))
+    for name, rel in (("long", 0), ("mid", 20), ("short", 24)):
+        d.release(c.job(name, rel))
     assert started(d, 25) == [("long", 0, 1)]
-    # threshold 2.0: no token reaches it -> all jobs are candidates -> shortest (short, 5 < 20)
-    c = Case(one)
-    d = c.dispatcher("prema", threshold=2.0)
-    d.release(c.job("long", 0))
-    d.release(c.job("short", 22))
-    assert started(d, 25) == [("short", 0, 1)]
+    # at 60: long 60/20 = 3.0, mid (release 35) 2.5, short (release 58) 1.0 -> threshold 3 -> long runs
+    # (with the threshold fixed at 1 all three would be candidates and short would run)
+    c = Case(iso)
+    d = c.dispatcher("prema")
+    for name, rel in (("long", 0), ("mid", 35), ("short", 58)):
+        d.release(c.job(name, rel))
+    assert started(d, 60) == [("long", 0, 1)]
+    # at 190: long 190/20 = 9.5, mid (release 100) 9.0, short (release 188) 1.0 -> threshold 9 ->
+    # candidates long and mid -> the shorter, mid, runs
+    c = Case(iso)
+    d = c.dispatcher("prema")
+    for name, rel in (("long", 0), ("mid", 100), ("short", 188)):
+        d.release(c.job(name, rel))
+    assert started(d, 190) == [("mid", 0, 1)]
+    # at 1: every token below 1 -> every job is a candidate -> the shortest, short, runs
+    c = Case(iso)
+    d = c.dispatcher("prema")
+    for name, rel in (("long", 0), ("mid", 0), ("short", 0)):
+        d.release(c.job(name, rel))
+    assert started(d, 1) == [("short", 0, 1)]
 
 
 def test_prema_fills_every_free_accelerator() -> None:
@@ -192,21 +215,23 @@ def test_prema_fills_every_free_accelerator() -> None:
     assert started(d, 25) == [("long", 1, 1), ("short", 0, 1)]
 
 
-def test_herald_static_affinity_and_load_balance() -> None:
-    # pairs by fps x best latency: a 30 x 10 = 300, b 10 x 10 = 100, c 5 x 8 = 40
-    #   a: fastest acc1 (10 < 20) -> acc1, load acc1 = 300
-    #   b: fastest acc1 (10), acc0 10.05 is within 1% -> least load: acc0 (0 < 300)
-    #   c: fastest acc1 (8 < 40), acc0 not within 1% -> acc1
-    c = Case({"a": [[20], [10]], "b": [[10.05], [10]], "c": [[40], [8]]}, fps={"a": 30, "b": 10, "c": 5})
+def test_herald_balances_the_load_by_affinity() -> None:
+    # a, b, c at 30 fps: 12 ms on acc0, 10 on acc1; d at 1 fps: 100 on acc0, 10 on acc1. Pairs by fps x best
+    # latency: a, b, c (300 each; model order), d (10). Each to the least resulting load (fps x latency):
+    #   a: acc0 0 + 360, acc1 0 + 300 -> acc1 (300)      b: acc0 360, acc1 600 -> acc0 (360)
+    #   c: acc0 720, acc1 600 -> acc1 (600)               d: acc0 360 + 100 = 460, acc1 610 -> acc0
+    # (mapping each to its fastest accelerator would put all four on acc1, leaving acc0 idle)
+    c = Case({"a": [[12], [10]], "b": [[12], [10]], "c": [[12], [10]], "d": [[100], [10]]},
+             fps={"a": 30, "b": 30, "c": 30, "d": 1})
     d = c.dispatcher("herald")
-    d.release(c.job("a", 0))
-    d.release(c.job("c", 1))
-    d.release(c.job("b", 2))
-    # a -> acc1; c's acc1 is taken -> c waits though acc0 is free; b -> acc0
-    # (FIFO: a -> acc1, c -> acc0, b waits)
-    assert started(d, 2) == [("a", 1, 1), ("b", 0, 1)]
-    d.segments_done(1, 12)
-    assert started(d, 12) == [("c", 1, 1)]
+    for name in "abcd":
+        d.release(c.job(name, 0))
+    # release order: a -> acc1, b -> acc0; c waits for acc1, d for acc0
+    assert started(d, 0) == [("a", 1, 1), ("b", 0, 1)]
+    d.segments_done(1, 10)
+    assert started(d, 10) == [("c", 1, 1)]
+    d.segments_done(0, 12)
+    assert started(d, 12) == [("d", 0, 1)]
 
 
 def test_herald_maps_each_segment_and_rebuilds_on_new_costs() -> None:
@@ -298,3 +323,73 @@ def test_a_cost_change_reaches_the_jobs_already_queued() -> None:
     costs.set_segment(0, 0, 0, 1, 5.0)  # segment 1 on acc0: 2 -> 5 ms; acc1 (4 ms) is now the best
     assert job.rem_best[0] == 1.0 + 4.0
     assert job.rem_on[0][0] == 1.0 + 5.0
+
+
+# ---- edf_firm, planaria, POLICY+supernet ---------------------------------------------------------------------
+
+
+def test_edf_firm_least_energy_among_the_accelerators_that_meet_the_deadline() -> None:
+    # one block: 10 ms / 10 mJ on acc0, 20 ms / 4 mJ on acc1. The fastest end is 10; a slower one may spend at
+    # most 0.3 of the slack left after it. Deadline 100: limit 10 + 0.3 x 90 = 37 >= 20 -> acc1 (4 mJ).
+    # Deadline 30: limit 10 + 0.3 x 20 = 16 < 20 -> only acc0 meets it -> acc0.
+    for deadline, acc in ((100.0, 1), (30.0, 0)):
+        c = Case({"m": [[10], [20]]}, ens={"m": [[10], [4]]})
+        d = c.dispatcher("edf_firm")
+        d.release(c.job("m", 0, deadline))
+        assert started(d, 0) == [("m", acc, 1)]
+
+
+def test_edf_firm_orders_by_deadline_less_the_childrens_time_and_drops_the_hopeless() -> None:
+    # one accelerator. up (10 ms) has a child kid (30 ms): its key is its deadline 60 less 30 = 30, before
+    # o's 50 -> up runs first although o's deadline is earlier. late needs 10 ms but its deadline is 5 ms
+    # away: its best-case end (10) is past it -> dropped at once (hopeless), not left to the deadline.
+    c = Case({"up": [[10]], "kid": [[30]], "o": [[10]], "late": [[10]]}, upstream={"kid": "up"})
+    d = c.dispatcher("edf_firm")
+    d.release(c.job("o", 0, 50))
+    d.release(c.job("up", 0, 60))
+    d.release(c.job("late", 0, 5))
+    starts, ended = d.schedule(0)
+    assert [(s.job.model.name, s.acc) for s in starts] == [("up", 0)]
+    assert [(e.model, e.status, e.reason) for e in ended] == [("late", "dropped", "hopeless")]
+    assert d.counters.invalid_decisions == d.counters.fallbacks == 0
+
+
+def test_edf_firm_waits_for_a_busy_accelerator_and_later_jobs_see_it_booked() -> None:
+    # acc0 runs "busy" until 5. x (deadline 30): 10 ms on acc0, 40 on acc1 -> ends 15 on acc0 (waiting), 40 on
+    # acc1 (late) -> x books acc0 until 15 and waits. y (deadline 35): 10 ms / 10 mJ on acc0, 12 ms / 12 mJ on
+    # acc1. With acc0 booked by x, y would end at 25 there, past its limit 12 + 0.3 x 23 = 18.9 -> y runs on
+    # acc1 now (without the booking acc0 would end it at 15 for less energy, and y would wait too).
+    c = Case({"busy": [[5], [5]], "x": [[10], [40]], "y": [[10], [12]]})
+    d = c.dispatcher("edf_firm")
+    d.release(c.job("busy", 0, 1000))
+    assert started(d, 0) == [("busy", 0, 1)]
+    d.release(c.job("x", 0, 30))
+    d.release(c.job("y", 0, 35))
+    assert started(d, 1) == [("y", 1, 1)]
+    d.segments_done(0, 5)
+    assert started(d, 5) == [("x", 0, 1)]
+
+
+def test_planaria_ranks_by_priority_over_slack_times_resources() -> None:
+    # four identical accelerators; score = 1 / (slack x remaining / 4) at now 0:
+    #   p: 10 ms, deadline 40 -> slack 30, score 1 / (30 x 2.5) = 0.0133
+    #   q: 2 ms, deadline 100 -> slack 98, score 1 / (98 x 0.5) = 0.0204
+    #   r: 1 ms, deadline 4 -> slack 3, score 1 / (3 x 0.25) = 1.33
+    #   h: 20 ms, deadline 10 -> no slack left: after every job that can still make it
+    # -> r, q, p, h to acc0..acc3 (EDF and least slack would put p before q)
+    c = Case({n: [[t]] * 4 for n, t in (("p", 10), ("q", 2), ("r", 1), ("h", 20))})
+    d = c.dispatcher("planaria")
+    for n, dl in (("h", 10), ("p", 40), ("q", 100), ("r", 4)):
+        d.release(c.job(n, 0, dl))
+    assert started(d, 0) == [("r", 0, 1), ("q", 1, 1), ("p", 2, 1), ("h", 3, 1)]
+
+
+@pytest.mark.parametrize("base", ["fcfs", "edf_firm", "sdrm3"])
+def test_any_policy_takes_the_supernet_selector(base: str) -> None:
+    from edge_sdrm3.core.policies.with_supernet import WithSupernet
+
+    p = make_policy(f"{base}+supernet", floor=0.8)
+    assert isinstance(p, WithSupernet) and p.name == f"{base}+supernet" and p.uses_variants
+    assert p.inner.name == base and p.selector.floor == 0.8
+    with pytest.raises(Exception, match="unknown policy 'nope\\+supernet'"):
+        make_policy("nope+supernet")

@@ -15,7 +15,8 @@ import pytest
 from edge_sdrm3.catalog import build_models, load_platform, load_scenario
 from edge_sdrm3.core.dispatcher import Dispatcher
 from edge_sdrm3.core.policies import make_policy
-from edge_sdrm3.core.policies.sdrm3 import SDRM3, SDRM3Supernet, overload_victims
+from edge_sdrm3.core.policies.sdrm3 import SDRM3, overload_victims
+from edge_sdrm3.core.policies.with_supernet import WithSupernet
 from edge_sdrm3.core.types import DROPPED, INF, Accelerator, Completion, Costs, Job, Model, Platform, Variant
 from edge_sdrm3.sim import trace as T
 from edge_sdrm3.sim.replay import replay
@@ -335,4 +336,5 @@ def test_supernet_uses_lighter_variants_under_overload_and_misses_less() -> None
 def test_registered_names() -> None:
     assert isinstance(make_policy("sdrm3"), SDRM3)
     p = make_policy("sdrm3+supernet")
-    assert isinstance(p, SDRM3Supernet) and p.uses_variants and p.selector.floor == 0.9
+    assert isinstance(p, WithSupernet) and isinstance(p.inner, SDRM3) and p.uses_variants
+    assert p.selector.floor == 0.9 and p.name == "sdrm3+supernet"

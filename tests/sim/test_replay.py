@@ -113,9 +113,10 @@ def test_dropped_upstream_makes_the_cascaded_frame_missed(tmp_path):
 
 
 def test_late_upstream_makes_the_cascaded_frame_missed(tmp_path):
-    # KD declares a 0.01-ms deadline but needs 0.039896 ms: every KD job starts at once and ends late;
+    # KD declares a 0.039-ms deadline but needs 0.039896 ms: every KD job starts at once, its last block
+    # starts at 0.036576 ms, before the deadline (so firm deadlines let it run), and it ends late;
     # every AS frame (p = 1) is then missed without running and charged its reference energy
-    models = [{"name": "KD_res8_narrow", "fps": 10, "deadline_ms": 0.01},
+    models = [{"name": "KD_res8_narrow", "fps": 10, "deadline_ms": 0.039},
               {"name": "AS_ED_TCN", "fps": 10, "upstream": "KD_res8_narrow"}]
     tr, res, comps = run(tmp_path, models, 2.0)
     cs = by_key(comps)
@@ -128,9 +129,9 @@ def test_late_upstream_makes_the_cascaded_frame_missed(tmp_path):
     # E = E_ref, M = N = 40: UXCost = 1 x 41 / 41
     assert res["uxcost"] == pytest.approx(1.0)
     assert res["xrbench_score"] == pytest.approx(
-        # KD frames: 0.029896 ms late, RT = 1 / (1 + e^(15 x 0.029896)) = 0.38982, x (1500 - 0.1439) / 1500,
-        # due 20, no drop; AS: 0. Overall = mean of the two = 100 x 0.38978 / 2 = 19.489
-        100 * (1 / (1 + 2.718281828459045 ** (15 * (KD_MS - 0.01)))) * (1500 - KD_MJ) / 1500 / 2, rel=1e-6)
+        # KD frames: 0.000896 ms late, RT = 1 / (1 + e^(15 x 0.000896)) = 0.49664, x (1500 - 0.1439) / 1500,
+        # due 20, no drop; AS: 0. Overall = mean of the two = 100 x 0.49659 / 2 = 24.830
+        100 * (1 / (1 + 2.718281828459045 ** (15 * (KD_MS - 0.039)))) * (1500 - KD_MJ) / 1500 / 2, rel=1e-6)
 
 
 def test_cascade_at_a_faster_rate_follows_the_upstream_frame_of_its_period(tmp_path):
@@ -162,18 +163,22 @@ def test_frame_of_a_root_model_whose_trigger_did_not_fire_is_not_due(tmp_path):
 
 
 def test_run_drains(tmp_path):
-    # ASR at 10 fps on one accelerator: every job takes 151 ms > 100-ms period; the run continues past the
-    # 0.5-s trace until the last started job ends:
-    #   f0 0 .. 150.99 late; f1 (released 100) 150.99 .. 301.99 late; f2 (deadline 300) dropped at 300;
-    #   f3 (released 300) 301.99 .. 452.98 late; f4 (released 400) 452.98 .. 603.98 late
+    # ASR at 10 fps on one accelerator: four blocks of 37.748736 ms, 151 ms a job > 100-ms period. Firm
+    # deadlines: a job whose block ends at or past its deadline is dropped there, the rest not run. The run
+    # continues past the 0.5-s trace until the last started block ends (block ends in units of B = 37.75 ms):
+    #   f0 3 blocks, dropped at 3B = 113.25 (deadline 100); f1 from 3B, 3 blocks, dropped at 6B = 226.49 (200);
+    #   f2 from 6B, 2 blocks, dropped at 8B = 301.99 (300); f3 3 blocks to 11B = 415.24 (400);
+    #   f4 3 blocks to 14B = 528.48 (500)
     tr, res, comps = run(tmp_path, [{"name": "ASR_EM_24L", "fps": 10}], 0.5)
     cs = by_key(comps)
-    assert [cs[("ASR_EM_24L", f)].status for f in range(5)] == ["late", "late", "dropped", "late", "late"]
-    assert cs[("ASR_EM_24L", 2)].end_ms == 300.0
-    assert cs[("ASR_EM_24L", 4)].end_ms == pytest.approx(4 * ASR_MS)  # 603.979776
-    assert res["makespan_ms"] == pytest.approx(4 * ASR_MS)
+    block = ASR_MS / 4
+    assert {(c.status, c.reason) for c in comps} == {("dropped", "deadline")} and len(comps) == 5
+    assert [cs[("ASR_EM_24L", f)].end_ms for f in range(5)] == pytest.approx([3 * block, 6 * block, 8 * block,
+                                                                              11 * block, 14 * block])
+    assert cs[("ASR_EM_24L", 2)].energy_mj == pytest.approx(ASR_MJ / 2)  # its two blocks count
+    assert res["makespan_ms"] == pytest.approx(14 * block)
     assert res["frames_due"] == 5 == len(due_frames(tr))
-    assert res["utilization"]["npu0"] == pytest.approx(1.0)  # 4 jobs back to back over 603.98 ms
+    assert res["utilization"]["npu0"] == pytest.approx(1.0)  # 14 blocks back to back over 528.48 ms
 
 
 def test_shipped_scenario_drains_and_counts_due_frames():

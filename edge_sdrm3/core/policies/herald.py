@@ -1,11 +1,16 @@
-"""Herald-style static best-affinity placement of each layer block (segment).
+"""Herald: layer blocks mapped to sub-accelerators by dataflow affinity, with the load balanced.
+
+Source: Kwon et al., "Heterogeneous Dataflow Accelerators for Multi-DNN Workloads" (Herald), HPCA 2021:
+its scheduler assigns each layer to the sub-accelerator whose dataflow suits it, balancing the load across
+the sub-accelerators so that none becomes the bottleneck.
 
 On the first pick (and again whenever the cost tables or the set of healthy accelerators change) each
-(model, segment) pair, taken in descending fps x best latency (ties: model index, segment), is mapped
-to the accelerator where it is fastest; among those within 1% of the fastest, the one with the least
-static load so far (sum of fps x latency of the pairs it holds; ties: lowest index). The largest
-variant's latencies build the map. Ready jobs in release order; a job's next segment runs only on its
-mapped accelerator, and waits while that one is busy.
+(model, segment) pair, taken in descending fps x best latency (ties: model index, segment), is mapped to
+the accelerator with the least resulting load: its static load so far (the sum of fps x latency of the
+pairs it holds) plus fps x this segment's latency there — affinity enters through that latency, the
+balance through the load (ties: the faster there, then lowest index). The largest variant's latencies
+build the map. Ready jobs in release order; a job's next segment runs only on its mapped accelerator,
+and waits while that one is busy.
 """
 from __future__ import annotations
 
@@ -34,9 +39,9 @@ class Herald:
         for _, m, s, best in sorted(pairs):
             if best == INF:
                 continue
-            near = [a for a in usable if lat[m][0][a][s] <= best * 1.01]
-            a = min(near, key=lambda a: (load[a], a))
-            load[a] += view.models[m].fps * lat[m][0][a][s]
+            fps = view.models[m].fps
+            a = min(usable, key=lambda a: (load[a] + fps * lat[m][0][a][s], lat[m][0][a][s], a))
+            load[a] += fps * lat[m][0][a][s]
             self._map[(m, s)] = a
 
     def pick(self, view, now: float) -> list:

@@ -25,7 +25,6 @@ from dataclasses import replace
 
 from ..params_table import load_table, workload_of
 from ..scores import EPS_MS, Theta
-from ..supernet import SupernetSelector
 from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Run
 from ._registry import register
@@ -328,27 +327,3 @@ def overload_victims(view, now: float, jobs: list, value: list[float], accs: lis
         v = max(cand, key=lambda it: (it[2].rem_best[it[2].seg] / value[it[2].m], it[0], it[1]))
         items.remove(v)
         victims.append(v[2])
-
-
-@register("sdrm3+supernet")
-class SDRM3Supernet(SDRM3):
-    """SDRM3 with the supernet selector: under load, models move to lighter variants (DESIGN.md §4)."""
-
-    name = "sdrm3+supernet"
-    uses_variants = True
-
-    def __init__(self, floor: float = 0.9, selector_window_ms: float = 500.0, **kw) -> None:
-        super().__init__(**kw)
-        self.selector = SupernetSelector(floor=floor, window_ms=selector_window_ms)
-
-    def pick(self, view, now: float) -> list:
-        self.selector.bind(view.models, view.costs, sum(view.healthy))
-        return super().pick(view, now)
-
-    def variant_of(self, m: int) -> int:
-        """The variant a new job of model ``m`` should run (the dispatcher asks at release)."""
-        return self.selector.variant_of(m)
-
-    def observe(self, c: Completion, now: float) -> None:
-        super().observe(c, now)
-        self.selector.observe(c, now)
