@@ -147,13 +147,14 @@ def parse_seeds(value) -> list[int]:
 
 
 def parse_policies(value) -> list[str]:
-    """Names, ``all`` (every registered policy) or ``baselines`` (the nine of DESIGN.md §4), as in compare."""
-    from ..core.policies import BASELINES, policy_names
+    """Names, ``all`` (every registered policy) or ``baselines`` (every registered one but SDRM3's), as in compare."""
+    from ..core.policies import policy_names
 
     known = policy_names()
     out: list[str] = []
     for item in split_list(value, "policies"):
-        names = known if item == "all" else [b for b in BASELINES if b in known] if item == "baselines" else [item]
+        names = known if item == "all" else [p for p in known if not p.startswith("sdrm3")] if item == "baselines" \
+            else [item]
         for n in names:
             if n not in known:
                 raise ConfigError(f"policies: unknown policy {n!r} (known: {', '.join(known)}, all, baselines)")

@@ -105,7 +105,7 @@ def test_ray_gives_the_records_of_local_workers(tmp_path):
 
 
 def test_random_cells_replay_the_generators_mix(tmp_path):
-    gen = pytest.importorskip("edge_sdrm3.random_scenarios", reason="the random-mix generator is not in this build")
+    from edge_sdrm3 import random_scenarios as gen
     from edge_sdrm3.catalog import load_cost_table
 
     out = tmp_path / "r.jsonl"
