@@ -24,6 +24,8 @@ from .runtime.cli import add_serve_parser
 from .sim import trace as traces
 from .sim.replay import replay
 from .sim.xrbench_compat import RUN_MS, replay_xrbench
+from .sweep.cli import add_sweep_parsers
+from .sweep.grid import parse_value
 from .tflite.cli import add_models_parser
 
 DEFAULT_DURATION_S = 10.0
@@ -31,6 +33,8 @@ DEFAULT_DURATION_S = 10.0
 
 def load_source(source: str, duration: float | None, seed: int | None, compat: str) -> traces.Trace:
     """A trace file as it is, or a scenario (name or path) turned into a trace."""
+    if duration is not None:
+        traces.check_duration(duration)
     if traces.is_trace(source):
         tr = traces.read(source)
         if duration is not None and duration < tr.duration_s:
@@ -50,14 +54,7 @@ def parse_params(items: list[str] | None) -> dict:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--param {item!r}: expected KEY=VALUE")
-        low = raw.strip().lower()
-        if low in ("true", "false"):
-            out[key] = low == "true"
-        else:
-            try:
-                out[key] = float(raw) if any(c in raw for c in ".eE") else int(raw)
-            except ValueError:
-                out[key] = raw
+        out[key] = parse_value(raw)
     return out
 
 
@@ -169,7 +166,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import Run, chrome_trace, load_any, parse_window
+    from .report import Run, Sweep, chrome_trace, load_any, parse_window, sweep_summary, sweep_table
 
     window = parse_window(args.window)
     items = [(path, load_any(path, args.platform)) for path in args.run]
@@ -190,7 +187,8 @@ def cmd_report(args) -> int:
             print("wrote " + ", ".join(wrote))
         return 0
     if args.json:
-        out = [x.metrics if isinstance(x, Run) else x for _, x in items]
+        out = [x.metrics if isinstance(x, Run) else sweep_summary(x.records) if isinstance(x, Sweep) else x
+               for _, x in items]
         print(json.dumps(out[0] if len(out) == 1 else out, sort_keys=True))
         return 0
     for i, (path, x) in enumerate(items):
@@ -198,6 +196,9 @@ def cmd_report(args) -> int:
             print()
         if isinstance(x, Run):
             _print_run(x.metrics)
+        elif isinstance(x, Sweep):
+            print(f"{path}: a sweep of {len(x.records)} cells" + (f" ({x.failed} failed)" if x.failed else ""))
+            print(sweep_table(sweep_summary(x.records)))
         elif isinstance(x, list):
             print(f"{path}: {x[0].get('scenario', '?')} on {x[0].get('platform', '?')}")
             print(_table(x))
@@ -224,6 +225,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_trace_generate(args) -> int:
+    traces.check_duration(args.duration)
     sc = load_scenario(args.scenario)
     tr = traces.generate(sc, args.duration, args.seed)
     traces.write(tr, args.output)
@@ -383,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_profile)
     add_models_parser(sub)
     add_oracle_parser(sub)
+    add_sweep_parsers(sub)
     add_serve_parser(sub)
     add_client_parsers(sub)
     return ap

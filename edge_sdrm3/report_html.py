@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from .core.types import ConfigError
-from .report import Run, is_baseline, reduction
+from .report import Run, Sweep, is_baseline, reduction, sweep_summary
 
 INSTALL_HINT = "pip install 'edge-sdrm3[report]'"
 
@@ -416,6 +416,42 @@ def fig_benchmark_spread(plt, bench: dict, red: dict, pols: list[str]):
     return fig
 
 
+def fig_sweep(plt, rows: list[dict], title: str):
+    """A sweep's summary per policy: mean UXCost and its reduction against the best baseline of each cell."""
+    labels = [s["label"] for s in rows]
+    colors = [BASE if s["policy"] in _baselines() else OURS.get(s["policy"], "#c1121f") for s in rows]
+    fig, axs = plt.subplots(1, 3, figsize=(13, 1.6 + 0.32 * len(rows)), sharey=True)
+    y = list(range(len(rows)))[::-1]
+    red = [100 * s["geomean_reduction"] if s["geomean_reduction"] is not None else 0.0 for s in rows]
+    panels = [("mean UXCost (lower is better)", [s["uxcost"] for s in rows], "{:.4g}"),
+              ("mean miss rate (%)", [100 * s["miss_rate"] for s in rows], "{:.1f}"),
+              ("UXCost reduction vs best baseline, geomean (%)", red, "{:+.1f}")]
+    for ax, (name, vals, fmt) in zip(axs, panels):
+        ax.barh(y, vals, color=colors)
+        lo, hi = min(vals + [0.0]), max(vals + [1e-9])
+        ax.set_xlim(lo * 1.3 if lo < 0 else 0, hi * 1.3 if hi > 0 else 1)
+        for yi, v in zip(y, vals):
+            ax.text(v, yi, " " + fmt.format(v), va="center", fontsize=7)
+        ax.set_title(name, fontsize=10, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    axs[0].set_yticks(y, labels, fontsize=9)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _sweep_table(rows: list[dict]) -> str:
+    out = ("<table><tr><th>policy</th><th>cells</th><th>mean UXCost</th><th>mean miss rate</th><th>mean energy (mJ)"
+           "</th><th>vs best baseline (geomean)</th><th>worse cells</th><th>better cells</th></tr>")
+    for s in rows:
+        g = s["geomean_reduction"]
+        out += (f'<tr data-policy="{html.escape(s["label"])}"><td>{html.escape(s["label"])}</td><td>{s["cells"]}</td>'
+                + _num(s["uxcost"], "uxcost") + _num(s["miss_rate"], "miss_rate") + _num(s["energy_mj"], "energy_mj")
+                + (f"<td>{100 * g:+.1f}%</td>" if g is not None else "<td>n/a</td>")
+                + f'<td>{s["worse_cells"]}</td><td>{s["better_cells"]}</td></tr>')
+    return out + "</table>"
+
+
 # --- output -----------------------------------------------------------------------------------------------------
 
 def png_bytes(fig) -> bytes:
@@ -448,6 +484,15 @@ def build(items: list[tuple[str, object]], window: tuple[float, float] | None = 
         for r in rows:
             groups.setdefault((r.get("scenario", "?"), r.get("platform", "?"), r.get("compat", "native"),
                                r.get("duration_s"), r.get("seed")), []).append(r)
+    for i, (path, x) in enumerate(items):
+        if isinstance(x, Sweep):
+            rows = sweep_summary(x.records)
+            name = "sweep" if sum(isinstance(y, Sweep) for _, y in items) == 1 else f"sweep_{i + 1}"
+            sections.append(f"<h2>Sweep: {html.escape(path)} ({len(x.records)} cells"
+                            + (f", {x.failed} failed" if x.failed else "") + ")</h2>"
+                            + add(name, "per policy over the sweep's cells: mean UXCost, mean miss rate, and the "
+                                        "geomean UXCost reduction against the best baseline of each cell",
+                                  fig_sweep(plt, rows, f"{path}: {len(x.records)} cells")) + _sweep_table(rows))
     for path, x in items:
         if isinstance(x, dict):  # a benchmark file
             sections.append(f"<h2>Benchmark: {html.escape(path)}</h2>" + add(
