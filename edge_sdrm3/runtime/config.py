@@ -39,7 +39,9 @@ class SocketsConfig:
     control: str = "ipc://{runtime_dir}/control.sock"  # REP, status and commands
     max_message_bytes: int = 16 * 1024 * 1024  # a larger frame message is refused (error too-large)
     ingest_hwm: int = 64  # frames queued in the PULL socket before senders block (ZeroMQ high-water mark)
-    results_hwm: int = 10000  # result messages queued per subscriber before PUB drops for that subscriber
+    results_hwm: int = 10000  # result messages queued per subscriber before PUB drops for that subscriber (at most)
+    results_max_bytes: int = 64 * 1024 * 1024  # bytes of results held for subscribers (docs/protocol.md, Bounds)
+    max_streams: int = 1024  # streams whose frame rate is tracked; the least recently seen is forgotten beyond
     socket_max_bytes: int = 0  # MAXMSGSIZE of the PULL socket: libzmq discards a larger part; 0: 2 x max_message_bytes
     ipc_mode: str = "0660"  # ipc:// socket files get this mode (octal) after bind
     group: str = ""  # ipc:// socket files (and a runtime dir the service creates) get this group; "": the user's
@@ -109,7 +111,8 @@ CHOICES = {("workload", "emulated_compute"): ("always", "when-idle", "never"),
            ("sockets", "control_commands"): ("all", "read-only", "authenticated")}
 POSITIVE = {("service", "tick_s"), ("service", "summary_every_s"), ("service", "hang_factor"),
             ("service", "hang_min_ms"), ("service", "probe_initial_s"), ("service", "probe_max_s"), ("sockets", "max_message_bytes"),
-            ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("scheduler", "max_queue"), ("log", "rotate_bytes")}
+            ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("sockets", "results_max_bytes"),
+            ("sockets", "max_streams"), ("scheduler", "max_queue"), ("log", "rotate_bytes")}
 NON_NEGATIVE = {("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor"),
                 ("sockets", "socket_max_bytes")}
 

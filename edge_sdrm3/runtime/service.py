@@ -43,7 +43,7 @@ from .executors import AcceleratorWorker, ExecutorError
 from .ingest import Ingest
 from .notify import Notifier
 from .recorder import Recorder
-from .results import Results
+from .results import Results, subscriber_hwm
 from .security import Security
 from .sockets import Sockets
 from .summaries import Summaries
@@ -159,19 +159,21 @@ class Service:
         except (CoreConfigError, TypeError) as e:
             raise StartupError(f"config: [scheduler] policy: {e}") from None
         self.host_pool = await open_workers(cfg, wl, loop, self.workers)
-        self.sockets.bind(cfg.sockets, self.security)
+        self.sockets.bind(cfg.sockets, self.security,
+                          subscriber_hwm(wl, cfg.sockets.results_max_bytes, cfg.sockets.results_hwm))
         head = header(wl.scenario, 0.0, cfg.workload.seed, recorded_by="edge-sdrm3 serve", platform=wl.spec.platform.name,
                       policy=policy.name, started_unix_s=time.time(),
                       note="duration_s is 0 in a live log: the frames recorded are the run")
         self.recorder = Recorder(cfg.log.path, head, rotate_bytes=cfg.log.rotate_bytes, keep=cfg.log.keep)
         await asyncio.to_thread(self.recorder.start)
-        self.results = Results(self.sockets.pub, wl, self.counters, self.errors)
+        self.results = Results(self.sockets.pub, wl, self.counters, self.errors, cfg.sockets.results_max_bytes)
         self.engine = eng = Engine(wl.spec.platform, wl.models, wl.costs, policy, fallback=make_policy("fcfs"),
                                    simulated=False, records=self.recorder, record_segments=cfg.log.segments,
                                    keep_completions=False, keep_latencies=False, window=True, overrun_ms=OVERRUN_MS,
                                    on_outcome=self.results.outcome)
         self.ingest = Ingest(wl, eng, seed=cfg.workload.seed, max_message_bytes=cfg.sockets.max_message_bytes,
-                             max_queue=cfg.scheduler.max_queue, counters=self.counters, error=self.results.error)
+                             max_queue=cfg.scheduler.max_queue, counters=self.counters, error=self.results.error,
+                             max_streams=cfg.sockets.max_streams)
         self.clock = clock = WallClock(loop, eng)
         self.accelerators = Accelerators(self.workers, eng, wl, cfg.service, loop, clock.now, clock.kick, clock.step)
         clock.launch = self.accelerators.launch
@@ -254,7 +256,7 @@ class Service:
         except (StartupError, ExecutorError, CoreConfigError) as e:
             self.notifier.ready("reload refused: running on the catalog loaded before")
             raise ProtocolError("bad-argument", f"reload-catalog: {e}") from None
-        old.files = wl.files
+        old.files, old.declared = wl.files, wl.declared
         for w in self.workers:
             loop.run_in_executor(w.pool, w.forget, changed)
         log.info("catalog reloaded: %d variants changed", len(changed))
