@@ -40,7 +40,7 @@ class SocketsConfig:
     max_message_bytes: int = 16 * 1024 * 1024  # a larger frame message is refused (error too-large)
     ingest_hwm: int = 64  # frames queued in the PULL socket before senders block (ZeroMQ high-water mark)
     results_hwm: int = 10000  # result messages queued per subscriber before PUB drops for that subscriber (at most)
-    results_max_bytes: int = 64 * 1024 * 1024  # bytes of results held for subscribers (docs/protocol.md, Bounds)
+    results_max_bytes: int = 32 * 1024 * 1024  # bytes of results held for subscribers (docs/protocol.md, Bounds)
     max_streams: int = 1024  # streams whose frame rate is tracked; the least recently seen is forgotten beyond
     socket_max_bytes: int = 0  # MAXMSGSIZE of the PULL socket: libzmq discards a larger part; 0: 2 x max_message_bytes
     ipc_mode: str = "0660"  # ipc:// socket files get this mode (octal) after bind

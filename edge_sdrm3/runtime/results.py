@@ -45,7 +45,7 @@ def subscriber_hwm(wl: Workload, max_bytes: int, hwm: int) -> int:
 
 class Results:
     def __init__(self, pub: zmq.Socket, wl: Workload, counters: Counter, errors: Counter,
-                 max_bytes: int = 64 << 20) -> None:
+                 max_bytes: int = 32 << 20) -> None:
         self.pub = pub
         self.wl = wl
         self.counters = counters
