@@ -71,8 +71,30 @@ def _peak_rss(pid: int, until: float, stop: threading.Event, peak: list[float]) 
         time.sleep(0.1)
 
 
+def _frames_in(svc: Service) -> int:
+    ctl = Control(svc.control_ep, timeout_ms=5000)
+    try:
+        return int(ctl.stats()["sockets"]["frames_in"])
+    finally:
+        ctl.close()
+
+
+def _drained(svc: Service, want: int, timeout_s: float) -> int:
+    """Wait until the service has taken in ``want`` frames, or its count has not moved for 1 s (at most
+    ``timeout_s``); its count then."""
+    t_end = time.monotonic() + timeout_s
+    last, since = -1, time.monotonic()
+    while True:
+        got = _frames_in(svc)
+        if got != last:
+            last, since = got, time.monotonic()
+        if got >= want or time.monotonic() > min(t_end, since + 1.0):
+            return got
+        time.sleep(0.1)
+
+
 def flood_streams(svc: Service, frames: int, seconds: float, image: np.ndarray) -> int:
-    pub = Publisher(svc.frames_ep, hwm=64, linger_ms=0)
+    pub = Publisher(svc.frames_ep, hwm=64, linger_ms=5000)  # every frame counted as sent is delivered
     t_end = time.monotonic() + seconds
     sent = 0
     try:
@@ -96,7 +118,7 @@ def flood_stalled(svc: Service, frames: int, seconds: float, rate: float, roots:
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.connect(svc.results_ep)  # and never read
-    pub = Publisher(svc.frames_ep, hwm=64, linger_ms=0)
+    pub = Publisher(svc.frames_ep, hwm=64, linger_ms=5000)  # every frame counted as sent is delivered
     t0 = time.monotonic()
     sent = 0
     try:
@@ -149,6 +171,7 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
             watcher = threading.Thread(target=_peak_rss, args=(svc.proc.pid, time.monotonic() + seconds + 30, stop,
                                                                peak), daemon=True)
             watcher.start()
+            frames_in = _frames_in(svc)
             t0 = time.monotonic()
             if phase == "streams":
                 n = flood_streams(svc, frames, seconds, small)
@@ -158,20 +181,23 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
                 label = f"stalled subscriber: {n} frames of {len(roots)} root models at {rate:g}/s"
             took = time.monotonic() - t0
             during = probe.last
+            taken = _drained(svc, frames_in + n, 60.0) - frames_in  # the frames still queued are taken in
+            drained = time.monotonic() - t0 - took
             time.sleep(2.0)
             stop.set()
             watcher.join()
             after = _rss_mb(svc.proc.pid)
             grow_peak, grow_after = peak[0] - base, after - base
             slowest = probe.slowest_s
-            say(f"{label} in {took:.1f} s")
+            say(f"{label} in {took:.1f} s; the service took in {taken} of them, the last {drained:.1f} s later "
+                f"(frames_in of its stats)")
             say(f"  RSS growth: peak {grow_peak:+.1f} MB, after 2 s idle {grow_after:+.1f} MB "
                 f"(bound {max_growth_mb:g} MB)")
             say(f"  status: slowest answer {slowest * 1000:.0f} ms over {probe.answers} answers, "
                 f"{probe.missed} unanswered (bound {status_timeout:g} s)")
             st = probe.last or during
             if st:
-                say(f"  status says: streams {st.get('streams')}, results {st.get('results')}")
+                say(f"  status says: streams {st.get('streams')}, results {st.get('results')}, errors {st.get('errors')}")
             if max(grow_peak, grow_after) >= max_growth_mb:
                 failures.append(f"{phase}: RSS grew {max(grow_peak, grow_after):.1f} MB (bound {max_growth_mb:g})")
             if slowest >= status_timeout or probe.missed:
