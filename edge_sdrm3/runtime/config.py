@@ -87,12 +87,21 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = False  # true: serve Prometheus metrics over HTTP (needs the `metrics` extra: prometheus-client)
+    address: str = "127.0.0.1"  # where to listen; a non-loopback address is refused unless allow_remote
+    port: int = 9464  # 0: any free port (the one taken is in `status`, metrics.url, and the log)
+    allow_remote: bool = False  # true: the address may be a non-loopback one (the metrics have no authentication)
+
+
+@dataclass(frozen=True)
 class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     sockets: SocketsConfig = field(default_factory=SocketsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: str = ""  # the file it came from ("" = defaults)
 
     @property
@@ -105,7 +114,7 @@ class Config:
 
 
 SECTIONS = {"service": ServiceConfig, "sockets": SocketsConfig, "scheduler": SchedulerConfig,
-            "workload": WorkloadConfig, "log": LogConfig}
+            "workload": WorkloadConfig, "log": LogConfig, "metrics": MetricsConfig}
 CHOICES = {("workload", "emulated_compute"): ("always", "when-idle", "never"),
            ("log", "level"): ("debug", "info", "warning", "error"),
            ("sockets", "control_commands"): ("all", "read-only", "authenticated")}
@@ -113,7 +122,7 @@ POSITIVE = {("service", "tick_s"), ("service", "summary_every_s"), ("service", "
             ("service", "hang_min_ms"), ("service", "probe_initial_s"), ("service", "probe_max_s"), ("sockets", "max_message_bytes"),
             ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("sockets", "results_max_bytes"),
             ("sockets", "max_streams"), ("scheduler", "max_queue"), ("log", "rotate_bytes")}
-NON_NEGATIVE = {("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor"),
+NON_NEGATIVE = {("metrics", "port"), ("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor"),
                 ("sockets", "socket_max_bytes")}
 
 
@@ -139,6 +148,8 @@ def _check(section: str, key: str, value: Any, typ: type) -> Any:
         raise ConfigError(f"{where}: must be > 0, got {value!r}")
     if (section, key) in NON_NEGATIVE and not value >= 0:
         raise ConfigError(f"{where}: must be >= 0, got {value!r}")
+    if (section, key) == ("metrics", "port") and value > 65535:
+        raise ConfigError(f"{where}: must be a TCP port (0-65535), got {value!r}")
     if (section, key) == ("sockets", "ipc_mode"):
         try:
             mode = int(value, 8)
@@ -167,6 +178,13 @@ def parse_config(doc: dict, source: str = "") -> Config:
                 raise ConfigError(f"config: [{section}] {key}: unknown key (known: {', '.join(known)})")
         parts[section] = cls(**{k: _check(section, k, v, known[k]) for k, v in value.items()})
     cfg = Config(**parts, source=source)
+    m = cfg.metrics
+    if m.enabled and not m.allow_remote:
+        from .security import is_loopback_host
+
+        if not is_loopback_host(m.address):
+            raise ConfigError(f"config: [metrics] address: {m.address!r} is not a loopback address (the metrics have "
+                              f"no authentication; set allow_remote = true to serve them there)")
     return _resolve(cfg)
 
 
@@ -215,7 +233,7 @@ def _resolve(cfg: Config) -> Config:
     names = {"runtime_dir": runtime_dir, "state_dir": state_dir}
     runtime_dir = _expand(runtime_dir, "[service] runtime_dir", {"state_dir": state_dir, "runtime_dir": runtime_dir})
     out: dict[str, Any] = {"service": dataclasses.replace(svc, runtime_dir=runtime_dir, state_dir=state_dir)}
-    for section in ("sockets", "scheduler", "workload", "log"):
+    for section in ("sockets", "scheduler", "workload", "log", "metrics"):
         obj = getattr(cfg, section)
         changes = {f.name: _expand(getattr(obj, f.name), f"[{section}] {f.name}", names)
                    for f in fields(obj) if isinstance(getattr(obj, f.name), str) and "{" in getattr(obj, f.name)}

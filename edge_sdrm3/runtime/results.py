@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from typing import Any
 
 import numpy as np
 import zmq
@@ -54,6 +55,7 @@ class Results:
         self._held: deque = deque()  # (tracker, bytes) of zero-copy results ZeroMQ may still hold
         self.held_bytes = 0
         self.by_status: Counter = Counter()  # results published, by status
+        self.observe: Any = None  # prometheus.Metrics.observe, when [metrics] is enabled
 
     def held(self) -> int:
         """Bytes of zero-copy results not yet released by ZeroMQ (the trackers done are forgotten)."""
@@ -92,6 +94,8 @@ class Results:
         elif c.completed:
             h["status"] = "timed"  # ran to its end timing-only: no outputs (never "done" with nothing)
         h["computed"] = computed
+        if self.observe is not None:
+            self.observe(c.model, h["status"], c.reason, c.release_ms, c.end_ms, c.status == "done")
         big = sum(a.nbytes for a in arrays if a.nbytes >= TRACK_MIN_BYTES)
         if big and self.held() + big > self.max_bytes:
             self.counters["results_dropped_bytes"] += 1

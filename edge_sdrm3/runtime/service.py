@@ -42,6 +42,7 @@ from .control import Control
 from .executors import AcceleratorWorker, ExecutorError
 from .ingest import Ingest
 from .notify import Notifier
+from .prometheus import Metrics, MetricsUnavailable
 from .recorder import Recorder
 from .results import Results, subscriber_hwm
 from .security import Security
@@ -54,7 +55,8 @@ __all__ = ["Service", "StartupError", "load_workload", "make_policy_from"]
 log = logging.getLogger("edge_sdrm3.service")
 
 OVERRUN_MS = 0.01  # an accelerator past its predicted end is taken to be this close to finishing
-STARTUP_ERRORS = (StartupError, ExecutorError, ConfigError, CoreConfigError, zmq.ZMQError, OSError)
+STARTUP_ERRORS = (StartupError, ExecutorError, ConfigError, CoreConfigError, zmq.ZMQError, OSError,
+                  MetricsUnavailable)
 
 
 class Service:
@@ -80,6 +82,7 @@ class Service:
         self.accelerators: Accelerators | None = None
         self.summaries: Summaries | None = None
         self.control: Control | None = None
+        self.metrics: Metrics | None = None
         self.clock: WallClock | None = None
         self.tasks: list[asyncio.Task] = []
         self._stop: asyncio.Event | None = None
@@ -179,6 +182,10 @@ class Service:
         clock.launch = self.accelerators.launch
         self.summaries = Summaries(eng, wl, self.recorder, self.notifier, self.counters, self.errors)
         self.control = Control(self)
+        if cfg.metrics.enabled:
+            self.metrics = Metrics(self.metrics_snapshot, loop)
+            self.results.observe = self.metrics.observe
+            self.metrics.start(cfg.metrics.address, cfg.metrics.port)
         self.tasks = [loop.create_task(self.ingest.run(self.sockets.pull, clock.now, clock.kick), name="ingest"),
                       loop.create_task(self.control.run(self.sockets.rep), name="control")]
         self.ready = True
@@ -236,6 +243,8 @@ class Service:
                  self.counters["results_out"], sum(self.errors.values()), self.cfg.log.path, rec.lines)
 
     async def _close_resources(self) -> None:
+        if self.metrics is not None:
+            await asyncio.to_thread(self.metrics.stop)
         self.sockets.close_sockets()
         for w in self.workers:
             await asyncio.to_thread(w.close)
@@ -266,6 +275,23 @@ class Service:
 
     def now(self) -> float:
         return self.clock.now() if self.clock is not None else 0.0
+
+    def metrics_snapshot(self) -> dict:
+        """The state the Prometheus endpoint reads at a scrape (called on the loop: prometheus.py)."""
+        eng, acc, summ, ing, res = self.engine, self.accelerators, self.summaries, self.ingest, self.results
+        assert eng is not None and acc is not None and summ is not None and ing is not None and res is not None
+        assert self.wl is not None
+        queues = Counter(j.model.name for j in eng.disp.ready)
+        util = summ.last_window["utilization"]
+        accs = [{**a, "busy_s": eng.disp.busy_ms[i] / 1000.0, "utilization": util.get(a["id"], 0.0)}
+                for i, a in enumerate(acc.status())]
+        return {"accelerators": accs, "queues": {m.name: queues.get(m.name, 0) for m in self.wl.models},
+                "in_flight": len(eng.inflight), "waiting_upstream": sum(len(v) for v in eng.held.values()),
+                "uxcost_window": summ.last_window["uxcost"], "miss_rate_window": summ.last_window["miss_rate"],
+                "uxcost_run": eng.total.result(drops=True)["uxcost"], "errors": dict(self.errors),
+                "frames_in": self.counters["frames_in"], "skipped": dict(ing.skipped), "streams": ing.streams(),
+                "results_held_bytes": res.held(), "results_dropped": self.counters["results_dropped"],
+                "results_dropped_bytes": self.counters["results_dropped_bytes"]}
 
     def kick(self) -> None:
         if self.clock is not None:

@@ -2,6 +2,7 @@
 skips by capture time and counted; per-stream state bounded — on a running service and the real catalog."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,10 @@ def test_a_frame_without_input_is_refused_and_runs_nothing(service: Running) -> 
 
 
 def test_results_computed_timing_only_are_timed_never_done_without_outputs(tmp_path: Path, files: dict) -> None:
+    # the cpu made slow on paper: every policy puts digits on the emulated npu0, which computes nothing here
+    plat = json.loads(Path(files["platform"]).read_text())
+    plat["accelerators"][1]["costs"]["speed"] = 50.0
+    Path(files["platform"]).write_text(json.dumps(plat))
     run = Running(write_config(tmp_path, files, workload={"emulated_compute": "never"}))
     try:
         x = np.random.default_rng(0).random((1, 8, 8, 1), dtype=np.float32)
