@@ -154,8 +154,100 @@ def load_results(path: str) -> list[dict] | dict:
     return rows
 
 
-def load_any(path: str, platform: str | None = None) -> Run | list[dict] | dict:
+def load_any(path: str, platform: str | None = None) -> Run | list[dict] | dict | Sweep:
+    if is_sweep(path):
+        return load_sweep(path)
     return load_run(path, platform) if is_trace(path) else load_results(path)
+
+
+# --- sweep files (`edge-sdrm3 sweep -o FILE`: one record per cell) ---------------------------------------------
+
+@dataclass
+class Sweep:
+    path: str
+    records: list[dict]  # one per cell with a result (a cell run again after a failure: its last record)
+    failed: int = 0  # cells whose last record is an error
+
+
+def is_sweep(path: str) -> bool:
+    """A sweep's output: JSON lines whose first record has a 'cell' (a trace's first line is its header)."""
+    try:
+        with open(path) as f:
+            first = json.loads(f.readline())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(first, dict) and isinstance(first.get("cell"), dict) and "format" not in first
+
+
+def load_sweep(path: str) -> Sweep:
+    from .sweep.runner import cell_key, read_records
+
+    last: dict[str, dict] = {}
+    for r in read_records(path):
+        last[cell_key(r, path)] = r
+    ok = [r for r in last.values() if "error" not in r]
+    return Sweep(path, ok, len(last) - len(ok))
+
+
+def sweep_label(r: dict) -> str:
+    """A record's policy with its parameters, e.g. ``sdrm3 alpha=0.1``."""
+    params = r.get("params") or {}
+    return " ".join([r["policy"]] + [f"{k}={v}" for k, v in sorted(params.items())])
+
+
+def sweep_summary(records: list[dict]) -> list[dict]:
+    """Per policy (with its parameters): cells, mean UXCost, miss rate and energy, and the UXCost reduction
+    against the best baseline of each (scenario, platform, seed, duration) as a geometric mean over the
+    cells where that baseline's UXCost is > 0, with the cells worse / better than it by more than 1%."""
+    ok = [r for r in records if "error" not in r]
+    best: dict[tuple, float] = {}
+    for r in ok:
+        if r["policy"] in BASELINES and not r.get("params"):
+            g = _sweep_group(r)
+            best[g] = min(best.get(g, math.inf), r["uxcost"])
+    out: dict[str, dict] = {}
+    for r in ok:
+        s = out.setdefault(sweep_label(r), {"label": sweep_label(r), "policy": r["policy"], "params": r.get("params") or {},
+                                            "cells": 0, "uxcost": 0.0, "miss_rate": 0.0, "energy_mj": 0.0,
+                                            "_logs": [], "worse_cells": 0, "better_cells": 0})
+        s["cells"] += 1
+        for k in ("uxcost", "miss_rate", "energy_mj"):
+            s[k] += r[k]
+        ref = best.get(_sweep_group(r))
+        if ref is not None and ref > 0:
+            ratio = r["uxcost"] / ref
+            s["_logs"].append(math.log(max(ratio, 1e-12)))
+            s["worse_cells"] += ratio > 1.01
+            s["better_cells"] += ratio < 0.99
+    rows = []
+    for s in out.values():
+        logs = s.pop("_logs")
+        for k in ("uxcost", "miss_rate", "energy_mj"):
+            s[k] /= s["cells"]
+        s["compared_cells"] = len(logs)
+        s["geomean_reduction"] = 1.0 - math.exp(sum(logs) / len(logs)) if logs else None
+        rows.append(s)
+    order = {p: i for i, p in enumerate(BASELINES)}
+    rows.sort(key=lambda s: (order.get(s["policy"], len(order)), s["label"]))
+    return rows
+
+
+def _sweep_group(r: dict) -> tuple:
+    c = r.get("cell", {})
+    return (c.get("scenario", r.get("scenario")), c.get("platform", r.get("platform")), r.get("seed"),
+            r.get("duration_s"))
+
+
+def sweep_table(rows: list[dict]) -> str:
+    head = ["policy", "cells", "mean uxcost", "miss %", "energy mJ", "vs best baseline", "worse", "better"]
+    lines = [[s["label"], str(s["cells"]), f"{s['uxcost']:.4f}", f"{100 * s['miss_rate']:.1f}", f"{s['energy_mj']:.0f}",
+              "n/a" if s["geomean_reduction"] is None else f"{100 * s['geomean_reduction']:+.1f}%",
+              str(s["worse_cells"]), str(s["better_cells"])] for s in rows]
+    if not lines:
+        return "no results"
+    w = [max(len(h), *(len(x[i]) for x in lines)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w[i]}}}" for i in range(len(head)))
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * x for x in w))] + [fmt.format(*x) for x in lines])
 
 
 def best_baseline(rows: list[dict]) -> dict | None:
@@ -165,12 +257,36 @@ def best_baseline(rows: list[dict]) -> dict | None:
 
 
 def reduction(rows: list[dict]) -> dict[str, tuple[float, str]]:
-    """Each non-baseline policy's UXCost reduction (a fraction) against the best baseline, and its name."""
-    best = best_baseline(rows)
-    if best is None:
-        return {}
-    return {r["policy"]: (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
-            for r in rows if r["policy"] not in BASELINES}
+    """Each policy of ours' UXCost reduction (a fraction) against its reference, and the reference's name: the best
+    baseline; for an ``X+supernet`` of ours, the best ``X+supernet`` baseline among ``rows`` if there is one."""
+    plain = best_baseline(rows)
+    sn = best_supernet_baseline(rows)
+    out = {}
+    for r in rows:
+        if is_baseline(r["policy"]):
+            continue
+        best = sn if sn is not None and r["policy"].endswith(SUPERNET) else plain
+        if best is not None:
+            out[r["policy"]] = (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
+    return out
+
+
+SUPERNET = "+supernet"
+
+
+def is_supernet_baseline(policy: str) -> bool:
+    """``X+supernet`` for a baseline X: a baseline with the supernet selector."""
+    return policy.endswith(SUPERNET) and policy[: -len(SUPERNET)] in BASELINES
+
+
+def is_baseline(policy: str) -> bool:
+    return policy in BASELINES or is_supernet_baseline(policy)
+
+
+def best_supernet_baseline(rows: list[dict]) -> dict | None:
+    """The ``X+supernet`` baseline with the lowest UXCost among ``rows``, if any."""
+    base = [r for r in rows if is_supernet_baseline(r["policy"])]
+    return min(base, key=lambda r: r["uxcost"]) if base else None
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:

@@ -27,9 +27,9 @@ class Setup:
     index: dict[str, int]
 
 
-def setup(trace: Trace, spec: PlatformSpec, policy: Any) -> Setup:
+def setup(trace: Trace, spec: PlatformSpec, uses_variants: bool) -> Setup:
     """The trace's models on the platform: every variant for a policy that picks them, else the largest."""
-    widths = None if as_policy(policy).uses_variants else (1.0,)
+    widths = None if uses_variants else (1.0,)
     models = build_models(trace.scenario, widths, spec)
     costs = build_costs(models, spec, trace.scenario.cost_table)
     return Setup(models, costs, {m.name: i for i, m in enumerate(models)})
@@ -44,7 +44,7 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
     ``records`` receives the run's job and segment records (``core.engine.Records`` keeps them)."""
     if policy is None:
         policy = make_policy(policy_name, **(policy_config or {}))
-    st = setup(trace, spec, policy)
+    st = setup(trace, spec, as_policy(policy).uses_variants)
     eng = Engine(spec.platform, st.models, st.costs, policy, fallback=make_policy("fcfs"), records=records)
     eng.add_trace(trace.frames)
     duration_ms = trace.duration_s * 1000.0

@@ -18,6 +18,11 @@ from ..core import records
 from ..core.records import FORMAT, VERSION, header
 
 __all__ = ["FORMAT", "VERSION", "Frame", "Trace", "generate", "header", "is_trace", "read", "write"]
+# A generated trace covers at most a day of frames, and 50 million frames in all (a day of the busiest
+# shipped scenario, 185 fps, is 16 million): anything larger is a typo (``--duration 1e9``, ``"fps": 1e308``)
+# that would otherwise run for days or exhaust memory. Longer field logs are replayed a day at a time.
+MAX_DURATION_S = 86_400.0
+MAX_FRAMES = 50_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +44,33 @@ class Trace:
     summaries: list[dict] = field(default_factory=list)  # summary records (per window and final), if any
 
 
+class TraceSizeError(FileFormatError):
+    """A duration or a scenario whose trace would be nonsense-sized (not positive, or beyond the limits)."""
+
+
+def check_duration(duration_s: float, what: str = "--duration") -> None:
+    """A replay's duration: a number of seconds in (0, MAX_DURATION_S]."""
+    if not 0 < duration_s <= MAX_DURATION_S:
+        raise TraceSizeError(f"{what} must be > 0 and at most {MAX_DURATION_S:g} s (a day), got {duration_s!r}")
+
+
+def check_size(scenario: Scenario, duration_s: float, what: str = "--duration") -> None:
+    """Refuses a trace of more than MAX_FRAMES frames before any is made (a scenario's fps times the duration)."""
+    check_duration(duration_s, what)
+    n = sum(m.fps * duration_s for m in scenario.models)
+    if not n <= MAX_FRAMES:
+        raise TraceSizeError(f"scenario {scenario.name!r}: {duration_s:g} s at {sum(m.fps for m in scenario.models):g} "
+                             f"frames per second is {n:.3g} frames, more than a replay takes ({MAX_FRAMES:,})")
+
+
 def generate(scenario: Scenario, duration_s: float = 10.0, seed: int = 0) -> Trace:
     """Frame releases at f / fps for f / fps < duration; each triggered frame's outcome drawn once.
 
     Every model draws from its own generator seeded by (seed, model name), so outcomes do not depend
     on the other models or on the duration. A cascaded frame fires only if its upstream frame (the one
-    whose period holds its release) fired too: the draws nest along a cascade."""
+    whose period holds its release) fired too: the draws nest along a cascade. Nonsense sizes raise
+    ``TraceSizeError`` (``check_size``)."""
+    check_size(scenario, duration_s)
     frames: list[Frame] = []
     fired_of: dict[str, list[bool]] = {}
     fps_of = {m.name: m.fps for m in scenario.models}

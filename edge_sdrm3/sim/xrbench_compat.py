@@ -15,6 +15,7 @@ from ..core.dispatcher import Dispatcher
 from ..core.engine import Sink
 from ..core.metrics import model_infos, rt_score, summarize
 from ..core.policies import make_policy
+from ..core.policy import as_policy
 from ..core.records import job_record, missed, result
 from ..core.types import DONE, DROPPED, LATE, Completion, Job
 from .replay import setup
@@ -29,7 +30,7 @@ def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench
                    policy_config: dict | None = None, records: Sink | None = None) -> tuple[dict, list[Completion]]:
     """The run and the jobs it logged; ``records`` receives their job records (this loop keeps no segments)."""
     policy = make_policy(policy_name, **(policy_config or {}))
-    st = setup(trace, spec, policy)
+    st = setup(trace, spec, as_policy(policy).uses_variants)
     models, costs, index = st.models, st.costs, st.index
     disp = Dispatcher(spec.platform, models, costs, policy, fallback=make_policy("fcfs"), drop_strict=True)
     n = len(models)
