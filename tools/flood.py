@@ -46,6 +46,7 @@ class StatusProbe(threading.Thread):
         self.slowest_s = 0.0
         self.answers = self.missed = 0
         self.last: dict = {}
+        self.peak_held = 0  # the most result bytes the service said it held (status: results.held_bytes)
         self.stop_flag = threading.Event()
 
     def run(self) -> None:
@@ -56,6 +57,7 @@ class StatusProbe(threading.Thread):
                 try:
                     self.last = ctl.status()
                     self.answers += 1
+                    self.peak_held = max(self.peak_held, int((self.last.get("results") or {}).get("held_bytes", 0)))
                 except ClientTimeout:
                     self.missed += 1
                     ctl.close()
@@ -166,7 +168,7 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
         say(f"baseline RSS after the warm-up: {base:.1f} MB")
         probe.start()
         for phase in phases:
-            probe.slowest_s = 0.0
+            probe.slowest_s, probe.peak_held = 0.0, 0
             stop, peak = threading.Event(), [0.0]
             watcher = threading.Thread(target=_peak_rss, args=(svc.proc.pid, time.monotonic() + seconds + 30, stop,
                                                                peak), daemon=True)
@@ -196,6 +198,7 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
             say(f"  status: slowest answer {slowest * 1000:.0f} ms over {probe.answers} answers, "
                 f"{probe.missed} unanswered (bound {status_timeout:g} s)")
             st = probe.last or during
+            say(f"  result bytes held for subscribers: at most {probe.peak_held / 2**20:.1f} MB during the flood")
             if st:
                 say(f"  status says: streams {st.get('streams')}, results {st.get('results')}, errors {st.get('errors')}")
             if max(grow_peak, grow_after) >= max_growth_mb:
