@@ -1,6 +1,7 @@
 """The Prometheus endpoint of a running service, scraped over loopback HTTP; its config checked like the others."""
 from __future__ import annotations
 
+import time
 import urllib.request
 from pathlib import Path
 
@@ -28,14 +29,15 @@ def test_a_running_service_serves_its_metrics_on_loopback(tmp_path: Path, files:
         assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
         x = np.zeros((1, 8, 8, 1), np.float32)
         n = 30
-        for f in range(n):
+        for f in range(n):  # as a 50 fps camera would
             run.send("s", f, [x], models=["digits"])
+            time.sleep(0.02)
         run.send("s", n, models=["digits"])  # no input: an error, counted
         got = run.results(until=lambda o: sum(h["topic"] == "digits" for h, _ in o) >= n
                           and any(h.get("error") == "no-input" for h, _ in o))
+        got += run.results(until=lambda o: False, timeout=0.6)  # the last cascaded results; a summary window ends
         digits = [h for h, _ in got if h["topic"] == "digits"]
         cascade = [h for h, _ in got if h["topic"] == "digits_cascade"]
-        run.results(until=lambda o: False, timeout=0.6)  # a summary window passes (summary_every_s = 0.5)
         m = scrape(url)
         d = (("model", "digits"),)
         assert m[("edge_sdrm3_jobs_due_total", d)] == n
