@@ -6,6 +6,7 @@ import ast
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,9 @@ def test_results_are_bounded_in_bytes_per_subscriber_and_a_stalled_one_costs_the
         stalled.connect(run.cfg.sockets.results)  # never read
         x = np.zeros((1, 8, 8, 1), np.float32)
         n = 200
-        for f in range(n):
+        for f in range(n):  # at a camera's pace: the reader keeps up
             run.send("s", f, [x], models=["digits"])
+            time.sleep(0.005)
         got = run.results(until=lambda o: sum(h["topic"] == "digits" for h, _ in o) >= n, timeout=20)
         assert sorted(h["frame"] for h, _ in got if h["topic"] == "digits") == list(range(n))
         assert run.control("status")["results"]["published"]
