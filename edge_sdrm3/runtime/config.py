@@ -180,11 +180,10 @@ def parse_config(doc: dict, source: str = "") -> Config:
         parts[section] = cls(**{k: _check(section, k, v, known[k]) for k, v in value.items()})
     cfg = Config(**parts, source=source)
     m = cfg.metrics
-    if m.enabled and not m.allow_remote:
-        from .security import is_loopback_host
+    from .security import is_loopback_host
 
-        if not is_loopback_host(m.address):
-            raise ConfigError(f"config: [metrics] address: {m.address!r} is not a loopback address (the metrics have "
+    if m.enabled and not m.allow_remote and not is_loopback_host(m.address):
+        raise ConfigError(f"config: [metrics] address: {m.address!r} is not a loopback address (the metrics have "
                               f"no authentication; set allow_remote = true to serve them there)")
     return _resolve(cfg)
 
