@@ -2,7 +2,7 @@
 
 Latencies are lat[a][s] in ms; energies are given separately where they matter (else equal to the
 latencies); no hand-off cost. Jobs go into a real Dispatcher whose fallback is FCFS. The policy runs
-with ``tune=False`` (fixed θ, default alpha 0.05, beta 1, gamma 0.5, delta 0) unless said otherwise.
+with ``tune=False`` (fixed θ, default alpha 0.05, beta 1, gamma 4, delta 0) unless said otherwise.
 In the default (EDF-rank) ordering the job score is RANK_STEP (10) per place in cascade-adjusted
 deadline order plus alpha * F; the pair score adds beta * P + gamma * E.
 """
@@ -15,7 +15,7 @@ import pytest
 from edge_sdrm3.catalog import build_models, load_platform, load_scenario
 from edge_sdrm3.core.dispatcher import Dispatcher
 from edge_sdrm3.core.policies import make_policy
-from edge_sdrm3.core.policies.sdrm3 import SDRM3, overload_victims
+from edge_sdrm3.core.policies.sdrm3 import SDRM3, overload_victims, overload_victims_list
 from edge_sdrm3.core.policies.with_supernet import WithSupernet
 from edge_sdrm3.core.types import DROPPED, INF, Accelerator, Completion, Costs, Job, Model, Platform, Variant
 from edge_sdrm3.sim import trace as T
@@ -338,3 +338,65 @@ def test_registered_names() -> None:
     p = make_policy("sdrm3+supernet")
     assert isinstance(p, WithSupernet) and isinstance(p.inner, SDRM3) and p.uses_variants
     assert p.selector.floor == 0.9 and p.name == "sdrm3+supernet"
+
+
+# --- looking ahead, estimating the schedule, never trading a deadline for energy ---------------------------
+
+
+def test_the_known_next_releases_make_a_long_job_give_way() -> None:
+    # one accelerator. "long" (60 ms, deadline 100) and "short" #0 (10 ms, deadline 20) are queued at 0;
+    # short is released every 20 ms (50 fps), each due 20 ms later. The queue alone fits (10 + 60 = 70 <= 100),
+    # but with the shorts released at 20, 40, 60 and 80 (due by 100) the work due by 100 is 60 + 5 x 10 = 110:
+    # someone must miss. The most work per frame is long's: it is shed at once, and the five shorts make it.
+    # Without looking ahead, long runs 10-70 and the shorts released at 20 and 40 miss (two frames, not one).
+    releases = [(0, "long", 100), *[(20 * k, "short", 20 * k + 20) for k in range(5)]]
+    for lookahead, missed in ((True, {"long"}), (False, {"short#1", "short#2"})):
+        c = Case({"long": [[60]], "short": [[10]]}, fps={"long": 1, "short": 50})
+        comps = simulate(c, c.dispatcher(lookahead=lookahead), [(t, n, dl) for t, n, dl in releases])
+        got = {(x.model if x.model == "long" else f"short#{int(x.release_ms // 20)}") for x in comps
+               if x.status != "done"}
+        assert got == missed, (lookahead, got)
+        if lookahead:
+            assert [(x.model, x.reason, x.end_ms) for x in comps if x.status != "done"] == [("long", "overload", 0.0)]
+
+
+def test_the_schedule_estimate_sheds_what_a_bound_would_keep() -> None:
+    # two accelerators, each job fast on one only: x 20 ms on acc0 (100 on acc1), y and z 20 on acc1 (100 on
+    # acc0); deadlines x 25, y 25, z 30. The estimate: x on acc0 0-20, y on acc1 0-20, z on acc1 20-40 > 30:
+    # late. Shed the one with the most work among x, y, z (equal: 20 each; the latest deadline, z)
+    c = Case({"x": [[20], [100]], "y": [[100], [20]], "z": [[100], [20]]})
+    x, y, z = c.job("x", 0, 25), c.job("y", 0, 25), c.job("z", 0, 30)
+    view = SimpleNamespace(free_at=(0.0, 0.0), running=(None, None), n_acc=2)
+    assert overload_victims_list(view, 0.0, [x, y, z], [1.0, 1.0, 1.0], [0, 1]) == [z]
+    z2 = c.job("z", 0, 40)  # with 10 ms more, z fits after y: nothing is shed
+    assert overload_victims_list(view, 0.0, [x, y, z2], [1.0, 1.0, 1.0], [0, 1]) == []
+
+
+def test_energy_is_saved_only_where_no_job_becomes_late() -> None:
+    # two accelerators: "a" runs 10 ms / 10 mJ on acc0, 14 ms / 2 mJ on acc1; "b" runs 10 ms on acc0 only
+    # (inf on acc1). Alone, a (deadline 100) takes the cheap acc1: ends 14, well within its slack.
+    c = Case({"a": [[10], [14]], "b": [[10], [INF]]}, ens={"a": [[10], [2]], "b": [[10], [INF]]})
+    d = c.dispatcher()
+    d.release(c.job("a", 0, 100))
+    assert started(d, 0) == [("a", 1, 1)]
+    # with b (deadline 12) queued behind it in deadline order, acc1 for a is still safe: b runs on acc0 now
+    c = Case({"a": [[10], [14]], "b": [[10], [INF]]}, ens={"a": [[10], [2]], "b": [[10], [INF]]})
+    d = c.dispatcher()
+    d.release(c.job("a", 0, 100))
+    d.release(c.job("b", 0, 12))
+    assert sorted(started(d, 0)) == [("a", 1, 1), ("b", 0, 1)]
+    # a two-block job: "p" (deadline 100) block 0 10 ms / 10 mJ on acc0 or 30 ms / 1 mJ on acc1, block 1 10 ms
+    # on acc0 only. Fastest: acc0, ends at 20; on acc1 it ends at 40, within its limit 20 + 0.3 x 80 = 44, for
+    # 9 mJ less. "q" (5 ms, acc1 only) is released every 10 ms, due 10 ms later: its next releases (10, 20,
+    # ...) are known. With acc1 held until 30, q's frames released at 10 and 20 would end late: p's block 0
+    # runs on acc0. When q comes only every 100 ms (next release 100, after p's deadline), acc1 is safe.
+    lat = {"p": [[10, 10], [30, INF]], "q": [[INF], [5]]}
+    for fps, acc in ((100.0, 0), (10.0, 1)):
+        c = Case(lat, ens={"p": [[10, 10], [1, INF]]}, fps={"p": 10.0, "q": fps})
+        d = c.dispatcher()
+        d.release(c.job("p", 0, 100))
+        assert started(d, 0) == [("p", acc, 1)]
+    c = Case(lat, ens={"p": [[10, 10], [1, INF]]}, fps={"p": 10.0, "q": 100.0})
+    d = c.dispatcher(safe_energy=False)
+    d.release(c.job("p", 0, 100))
+    assert started(d, 0) == [("p", 1, 1)]  # without the rule, the cheap placement
