@@ -232,10 +232,40 @@ def cmd_trace_generate(args) -> int:
 def cmd_scenarios(args) -> int:
     for name in list_scenarios():
         sc = load_scenario(name)
-        ms = ", ".join(f"{m.name}@{m.fps:g}" + (f"<-{m.upstream} p={m.trigger_probability:g}" if m.upstream else "")
-                       for m in sc.models)
-        print(f"{name:<14} {ms}")
+        print(f"{name:<14} {', '.join(_model_label(m) for m in sc.models)}")
     return 0
+
+
+def cmd_scenarios_random(args) -> int:
+    from .catalog import COST_TABLES, load_cost_table
+    from .random_scenarios import random_scenario
+
+    if args.seed < 0 or args.count < 1:
+        raise ConfigError(f"--seed must be >= 0 and --count >= 1, got --seed {args.seed} --count {args.count}")
+    if args.cost_table not in COST_TABLES:
+        raise ConfigError(f"--cost-table: unknown table {args.cost_table!r} (known: {', '.join(COST_TABLES)})")
+    out = Path(args.output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{out}: cannot create the folder ({e.strerror})") from None
+    table = load_cost_table(args.cost_table)
+    for seed in range(args.seed, args.seed + args.count):
+        sc = random_scenario(seed, table, args.cost_table)
+        path = out / f"{sc.name}.json"
+        try:
+            path.write_text(json.dumps(sc.to_dict(), indent=2) + "\n")
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot write ({e.strerror})") from None
+        ms = ", ".join(_model_label(m) for m in sc.models)
+        print(f"wrote {path}: {ms}")
+    return 0
+
+
+def _model_label(m) -> str:
+    """``ASR_EM_24L@3<-KD_res8_narrow p=0.5 d=80`` (d: a deadline other than the period, in ms)."""
+    return (f"{m.name}@{m.fps:g}" + (f"<-{m.upstream} p={m.trigger_probability:g}" if m.upstream else "")
+            + (f" d={m.deadline_ms:g}" if m.deadline_ms is not None else ""))
 
 
 def cmd_platforms(args) -> int:
@@ -317,7 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=cmd_trace_generate)
 
-    sub.add_parser("scenarios", help="list the shipped scenarios").set_defaults(func=cmd_scenarios)
+    p = sub.add_parser("scenarios", help="list the shipped scenarios, or write random ones")
+    p.set_defaults(func=cmd_scenarios)
+    ssub = p.add_subparsers(dest="scenarios_command")
+    g = ssub.add_parser("random", help="write random scenario files (workload mixes over a cost table's models)")
+    g.add_argument("--seed", type=int, required=True, help="seed of the first file (integer >= 0)")
+    g.add_argument("--count", type=int, default=1, help="how many files, seeds SEED..SEED+COUNT-1 (default 1)")
+    g.add_argument("--cost-table", default="xrbench", help="the cost table whose models are mixed (default xrbench)")
+    g.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for random_NNNN.json (created)")
+    g.set_defaults(func=cmd_scenarios_random)
     p = sub.add_parser("platforms", help="list the shipped platforms, or --detect what this machine has")
     p.add_argument("--detect", action="store_true",
                    help="the TFLite runtime, usable accelerators (and why others are skipped), energy meter")

@@ -240,6 +240,60 @@ def fig_bars(plt, rows: list[dict], title: str):
     return fig
 
 
+def model_miss_grid(rows: list[dict]) -> tuple[list[str], list[list[float]]]:
+    """The models (in the first result's order) and their miss rate under each policy, ``grid[model][policy]``
+    (nan where a result lacks the model)."""
+    models: list[str] = []
+    for r in rows:
+        models += [m for m in r.get("models", {}) if m not in models]
+    return models, [[r.get("models", {}).get(m, {}).get("miss_rate", math.nan) for r in rows] for m in models]
+
+
+def fig_model_misses(plt, rows: list[dict], title: str):
+    """Miss rate per model (rows) and policy (columns), the whole workload's in the last row: which model pays
+    for each policy's choices."""
+    from matplotlib.colors import LinearSegmentedColormap, PowerNorm
+
+    pols = [r["policy"] for r in rows]
+    models, grid = model_miss_grid(rows)
+    red = reduction(rows)
+    best = next(iter(red.values()))[1] if red else None
+    due = {m: next((r["models"][m]["due"] for r in rows if m in r.get("models", {}) and "due" in r["models"][m]), None)
+           for m in models}
+    labels = [f"{m}  ({due[m]} due)" if due[m] is not None else m for m in models] + ["all models"]
+    data = [[100 * v for v in row] for row in grid] + [[100 * r["miss_rate"] for r in rows]]
+    cmap = LinearSegmentedColormap.from_list("misses", ["#ffffff", "#fcbba1", "#ef3b2c", "#67000d"]).with_extremes(
+        bad="#e4e7eb")  # grey: the policy's result has no such model
+    fig, ax = plt.subplots(figsize=(3.2 + 0.95 * len(pols), 1.5 + 0.42 * len(labels)), layout="constrained")
+    # a square-root scale: a few % of misses shows as a tint, not as white
+    im = ax.imshow(data, cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=100), aspect="auto")
+    for i, row in enumerate(data):
+        for j, v in enumerate(row):
+            if not math.isnan(v):
+                txt = "0" if v == 0 else f"{v:.1f}" if v < 9.95 else f"{v:.0f}"
+                ax.text(j, i, txt, ha="center", va="center", fontsize=8.5, color="white" if v > 45 else "#1f2933",
+                        fontweight="bold" if i == len(data) - 1 else "normal")
+    ax.axhline(len(models) - 0.5, color="#1f2933", lw=1.5)
+    ax.set_xticks(range(len(pols)), [f"{p} (best)" if p == best else p for p in pols], rotation=35, ha="right",
+                  rotation_mode="anchor", fontsize=9)
+    ax.set_yticks(range(len(labels)), labels, fontsize=9)
+    for p, lab in zip(pols, ax.get_xticklabels()):
+        if p in red or p == best:
+            lab.set_fontweight("bold")
+    for j in range(1, len(pols)):  # a line between the baselines and ours
+        if (pols[j] in red) != (pols[j - 1] in red):
+            ax.axvline(j - 0.5, color="#1f2933", lw=1.5)
+    ax.set_xticks([x - 0.5 for x in range(1, len(pols))], minor=True)
+    ax.set_yticks([y - 0.5 for y in range(1, len(labels))], minor=True)
+    ax.grid(which="minor", color="white", lw=1)
+    ax.tick_params(which="minor", length=0)
+    cb = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01, ticks=[0, 1, 5, 10, 20, 40, 60, 80, 100])
+    cb.set_label("frames missed (%)")
+    ax.set_title(f"miss rate per model and policy (%) — {title}; last row: the whole workload", loc="left",
+                 fontsize=10)
+    return fig
+
+
 def _baselines() -> tuple[str, ...]:
     from .core.policies import BASELINES
 
@@ -328,10 +382,12 @@ def build(items: list[tuple[str, object]], window: tuple[float, float] | None = 
                 fig_benchmark(plt, x)) + _bench_table(x))
     for (sc, pl, *_), rows in groups.items():
         if len(rows) > 1:
-            name = "bars" if sum(len(g) > 1 for g in groups.values()) == 1 else f"bars_{_slug(sc)}_{_slug(pl)}_{len(figs)}"
+            sfx = "" if sum(len(g) > 1 for g in groups.values()) == 1 else f"_{_slug(sc)}_{_slug(pl)}_{len(figs)}"
             sections.append(f"<h2>Policies side by side: {html.escape(sc)} on {html.escape(pl)}</h2>"
-                            + add(name, f"UXCost, miss rate, energy and accuracy per policy: {sc} on {pl}",
-                                  fig_bars(plt, rows, f"{sc} on {pl}")) + _results_table(rows))
+                            + add(f"bars{sfx}", f"UXCost, miss rate, energy and accuracy per policy: {sc} on {pl}",
+                                  fig_bars(plt, rows, f"{sc} on {pl}")) + _results_table(rows)
+                            + add(f"model_misses{sfx}", f"miss rate per model and policy: {sc} on {pl}",
+                                  fig_model_misses(plt, rows, f"{sc} on {pl}")) + _model_misses_table(rows))
         elif not any(r is run.metrics for run in runs for r in rows):
             sections.append(f"<h2>{html.escape(rows[0]['policy'])}: {html.escape(sc)} on {html.escape(pl)}</h2>"
                             + _results_table(rows))
@@ -396,6 +452,17 @@ def _results_table(rows: list[dict], run: Run | None = None) -> str:
             f'<tr data-accelerator="{html.escape(a)}"><td>{html.escape(a)}</td>' + _num(u, "utilization") + "</tr>"
             for a, u in m["utilization"].items()) + "</table>"
     return out
+
+
+def _model_misses_table(rows: list[dict]) -> str:
+    models, grid = model_miss_grid(rows)
+    out = "<table><tr><th>miss rate</th>" + "".join(f"<th>{html.escape(r['policy'])}</th>" for r in rows) + "</tr>"
+    for m, row in zip(models, grid):
+        out += f'<tr data-model="{html.escape(m)}"><td>{html.escape(m)}</td>' + "".join(
+            "<td></td>" if math.isnan(v) else
+            f'<td data-key="miss_rate" data-policy="{html.escape(r["policy"])}" data-value="{v!r}">{v:.4g}</td>'
+            for r, v in zip(rows, row)) + "</tr>"
+    return out + "</table>"
 
 
 def _bench_table(bench: dict) -> str:

@@ -191,9 +191,15 @@ def test_html_report_of_a_comparison_has_the_bars(tmp_path, capsys):
     rows = json.loads(cmp.read_text())
     html_path, png = tmp_path / "cmp.html", tmp_path / "png"
     run_cli(capsys, ["report", str(cmp), "-o", str(html_path), "--png", str(png)])
-    assert sorted(p.name for p in png.iterdir()) == ["bars.png"]
+    assert sorted(p.name for p in png.iterdir()) == ["bars.png", "model_misses.png"]
     html = html_path.read_text()
     assert _cells(html, "uxcost", "data-policy") == pytest.approx({r["policy"]: r["uxcost"] for r in rows})
+    # which model pays for each policy's choices: every model's miss rate under every policy
+    per_model = {(m, p): float(v) for m, row in re.findall(r'<tr data-model="([^"]+)">(.*?)</tr>', html)
+                 for p, v in re.findall(r'data-key="miss_rate" data-policy="([^"]+)" data-value="([^"]+)"', row)}
+    assert per_model == pytest.approx({(m, r["policy"]): d["miss_rate"] for r in rows for m, d in r["models"].items()})
+    assert {m for m, _ in per_model} == set(MODELS) and len(per_model) == len(MODELS) * len(rows)
+    assert 0 < max(per_model.values())  # social_a on this platform: some model misses under some policy
     best = min((r for r in rows if r["policy"] != "sdrm3"), key=lambda r: r["uxcost"])
     ours = next(r for r in rows if r["policy"] == "sdrm3")
     assert f"{100 * (1 - ours['uxcost'] / best['uxcost']):+.1f}% ({best['policy']})" in html

@@ -1,28 +1,37 @@
 #!/usr/bin/env python3
-"""UXCost benchmark: every registered policy on the 7 XRBench scenarios x 6 platforms (42 cells).
+"""UXCost benchmark: every registered policy on the 7 XRBench scenarios x 6 platforms (42 cells), or on random mixes.
 
 Run from the repository root (no installation needed):
 
     python3 tools/bench_uxcost.py --all            # the full report: 42 cells + SDRM3 ablation
-    .venv/bin/python tools/bench_uxcost.py         # same (the full grid includes the ablation)
+    python3 tools/bench_uxcost.py --random 60      # 60 random mixes (seeds 1..60) x 6 platforms: uxcost_random.*
     python3 tools/bench_uxcost.py --scenarios vr_gaming --platforms dual_4k_ws_os,single_4k_ws --out-dir /tmp/ux
 
 Each cell is a native replay (``edge_sdrm3.sim.replay.replay``) of a ``--duration``-second trace
-(``edge_sdrm3.sim.trace.generate``, ``--seed``) with every policy of ``policy_names()``: the nine
-baselines and whatever else is registered (SDRM3 and its variants). Per cell it records UXCost, XRBench
-score, miss rate, energy and accuracy of each policy, the best baseline (lowest UXCost among
-``BASELINES``) and, for each non-baseline policy, the reduction ``1 - UXCost(p) / UXCost(best
-baseline)``. Over the cells: the geometric-mean reduction ``1 - exp(mean(log(1 - r)))``, the median
-reduction, the number of cells where the policy is worse than the best baseline by more than 1%, and
-the number of light cells (best baseline misses < 1% of frames).
+(``edge_sdrm3.sim.trace.generate``, ``--seed``) with every policy of ``policy_names()``. The roles come from the
+registry, never from a list here:
 
-The ablation runs ``sdrm3`` with one part switched off at a time (passed as ``policy_config``): each
-score term (alpha, beta, gamma = 0), early drops (delta = -1), overload shedding (shed = False) and
-the tuner (tune = False). A configuration the policy does not accept is reported as n/a.
+- the *baselines* are ``BASELINES`` (DESIGN.md §4, as registered); the best baseline of a cell is the one with the
+  lowest UXCost;
+- the *supernet baselines* are the registered ``X+supernet`` policies whose ``X`` is a baseline; a policy of ours
+  whose name ends in ``+supernet`` is compared with the best of them (like with like: both may serve narrower
+  variants), or with the best baseline when none is registered;
+- every other policy is *ours* (SDRM3 and its variants): per cell its reduction ``1 - UXCost(p) / UXCost(reference)``.
 
-Cells run in ``--workers`` processes (default 2), one task per cell; every replay is deterministic, so
-the output is the same as a serial run (``--workers 1``). Writes ``uxcost.md`` and ``uxcost.json`` to
-``--out-dir`` (default ``docs/results``) and prints the summary.
+Over the cells, per policy of ours: the geometric-mean reduction ``1 - exp(mean(log(1 - r)))`` with the median
+beside it, the same over the *loaded* cells (the reference misses >= 1% of frames; in the others only energy can
+be won), the cells where it is worse than its reference by more than 1% (named), and its mean relative accuracy.
+An *infeasible* cell (``edge_sdrm3.feasibility``: every model misses its deadline even alone on the platform,
+computed from the costs) is named and left out of the geomeans: any policy misses everything there, and the one that
+drops earliest scores best. A cell where a policy misses every frame yet comes out ahead is flagged too.
+
+``--random N`` runs random mixes instead (``edge-sdrm3 scenarios random``, seeds ``--random-seed``..+N-1, default
+1..N) on the six platforms, with the same analysis, into ``uxcost_random.md``/``.json``. The ablation runs
+``sdrm3`` with one part switched off at a time (``policy_config``); a configuration it does not accept is n/a.
+
+The cell runner (``run_cell``, ``run_cells``: replays only) is apart from the analysis (``analyse``,
+``summarise``: from the results and the costs) and the output. Cells run in ``--workers`` processes (default 2);
+every replay is deterministic, so the output is the same as a serial run (``--workers 1``).
 """
 from __future__ import annotations
 
@@ -34,19 +43,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (  # noqa: E402  (puts the repository root on sys.path)
     PLATFORMS, ROOT, SCENARIOS, command_line, csv_list, geomean_reduction, machine, median, pct, table,
 )
 
-from edge_sdrm3.catalog import load_platform, load_scenario  # noqa: E402
+from edge_sdrm3.catalog import Scenario, load_cost_table, load_platform, load_scenario  # noqa: E402
 from edge_sdrm3.core.policies import BASELINES, make_policy, policy_names  # noqa: E402
+from edge_sdrm3.feasibility import infeasible, model_feasibility  # noqa: E402
+from edge_sdrm3.random_scenarios import random_scenario  # noqa: E402
 from edge_sdrm3.sim.replay import replay  # noqa: E402
 from edge_sdrm3.sim.trace import generate  # noqa: E402
 
 WORSE_TOL = 0.01  # a policy is "worse" in a cell when its reduction is below -1%
-LIGHT_MISS = 0.01  # a cell is "light" when its best baseline misses fewer than 1% of frames
+LOADED_MISS = 0.01  # a cell is "loaded" when its reference baseline misses at least 1% of frames
+SUPERNET = "+supernet"
 HEADLINE = ("sdrm3", "sdrm3+supernet")  # columns of the headline table (n/a when not registered)
 ABLATION_BASE = "sdrm3"
 ABLATIONS = (  # (label, policy_config)
@@ -60,13 +73,40 @@ ABLATIONS = (  # (label, policy_config)
 DROP_KEYS = ("policy", "scenario", "platform", "compat", "duration_s", "seed")  # already in the cell / document
 MODEL_KEYS = ("miss_rate", "p99_ms", "xrbench_score")  # kept of the per-model breakdown
 
-_traces: dict = {}  # per worker process: (scenario, duration, seed) -> Trace
+
+# --- roles: which registered policies are baselines, supernet baselines, ours ---------------------------------------
+
+def constructible(name: str) -> bool:
+    try:
+        make_policy(name)
+    except Exception:  # ConfigError: not a policy (a name the registry builds on demand, or not at all)
+        return False
+    return True
 
 
-def _trace(scenario: str, duration: float, seed: int):
-    key = (scenario, duration, seed)
+def policy_roles(registered: list[str], can_build: Callable[[str], bool] = constructible) -> dict[str, list[str]]:
+    """{"baselines", "supernet_baselines", "ours"}: the baselines as ``BASELINES`` names them (those registered),
+    ``X+supernet`` for each baseline X that the registry lists or ``can_build``, and every other registered policy."""
+    base = [b for b in BASELINES if b in registered and not b.endswith(SUPERNET)]
+    sn = [b + SUPERNET for b in base if b + SUPERNET in registered or can_build(b + SUPERNET)]
+    return {"baselines": base, "supernet_baselines": sn,
+            "ours": [p for p in registered if p not in base and p not in sn and p not in BASELINES]}
+
+
+def reference_group(policy: str, roles: dict[str, list[str]]) -> str:
+    """The baselines a policy of ours is compared with: "supernet_baselines" for X+supernet when there are any."""
+    return "supernet_baselines" if policy.endswith(SUPERNET) and roles["supernet_baselines"] else "baselines"
+
+
+# --- the cell runner: one scenario x one platform, every policy (replays only) --------------------------------------
+
+_traces: dict = {}  # per worker process: (scenario name, duration, seed) -> Trace
+
+
+def _trace(scenario: Scenario, duration: float, seed: int):
+    key = (scenario.name, duration, seed)
     if key not in _traces:
-        _traces[key] = generate(load_scenario(scenario), duration, seed)
+        _traces[key] = generate(scenario, duration, seed)
     return _traces[key]
 
 
@@ -81,7 +121,7 @@ def _run(tr, spec, policy: str, config: dict | None) -> dict:
 
 
 def run_cell(task: tuple) -> dict:
-    """One cell: every policy, then the ablation variants that the policy accepts."""
+    """One cell: every policy, then the ablation variants of ``ABLATION_BASE``."""
     scenario, platform, duration, seed, policies, ablations = task
     tr = _trace(scenario, duration, seed)
     spec = load_platform(platform)
@@ -92,8 +132,29 @@ def run_cell(task: tuple) -> dict:
         m = _run(tr, spec, ABLATION_BASE, cfg)
         m.pop("models", None)
         abl[label] = m
-    return {"scenario": scenario, "platform": platform, "results": results, "ablation": abl,
+    return {"scenario": scenario.name, "platform": platform, "results": results, "ablation": abl,
             "wall_s": time.perf_counter() - t0}
+
+
+def run_cells(tasks: list[tuple], workers: int, log: Callable[[str], None]) -> list[dict]:
+    """Every task's cell, in the order of ``tasks`` (``workers`` > 1: that many processes)."""
+    cells = []
+
+    def done(c: dict) -> None:
+        cells.append(c)
+        log(f"  [{len(cells)}/{len(tasks)}] {c['scenario']} {c['platform']} {c['wall_s']:.1f} s")
+
+    if workers > 1 and len(tasks) > 1:
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ctx.Pool(min(workers, len(tasks))) as pool:
+            for c in pool.imap_unordered(run_cell, tasks):
+                done(c)
+    else:
+        for t in tasks:
+            done(run_cell(t))
+    order = {(t[0].name, t[1]): i for i, t in enumerate(tasks)}
+    return sorted(cells, key=lambda c: order[(c["scenario"], c["platform"])])
 
 
 def accepted(policy: str, config: dict) -> str:
@@ -105,40 +166,98 @@ def accepted(policy: str, config: dict) -> str:
     return ""
 
 
-def analyse(cell: dict, baselines: list[str], others: list[str]) -> None:
-    """Adds the best baseline and the reductions to ``cell`` (in place)."""
+# --- analysis: references, reductions, infeasible cells, summaries -----------------------------------------------
+
+def _ok(m: dict | None) -> bool:
+    return m is not None and "error" not in m
+
+
+def drops_everything(m: dict | None) -> bool:
+    """Missed every due frame (nothing done on time)."""
+    return _ok(m) and m["frames_due"] > 0 and m["frames_missed"] >= m["frames_due"]
+
+
+def best_of(res: dict, names: list[str]) -> str | None:
+    ok = [b for b in names if _ok(res.get(b))]
+    return min(ok, key=lambda b: (res[b]["uxcost"], names.index(b))) if ok else None
+
+
+def reduction(m: dict, ref: dict) -> float:
+    if ref["uxcost"] <= 0:
+        return 0.0 if m["uxcost"] <= 0 else -math.inf
+    return 1.0 - m["uxcost"] / ref["uxcost"]
+
+
+def analyse(cell: dict, scenario: Scenario, roles: dict[str, list[str]]) -> None:
+    """Adds to ``cell`` (in place): feasibility, the best baselines, each policy of ours' reference and reduction."""
+    feas = model_feasibility(scenario, load_platform(cell["platform"]))
+    cell["infeasible"] = infeasible(feas)
+    cell["infeasible_any_variant"] = infeasible(feas, any_variant=True)
+    cell["infeasible_models"] = [f.name for f in feas if f.infeasible]
     res = cell["results"]
-    ok = [b for b in baselines if "error" not in res.get(b, {"error": 1})]
-    best = min(ok, key=lambda b: (res[b]["uxcost"], baselines.index(b))) if ok else None
-    cell["best_baseline"] = best
-    ref = res[best]["uxcost"] if best else None
-    cell["light"] = bool(best) and res[best]["miss_rate"] < LIGHT_MISS
+    cell["best_baseline"] = best_of(res, roles["baselines"])
+    cell["best_supernet_baseline"] = best_of(res, roles["supernet_baselines"])
+    bb = res.get(cell["best_baseline"]) if cell["best_baseline"] else None
+    cell["loaded"] = bool(bb) and bb["miss_rate"] >= LOADED_MISS
+    cell["drops_everything"] = [p for p, m in res.items() if drops_everything(m)]
+    cell["reference"], cell["reduction"] = {}, {}
+    for p in roles["ours"]:
+        if p not in res:
+            continue
+        ref = cell["best_supernet_baseline" if reference_group(p, roles) == "supernet_baselines" else "best_baseline"]
+        cell["reference"][p] = ref
+        cell["reduction"][p] = reduction(res[p], res[ref]) if ref and _ok(res[p]) else None
+    cell["ablation_reduction"] = {k: (reduction(v, bb) if bb and _ok(v) else None)
+                                  for k, v in cell["ablation"].items()}
 
-    def reduction(m: dict) -> float | None:
-        if ref is None or "error" in m:
-            return None
-        if ref <= 0:
-            return 0.0 if m["uxcost"] <= 0 else -math.inf
-        return 1.0 - m["uxcost"] / ref
 
-    cell["reduction"] = {p: reduction(res[p]) for p in others}
-    cell["ablation_reduction"] = {k: (None if v is None else reduction(v)) for k, v in cell["ablation"].items()}
+def cell_name(c: dict) -> str:
+    return f"{c['scenario']}/{c['platform']}"
 
 
-def summarise(cells: list[dict], get) -> dict:
-    """Across cells, for reductions ``get(cell)`` (None where not available)."""
-    reds = [get(c) for c in cells]
-    have = [r for r in reds if r is not None]
+def excluded(c: dict, policy: str) -> bool:
+    """An infeasible cell for this policy: every model misses alone (a supernet policy: even at its fastest variant)."""
+    return c["infeasible_any_variant"] if policy.endswith(SUPERNET) else c["infeasible"]
+
+
+def summarise(cells: list[dict], policy: str, get: Callable[[dict], float | None]) -> dict:
+    """Across the feasible cells, for reductions ``get(cell)`` (None where not available) of ``policy``."""
+    feasible = [c for c in cells if not excluded(c, policy) and get(c) is not None]
+    reds = [get(c) for c in feasible]
+    loaded = [c for c in feasible if _loaded_for(c, policy)]
+    worse = [(c, get(c)) for c in feasible if get(c) < -WORSE_TOL]  # type: ignore[operator]
     return {
-        "cells": len(have),
-        "geomean_reduction": geomean_reduction(have),
-        "median_reduction": median(have),
-        "worse_cells": sum(1 for r in have if r < -WORSE_TOL),
-        "better_cells": sum(1 for r in have if r > WORSE_TOL),
-        "min_reduction": min(have) if have else None,
-        "max_reduction": max(have) if have else None,
-        "geomean_reduction_heavy": geomean_reduction([get(c) for c in cells if not c["light"] and get(c) is not None]),
+        "cells": len(reds),
+        "geomean_reduction": geomean_reduction(reds),
+        "median_reduction": median(reds),
+        "loaded_cells": len(loaded),
+        "geomean_reduction_loaded": geomean_reduction([get(c) for c in loaded]),
+        "median_reduction_loaded": median([get(c) for c in loaded]),
+        "worse_cells": len(worse),
+        "worse": [f"{cell_name(c)} ({pct(r)})" for c, r in worse],
+        "better_cells": sum(1 for r in reds if r > WORSE_TOL),  # type: ignore[operator]
+        "min_reduction": min(reds) if reds else None,  # type: ignore[type-var]
+        "max_reduction": max(reds) if reds else None,  # type: ignore[type-var]
+        "infeasible": [cell_name(c) for c in cells if excluded(c, policy)],
+        "wins_by_dropping_everything": [cell_name(c) for c in feasible if policy in c["drops_everything"]
+                                        and get(c) > 0],  # type: ignore[operator]
     }
+
+
+def _loaded_for(c: dict, policy: str) -> bool:
+    """The cell is loaded for ``policy``: its reference baseline misses at least LOADED_MISS of the frames."""
+    ref = c["reference"].get(policy, c["best_baseline"])
+    m = c["results"].get(ref) if ref else None
+    return _ok(m) and m["miss_rate"] >= LOADED_MISS
+
+
+def accuracy_summary(cells: list[dict], policy: str) -> dict:
+    """Mean and lowest relative accuracy of ``policy`` and of its reference over the feasible cells."""
+    feasible = [c for c in cells if not excluded(c, policy)]
+    own = [c["results"][policy]["accuracy"] for c in feasible if _ok(c["results"].get(policy))]
+    ref = [c["results"][c["reference"][policy]]["accuracy"] for c in feasible if c["reference"].get(policy)]
+    return {"accuracy_mean": sum(own) / len(own) if own else None, "accuracy_min": min(own) if own else None,
+            "reference_accuracy_mean": sum(ref) / len(ref) if ref else None}
 
 
 def git_state() -> str:
@@ -167,32 +286,72 @@ def metric(res: dict, p: str, key: str):
     return m[key]
 
 
-def headline_rows(cells: list[dict], head: list[str]) -> list[list[str]]:
+def cell_note(c: dict) -> str:
+    if c["infeasible"]:
+        return "infeasible" + ("" if c["infeasible_any_variant"] else " (not with narrower variants)")
+    return "loaded" if c["loaded"] else "light"
+
+
+def headline_columns(head: list[str], roles: dict[str, list[str]]) -> list[str]:
+    hdr = ["scenario", "platform", "cell", "best baseline", "UXCost", "miss"]
+    if roles["supernet_baselines"]:
+        hdr += ["best +supernet baseline", "UXCost", "miss", "acc"]
+    for p in head:
+        hdr += [f"{p} UXCost", f"{p} miss", f"{p} acc", f"{p} reduction"]
+    return hdr
+
+
+def headline_rows(cells: list[dict], head: list[str], roles: dict[str, list[str]]) -> list[list[str]]:
+    """Per cell: its kind, the best baseline(s), each policy of ours with its reduction (! = it missed every frame)."""
     rows = []
     for c in cells:
-        res, bb = c["results"], c["best_baseline"]
-        row = [c["scenario"], c["platform"], bb or "n/a", fmt_ux(metric(res, bb, "uxcost")),
+        res, bb, sb = c["results"], c["best_baseline"], c["best_supernet_baseline"]
+        row = [c["scenario"], c["platform"], cell_note(c), bb or "n/a", fmt_ux(metric(res, bb, "uxcost")),
                fmt_miss(metric(res, bb, "miss_rate"))]
+        if roles["supernet_baselines"]:
+            acc = metric(res, sb, "accuracy")
+            row += [sb or "n/a", fmt_ux(metric(res, sb, "uxcost")), fmt_miss(metric(res, sb, "miss_rate")),
+                    "n/a" if acc is None else f"{acc:.3f}"]
         for p in head:
             if p not in res:
                 row += ["n/a"] * 4
                 continue
             acc = metric(res, p, "accuracy")
+            red = pct(c["reduction"].get(p)) + (" !" if p in c["drops_everything"] else "")
             row += [fmt_ux(metric(res, p, "uxcost")), fmt_miss(metric(res, p, "miss_rate")),
-                    "n/a" if acc is None else f"{acc:.3f}", pct(c["reduction"].get(p))]
+                    "n/a" if acc is None else f"{acc:.3f}", red]
         rows.append(row)
     return rows
 
 
-def summary_lines(summary: dict, n_cells: int, light: int) -> list[str]:
+def summary_lines(doc: dict) -> list[str]:
     out = []
-    for p, s in summary.items():
-        out.append(f"{p}: geomean reduction vs best baseline {pct(s['geomean_reduction'])}, "
-                   f"median {pct(s['median_reduction'])}, worse than best baseline by >1% in "
-                   f"{s['worse_cells']}/{s['cells']} cells, better by >1% in {s['better_cells']}, "
-                   f"range [{pct(s['min_reduction'])}, {pct(s['max_reduction'])}], "
-                   f"geomean over the heavy cells {pct(s['geomean_reduction_heavy'])}")
-    out.append(f"light cells (best baseline miss rate < {LIGHT_MISS:.0%}): {light}/{n_cells}")
+    for p, s in doc["summary"].items():
+        ref = "the best +supernet baseline" if s["reference"] == "supernet_baselines" else "the best baseline"
+        acc = "n/a" if s["accuracy_mean"] is None else f"{s['accuracy_mean']:.3f} (lowest {s['accuracy_min']:.3f}"
+        if s["accuracy_mean"] is not None:
+            acc += "" if s["reference_accuracy_mean"] is None else \
+                f"; {ref} {s['reference_accuracy_mean']:.3f}"
+            acc += ")"
+        worse = f" ({', '.join(s['worse'])})" if s["worse"] else ""
+        out.append(f"{p} vs {ref}: geomean UXCost reduction {pct(s['geomean_reduction'])} "
+                   f"(median {pct(s['median_reduction'])}) over {s['cells']} feasible cells; "
+                   f"{pct(s['geomean_reduction_loaded'])} (median {pct(s['median_reduction_loaded'])}) over the "
+                   f"{s['loaded_cells']} loaded ones; worse by >1% in {s['worse_cells']}/{s['cells']} cells{worse}, "
+                   f"better by >1% in {s['better_cells']}; range [{pct(s['min_reduction'])}, "
+                   f"{pct(s['max_reduction'])}]; mean relative accuracy {acc}")
+        if s["wins_by_dropping_everything"]:
+            out.append(f"{p} misses every frame yet comes out ahead in: {', '.join(s['wins_by_dropping_everything'])}")
+    cells = doc["cells"]
+    inf = [cell_name(c) for c in cells if c["infeasible"]]
+    out.append("infeasible cells (every model misses its deadline even alone; left out of the geomeans): "
+               + (", ".join(inf) if inf else "none"))
+    loaded = sum(1 for c in cells if c["loaded"] and not c["infeasible"])
+    out.append(f"loaded cells (the best baseline misses >= {LOADED_MISS:.0%} of frames): {loaded}/{len(cells)}")
+    hollow = [f"{cell_name(c)} ({c['best_baseline']})" for c in cells
+              if c["best_baseline"] in c["drops_everything"] and not c["infeasible"]]
+    if hollow:
+        out.append("feasible cells whose best baseline misses every frame: " + ", ".join(hollow))
     return out
 
 
@@ -207,43 +366,81 @@ def ablation_rows(abl: dict) -> list[list[str]]:
     return rows
 
 
-def write_markdown(path: Path, doc: dict, head: list[str], others: list[str], policies: list[str]) -> None:
+def mix_lines(scenarios: dict[str, Scenario]) -> list[str]:
+    """One line per random mix: its models (name@fps, <-upstream p=..., d=deadline ms)."""
+    out = []
+    for name, sc in scenarios.items():
+        ms = ", ".join(f"{m.name}@{m.fps:g}" + (f"<-{m.upstream} p={m.trigger_probability:g}" if m.upstream else "")
+                       + (f" d={m.deadline_ms:g}" if m.deadline_ms is not None else "") for m in sc.models)
+        out.append(f"`{name}`: {ms}")
+    return out
+
+
+def write_markdown(path: Path, doc: dict, head: list[str], roles: dict[str, list[str]],
+                   scenarios: dict[str, Scenario]) -> None:
     cells = doc["cells"]
-    L = [f"# UXCost benchmark ({doc['duration_s']:g} s native replays, seed {doc['seed']})", "",
+    what = f"{doc['random']['count']} random mixes" if doc.get("random") else "XRBench scenarios"
+    sn = roles["supernet_baselines"]
+    L = [f"# UXCost benchmark, {what} ({doc['duration_s']:g} s native replays, seed {doc['seed']})", "",
          "Made by (from the repository root):", "", "```", doc["command"], "```", "",
-         f"Code: {doc['git']}. {len(cells)} cells; the reduction is 1 - UXCost(policy) / UXCost(best "
-         f"baseline), the best baseline being the lowest UXCost among {', '.join(doc['baselines'])}. "
-         "The geomean reduction is 1 - exp(mean(log(1 - reduction))). Lower UXCost is better.", "",
-         "## Headline", ""]
-    hdr = ["scenario", "platform", "best baseline", "UXCost", "miss"]
-    for p in head:
-        hdr += [f"{p} UXCost", f"{p} miss", f"{p} acc", f"{p} reduction"]
-    L += [table(hdr, headline_rows(cells, head), markdown=True, align="lll" + "r" * (len(hdr) - 3)), ""]
-    L += ["- " + s for s in summary_lines(doc["summary"], len(cells), doc["light_cells"])]
+         f"Code: {doc['git']}. {len(cells)} cells. The reduction is 1 - UXCost(policy) / UXCost(reference); the "
+         f"reference is the best baseline, the lowest UXCost among {', '.join(doc['baselines'])}"
+         + (f"; for a `+supernet` policy of ours, the best of {', '.join(sn)}" if sn else "") + ". "
+         "The geomean reduction is 1 - exp(mean(log(1 - reduction))). Lower UXCost is better. "
+         f"A cell is *loaded* when its best baseline misses >= {LOADED_MISS:.0%} of frames (in the *light* ones only "
+         "energy can be won), *infeasible* when every model misses its deadline even alone on the platform (its "
+         "best-case latency, from the costs, exceeds its deadline): infeasible cells are left out of the summaries. "
+         "`!` after a reduction: the policy missed every frame in that cell.", "",
+         "## Summary", ""]
+    L += ["- " + x for x in summary_lines(doc)]
     if doc["errors"]:
         L += ["", "**Errors:**", ""] + [f"- {e}" for e in doc["errors"]]
-    L += ["", "## UXCost of every policy", "",
-          "Best baseline in bold; reductions of the non-baseline policies are in the headline table and the JSON.", ""]
+    L += ["", "## Per cell", ""]
+    hdr = headline_columns(head, roles)
+    L += [table(hdr, headline_rows(cells, head, roles), markdown=True, align="llll" + "r" * (len(hdr) - 4)), ""]
+    L += ["## UXCost of every policy", "", "Best baseline in bold.", ""]
+    policies = doc["policies"]
     rows = []
     for c in cells:
         r = [c["scenario"], c["platform"]]
         for p in policies:
             v = fmt_ux(metric(c["results"], p, "uxcost"))
-            r.append(f"**{v}**" if p == c["best_baseline"] else v)
+            r.append(f"**{v}**" if p in (c["best_baseline"], c["best_supernet_baseline"]) else v)
         rows.append(r)
     L += [table(["scenario", "platform"] + policies, rows, markdown=True, align="ll" + "r" * len(policies)), ""]
     if doc["ablation"]:
         L += ["## SDRM3 ablation", "",
               f"`{ABLATION_BASE}` with one part switched off (its `policy_config`); reduction vs the best "
-              "baseline of each cell; the last column is the geomean ratio against full SDRM3 "
+              "baseline of each feasible cell; the last column is the geomean ratio against full SDRM3 "
               "(negative: the part helps). n/a: the policy does not accept the configuration.", ""]
         L += [table(["variant", "config", "geomean reduction", "median", "worse cells", "vs full sdrm3"],
                     ablation_rows(doc["ablation"]), markdown=True, align="ll" + "rrrr"), ""]
         nas = [f"{k}: {s['na']}" for k, s in doc["ablation"].items() if s.get("na")]
         if nas:
             L += ["Not accepted:", ""] + [f"- {x}" for x in nas] + [""]
+    if doc.get("random"):
+        r = doc["random"]
+        L += ["## The mixes", "", f"Written by `edge-sdrm3 scenarios random --seed {r['first_seed']} --count "
+              f"{r['count']} -o DIR` (model@fps, <-upstream p=trigger probability, d=deadline in ms when shorter "
+              "than the period):", ""] + ["- " + x for x in mix_lines(scenarios)] + [""]
     L += [f"Wall time {doc['run']['wall_s']:.0f} s with {doc['run']['workers']} worker(s); {doc['run']['machine']}.", ""]
     path.write_text("\n".join(L))
+
+
+def ablation_summary(cells: list[dict], summary: dict, abl_na: dict) -> dict:
+    """Per ablation variant: its summary against the best baseline, and its geomean against full SDRM3's."""
+    full = summary.get(ABLATION_BASE) or summarise(cells, ABLATION_BASE, lambda c: None)
+    out = {}
+    for label, cfg in ABLATIONS:
+        s = {"config": json.dumps(cfg)}
+        if label in abl_na:
+            s["na"] = abl_na[label]
+        else:
+            s.update(summarise(cells, ABLATION_BASE, lambda c, k=label: c["ablation_reduction"].get(k)))
+            g, gf = s["geomean_reduction"], full["geomean_reduction"]
+            s["vs_full"] = None if g is None or gf is None or gf >= 1 else 1.0 - (1.0 - g) / (1.0 - gf)
+        out[label] = s
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,31 +452,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--platforms", type=csv_list, default=None, help="comma-separated platforms (default: all 6)")
     ap.add_argument("--policies", type=csv_list, default=None,
                     help="comma-separated policies (default: every registered one; the baselines are always run)")
+    ap.add_argument("--random", type=int, default=0, metavar="N",
+                    help="run N random mixes (edge-sdrm3 scenarios random) instead of the XRBench scenarios; "
+                         "writes uxcost_random.md/.json")
+    ap.add_argument("--random-seed", type=int, default=1, help="seed of the first random mix (default 1)")
     ap.add_argument("--all", action="store_true", help="the full report: every cell and the ablation")
     ap.add_argument("--ablation", action="store_true",
-                    help="run the SDRM3 ablation (default only when the grid is not narrowed)")
+                    help="run the SDRM3 ablation (default only on the full XRBench grid)")
     ap.add_argument("--no-ablation", action="store_true", help="skip the ablation")
     ap.add_argument("--workers", type=int, default=2, help="worker processes, one cell per task (default 2; 1: serial)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "results",
-                    help="where uxcost.md and uxcost.json go (default docs/results)")
+                    help="where uxcost.md and uxcost.json (uxcost_random.*) go (default docs/results)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
 
     if args.all and (args.scenarios or args.platforms or args.no_ablation):
         ap.error("--all runs every cell and the ablation; drop --scenarios/--platforms/--no-ablation")
-    scenarios = args.scenarios or list(SCENARIOS)
+    if args.random < 0 or args.random_seed < 0:
+        ap.error("--random and --random-seed must be >= 0")
+    if args.random and args.scenarios:
+        ap.error("--random replaces the scenarios; drop --scenarios")
+    if args.random:
+        table_ = load_cost_table("xrbench")
+        mixes = [random_scenario(s, table_) for s in range(args.random_seed, args.random_seed + args.random)]
+    else:
+        mixes = [load_scenario(s) for s in args.scenarios or SCENARIOS]
+    scenarios = {sc.name: sc for sc in mixes}
     platforms = args.platforms or list(PLATFORMS)
     registered = policy_names()
-    baselines = [b for b in BASELINES if b in registered]
+    roles = policy_roles(registered)
     wanted = args.policies or registered
-    unknown = [p for p in wanted if p not in registered]
+    unknown = [p for p in wanted if p not in registered and not constructible(p)]
     if unknown:
         ap.error(f"unknown policies {unknown} (registered: {', '.join(registered)})")
-    others = [p for p in wanted if p not in BASELINES]
-    policies = baselines + others
-    head = [p for p in HEADLINE]  # shown even when absent (n/a), plus any other non-baseline policy
-    head += [p for p in others if p not in head]
-    full_grid = not args.scenarios and not args.platforms
+    ours = [p for p in wanted if p not in roles["baselines"] and p not in roles["supernet_baselines"]]
+    roles["ours"] = ours
+    sn_wanted = any(reference_group(p, roles) == "supernet_baselines" for p in ours) or \
+        any(p in roles["supernet_baselines"] for p in wanted)
+    if not sn_wanted:
+        roles["supernet_baselines"] = []
+    policies = roles["baselines"] + roles["supernet_baselines"] + ours
+    head = [p for p in HEADLINE if p in ours or not args.policies]  # shown even when absent (n/a)
+    head += [p for p in ours if p not in head]
+    full_grid = not args.scenarios and not args.platforms and not args.random
     do_ablation = (args.all or args.ablation or full_grid) and not args.no_ablation and ABLATION_BASE in registered
 
     ablations, abl_na = [], {}
@@ -291,66 +506,44 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 ablations.append((label, cfg))
 
-    tasks = [(s, p, args.duration, args.seed, policies, ablations) for s in scenarios for p in platforms]
-    order = {(s, p): i for i, (s, p, *_rest) in enumerate(tasks)}
+    tasks = [(sc, p, args.duration, args.seed, policies, ablations) for sc in mixes for p in platforms]
     t0 = time.perf_counter()
     print(f"{len(tasks)} cells x {len(policies)} policies" + (f" + {len(ablations)} ablation variants" if ablations else "")
           + f", {args.duration:g} s replays, seed {args.seed}, {args.workers} worker(s)", file=sys.stderr)
-    cells = []
-    if args.workers > 1 and len(tasks) > 1:
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ctx.Pool(min(args.workers, len(tasks))) as pool:
-            for c in pool.imap_unordered(run_cell, tasks):
-                cells.append(c)
-                print(f"  [{len(cells)}/{len(tasks)}] {c['scenario']} {c['platform']} {c['wall_s']:.1f} s", file=sys.stderr)
-    else:
-        for t in tasks:
-            cells.append(run_cell(t))
-            c = cells[-1]
-            print(f"  [{len(cells)}/{len(tasks)}] {c['scenario']} {c['platform']} {c['wall_s']:.1f} s", file=sys.stderr)
-    cells.sort(key=lambda c: order[(c["scenario"], c["platform"])])
+    cells = run_cells(tasks, args.workers, lambda line: print(line, file=sys.stderr))
     wall = time.perf_counter() - t0
 
     errors = []
     for c in cells:
-        analyse(c, baselines, others)
+        analyse(c, scenarios[c["scenario"]], roles)
         for p, m in list(c["results"].items()) + [(f"{ABLATION_BASE} [{k}]", v) for k, v in c["ablation"].items()]:
             if "error" in m:
                 errors.append(f"{c['scenario']} / {c['platform']} / {p}: {m['error']}")
-    summary = {p: summarise(cells, lambda c, p=p: c["reduction"][p]) for p in others}
-    light = sum(1 for c in cells if c["light"])
-
-    abl_summary = {}
-    if do_ablation:
-        full = summary.get(ABLATION_BASE) or summarise(cells, lambda c: None)
-        for label, cfg in ABLATIONS:
-            s = {"config": json.dumps(cfg)}
-            if label in abl_na:
-                s["na"] = abl_na[label]
-            else:
-                s.update(summarise(cells, lambda c, k=label: c["ablation_reduction"][k]))
-                g, gf = s["geomean_reduction"], full["geomean_reduction"]
-                s["vs_full"] = None if g is None or gf is None or gf >= 1 else 1.0 - (1.0 - g) / (1.0 - gf)
-            abl_summary[label] = s
+    summary = {}
+    for p in ours:
+        summary[p] = {"reference": reference_group(p, roles),
+                      **summarise(cells, p, lambda c, p=p: c["reduction"].get(p)), **accuracy_summary(cells, p)}
+    abl_summary = ablation_summary(cells, summary, abl_na) if do_ablation else {}
 
     for c in cells:  # keep the JSON's per-cell timing out of the comparable part
         c["wall_s"] = round(c["wall_s"], 3)
     doc = {
         "command": command_line(), "git": git_state(), "duration_s": args.duration, "seed": args.seed,
-        "scenarios": scenarios, "platforms": platforms, "policies": policies, "baselines": baselines,
-        "worse_tolerance": WORSE_TOL, "light_miss_rate": LIGHT_MISS, "light_cells": light,
+        "random": {"first_seed": args.random_seed, "count": args.random} if args.random else None,
+        "scenarios": list(scenarios), "platforms": platforms, "policies": policies,
+        "baselines": roles["baselines"], "supernet_baselines": roles["supernet_baselines"], "ours": ours,
+        "worse_tolerance": WORSE_TOL, "loaded_miss_rate": LOADED_MISS,
+        "loaded_cells": sum(1 for c in cells if c["loaded"] and not c["infeasible"]),
+        "infeasible_cells": [cell_name(c) for c in cells if c["infeasible"]],
         "summary": summary, "ablation": abl_summary, "errors": errors, "cells": cells,
         "run": {"wall_s": round(wall, 1), "workers": args.workers, "machine": machine()},
     }
 
-    # stdout: the headline and the summary
-    hdr = ["scenario", "platform", "best", "UXCost", "miss"]
-    for p in head:
-        hdr += [p, "miss", "acc", "red"]
-    print(table(hdr, headline_rows(cells, head), align="lll" + "r" * (len(hdr) - 3)))
+    # stdout: the per-cell table and the summary
+    hdr = headline_columns(head, roles)
+    print(table(hdr, headline_rows(cells, head, roles), align="llll" + "r" * (len(hdr) - 4)))
     print()
-    for line in summary_lines(summary, len(cells), light):
+    for line in summary_lines(doc):
         print(line)
     if abl_summary:
         print()
@@ -363,10 +556,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{len(errors)} replay(s) failed:", *errors, sep="\n  ")
     print(f"\nwall {wall:.1f} s, {args.workers} worker(s)")
     if not args.no_write:
+        stem = "uxcost_random" if args.random else "uxcost"
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        (args.out_dir / "uxcost.json").write_text(dump_json(_rounded(doc)))
-        write_markdown(args.out_dir / "uxcost.md", doc, head, others, policies)
-        print(f"wrote {args.out_dir / 'uxcost.md'} and {args.out_dir / 'uxcost.json'}")
+        (args.out_dir / f"{stem}.json").write_text(dump_json(_rounded(doc)))
+        write_markdown(args.out_dir / f"{stem}.md", doc, head, roles, scenarios)
+        print(f"wrote {args.out_dir / (stem + '.md')} and {args.out_dir / (stem + '.json')}")
     return 1 if errors else 0
 
 
