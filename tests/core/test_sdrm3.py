@@ -400,3 +400,34 @@ def test_energy_is_saved_only_where_no_job_becomes_late() -> None:
     d = c.dispatcher(safe_energy=False)
     d.release(c.job("p", 0, 100))
     assert started(d, 0) == [("p", 1, 1)]  # without the rule, the cheap placement
+
+
+def test_a_block_that_cannot_be_interrupted_lets_a_tighter_job_go_first() -> None:
+    # one accelerator. long: one 40-ms block, deadline 70 (latest start 30); short: 10 ms, deadline 45 (latest
+    # start 35). By latest start long goes first, but its block cannot be interrupted: short would end at 50,
+    # late. Short fits in long's slack (30 >= 10), so short goes first (0-10) and long still ends at 50 <= 70.
+    for fix, first in ((True, "short"), (False, "long")):
+        c = Case({"long": [[40]], "short": [[10]]})
+        d = c.dispatcher(nonpreemptive=fix)
+        d.release(c.job("long", 0, 70))
+        d.release(c.job("short", 0, 45))
+        assert started(d, 0) == [(first, 0, 1)]
+
+
+def test_a_child_with_a_shorter_deadline_leaves_its_parent_less_slack_for_energy() -> None:
+    # parent p: 10 ms / 10 mJ on acc0, 14 ms / 2 mJ on acc1, deadline 100; its cascaded child k (10 ms) is due
+    # 25 ms after the frame time: p must end by 25 - 10 = 15 (cut 85). Fastest end 10; limit 10 + 0.3 x 5 = 11.5
+    # < 14: p runs on acc0 (without the child, acc1 would save 8 mJ: 14 <= 10 + 0.3 x 90).
+    from edge_sdrm3.core.policies.edf_firm import cascade_cuts
+
+    for child_deadline, acc in ((25.0, 0), (None, 1)):
+        models = (Model("p", 10.0, (Variant("full"),), 1),
+                  Model("k", 10.0, (Variant("full"),), 1, deadline_ms=child_deadline, upstream="p"))
+        costs = Costs([[[[10.0], [14.0]]], [[[10.0], [10.0]]]], [[[[10.0], [2.0]]], [[[10.0], [10.0]]]])
+        assert cascade_cuts(models, costs) == [85.0 if child_deadline else 10.0, 0.0]
+        for policy in ("sdrm3", "edf_firm"):
+            disp = Dispatcher(Platform("two", (Accelerator("acc0", "emulated"), Accelerator("acc1", "emulated"))),
+                              models, costs, make_policy(policy, **({"tune": False} if policy == "sdrm3" else {})),
+                              fallback=make_policy("fcfs"))
+            disp.release(Job(1, models[0], 0, 0, 0.0, 100.0, costs))
+            assert [(s.job.model.name, s.acc) for s in disp.schedule(0.0)[0]] == [("p", acc)], policy

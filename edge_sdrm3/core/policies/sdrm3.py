@@ -32,6 +32,7 @@ from ..scores import EPS_MS, Theta
 from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Run
 from ._registry import register
+from .edf_firm import cascade_cuts
 from bisect import insort
 
 
@@ -45,10 +46,11 @@ class SDRM3:
 
     def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
-                 safe_energy: bool = True, **params: float) -> None:
+                 safe_energy: bool = True, nonpreemptive: bool = True, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
+        self.nonpreemptive = nonpreemptive  # a job whose block would make a later-ranked one late lets it go first
         self.slack_use = slack_use
         self.urgent_speed = urgent_speed
         self.theta = theta or Theta(**params)
@@ -57,7 +59,7 @@ class SDRM3:
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
         self._value: list[float] = []
-        self._tail: list[float] = []
+        self._cut: list[float] = []  # per model: how long before its deadline its children need (cascade_cuts)
         self._rel_deadline: list[float] = []
         self._healthy: tuple = ()
         self._theta_seen: Theta | None = None
@@ -76,15 +78,13 @@ class SDRM3:
         ms = view.models
         idx = {m.name: i for i, m in enumerate(ms)}
         val = [1.0] * len(ms)
-        tail = [0.0] * len(ms)
         rem = view.costs.rem_best
         for i in reversed(range(len(ms))):  # an upstream is listed before its children
             up = ms[i].upstream
             if up is not None and up in idx and ms[i].trigger_probability > 0:
                 u = idx[up]
                 val[u] += ms[i].trigger_probability * val[i]
-                tail[u] = max(tail[u], rem[i][0][0] + tail[i])
-        self._models, self._value, self._tail = ms, val, tail
+        self._models, self._value, self._cut = ms, val, cascade_cuts(ms, view.costs)
         # per accelerator: its best speed for any model of the workload, relative to that model's
         # best-case time (1.0 where some model runs fastest there)
         ro = view.costs.rem_on
@@ -169,7 +169,7 @@ class SDRM3:
             return []
         latest = max([t_at[a] for a in accs])
         handoff = view.handoff_ms
-        tail = self._tail
+        cut = self._cut
         tol = self._rel_deadline  # per model: its relative deadline (delta is a share of it)
         order = self.order
         out: list = []
@@ -192,11 +192,11 @@ class SDRM3:
                         continue
             f_ = (now - j.last_progress) / max(EPS_MS, rb - rest)
             if order == "lst":  # latest start: deadline less its children's time less its best work
-                key = dl - tail[j.m] - rb
+                key = dl - cut[j.m] - rb
             elif order == "edf":
-                key = dl - tail[j.m]
+                key = dl - cut[j.m]
             else:  # the urgency ratio, highest first
-                key = -rb / max(EPS_MS, dl - tail[j.m] - now)
+                key = -rb / max(EPS_MS, dl - cut[j.m] - now)
             cands.append((key, j.release, j.id, f_, j, rest))
             if j.id > newest:
                 newest = j.id
@@ -221,6 +221,10 @@ class SDRM3:
         n = len(cands)
         if n > 1:
             cands.sort()
+            if order == "lst" and self.nonpreemptive:
+                fixed = blocks_first_where_they_fit(
+                    [(c[0], c[4].rem_best[c[4].seg] - c[5], c[4].rem_best[c[4].seg], c) for c in cands], now)
+                cands = [x[3] for x in fixed]
         if order == "urgency":
             scored = [[alpha * c[3] - c[0], c[4], c[5]] for c in cands]
         else:  # rank in place of U (neighbours RANK_STEP apart); fairness still adds
@@ -260,8 +264,10 @@ class SDRM3:
                     if e < me:
                         me, fast_i = e, i
                 # a slower end may use only part of the slack: the estimate cannot see the blocks
-                # placed after this one in the same step, nor the next releases
-                limit = me + keep * (dl - me) if me <= dl else INF
+                # placed after this one in the same step, nor the next releases. The slack is counted to
+                # the deadline less what its cascaded children need (their deadlines may be shorter)
+                due = dl - cut[j.m]
+                limit = me + keep * (due - me) if me <= due else (me if me <= dl else INF)
                 # speed matters as much as the job is urgent: with slack to spare, energy decides
                 b = beta * min(1.0, j.rem_best[s_] / max(EPS_MS, dl - now)) if self.urgent_speed else beta
                 top = me - now + EPS_MS
@@ -302,6 +308,27 @@ class SDRM3:
         return out
 
 
+def blocks_first_where_they_fit(order: list, now: float) -> list:
+    """Latest-start order corrected for blocks that cannot be interrupted. ``order`` holds
+    ``(latest start, next block's best-case time, remaining best-case time, ...)`` sorted by latest start.
+    Starting job j's next block holds an accelerator for that block's whole length: a job k ranked after j
+    whose slack is shorter than that block, and whose whole remaining work fits in j's slack, goes before j
+    (k would miss if it waited; j makes it either way). One pass, earliest-ranked first."""
+    out = list(order)
+    p = 0
+    while p < len(out):
+        slack_j, block = out[p][0] - now, out[p][1]
+        for q in range(p + 1, len(out)):
+            slack_k = out[q][0] - now
+            if slack_k >= block:
+                break  # sorted by latest start: the rest have more slack still
+            if 0 <= slack_k and out[q][2] <= slack_j:
+                out.insert(p, out.pop(q))
+                break
+        p += 1
+    return out
+
+
 def end_estimate(j, i: int, fins: list[float], t_at: list[float], accs: list[int], handoff: float,
                  latest: float) -> float:
     """When job ``j`` would end if its next block runs on ``accs[i]`` (ending at ``fins[i]``) and each
@@ -332,52 +359,48 @@ def overload_victims(view, now: float, jobs: list, value: list[float], accs: lis
     """Jobs to shed so that the rest can meet their deadlines (Moore-Hodgson, generalised).
 
     The ready jobs and the rest of the running ones are taken in deadline order against an optimistic
-    (fluid) bound of when each could finish: the work ahead of it, each job's share being the time the
-    whole platform would need for it if every accelerator worked on it at its own speed for that job
-    (1 / sum over accelerators of 1 / its remaining time there), plus what the accelerators are busy
-    with spread over them. At the first job that misses its deadline even so, the queued job with the
-    most remaining work per frame at stake (cascaded children count) is shed, and the check starts
-    over. Exact on one accelerator, optimistic on several. Running jobs count but are never shed.
+    bound of when each could finish: the work due by its deadline (its own and that of the jobs before it)
+    must fit in what the accelerators can do from the time each is free until that deadline. A job's work
+    is the time the whole platform would need for it if every accelerator worked on it at its own speed
+    for that job (1 / sum over accelerators of 1 / its remaining time there), the accelerators each
+    counting 1. At the first job that misses its deadline even so, the queued job with the most remaining
+    work per frame at stake (cascaded children count) is shed, and the check starts over. Exact on one
+    accelerator. Running jobs count but are never shed.
 
     ``speed``: per accelerator, its best speed for the workload relative to a job's best-case time; given,
-    a job's share is its best-case time over the sum of the speeds (a bound that heterogeneous accelerators
-    obey too: no accelerator works faster than its best speed).
+    a job's work is its best-case time and each accelerator counts its speed (a bound that heterogeneous
+    accelerators obey too: none works faster than its best speed).
     ``upcoming``: known future releases, ``(release, deadline, block latencies, work per frame at stake)``
     each (``speed`` needed). They count as demand like queued jobs (releases are periodic, so the work that
     will compete for the same window is known); when one of them is the job to shed, nothing is shed for it
     now (it is decided at its release)."""
     free_at = view.free_at
-    n = len(accs)
-    if speed is None:
-        busy = sum(free_at[a] - now for a in accs if free_at[a] > now) / n
-    else:
-        n = sum(speed[a] for a in accs)
-        busy = sum((free_at[a] - now) * speed[a] for a in accs if free_at[a] > now) / n
+    sp = speed if speed is not None else [1.0] * len(free_at)
+    since = [(max(now, free_at[a]), sp[a]) for a in accs]  # each accelerator: free from, speed
 
-    def share(j) -> float:
-        if speed is None:
-            s = j.seg
-            rate = 0.0
-            for a in accs:
-                r = j.rem_on[a][s]
-                if 0 < r < INF:
-                    rate += 1.0 / r
-            return 1.0 / rate if rate > 0 else INF
-        return j.rem_best[j.seg] / n
+    def work(j) -> float:
+        if speed is not None:
+            return j.rem_best[j.seg]
+        rate = 0.0
+        for a in accs:
+            r = j.rem_on[a][j.seg]
+            if 0 < r < INF:
+                rate += 1.0 / r
+        return len(accs) / rate if rate > 0 else INF
 
-    # (deadline, order, job or None for an upcoming release, share, may be shed, shedding key)
-    items = [(j.deadline, j.id, j, share(j), True, j.rem_best[j.seg] / value[j.m]) for j in jobs]
-    items += [(j.deadline, j.id, j, share(j), False, 0.0)
+    # (deadline, order, job or None for an upcoming release, work, may be shed, shedding key)
+    items = [(j.deadline, j.id, j, work(j), True, j.rem_best[j.seg] / value[j.m]) for j in jobs]
+    items += [(j.deadline, j.id, j, work(j), False, 0.0)
               for j in view.running if j is not None and j.seg < j.n_segs]
-    items += [(dl, INF, None, sum(min(la[s] for la in lat) for s in range(len(lat[0]))) / n, True, key)
+    items += [(dl, INF, None, sum(min(la[s] for la in lat) for s in range(len(lat[0]))), True, key)
               for _r, dl, lat, key in upcoming]
     items.sort(key=lambda it: (it[0], it[1]))
 
     def first_late(items: list) -> int:
-        work = now + busy
+        due = 0.0
         for k, it in enumerate(items):
-            work += it[3]
-            if work > it[0]:
+            due += it[3]
+            if due > sum(v * (it[0] - t) for t, v in since if it[0] > t) + 1e-9:
                 return k
         return -1
 
@@ -404,11 +427,10 @@ def _shed_until_on_time(items: list, first_late) -> list:
 
 def overload_victims_list(view, now: float, jobs: list, value: list[float], accs: list[int]) -> list:
     """Jobs to shed so that the rest can meet their deadlines: Moore-Hodgson over an estimate of the
-    schedule rather than a bound. The queued jobs and the rest of the running ones are placed in deadline
-    order, block by block, each block in the earliest gap (not before the job's previous block) where it
-    ends first on any accelerator. At the first job that ends late, the queued job with the most remaining
-    work per frame at stake among those placed so far is shed (running jobs are never shed), and the
-    estimate starts over."""
+    schedule rather than a bound (``_first_late``: the queued jobs and the rest of the running ones run
+    block by block as a dispatcher would run them). At the first job that ends late, the queued job with
+    the most remaining work per frame at stake among those due no later is shed (running jobs are never
+    shed), and the estimate starts over."""
     free_at = view.free_at
     # (deadline, order, job, share (unused), may be shed, shedding key, ready time, block latencies)
     items = [(j.deadline, j.id, j, 0.0, True, j.rem_best[j.seg] / value[j.m], now, [la[j.seg:] for la in j.lat])
@@ -422,35 +444,60 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
 
 
 def _first_late(items: list, start: list[float], accs: list[int], count: bool = False) -> int:
-    """Place ``items`` (sorted by deadline; ``it[6]`` the ready time, ``it[7]`` the block latencies
-    [accelerator][block]) block by block, each block in the earliest gap where it ends
-    first, from accelerator free times ``start``; the index of the first that ends past its deadline, or -1
-    (``count``: how many end past their deadlines)."""
+    """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
+    block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
+    them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
+    remaining best-case work; ``blocks_first_where_they_fit``) each take the accelerator where their next
+    block ends first if it is free, else wait for it (a later item may take the free one meanwhile). Returns
+    the index in ``items`` of the first to end past its deadline (in time), or -1; ``count``: how many end
+    past their deadlines."""
+    t = list(start)
+    ready = [it[6] for it in items]
+    nxt = [0] * len(items)
+    rest = []  # per item: best-case time of its blocks from each on
+    for it in items:
+        lat = it[7]
+        n = len(lat[0])
+        suf = [0.0] * (n + 1)
+        for b in range(n - 1, -1, -1):
+            suf[b] = suf[b + 1] + min(la[b] for la in lat)
+        rest.append(suf)
+    left = [k for k in range(len(items)) if len(items[k][7][0]) > 0]
     late = 0
-    busy: list[list[tuple[float, float]]] = [[] for _ in start]  # per accelerator: booked (start, end), sorted
-    for k, it in enumerate(items):
-        end, lat = it[6], it[7]
-        for s in range(len(lat[0])):
-            fin, best, at = INF, -1, 0.0
-            for a in accs:
-                d = lat[a][s]
-                if d == INF:
-                    continue
-                t = start[a] if start[a] > end else end
-                for b0, b1 in busy[a]:
-                    if b1 <= t:
-                        continue
-                    if t + d <= b0:
-                        break
-                    t = b1
-                if t + d < fin:
-                    fin, best, at = t + d, a, t
-            if best < 0:
+    while left:
+        a = min(accs, key=lambda a: t[a])
+        now = t[a]
+        placed = False
+        ranked = sorted((items[k][0] - rest[k][nxt[k]], rest[k][nxt[k]] - rest[k][nxt[k] + 1], rest[k][nxt[k]], k)
+                        for k in left if ready[k] <= now)
+        for *_, k in blocks_first_where_they_fit(ranked, now):
+            lat, b = items[k][7], nxt[k]
+            best, fin = -1, INF
+            for c in accs:
+                f = (t[c] if t[c] > now else now) + lat[c][b]
+                if f < fin or (f == fin and c == a):
+                    best, fin = c, f
+            if best < 0:  # runs nowhere: it cannot end
+                left.remove(k)
+                if not count:
+                    return k
+                late += 1
+                continue
+            if t[best] > now:
+                continue  # it waits for the accelerator that suits it
+            t[best] = ready[k] = fin
+            nxt[k] = b + 1
+            if b + 1 >= len(lat[0]):
+                left.remove(k)
+                if fin > items[k][0]:
+                    if not count:
+                        return k
+                    late += 1
+            placed = True
+            break
+        if not placed:  # the accelerator idles until something changes
+            later = [ready[k] for k in left if ready[k] > now] + [t[c] for c in accs if t[c] > now]
+            if not later:
                 break
-            insort(busy[best], (at, fin))
-            end = fin
-        if end > it[0] or best < 0:
-            if not count:
-                return k
-            late += 1
+            t[a] = min(later)
     return late if count else -1
