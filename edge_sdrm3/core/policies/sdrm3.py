@@ -191,12 +191,15 @@ class SDRM3:
                         out.append(Drop(j, "hopeless"))
                         continue
             f_ = (now - j.last_progress) / max(EPS_MS, rb - rest)
+            due = dl - cut[j.m]  # the end that leaves its cascaded children their time
+            if now + rb > due:
+                due = dl  # its children cannot make theirs any more: its own deadline is what counts
             if order == "lst":  # latest start: deadline less its children's time less its best work
-                key = dl - cut[j.m] - rb
+                key = due - rb
             elif order == "edf":
-                key = dl - cut[j.m]
+                key = due
             else:  # the urgency ratio, highest first
-                key = -rb / max(EPS_MS, dl - cut[j.m] - now)
+                key = -rb / max(EPS_MS, due - now)
             cands.append((key, j.release, j.id, f_, j, rest))
             if j.id > newest:
                 newest = j.id
