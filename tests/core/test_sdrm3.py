@@ -431,3 +431,20 @@ def test_a_child_with_a_shorter_deadline_leaves_its_parent_less_slack_for_energy
                               fallback=make_policy("fcfs"))
             disp.release(Job(1, models[0], 0, 0, 0.0, 100.0, costs))
             assert [(s.job.model.name, s.acc) for s in disp.schedule(0.0)[0]] == [("p", acc)], policy
+
+
+def test_a_parent_whose_child_cannot_make_it_any_more_ranks_by_its_own_deadline() -> None:
+    # one accelerator. p (30 ms, deadline 100) has a cascaded child k (10 ms) due 25 ms after the frame time:
+    # p would have to end by 15, which it cannot (30 > 15): k will miss whatever happens, so p ranks by its own
+    # latest start (100 - 30 = 70), after o (10 ms, deadline 40: latest start 30), which goes first. Were the
+    # child's cut kept, p's latest start would be -15, ahead of o, and p would take the accelerator first (o
+    # would then end at 40, with no margin left).
+    models = (Model("p", 10.0, (Variant("full"),), 1),
+              Model("k", 10.0, (Variant("full"),), 1, deadline_ms=25.0, upstream="p"),
+              Model("o", 10.0, (Variant("full"),), 1))
+    costs = Costs([[[[30.0]]], [[[10.0]]], [[[10.0]]]], [[[[30.0]]], [[[10.0]]], [[[10.0]]]])
+    disp = Dispatcher(Platform("one", (Accelerator("acc0", "emulated"),)), models, costs,
+                      make_policy("sdrm3", tune=False, shed=False), fallback=make_policy("fcfs"))
+    disp.release(Job(1, models[0], 0, 0, 0.0, 100.0, costs))
+    disp.release(Job(2, models[2], 2, 0, 0.0, 40.0, costs))
+    assert [s.job.model.name for s in disp.schedule(0.0)[0]] == ["o"]
