@@ -1,8 +1,9 @@
 """The service's configuration: one TOML file → frozen dataclasses, one section per component.
 
-Built once at startup (``load_config``); every key has a default (``systemd/edge-sdrm3.toml`` documents them
-all); an unknown section or key, or a value of the wrong type, is rejected naming it, e.g.
-``config: [sockets] ingets: unknown key``. ``{runtime_dir}`` and ``{state_dir}`` in string values are expanded.
+Built once at startup (``load_config``); every key has a default (the shipped
+``edge_sdrm3/data/systemd/edge-sdrm3.toml`` documents them all); an unknown section or key, or a value of the wrong
+type, is rejected naming it, e.g. ``config: [sockets] ingets: unknown key``. ``{runtime_dir}`` and ``{state_dir}``
+in string values are expanded.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ class WorkloadConfig:
     emulated_compute: str = "when-idle"  # emulated accelerators: always | when-idle | never compute real outputs
     cpu_threads: int = 0  # threads of a cpu accelerator; 0: the platform file's, else all cores
     model_cache: str = ""  # "": $EDGE_SDRM3_MODEL_CACHE or ~/.cache/edge-sdrm3/models
-    catalog: str = ""  # the model catalog; "": models/manifest.toml of the installation
+    catalog: str = ""  # the model catalog; "": the installed package's models/manifest.toml
     preload: bool = False  # true: every variant loaded before READY; false: each model's default variant, others on first use
 
 

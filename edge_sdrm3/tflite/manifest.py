@@ -1,4 +1,4 @@
-"""The model catalog: ``models/manifest.toml``.
+"""The model catalog: ``models/manifest.toml`` of the package data (``edge_sdrm3/data/``).
 
     format = "edge-sdrm3-models"
     version = 1
@@ -6,7 +6,8 @@
     [models.NAME]
     task = "classification"                 # required
     description = "..."                     # optional
-    location = "repo"                       # "repo": files relative to models/; "cache": relative to the model cache
+    location = "repo"                       # "repo": shipped in the package, relative to its models/ folder;
+                                            # "cache": relative to the model cache
     source = "mediapipe==0.10.14"           # where "cache" files come from (`edge-sdrm3 models fetch`)
     segments = 1                            # segment count the scheduler uses (>= 1)
     upstream = "palm_detection"             # optional cascade: this model runs on what NAME detected
@@ -37,10 +38,10 @@ from typing import Any
 
 from . import ModelToolError
 
+from ..data import data_path
 from ..tomlfile import TomlFileError, read_toml
 
-ROOT = Path(__file__).resolve().parents[2]
-MODELS_DIR = ROOT / "models"
+MODELS_DIR = data_path("models")
 MANIFEST = MODELS_DIR / "manifest.toml"
 FORMAT = "edge-sdrm3-models"
 CACHE_ENV = "EDGE_SDRM3_MODEL_CACHE"

@@ -1,7 +1,7 @@
 """Client library for ``edge-sdrm3 serve``: send frames, receive results, control the service.
 
 Three small classes, one per socket of the wire protocol (``docs/protocol.md``; encoding and validation are
-shared with the service in ``edge_sdrm3.runtime.protocol``)::
+shared with the service: ``edge_sdrm3.client.protocol``)::
 
     from edge_sdrm3.client import Publisher, Subscriber, Control
 
@@ -40,7 +40,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from .runtime import protocol as wire
+from . import protocol as wire
 
 __all__ = [
     "AsyncPublisher",
