@@ -60,7 +60,7 @@ class SchedulerConfig:
     tuner: bool = True  # sdrm3: online tuning of θ
     alpha: float = 0.05  # sdrm3 θ: fairness weight
     beta: float = 1.0  # sdrm3 θ: preference weight
-    gamma: float = 0.5  # sdrm3 θ: energy weight
+    gamma: float = 4.0  # sdrm3 θ: energy weight (energy decides among placements that keep every job on time)
     delta: float = 0.0  # sdrm3 θ: drop tolerance, fraction of the relative deadline (< 0: no early drops)
     floor: float = 0.9  # supernet: lowest relative accuracy a model may be moved to
     max_queue: int = 256  # ready jobs not yet started; beyond it the oldest is dropped ("overload-queue")
