@@ -50,7 +50,8 @@ class SDRM3:
 
     def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
-                 safe_energy: bool = True, nonpreemptive: bool = True, params_table: str | None = None,
+                 safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
+                 adaptive_order: bool = True, shed_list: bool = True, params_table: str | None = None,
                  **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
@@ -60,6 +61,10 @@ class SDRM3:
         self.urgent_speed = urgent_speed
         self.theta = theta or Theta(**params)
         self.shed = shed
+        self.adaptive_order = adaptive_order  # latest start unless deadline order is estimated to miss less
+        self._lst = order == "lst"  # the order in force (``order="lst"``: chosen at each arrival)
+        self.shed_list = shed_list  # also shed by the estimate of the schedule, not only by the bound
+        self.shed_check = shed_check  # shed only where the schedule estimate shows the kept jobs fare better
         # δ stays as configured: with exact cost estimates a later drop only wastes work
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
@@ -127,11 +132,53 @@ class SDRM3:
             start[acc] = end
             mine = [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] if rest[0] else []
             its = sorted(items + mine, key=lambda it: (it[0], it[1]))
-            n_late = _first_late(its, start, accs, count=True)
+            n_late = _first_late(its, start, accs, count=True, lst=self._lst)
             if not rest[0] and end > job.deadline:
                 n_late += 1
             counts.append(n_late)
         return counts[0] <= counts[1]
+
+    def _shedding_pays(self, view, now: float, jobs: list, victims: list, accs: list[int], horizon: float) -> bool:
+        """Shed ``victims`` only if the estimate of the schedule (``_first_late``: the queue, the rest of the
+        running jobs and the known next releases) makes at least as many frames on time, weighted by the
+        frames at stake per job (cascaded children count), with them shed as with every job kept: the victims
+        count as missed. A job is never given up on a bound alone. The releases counted run
+        past the queue's last deadline (``horizon``) by the victims' work, which would push them back."""
+        value = self._value
+        upcoming = self._upcoming(view, now, horizon + sum(j.rem_best[j.seg] for j in victims)) \
+            if self.lookahead else ()
+        gone = {j.id for j in victims}
+        items, start = self._estimate_items(view, now, jobs, upcoming)
+        kept = [it for it in items if it[2] is None or it[2].id not in gone]
+        lst = self._lst
+        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst)
+        lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst) + \
+            sum(value[j.m] for j in victims)
+        return lost_kept <= lost_all + 1e-9
+
+    def _estimate_items(self, view, now: float, jobs: list, upcoming) -> tuple[list, list[float]]:
+        """The items ``_first_late`` estimates, weighted by the frames at stake: ``jobs`` (queued), the rest
+        of the running jobs and the ``upcoming`` releases; and the accelerators' free times."""
+        value, cut = self._value, self._cut
+        # a job counts as on time by the end that leaves its cascaded children their time, where it still can
+        items = [(j.deadline - cut[j.m] if now + j.rem_best[j.seg] <= j.deadline - cut[j.m] else j.deadline, j.id, j,
+                  value[j.m], False, 0.0, now, [la[j.seg:] for la in j.lat]) for j in jobs]
+        for b, r in enumerate(view.running):
+            if r is not None and r.seg < r.n_segs:
+                items.append((r.deadline, r.id, r, value[r.m], False, 0.0, view.free_at[b],
+                              [la[r.seg:] for la in r.lat]))
+        items += [(dl, INF, None, 1.0, False, 0.0, r, lat) for r, dl, lat, _ in upcoming]
+        items.sort(key=lambda it: (it[0], it[1]))
+        return items, [max(view.free_at[a], now) for a in range(view.n_acc)]
+
+    def _lst_pays(self, view, now: float, jobs: list, accs: list[int], upcoming) -> bool:
+        """Latest-start order unless the estimate of the schedule (the queue, the rest of the running jobs and
+        the known next releases) misses strictly fewer frames at stake in plain deadline order: latest start
+        lets a long job go before shorter ones due earlier, which pays on several accelerators and can cost
+        on one."""
+        items, start = self._estimate_items(view, now, jobs, upcoming)
+        return _first_late(items, start, accs, count=True, weighted=True, lst=True) <= \
+            _first_late(items, start, accs, count=True, weighted=True, lst=False) + 1e-9
 
     def _upcoming(self, view, now: float, horizon: float) -> list:
         """The known releases of the uncascaded models after ``now`` whose deadlines fall by ``horizon``:
@@ -234,7 +281,7 @@ class SDRM3:
                 key = due
             else:  # the urgency ratio, highest first
                 key = -rb / max(EPS_MS, due - now)
-            cands.append((key, j.release, j.id, f_, j, rest))
+            cands.append((key, j.release, j.id, f_, j, rest, due))
             if j.id > newest:
                 newest = j.id
         # shed only when work arrived since the last check: otherwise the load can only have fallen
@@ -249,16 +296,22 @@ class SDRM3:
             if len(jobs) > 1 or upcoming:
                 victims = overload_victims(view, now, jobs, self._value, accs, upcoming, self._speed)
             rest = [j for j in jobs if j not in victims]
-            if len(rest) > 1:
+            if len(rest) > 1 and self.shed_list:
                 victims += overload_victims_list(view, now, rest, self._value, accs)
+            if victims and self.shed_check and not self._shedding_pays(view, now, jobs, victims, accs, horizon):
+                victims = []  # the estimate does not show the kept jobs faring better: keep every job
             if victims:
                 out.extend(Drop(j, "overload") for j in victims)
                 gone = {j.id for j in victims}
                 cands = [c for c in cands if c[2] not in gone]
+            if order == "lst" and self.adaptive_order and len(cands) > 1:
+                self._lst = self._lst_pays(view, now, [c[4] for c in cands], accs, upcoming)
+        if order == "lst" and not self._lst:  # plain deadline order measured better for this queue
+            cands = [(c[6],) + c[1:] for c in cands]
         n = len(cands)
         if n > 1:
             cands.sort()
-            if order == "lst" and self.nonpreemptive:
+            if order == "lst" and self._lst and self.nonpreemptive:
                 fixed = blocks_first_where_they_fit(
                     [(c[0], c[4].rem_best[c[4].seg] - c[5], c[4].rem_best[c[4].seg], c) for c in cands], now)
                 cands = [x[3] for x in fixed]
@@ -480,14 +533,15 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
     return _shed_until_on_time(items, lambda items: _first_late(items, start, accs))
 
 
-def _first_late(items: list, start: list[float], accs: list[int], count: bool = False) -> int:
+def _first_late(items: list, start: list[float], accs: list[int], count: bool = False,
+                weighted: bool = False, lst: bool = True) -> float:
     """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
     block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
     them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
     remaining best-case work; ``blocks_first_where_they_fit``) each take the accelerator where their next
     block ends first if it is free, else wait for it (a later item may take the free one meanwhile). Returns
     the index in ``items`` of the first to end past its deadline (in time), or -1; ``count``: how many end
-    past their deadlines."""
+    past their deadlines (``weighted``: the sum of their ``it[3]``)."""
     t = list(start)
     ready = [it[6] for it in items]
     nxt = [0] * len(items)
@@ -505,9 +559,13 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
         a = min(accs, key=lambda a: t[a])
         now = t[a]
         placed = False
-        ranked = sorted((items[k][0] - rest[k][nxt[k]], rest[k][nxt[k]] - rest[k][nxt[k] + 1], rest[k][nxt[k]], k)
-                        for k in left if ready[k] <= now)
-        for *_, k in blocks_first_where_they_fit(ranked, now):
+        if lst:
+            ranked = blocks_first_where_they_fit(sorted(
+                (items[k][0] - rest[k][nxt[k]], rest[k][nxt[k]] - rest[k][nxt[k] + 1], rest[k][nxt[k]], k)
+                for k in left if ready[k] <= now), now)
+        else:  # deadline order, as the policy itself ranks with ``order="edf"``
+            ranked = sorted((items[k][0], k) for k in left if ready[k] <= now)
+        for *_, k in ranked:
             lat, b = items[k][7], nxt[k]
             best, fin = -1, INF
             for c in accs:
@@ -518,7 +576,7 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
                 left.remove(k)
                 if not count:
                     return k
-                late += 1
+                late += items[k][3] if weighted else 1
                 continue
             if t[best] > now:
                 continue  # it waits for the accelerator that suits it
@@ -529,7 +587,7 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
                 if fin > items[k][0]:
                     if not count:
                         return k
-                    late += 1
+                    late += items[k][3] if weighted else 1
             placed = True
             break
         if not placed:  # the accelerator idles until something changes
