@@ -177,8 +177,11 @@ class SDRM3:
         lets a long job go before shorter ones due earlier, which pays on several accelerators and can cost
         on one."""
         items, start = self._estimate_items(view, now, jobs, upcoming)
-        return _first_late(items, start, accs, count=True, weighted=True, lst=True) <= \
-            _first_late(items, start, accs, count=True, weighted=True, lst=False) + 1e-9
+        by_lst = _first_late(items, start, accs, count=True, weighted=True, lst=True)
+        by_deadline = _first_late(items, start, accs, count=True, weighted=True, lst=False)
+        # a tie goes to the order that is optimal for the platform: deadline order on one accelerator (EDF is
+        # optimal there), latest start on several (where deadline order can leave accelerators to a long job)
+        return by_lst < by_deadline - 1e-9 or (abs(by_lst - by_deadline) <= 1e-9 and len(accs) > 1)
 
     def _upcoming(self, view, now: float, horizon: float) -> list:
         """The known releases of the uncascaded models after ``now`` whose deadlines fall by ``horizon``:
