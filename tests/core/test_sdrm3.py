@@ -406,15 +406,14 @@ def test_a_block_that_cannot_be_interrupted_lets_a_tighter_job_go_first() -> Non
     # one accelerator. long: one 40-ms block, deadline 70 (latest start 30); short: 10 ms, deadline 45 (latest
     # start 35). By latest start long goes first, but its block cannot be interrupted: short would end at 50,
     # late. Short fits in long's slack (30 >= 10), so short goes first (0-10) and long still ends at 50 <= 70.
-    # (latest-start order kept: adaptive_order=False)
+    # (latest-start order kept: single_edf=False)
     for fix, first in ((True, "short"), (False, "long")):
         c = Case({"long": [[40]], "short": [[10]]})
-        d = c.dispatcher(nonpreemptive=fix, adaptive_order=False)
+        d = c.dispatcher(nonpreemptive=fix, single_edf=False)
         d.release(c.job("long", 0, 70))
         d.release(c.job("short", 0, 45))
         assert started(d, 0) == [(first, 0, 1)]
-    # by default the estimate of the schedule ties (nothing late either way) and, on one accelerator, deadline
-    # order is taken: short first, whether or not blocks are corrected for
+    # by default one accelerator runs in deadline order: short first, whether or not blocks are corrected for
     c = Case({"long": [[40]], "short": [[10]]})
     d = c.dispatcher(nonpreemptive=False)
     d.release(c.job("long", 0, 70))

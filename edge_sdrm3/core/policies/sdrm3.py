@@ -51,7 +51,7 @@ class SDRM3:
     def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
-                 adaptive_order: bool = True, shed_list: bool = True, params_table: str | None = None,
+                 single_edf: bool = True, shed_list: bool = True, params_table: str | None = None,
                  **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
@@ -61,8 +61,8 @@ class SDRM3:
         self.urgent_speed = urgent_speed
         self.theta = theta or Theta(**params)
         self.shed = shed
-        self.adaptive_order = adaptive_order  # latest start unless deadline order is estimated to miss less
-        self._lst = order == "lst"  # the order in force (``order="lst"``: chosen at each arrival)
+        self.single_edf = single_edf  # ``order="lst"``: deadline order while one accelerator is healthy
+        self._lst = order == "lst"  # the order in force (``order="lst"``: see single_edf)
         self.shed_list = shed_list  # also shed by the estimate of the schedule, not only by the bound
         self.shed_check = shed_check  # shed only where the schedule estimate shows the kept jobs fare better
         # δ stays as configured: with exact cost estimates a later drop only wastes work
@@ -171,18 +171,6 @@ class SDRM3:
         items.sort(key=lambda it: (it[0], it[1]))
         return items, [max(view.free_at[a], now) for a in range(view.n_acc)]
 
-    def _lst_pays(self, view, now: float, jobs: list, accs: list[int], upcoming) -> bool:
-        """Latest-start order unless the estimate of the schedule (the queue, the rest of the running jobs and
-        the known next releases) misses strictly fewer frames at stake in plain deadline order: latest start
-        lets a long job go before shorter ones due earlier, which pays on several accelerators and can cost
-        on one."""
-        items, start = self._estimate_items(view, now, jobs, upcoming)
-        by_lst = _first_late(items, start, accs, count=True, weighted=True, lst=True)
-        by_deadline = _first_late(items, start, accs, count=True, weighted=True, lst=False)
-        # a tie goes to the order that is optimal for the platform: deadline order on one accelerator (EDF is
-        # optimal there), latest start on several (where deadline order can leave accelerators to a long job)
-        return by_lst < by_deadline - 1e-9 or (abs(by_lst - by_deadline) <= 1e-9 and len(accs) > 1)
-
     def _upcoming(self, view, now: float, horizon: float) -> list:
         """The known releases of the uncascaded models after ``now`` whose deadlines fall by ``horizon``:
         ``(release, deadline, block latencies [accelerator][block], work per frame at stake)``. Models that
@@ -242,6 +230,9 @@ class SDRM3:
         if healthy != self._healthy:
             self._healthy = healthy
             self._accs = [a for a in range(view.n_acc) if healthy[a]]
+            # deadline order on one accelerator, where it is optimal; latest start on several, where deadline
+            # order can leave a long job without an accelerator until it is too late
+            self._lst = self.order == "lst" and (len(self._accs) > 1 or not self.single_edf)
         accs = self._accs
         t_at = list(free_at)
         n_free = 0
@@ -307,9 +298,7 @@ class SDRM3:
                 out.extend(Drop(j, "overload") for j in victims)
                 gone = {j.id for j in victims}
                 cands = [c for c in cands if c[2] not in gone]
-            if order == "lst" and self.adaptive_order and len(cands) > 1:
-                self._lst = self._lst_pays(view, now, [c[4] for c in cands], accs, upcoming)
-        if order == "lst" and not self._lst:  # plain deadline order measured better for this queue
+        if order == "lst" and not self._lst:  # one accelerator: deadline order
             cands = [(c[6],) + c[1:] for c in cands]
         n = len(cands)
         if n > 1:
