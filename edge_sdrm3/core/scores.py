@@ -1,7 +1,7 @@
 """SDRM3's score terms (DESIGN.md §4), as pure functions of plain numbers.
 
-``MapScore(j, a) = U + alpha*F + beta*P + gamma*E``; the policy in ``policies/sdrm3.py`` evaluates these
-for every (ready job, accelerator) pair.
+``MapScore(j, a) = U + alpha*F + beta*P + gamma*E``; the policy in ``policies/sdrm3.py`` calls these for
+every ready job and (job, accelerator) pair.
 """
 from __future__ import annotations
 
@@ -34,18 +34,12 @@ def fairness(now: float, last_progress_ms: float, next_latency_ms: float) -> flo
     return (now - last_progress_ms) / max(EPS_MS, next_latency_ms)
 
 
-def preference(best_cost: float, cost: float) -> float:
-    """How well this accelerator suits the segment, in (0, 1]: 1 on the best one."""
-    return best_cost / cost if cost > 0 else 1.0
-
-
-def energy_score(best_energy_mj: float, energy_mj: float) -> float:
-    """Energy of the segment's cheapest accelerator over this one's, in (0, 1]."""
-    return best_energy_mj / energy_mj if energy_mj > 0 else 1.0
-
-
-def map_score(u: float, f: float, p: float, e: float, theta: Theta) -> float:
-    return u + theta.alpha * f + theta.beta * p + theta.gamma * e
+def map_score(job_score: float, beta: float, best_end_ms: float, end_ms: float, gamma: float,
+              best_energy_mj: float, energy_mj: float) -> float:
+    """MapScore of a (job, accelerator) pair: the job's score (U, or its rank, plus alpha x F) plus beta x P
+    plus gamma x E. P = the job's earliest end over its end with its next block here (times from now), E =
+    the cheapest energy of the block over its energy here; both 1 at best."""
+    return job_score + beta * best_end_ms / end_ms + gamma * best_energy_mj / energy_mj
 
 
 def hopeless(best_finish_ms: float, deadline_ms: float, relative_deadline_ms: float, delta: float) -> bool:

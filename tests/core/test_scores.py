@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_sdrm3.core.scores import (
-    EPS_MS, Theta, energy_score, fairness, hopeless, map_score, preference, urgency,
-)
+from edge_sdrm3.core.scores import EPS_MS, Theta, fairness, hopeless, map_score, urgency
 
 
 def test_urgency_is_the_share_of_the_time_left_still_needed() -> None:
@@ -34,21 +32,15 @@ def test_fairness_counts_waiting_in_units_of_the_next_step() -> None:
     assert fairness(30.0, 10.0, 0.0) == pytest.approx(2e4)
 
 
-def test_preference_and_energy_score_are_best_over_this_one() -> None:
-    assert preference(5.0, 10.0) == pytest.approx(0.5)  # twice the best -> 0.5
-    assert preference(5.0, 5.0) == pytest.approx(1.0)  # the best accelerator -> 1
-    assert preference(5.0, 0.0) == 1.0  # no cost at all counts as best
-    assert energy_score(2.0, 8.0) == pytest.approx(0.25)  # 2 mJ best, 8 mJ here -> 0.25
-    assert energy_score(2.0, 2.0) == pytest.approx(1.0)
-    assert energy_score(2.0, 0.0) == 1.0
-
-
-def test_map_score_weights_the_terms_with_theta() -> None:
+def test_map_score_adds_preference_and_energy_to_the_job_score() -> None:
+    # job score 20 (its rank); earliest end 10 ms from now, 20 ms on this accelerator -> P = 0.5;
+    # cheapest energy 2 mJ, 8 mJ here -> E = 0.25. beta 2, gamma 4: 20 + 2 x 0.5 + 4 x 0.25 = 22
+    assert map_score(20.0, 2.0, 10.0, 20.0, 4.0, 2.0, 8.0) == pytest.approx(22.0)
+    # the accelerator where it ends first and spends least scores the full beta + gamma
+    assert map_score(20.0, 2.0, 10.0, 10.0, 4.0, 2.0, 2.0) == pytest.approx(26.0)
+    # zero weights leave only the job score
+    assert map_score(0.7, 0.0, 10.0, 30.0, 0.0, 1.0, 5.0) == pytest.approx(0.7)
     th = Theta(alpha=0.1, beta=2.0, gamma=0.5, delta=0.0)
-    # 0.5 + 0.1 * 4 + 2 * 0.5 + 0.5 * 0.8 = 0.5 + 0.4 + 1.0 + 0.4 = 2.3
-    assert map_score(0.5, 4.0, 0.5, 0.8, th) == pytest.approx(2.3)
-    # zero weights leave only the urgency
-    assert map_score(0.7, 100.0, 1.0, 1.0, Theta(alpha=0.0, beta=0.0, gamma=0.0)) == pytest.approx(0.7)
     assert th.as_tuple() == (0.1, 2.0, 0.5, 0.0)
 
 

@@ -31,16 +31,47 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import replace
+from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
-from ..scores import EPS_MS, Theta
+from ..scores import EPS_MS, Theta, fairness, hopeless, map_score, urgency
 from ..tuner import Tuner
-from ..types import INF, Completion, Drop, Run
+from ..types import INF, Completion, Drop, Job, Run
 from ._registry import register
 from .edf_firm import cascade_cuts
 
 
 RANK_STEP = 10.0  # score between neighbours in deadline order (larger than beta + gamma)
+
+
+class Candidate(NamedTuple):
+    """A ready job that may run now (``SDRM3._candidates``); sorted by ``key``, then release, then id."""
+
+    key: float  # order key, smallest first: latest start, deadline, or minus the urgency (``order``)
+    release: float
+    id: int
+    fairness: float  # F: time since its last progress, in units of its next block
+    job: Job
+    rest: float  # best-case time of its blocks after the next
+
+
+class Ranked(NamedTuple):
+    """A candidate with its job score: rank in the order (or urgency) plus alpha x fairness."""
+
+    score: float
+    job: Job
+    rest: float
+
+
+class Placement(NamedTuple):
+    """The best accelerator found for a ranked job's next block (``SDRM3._best_pair``)."""
+
+    ranked: Ranked
+    acc: int
+    finish: float  # its next block's finish there
+    end: float  # the job's estimated end
+    fast_acc: int  # where the job ends first
+    fast_finish: float  # its next block's finish there
 
 
 @register("sdrm3")
@@ -111,14 +142,14 @@ class SDRM3:
             ref = {m.name: view.costs.reference_energy(i) for i, m in enumerate(ms)}
             self.tuner.ref_energy = lambda name: ref.get(name, 0.0)
 
-    def _energy_is_safe(self, view, now: float, job, a: int, f: float, fast_a: int, fast_f: float, scored: list,
+    def _energy_is_safe(self, view, now: float, job, a: int, f: float, fast_a: int, fast_f: float, ranked: list,
                         t_at: list[float], accs: list[int]) -> bool:
         """Never trade a deadline for energy: placing ``job``'s next block on ``a`` (ending at ``f``) rather
         than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
         the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
         and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
-        items = [(c[1].deadline, c[1].id, c[1], 0.0, False, 0.0, now, [la[c[1].seg:] for la in c[1].lat])
-                 for c in scored]
+        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, [la[r.job.seg:] for la in r.job.lat])
+                 for r in ranked]
         for b, r in enumerate(view.running):
             if r is not None and r.seg < r.n_segs:
                 items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], [la[r.seg:] for la in r.lat]))
@@ -220,12 +251,12 @@ class SDRM3:
             self.theta = self.tuner.theta
 
     def pick(self, view, now: float) -> list:
+        """The decisions for this instant: drops (hopeless, overload), then runs: MapScore placements while an
+        accelerator is free (``_candidates``, ``_shed``, ``_ranked``, ``_place``)."""
         if self._models is not view.models:
             self._cascades(view)
         if self.theta is not self._theta_seen:
             self._theta_seen, self._theta_t = self.theta, self.theta.as_tuple()
-        alpha, beta, gamma, delta = self._theta_t
-        free_at = view.free_at
         healthy = view.healthy
         if healthy != self._healthy:
             self._healthy = healthy
@@ -233,8 +264,8 @@ class SDRM3:
             # deadline order on one accelerator, where it is optimal; latest start on several, where deadline
             # order can leave a long job without an accelerator until it is too late
             self._lst = self.order == "lst" and (len(self._accs) > 1 or not self.single_edf)
-        accs = self._accs
-        t_at = list(free_at)
+        free_at, accs = view.free_at, self._accs
+        t_at = list(free_at)  # per accelerator: when it is free (now for the free ones), booked as placed
         n_free = 0
         for a in accs:
             if free_at[a] <= now:
@@ -242,152 +273,159 @@ class SDRM3:
                 n_free += 1
         if not n_free:
             return []
-        latest = max([t_at[a] for a in accs])
-        handoff = view.handoff_ms
-        cut = self._cut
+        out, cands, newest = self._candidates(view, now, t_at)
+        # shed only when work arrived since the last check: otherwise the load can only have fallen
+        if self.shed and cands and newest > self._checked_id:
+            self._checked_id = newest
+            victims = self._shed(view, now, [c.job for c in cands])
+            if victims:
+                out.extend(Drop(j, "overload") for j in victims)
+                gone = {j.id for j in victims}
+                cands = [c for c in cands if c.id not in gone]
+        out += self._place(view, now, self._ranked(cands, now), t_at, n_free)
+        return out
+
+    def _candidates(self, view, now: float, t_at: list[float]) -> tuple[list, list[Candidate], int]:
+        """The ready jobs that can still make their deadlines, as candidates ordered by ``order``; the drops
+        of the hopeless ones; the newest job id seen."""
+        delta = self._theta_t[3]
+        accs, handoff, cut = self._accs, view.handoff_ms, self._cut
         tol = self._rel_deadline  # per model: its relative deadline (delta is a share of it)
-        order = self.order
-        out: list = []
-        cands = []  # (order key, release, id, F, job, best-case rest after the next block)
+        latest = max([t_at[a] for a in accs])
+        lst, order = self._lst, self.order
+        drops: list = []
+        cands: list[Candidate] = []
         newest = 0
         for j in view.ready:
             s = j.seg
             rem = j.rem_best
-            rb, rest, dl = rem[s], rem[s + 1], j.deadline
-            if delta >= 0:  # scores.hopeless, inlined: best-case end beyond the tolerance
-                lim = dl + delta * tol[j.m]
-                if now + rb > lim:
-                    out.append(Drop(j, "hopeless"))
+            work, rest, dl = rem[s], rem[s + 1], j.deadline
+            if delta >= 0:
+                if hopeless(now + work, dl, tol[j.m], delta):
+                    drops.append(Drop(j, "hopeless"))
                     continue
-                if latest + rb > lim:  # it might be: the exact best finish of its next block decides
+                if hopeless(latest + work, dl, tol[j.m], delta):  # it might be: its block's best finish decides
                     lat, moved = j.lat, j.acc
-                    mf = min([t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs])
-                    if mf + rest > lim:
-                        out.append(Drop(j, "hopeless"))
+                    first = min([t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs])
+                    if hopeless(first + rest, dl, tol[j.m], delta):
+                        drops.append(Drop(j, "hopeless"))
                         continue
-            f_ = (now - j.last_progress) / max(EPS_MS, rb - rest)
             due = dl - cut[j.m]  # the end that leaves its cascaded children their time
-            if now + rb > due:
+            if now + work > due:
                 due = dl  # its children cannot make theirs any more: its own deadline is what counts
-            if order == "lst":  # latest start: deadline less its children's time less its best work
-                key = due - rb
-            elif order == "edf":
+            if order == "lst" and lst:  # latest start: deadline less its children's time less its best work
+                key = due - work
+            elif order in ("lst", "edf"):
                 key = due
             else:  # the urgency ratio, highest first
-                key = -rb / max(EPS_MS, due - now)
-            cands.append((key, j.release, j.id, f_, j, rest, due))
+                key = -urgency(work, due, now)
+            cands.append(Candidate(key, j.release, j.id, fairness(now, j.last_progress, work - rest), j, rest))
             if j.id > newest:
                 newest = j.id
-        # shed only when work arrived since the last check: otherwise the load can only have fallen
-        if self.shed and cands and newest > self._checked_id:
-            self._checked_id = newest
-            jobs = [c[4] for c in cands]
-            horizon = max(j.deadline for j in jobs)
-            # sure misses first: a bound every schedule obeys, over the queue and the known next releases;
-            # then likely ones: an estimate of the schedule of the queue
-            upcoming = self._upcoming(view, now, horizon) if self.lookahead else ()
-            victims = []
-            if len(jobs) > 1 or upcoming:
-                victims = overload_victims(view, now, jobs, self._value, accs, upcoming, self._speed)
-            rest = [j for j in jobs if j not in victims]
-            if len(rest) > 1 and self.shed_list:
-                victims += overload_victims_list(view, now, rest, self._value, accs)
-            if victims and self.shed_check and not self._shedding_pays(view, now, jobs, victims, accs, horizon):
-                victims = []  # the estimate does not show the kept jobs faring better: keep every job
-            if victims:
-                out.extend(Drop(j, "overload") for j in victims)
-                gone = {j.id for j in victims}
-                cands = [c for c in cands if c[2] not in gone]
-        if order == "lst" and not self._lst:  # one accelerator: deadline order
-            cands = [(c[6],) + c[1:] for c in cands]
+        return drops, cands, newest
+
+    def _shed(self, view, now: float, jobs: list) -> list:
+        """Under overload, the queued jobs to drop: sure misses first (a bound every schedule obeys, over the
+        queue and the known next releases), then likely ones (an estimate of the queue's schedule); kept only
+        where the estimate shows shedding them pays (``_shedding_pays``)."""
+        accs = self._accs
+        horizon = max(j.deadline for j in jobs)
+        upcoming = self._upcoming(view, now, horizon) if self.lookahead else ()
+        victims = []
+        if len(jobs) > 1 or upcoming:
+            victims = overload_victims(view, now, jobs, self._value, accs, upcoming, self._speed)
+        kept = [j for j in jobs if j not in victims]
+        if len(kept) > 1 and self.shed_list:
+            victims += overload_victims_list(view, now, kept, self._value, accs)
+        if victims and self.shed_check and not self._shedding_pays(view, now, jobs, victims, accs, horizon):
+            return []  # the estimate does not show the kept jobs faring better: keep every job
+        return victims
+
+    def _ranked(self, cands: list[Candidate], now: float) -> list[Ranked]:
+        """The candidates with their job score (rank in the order, or the urgency, plus alpha x fairness),
+        highest first."""
+        alpha = self._theta_t[0]
         n = len(cands)
         if n > 1:
             cands.sort()
-            if order == "lst" and self._lst and self.nonpreemptive:
+            if self._lst and self.nonpreemptive:
                 fixed = blocks_first_where_they_fit(
-                    [(c[0], c[4].rem_best[c[4].seg] - c[5], c[4].rem_best[c[4].seg], c) for c in cands], now)
+                    [(c.key, c.job.rem_best[c.job.seg] - c.rest, c.job.rem_best[c.job.seg], c) for c in cands], now)
                 cands = [x[3] for x in fixed]
-        if order == "urgency":
-            scored = [[alpha * c[3] - c[0], c[4], c[5]] for c in cands]
+        if self.order == "urgency":
+            ranked = [Ranked(alpha * c.fairness - c.key, c.job, c.rest) for c in cands]
         else:  # rank in place of U (neighbours RANK_STEP apart); fairness still adds
-            scored = [[RANK_STEP * (n - r) + alpha * c[3], c[4], c[5]] for r, c in enumerate(cands)]
+            ranked = [Ranked(RANK_STEP * (n - r) + alpha * c.fairness, c.job, c.rest) for r, c in enumerate(cands)]
         if alpha and n > 1:
-            scored.sort(key=lambda c: -c[0])  # stable: ties keep the order above
-        best_en = view.costs.best_en
-        keep = self.slack_use
-        bound = beta + gamma
-        while scored and n_free:
-            best = None
-            best_score = -INF
-            for c in scored:
-                if c[0] + bound <= best_score:
+            ranked.sort(key=lambda r: -r.score)  # stable: ties keep the order above
+        return ranked
+
+    def _place(self, view, now: float, ranked: list[Ranked], t_at: list[float], n_free: int) -> list:
+        """Placement: the best (job, accelerator) pair by MapScore, repeated while an accelerator is free. On a
+        busy accelerator the job waits for it and later jobs see it booked."""
+        accs = self._accs
+        latest = max([t_at[a] for a in accs])
+        bound = self._theta_t[1] + self._theta_t[2]  # the most the pair terms add to a job's score
+        out: list = []
+        while ranked and n_free:
+            best, best_score = None, -INF
+            for r in ranked:
+                if r.score + bound <= best_score:
                     break  # sorted by job score: no later job can win
-                sj, j, rest = c
-                s_, dl = j.seg, j.deadline
-                lat, en, moved = j.lat, j.en, j.acc
-                be = best_en[j.m][j.variant][s_]
-                fins = [t_at[a] + lat[a][s_] + (handoff if 0 <= moved != a else 0.0) for a in accs]
-                # the job's end if its next block starts on each accelerator and the rest follow
-                # greedily on the accelerators as booked now (a block must not start where the rest
-                # of its job cannot follow in time). Exact ends are computed lazily: each is at least
-                # its block's finish plus the rest at best, which often settles the comparison.
-                k = len(accs)
-                last = s_ + 1 >= j.n_segs
-                lbs = [f + rest for f in fins]
-                ends: list = [None] * k
-                me, fast_i = INF, -1
-                for i in sorted(range(k), key=lbs.__getitem__):
-                    if lbs[i] >= me:
-                        break
-                    f = fins[i]
-                    e = f if last else (f + rest if f >= latest and handoff == 0.0
-                                        else end_estimate(j, i, fins, t_at, accs, handoff, latest))
-                    ends[i] = e
-                    if e < me:
-                        me, fast_i = e, i
-                # a slower end may use only part of the slack: the estimate cannot see the blocks
-                # placed after this one in the same step, nor the next releases. The slack is counted to
-                # the deadline less what its cascaded children need (their deadlines may be shorter)
-                due = dl - cut[j.m]
-                limit = me + keep * (due - me) if me <= due else (me if me <= dl else INF)
-                # speed matters as much as the job is urgent: with slack to spare, energy decides
-                b = beta * min(1.0, j.rem_best[s_] / max(EPS_MS, dl - now)) if self.urgent_speed else beta
-                top = me - now + EPS_MS
-                for i, a in enumerate(accs):
-                    e = ends[i]
-                    if e is None:
-                        if lbs[i] > limit:
-                            continue
-                        ge = gamma * be / en[a][s_]
-                        if sj + b * top / (lbs[i] - now + EPS_MS) + ge <= best_score:
-                            continue  # even its lower bound cannot win
-                        f = fins[i]
-                        e = f + rest if f >= latest and handoff == 0.0 else \
-                            end_estimate(j, i, fins, t_at, accs, handoff, latest)
-                        if e > limit:
-                            continue
-                        score = sj + b * top / (e - now + EPS_MS) + ge
-                    else:
-                        if e > limit:
-                            continue  # would end late, or too close to its deadline, where another would not
-                        score = sj + b * top / (e - now + EPS_MS) + gamma * be / en[a][s_]
-                    if score > best_score:
-                        best_score, best = score, (c, a, fins[i], e, accs[fast_i], fins[fast_i])
+                found = self._best_pair(view, now, r, t_at, latest, best_score)
+                if found is not None:
+                    best_score, best = found
             if best is None:
                 break
-            c, a, f, e, fast_a, fast_f = best
-            scored.remove(c)
-            if a != fast_a and self.safe_energy and \
-                    not self._energy_is_safe(view, now, c[1], a, f, fast_a, fast_f, scored, t_at, accs):
-                a, f = fast_a, fast_f  # the slower placement would make a job behind it late: the fastest
+            a, f = best.acc, best.finish
+            ranked.remove(best.ranked)
+            if a != best.fast_acc and self.safe_energy and not self._energy_is_safe(
+                    view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
+                a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now:
-                out.append(Run(c[1], a))
+                out.append(Run(best.ranked.job, a))
                 n_free -= 1
-            # else the job waits for the busy accelerator that suits it; later jobs see it booked
             t_at[a] = f
             if f > latest:
                 latest = f
         return out
+
+    def _best_pair(self, view, now: float, r: Ranked, t_at: list[float], latest: float,
+                   best_score: float) -> tuple[float, Placement] | None:
+        """The accelerator for ``r``'s next block with the highest MapScore above ``best_score``, or None.
+        Only ends within the allowed share of the slack count (a slower end may use ``slack_use`` of it)."""
+        j, rest = r.job, r.rest
+        accs, handoff = self._accs, view.handoff_ms
+        beta, gamma = self._theta_t[1], self._theta_t[2]
+        s, dl = j.seg, j.deadline
+        lat, en, moved = j.lat, j.en, j.acc
+        best_en = view.costs.best_en[j.m][j.variant][s]
+        fins = [t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs]
+        lower = [f + rest for f in fins]  # each end is at least its block's finish plus the rest at best
+        ends, first, fast_i = _first_ends(j, fins, lower, rest, t_at, accs, handoff, latest)
+        # the slack is counted to the deadline less what its cascaded children need
+        due = dl - self._cut[j.m]
+        limit = first + self.slack_use * (due - first) if first <= due else (first if first <= dl else INF)
+        # speed matters as much as the job is urgent: with slack to spare, energy decides
+        b = beta * min(1.0, urgency(j.rem_best[s], dl, now)) if self.urgent_speed else beta
+        to_first = first - now + EPS_MS
+        best = None
+        for i, a in enumerate(accs):
+            e = ends[i]
+            if e is None:  # not computed yet: its lower bound may settle it
+                if lower[i] > limit or map_score(r.score, b, to_first, lower[i] - now + EPS_MS, gamma, best_en,
+                                                 en[a][s]) <= best_score:
+                    continue
+                f = fins[i]
+                e = f + rest if f >= latest and handoff == 0.0 else \
+                    end_estimate(j, i, fins, t_at, accs, handoff, latest)
+            if e > limit:
+                continue  # would end late, or too close to its deadline, where another would not
+            score = map_score(r.score, b, to_first, e - now + EPS_MS, gamma, best_en, en[a][s])
+            if score > best_score:
+                best_score = score
+                best = (score, Placement(r, a, fins[i], e, accs[fast_i], fins[fast_i]))
+        return best
 
 
 def blocks_first_where_they_fit(order: list, now: float) -> list:
@@ -409,6 +447,27 @@ def blocks_first_where_they_fit(order: list, now: float) -> list:
                 break
         p += 1
     return out
+
+
+def _first_ends(j, fins: list[float], lower: list[float], rest: float, t_at: list[float], accs: list[int],
+                handoff: float, latest: float) -> tuple[list, float, int]:
+    """Job ``j``'s end if its next block runs on each accelerator (finishing at ``fins``) and the rest follow
+    greedily on the accelerators as booked (``end_estimate``; ``rest``: the rest's best-case time), computed
+    lazily in order of the lower bounds ``lower`` until none can beat the earliest: the ends (None where not
+    computed), the earliest and its index (INF and -1 where the job runs nowhere)."""
+    last = j.seg + 1 >= j.n_segs
+    ends: list = [None] * len(accs)
+    first, fast_i = INF, -1
+    for i in sorted(range(len(accs)), key=lower.__getitem__):
+        if lower[i] >= first:
+            break
+        f = fins[i]
+        e = f if last else (f + rest if f >= latest and handoff == 0.0
+                            else end_estimate(j, i, fins, t_at, accs, handoff, latest))
+        ends[i] = e
+        if e < first:
+            first, fast_i = e, i
+    return ends, first, fast_i
 
 
 def end_estimate(j, i: int, fins: list[float], t_at: list[float], accs: list[int], handoff: float,
@@ -537,14 +596,7 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     t = list(start)
     ready = [it[6] for it in items]
     nxt = [0] * len(items)
-    rest = []  # per item: best-case time of its blocks from each on
-    for it in items:
-        lat = it[7]
-        n = len(lat[0])
-        suf = [0.0] * (n + 1)
-        for b in range(n - 1, -1, -1):
-            suf[b] = suf[b + 1] + min(la[b] for la in lat)
-        rest.append(suf)
+    rest = [_best_suffixes(it[7]) for it in items]  # per item: best-case time of its blocks from each on
     left = [k for k in range(len(items)) if len(items[k][7][0]) > 0]
     late = 0
     while left:
@@ -588,3 +640,12 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
                 break
             t[a] = min(later)
     return late if count else -1
+
+
+def _best_suffixes(lat: list) -> list[float]:
+    """Best-case time of the blocks from each on (``lat[accelerator][block]``), with 0 after the last."""
+    n = len(lat[0])
+    suf = [0.0] * (n + 1)
+    for b in range(n - 1, -1, -1):
+        suf[b] = suf[b + 1] + min(la[b] for la in lat)
+    return suf
