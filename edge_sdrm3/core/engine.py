@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .dispatcher import Dispatcher
+from .estimator import Estimator
 from .metrics import Accumulator, model_infos, run_figures
 from .policy import Bound, as_policy
-from .records import frame_record, job_record, missed, segment_record
+from .records import cost_record, frame_record, job_record, missed, segment_record
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
 COMPLETE, RELEASE, WAKE = 0, 1, 2
@@ -87,12 +88,16 @@ class Engine:
                  fallback: Any = None, simulated: bool = True, records: Sink | None = None,
                  record_segments: bool = True, keep_completions: bool = True, keep_latencies: bool = True,
                  window: bool = False, overrun_ms: float = 0.0,
-                 on_outcome: Callable[[Completion, FrameInfo], None] | None = None) -> None:
+                 on_outcome: Callable[[Completion, FrameInfo], None] | None = None,
+                 estimator: Estimator | None = None) -> None:
         """``simulated``: every block ends when its cost model says (the replay); otherwise the driver reports
         the end. ``records`` receives the job (and with ``record_segments`` the segment) records; ``window``
         keeps a second accumulator that :meth:`take_window` empties; ``overrun_ms``: real work may overrun its
         prediction, so an accelerator still running at its predicted end counts busy that much longer;
-        ``on_outcome(completion, frame)``: each due frame's outcome, for the driver (results to publish)."""
+        ``on_outcome(completion, frame)``: each due frame's outcome, for the driver (results to publish);
+        ``estimator``: learns the costs from every block the driver reports (its time from the start the engine
+        gave it to the report, so the driver's own overhead counts), and the cost tables follow in batches,
+        each change recorded (``cost`` records)."""
         self.models = models
         self.costs = costs
         self.index = {m.name: i for i, m in enumerate(models)}
@@ -114,6 +119,8 @@ class Engine:
         self.record_segments = record_segments
         self.overrun_ms = overrun_ms
         self.on_outcome = on_outcome
+        self.estimator = estimator
+        self._vnames = [[v.name for v in m.variants] for m in models]
         self._children = {m.name: [c.name for c in models if c.upstream == m.name] for m in models}
         self._heap: list[tuple[float, int, int, Any]] = []
         self._seq = 0
@@ -231,6 +238,13 @@ class Engine:
         info: FrameInfo = s.job.data
         info.energy_source, info.computed = energy_source, computed
         c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms)
+        est = self.estimator
+        if est is not None:
+            j = s.job
+            metered = energy_mj if energy_source and not energy_source.startswith("model:") else None
+            est.observe(j.m, j.variant, a, s.first_seg, s.n, now - s.start_ms, now, metered)
+            if est.due(now):
+                self.learn(now)
         if self.records is not None and self.record_segments:
             j = s.job
             self._put(segment_record(j.model.name, j.frame, j.variant, s.first_seg, s.n, self.acc_ids[a],
@@ -255,6 +269,16 @@ class Engine:
         c = self.disp.abandon(a, now, reason)
         if c is not None:
             self._finish(c, now)
+
+    def learn(self, now: float, force: bool = False) -> int:
+        """The estimator's measurements since the last call into the cost tables (and ``cost`` records); how many
+        entries changed."""
+        if self.estimator is None:
+            return 0
+        changed = self.estimator.flush(now, force=force)
+        for (m, v, a, s), lat, en in changed:
+            self._put(cost_record(now, self.models[m].name, self._vnames[m][v], s, self.acc_ids[a], lat, en))
+        return len(changed)
 
     def recover(self, a: int) -> None:
         self.disp.recover(a)

@@ -32,6 +32,7 @@ import zmq.asyncio
 
 from ..client.protocol import ProtocolError
 from ..core.engine import Engine
+from ..core.estimator import Estimator
 from ..core.policies import make_policy
 from ..core.records import header
 from ..core.types import ConfigError as CoreConfigError
@@ -169,7 +170,9 @@ class Service:
         self.engine = eng = Engine(wl.spec.platform, wl.models, wl.costs, policy, fallback=make_policy("fcfs"),
                                    simulated=False, records=self.recorder, record_segments=cfg.log.segments,
                                    keep_completions=False, keep_latencies=False, window=True, overrun_ms=OVERRUN_MS,
-                                   on_outcome=self.results.outcome)
+                                   on_outcome=self.results.outcome,
+                                   estimator=Estimator(wl.costs, tau_ms=cfg.scheduler.learn_tau_ms)
+                                   if cfg.scheduler.learn_costs else None)
         self.ingest = Ingest(wl, eng, seed=cfg.workload.seed, max_message_bytes=cfg.sockets.max_message_bytes,
                              max_queue=cfg.scheduler.max_queue, counters=self.counters, error=self.results.error)
         self.clock = clock = WallClock(loop, eng)

@@ -42,6 +42,7 @@ class Trace:
     jobs: list[dict] = field(default_factory=list)  # job records of a recorded run, if any
     segments: list[dict] = field(default_factory=list)  # segment records (what ran where, when), if any
     summaries: list[dict] = field(default_factory=list)  # summary records (per window and final), if any
+    costs: list[dict] = field(default_factory=list)  # cost records (costs learned while running), if any
 
 
 class TraceSizeError(FileFormatError):
@@ -184,7 +185,7 @@ def read(path: str | Path) -> Trace:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise FileFormatError(f"{where}: field 'seed' must be an integer, got {seed!r}")
     known = {m.name for m in scenario.models}
-    frames, jobs, segments, summaries = [], [], [], []
+    frames, jobs, segments, summaries, costs = [], [], [], [], []
     seen = set()
     for i, rec in recs[1:]:
         where = f"{p}: line {i}"
@@ -216,8 +217,20 @@ def read(path: str | Path) -> Trace:
             segments.append(rec)
         elif t == "summary":
             summaries.append(rec)
+        elif t == "cost":
+            for key in ("model", "variant_name", "accelerator"):
+                if not isinstance(rec.get(key), str):
+                    raise FileFormatError(f"{where}: field {key!r} of a cost record must be a string")
+            seg = rec.get("segment")
+            if not isinstance(seg, int) or isinstance(seg, bool) or seg < 0:
+                raise FileFormatError(f"{where}: field 'segment' must be an integer >= 0, got {seg!r}")
+            for key in ("t_ms", "latency_ms", "energy_mj"):
+                if not _num(rec, key, where) >= 0:
+                    raise FileFormatError(f"{where}: field {key!r} must be >= 0, got {rec[key]!r}")
+            costs.append(rec)
         else:
             raise FileFormatError(f"{where}: field 'type': unknown record type {t!r} "
-                                  f"(known: frame, job, segment, summary)")
+                                  f"(known: frame, job, segment, summary, cost)")
     frames.sort(key=lambda x: (x.release_ms, x.model, x.frame))
-    return Trace(scenario, duration, seed, frames, jobs, segments, summaries)
+    costs.sort(key=lambda c: c["t_ms"])
+    return Trace(scenario, duration, seed, frames, jobs, segments, summaries, costs)
