@@ -43,11 +43,13 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
     ``policy`` is an already made policy object (its state, e.g. a tuner's history, stays readable).
     ``records`` receives the run's job and segment records (``core.engine.Records`` keeps them).
     ``learned``: cost records of a live log (``replay --costs learned``): each replaces its entry of the platform's
-    cost table from its ``t_ms`` on, as the service learned it."""
+    cost table from its ``t_ms`` on, as the service learned it. A live log is replayed with the service's engine
+    rules (its header's ``engine``: admission at release, chained blocks)."""
     if policy is None:
         policy = make_policy(policy_name, **(policy_config or {}))
     st = setup(trace, spec, as_policy(policy).uses_variants)
-    eng = Engine(spec.platform, st.models, st.costs, policy, fallback=make_policy("fcfs"), records=records)
+    eng = Engine(spec.platform, st.models, st.costs, policy, fallback=make_policy("fcfs"), records=records,
+                 **trace.engine)  # a live log's rules (admission, chained blocks), as the service ran them
     eng.add_trace(trace.frames)
     updates = cost_updates(learned or [], st, spec)
     k = 0

@@ -43,6 +43,7 @@ class Trace:
     segments: list[dict] = field(default_factory=list)  # segment records (what ran where, when), if any
     summaries: list[dict] = field(default_factory=list)  # summary records (per window and final), if any
     costs: list[dict] = field(default_factory=list)  # cost records (costs learned while running), if any
+    engine: dict = field(default_factory=dict)  # a live log's engine rules (admission, chain_ms): its replay's too
 
 
 class TraceSizeError(FileFormatError):
@@ -102,7 +103,8 @@ def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summar
     """The trace, then its job records, segment records, per-window summary records and the summary."""
     triggered = {m.name for m in trace.scenario.models if m.upstream is not None or m.trigger_probability < 1.0}
     with open(path, "w") as f:
-        f.write(json.dumps(header(trace.scenario, trace.duration_s, trace.seed)) + "\n")
+        extra = {"engine": trace.engine} if trace.engine else {}
+        f.write(json.dumps(header(trace.scenario, trace.duration_s, trace.seed, **extra)) + "\n")
         for fr in trace.frames:
             f.write(json.dumps(_frame_record(fr, fr.model in triggered)) + "\n")
         for j in jobs if jobs is not None else trace.jobs:
@@ -184,6 +186,11 @@ def read(path: str | Path) -> Trace:
     seed = h.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise FileFormatError(f"{where}: field 'seed' must be an integer, got {seed!r}")
+    engine = h.get("engine", {})
+    if not isinstance(engine, dict) or not isinstance(engine.get("admission", False), bool) or \
+            not isinstance(engine.get("chain_ms", 0.0), (int, float)) or isinstance(engine.get("chain_ms"), bool):
+        raise FileFormatError(f"{where}: field 'engine' must be {{\"admission\": bool, \"chain_ms\": number}}")
+    engine = {"admission": engine.get("admission", False), "chain_ms": float(engine.get("chain_ms", 0.0))}
     known = {m.name for m in scenario.models}
     frames, jobs, segments, summaries, costs = [], [], [], [], []
     seen = set()
@@ -233,4 +240,4 @@ def read(path: str | Path) -> Trace:
                                   f"(known: frame, job, segment, summary, cost)")
     frames.sort(key=lambda x: (x.release_ms, x.model, x.frame))
     costs.sort(key=lambda c: c["t_ms"])
-    return Trace(scenario, duration, seed, frames, jobs, segments, summaries, costs)
+    return Trace(scenario, duration, seed, frames, jobs, segments, summaries, costs, engine)

@@ -34,7 +34,9 @@ def test_a_slow_accelerator_is_learned_logged_and_replayed(tmp_path: Path, capsy
     costs = [r for r in log if r.get("type") == "cost" and r["accelerator"] == "npu0"]
     assert {c["segment"] for c in costs} == {0, 1, 2, 3}
     last = {c["segment"]: c["latency_ms"] for c in costs}
-    assert all(SLOW_MS * 0.9 <= v <= SLOW_MS * 2 for v in last.values()), last  # the table says well under 1 ms
+    # each invoke is 30 ms late (the table says well under 1 ms); blocks run in one go share their time, so the
+    # job's four segments are what is learned for sure
+    assert 4 * SLOW_MS * 0.9 <= sum(last.values()) <= 4 * SLOW_MS * 2, last
     live = [r["accelerator"] for r in sorted((r for r in log if r.get("type") == "job"), key=lambda r: r["frame"])]
     # the first job trusted the table (npu0, 4x the cpu's speed); once npu0 was learned slow, the policy moved off it
     assert live[0] == "npu0" and live[-4:] == ["cpu"] * 4
