@@ -14,8 +14,8 @@ asks to be woken at the next queued deadline), and at its next block boundary if
 not started is dropped, once ``now`` is past its deadline.
 
 Fewer hand-offs (``chain_ms`` > 0, the live service): a one-block Run is extended to the job's next blocks on the
-same accelerator — run by the worker in one go — when no other job waits (the policy had nothing to choose
-between), the accelerator is (within the hand-off) the fastest healthy one for the rest of the job, and the
+same accelerator — run by the worker in one go — when it is the only job in the system (none other waits or
+runs: the policy has nothing to choose between), the accelerator is (within the hand-off) the fastest healthy one for the rest of the job, and the
 blocks together are predicted to take at most ``chain_ms``: a job released meanwhile waits at most that long
 for the policy to be asked again. Under contention every block is decided on its own.
 """
@@ -236,8 +236,8 @@ class Dispatcher:
         gone: set[int] = set()
         free_at, running, healthy, n_acc = self.free_at, self.running, self.healthy, self.n_acc
         self.counters.decisions += len(decisions)
-        # nothing else waits: the policy had no choice to make between jobs (fewer hand-offs)
-        alone = self.chain_ms > 0 and len(ready_ids) <= sum(1 for d in decisions if d.__class__ is not Wake)
+        # the only job in the system (none other waits or runs): the policy has no choice to make between jobs
+        alone = self.chain_ms > 0 and len(ready_ids) == 1 and not any(running)
         for d in decisions:
             # fast check of the common decision (one block, same variant); anything else, or
             # anything doubtful, goes through the full check, which names what is wrong
@@ -309,11 +309,11 @@ class Dispatcher:
     def _chain(self, job: Job, a: int) -> int:
         """How many of the job's next blocks to run on ``a`` in one go (0: one, as decided)."""
         s, lat = job.seg, job.lat[a]
-        rest = job.rem_on[a][s]
-        if rest == INF or s + 1 >= job.n_segs:
+        if s + 1 >= job.n_segs:
             return 0
+        rest = job.rem_on[a][s + 1]  # the blocks after the one decided: do they belong on a too?
         for b in range(self.n_acc):
-            if b != a and self.healthy[b] and job.rem_on[b][s] + self.platform.handoff_ms < rest:
+            if b != a and self.healthy[b] and job.rem_on[b][s + 1] + self.platform.handoff_ms < rest:
                 return 0
         n, t = 1, lat[s]
         while s + n < job.n_segs and t + lat[s + n] <= self.chain_ms:
