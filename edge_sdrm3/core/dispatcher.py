@@ -17,7 +17,8 @@ Fewer hand-offs (``chain_ms`` > 0, the live service): a one-block Run is extende
 same accelerator — run by the worker in one go — when it is the only job in the system (none other waits or
 runs: the policy has nothing to choose between), the accelerator is (within the hand-off) the fastest healthy one for the rest of the job, and the
 blocks together are predicted to take at most ``chain_ms``: a job released meanwhile waits at most that long
-for the policy to be asked again. Under contention every block is decided on its own.
+for the policy to be asked again. Under contention every block is decided on its own, and so is every block on
+an accelerator that ever failed.
 """
 from __future__ import annotations
 
@@ -96,6 +97,8 @@ class Dispatcher:
         self.drop_strict = drop_strict
         self.chain_ms = chain_ms
         self.chained = 0  # blocks run in one go with the one before (not decided on their own)
+        self._failed = [False] * self.n_acc  # an accelerator that ever failed runs one block at a time (a failed
+        # block is retried from its first segment: a long one on a flaky device loses more)
         self._pending_energy = [0.0] * self.n_acc
         self._energy_before = [0.0] * self.n_acc  # the job's energy before the block each accelerator runs
         self._first_seg = [0] * self.n_acc  # first segment of what each accelerator runs (a retry restarts there)
@@ -170,6 +173,7 @@ class Dispatcher:
         job = self.running[a]
         self.running[a] = None
         self.healthy[a] = False
+        self._failed[a] = True
         self.free_at[a] = now
         self.counters.errors[reason] = self.counters.errors.get(reason, 0) + 1
         if job is None:
@@ -309,7 +313,7 @@ class Dispatcher:
     def _chain(self, job: Job, a: int) -> int:
         """How many of the job's next blocks to run on ``a`` in one go (0: one, as decided)."""
         s, lat = job.seg, job.lat[a]
-        if s + 1 >= job.n_segs:
+        if s + 1 >= job.n_segs or self._failed[a]:
             return 0
         rest = job.rem_on[a][s + 1]  # the blocks after the one decided: do they belong on a too?
         for b in range(self.n_acc):
