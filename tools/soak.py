@@ -147,6 +147,7 @@ class Sender(threading.Thread):
         super().__init__(daemon=True)
         self.pub = Publisher(endpoint, hwm=64, linger_ms=0)
         self.models, self.image = models, image
+        self.stream = "soak"  # the stream the frames name (changed live)
         self.rate = 0.0  # frames/s; inf: as fast as the socket takes them
         self.sent = self.refused = 0
         self.stop_flag = threading.Event()
@@ -166,7 +167,7 @@ class Sender(threading.Thread):
                     time.sleep(delay)
                 elif delay < -0.5:  # far behind (a stall): do not burst to catch up
                     t_next = time.monotonic()
-            ok = self.pub.send("soak", frame, [self.image], models=self.models, block=rate == float("inf"))
+            ok = self.pub.send(self.stream, frame, [self.image], models=self.models, block=rate == float("inf"))
             frame += 1
             if ok:
                 self.sent += 1
