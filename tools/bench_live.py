@@ -154,13 +154,13 @@ def markdown(rows: list[dict], cmd: str, seconds: float) -> str:
     pols = list(dict.fromkeys(r["policy"] for r in rows))
     by = {(r["policy"], r["load"]): r for r in rows}
     out = ["# The policies live: the service under load on `headset_placement`", "",
-           f"Made by `{cmd}` ({seconds:g} s a run; tools/bench_live.py says how). Live: the service's job log; "
-           "replay: that log replayed natively with the same policy, engine rules and learned costs. Miss: share "
-           "of due jobs not done by their deadline. Energy: of the jobs (the platform has no idle power).", ""]
+           (f"Made by `{cmd}` ({seconds:g} s a run; tools/bench_live.py says how). Live: the service's job log; "
+            "replay: that log replayed natively with the same policy, engine rules and learned costs. Miss: share "
+            "of due jobs not done by their deadline. Energy: of the jobs (the platform has no idle power)."), ""]
     for load in loads:
         out += [f"## {load:g}x capacity", "",
-                "| policy | UXCost live | UXCost replay | miss live | miss replay | energy live mJ | energy replay mJ "
-                "| on time /s |", "|---|---|---|---|---|---|---|---|"]
+                ("| policy | UXCost live | UXCost replay | miss live | miss replay | energy live mJ | energy replay mJ "
+                 "| on time /s |"), "|---|---|---|---|---|---|---|---|"]
         best = min(by[p, load]["uxcost_live"] for p in pols if (p, load) in by)
         for p in pols:
             r = by.get((p, load))
@@ -173,8 +173,8 @@ def markdown(rows: list[dict], cmd: str, seconds: float) -> str:
         out.append("")
     gaps = [(abs(r["miss_live"] - r["miss_replay"]) * 100,
              abs(r["energy_live_mj"] - r["energy_replay_mj"]) / max(r["energy_replay_mj"], 1e-9) * 100) for r in rows]
-    out += [f"Live against replay: miss rates within {max(g[0] for g in gaps):.1f} points, energy within "
-            f"{max(g[1] for g in gaps):.1f}% (largest gaps over every run).", ""]
+    out += [(f"Live against replay: miss rates within {max(g[0] for g in gaps):.1f} points, energy within "
+             f"{max(g[1] for g in gaps):.1f}% (largest gaps over every run)."), ""]
     return "\n".join(out)
 
 
