@@ -35,7 +35,9 @@ demo: $(STAMP)
 	$(BIN)/edge-sdrm3 demo
 
 # the wheel, into dist/ (`python -m build` makes the sdist and the wheel, with the build package installed)
+# (build/ is setuptools' staging folder: a file left there from an older tree would be packed too)
 dist:
+	rm -rf build
 	$(PYTHON) -m pip wheel -q --no-deps -w dist .
 
 install: install-venv install-unit install-config
@@ -54,6 +56,7 @@ install: install-venv install-unit install-config
 install-venv:
 	umask 022; $(PYTHON) -m venv $(DESTDIR)$(PREFIX)
 	umask 022; $(DESTDIR)$(PREFIX)/bin/python -m pip uninstall -q -y edge-sdrm3 2>/dev/null || true
+	rm -rf build
 	umask 022; $(DESTDIR)$(PREFIX)/bin/python -m pip install -q "$(PACKAGE)$(EXTRAS)"
 	if [ -n "$(DESTDIR)" ]; then \
 	  grep -rlI -- "$(DESTDIR)$(PREFIX)" $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/pyvenv.cfg | \

@@ -198,13 +198,17 @@ def sweep_label(r: dict) -> str:
 def sweep_summary(records: list[dict]) -> list[dict]:
     """Per policy (with its parameters): cells, mean UXCost, miss rate and energy, and the UXCost reduction
     against the best baseline of each (scenario, platform, seed, duration) as a geometric mean over the
-    cells where that baseline's UXCost is > 0, with the cells worse / better than it by more than 1%."""
+    cells where that baseline's UXCost is > 0, with the cells worse / better than it by more than 1%. A ``+supernet``
+    policy is measured against the best ``X+supernet`` baseline of the cell where the sweep ran one (as ``reduction``
+    does)."""
     ok = [r for r in records if "error" not in r]
-    best: dict[tuple, float] = {}
+    best: dict[tuple, float] = {}  # per cell: the best plain baseline
+    best_sn: dict[tuple, float] = {}  # per cell: the best X+supernet baseline, the reference of any +supernet policy
     for r in ok:
-        if r["policy"] in BASELINES and not r.get("params"):
+        if is_baseline(r["policy"]) and not r.get("params"):
             g = _sweep_group(r)
-            best[g] = min(best.get(g, math.inf), r["uxcost"])
+            into = best_sn if r["policy"].endswith(SUPERNET) else best
+            into[g] = min(into.get(g, math.inf), r["uxcost"])
     out: dict[str, dict] = {}
     for r in ok:
         s = out.setdefault(sweep_label(r), {"label": sweep_label(r), "policy": r["policy"], "params": r.get("params") or {},
@@ -213,7 +217,8 @@ def sweep_summary(records: list[dict]) -> list[dict]:
         s["cells"] += 1
         for k in ("uxcost", "miss_rate", "energy_mj"):
             s[k] += r[k]
-        ref = best.get(_sweep_group(r))
+        g = _sweep_group(r)
+        ref = best_sn.get(g, best.get(g)) if r["policy"].endswith(SUPERNET) else best.get(g)
         if ref is not None and ref > 0:
             ratio = r["uxcost"] / ref
             s["_logs"].append(math.log(max(ratio, 1e-12)))

@@ -333,12 +333,20 @@ def _reduction_cmap():
     return cmap, TwoSlopeNorm(vmin=-50, vcenter=0, vmax=100)
 
 
-def _summary_title(p: str, summ: dict) -> str:
+def _pct(v: float) -> str:
+    """A reduction as a percentage: one decimal below 10% either way and from 99.5%, else whole; no "-0.0%"."""
+    if abs(v) < 0.0005:
+        return "0%"
+    return f"{100 * v:+.1f}%" if abs(v) < 0.1 or 0.995 <= v < 1 else f"{100 * v:+.0f}%"
+
+
+def _summary_title(p: str, summ: dict, sep: str = " — ") -> str:
     s = summ.get(p, {})
     g, m = s.get("geomean_reduction"), s.get("median_reduction")
-    vs = " (vs the best +supernet baseline)" if s.get("reference") == "supernet_baselines" else ""
-    return p + vs + (f" — geomean {100 * g:.0f}% lower UXCost" if g is not None else "") + \
-        (f", median {100 * m:.0f}%" if m is not None else "")
+    vs = " vs the best +supernet baseline" if s.get("reference") == "supernet_baselines" else ""
+    figures = ", ".join(([f"geomean reduction {_pct(g)}"] if g is not None else [])
+                        + ([f"median {_pct(m)}"] if m is not None else []))
+    return p + vs + (sep + figures if figures else "")
 
 
 def fig_benchmark(plt, bench: dict):
@@ -365,14 +373,14 @@ def fig_benchmark(plt, bench: dict):
                         ax.text(j, i, "infeasible", ha="center", va="center", fontsize=8, color="#52606d",
                                 style="italic")
                     continue
-                ax.text(j, i, f"{100 * v:.1f}%" if 0.995 <= v < 1 else f"{100 * v:.0f}%", ha="center", va="center",
+                ax.text(j, i, _pct(v), ha="center", va="center",
                         fontsize=9, color="white" if v > 0.6 or v < -0.3 else "black")
         ax.set_xticks(range(len(plats)), plats, fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
         ax.set_yticks(range(len(scen)), scen if k == 0 else [], fontsize=9)
         if k == 0:
             ax.set_xlabel("platform", fontsize=9)
             ax.set_ylabel("scenario", fontsize=9)
-        ax.set_title(_summary_title(p, summ), fontsize=11)
+        ax.set_title(_summary_title(p, summ, "\n"), fontsize=11)
     cb = fig.colorbar(im, ax=list(axs[0]), fraction=0.02, pad=0.01)
     cb.set_label("UXCost reduction vs the best baseline (%)")
     fig.suptitle(_benchmark_title(bench) + "; higher is better, grey: infeasible cells (left out)",
@@ -409,7 +417,7 @@ def fig_benchmark_spread(plt, bench: dict, red: dict, pols: list[str]):
     ax.set_ylim(max(-100.0, lo * 1.1 - 2), 102)
     ax.set_xlim(0, 100)
     ax.set_xlabel("cells, sorted by reduction (%)")
-    ax.set_ylabel("UXCost reduction vs the best baseline (%)")
+    ax.set_ylabel("UXCost reduction vs the best baseline (%)" + ("\n(cut at -100%)" if lo < -100 else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="upper left", frameon=False)
     ax.set_title(_benchmark_title(bench) + "; higher is better", loc="left", fontsize=11)

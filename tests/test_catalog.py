@@ -12,7 +12,7 @@ from edge_sdrm3.catalog import (
 )
 
 # the PE1024_noc128 / OS rows of the public XRBench data's variant_costs.csv (columns model, width, layer_index,
-# latency_cycles, energy_nJ), gzipped: the per-layer costs the shipped models/xrbench/costs.json sums per segment
+# latency_cycles, energy_nJ), gzipped: the per-layer costs the shipped edge_sdrm3/data/models/xrbench/costs.json sums per segment
 VARIANT_CSV = Path(__file__).resolve().parent / "data" / "xrbench_variant_costs_PE1024_noc128_OS.csv.gz"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                                           else "; RECORDS DIFFER from the first executor's")
         extra = f", {wall * total / len(cells):.0f} s extrapolated to all {total} cells" if len(cells) < total else ""
         start = f" after a {up:.1f} s start-up" if up >= 0.05 else ""
+        extra += f"; load average {os.getloadavg()[0]:.1f} at the end"
         print(f"{spec}: {len(cells)} cells in {wall:.1f} s{start} ({len(cells) / wall:.2f} cells/s){extra}{same}",
               flush=True)
         if first is None:

@@ -1,8 +1,9 @@
 """The service's configuration: one TOML file → frozen dataclasses, one section per component.
 
 Built once at startup (``load_config``); every key has a default (the shipped
-``edge_sdrm3/data/systemd/edge-sdrm3.toml`` documents them all); an unknown section or key, or a value of the wrong type, is rejected naming it, e.g.
-``config: [sockets] ingets: unknown key``. ``{runtime_dir}`` and ``{state_dir}`` in string values are expanded.
+``edge_sdrm3/data/systemd/edge-sdrm3.toml`` documents them all); an unknown section or key, or a value of the wrong
+type, is rejected naming it, e.g. ``config: [sockets] ingets: unknown key``. ``{runtime_dir}`` and ``{state_dir}``
+in string values are expanded.
 """
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ def _digits_manifest_section() -> str:
     return text[text.index("[models.digits]"): text.index("# END digits")]
 
 
-def make_workdir(tmp: Path, *, deadline_ms: float | None = None, trigger: float = 0.5) -> dict:
+def make_workdir(tmp: Path, *, deadline_ms: float | None = None, trigger: float = 0.5, fps: float = 60) -> dict:
     digits = _digits_manifest_section()
     cascade = digits.replace("[models.digits]", "[models.digits_cascade]").replace(
         "[[models.digits.variants]]", "[[models.digits_cascade.variants]]")
@@ -71,11 +71,11 @@ def make_workdir(tmp: Path, *, deadline_ms: float | None = None, trigger: float 
                                        "costs": {"table": "relative", "of": "cpu", "speed": 4.0, "power_mw": 600}}],
                 "handoff": {"latency_ms": 0.05, "energy_mj": 0.01}}
     (tmp / "platform.json").write_text(json.dumps(platform))
-    root = {"name": "digits", "fps": 60}
+    root = {"name": "digits", "fps": fps}
     if deadline_ms is not None:
         root["deadline_ms"] = deadline_ms
     scenario = {"format": "edge-sdrm3-scenario", "version": 1, "name": "digits_cascade_test", "cost_table": "profile",
-                "models": [root, {"name": "digits_cascade", "fps": 60, "upstream": "digits",
+                "models": [root, {"name": "digits_cascade", "fps": fps, "upstream": "digits",
                                   "trigger_probability": trigger}]}
     (tmp / "scenario.json").write_text(json.dumps(scenario))
     return {"platform": str(tmp / "platform.json"), "scenario": str(tmp / "scenario.json"),

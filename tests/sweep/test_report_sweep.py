@@ -40,3 +40,20 @@ def test_html_and_png(sweep_file, tmp_path, capsys):
     for p in ("fcfs", "edf", "sdrm3"):
         assert f'data-policy="{p}"' in text
     assert (png / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_supernet_policy_is_measured_against_the_best_supernet_baseline(tmp_path, capsys):
+    """sdrm3+supernet against edf_firm+supernet of the same cell, not against a plain baseline; a plain
+    policy against the plain baselines only."""
+    out = tmp_path / "s.jsonl"
+    assert main(["sweep", "--scenarios", "social_a", "--platforms", "single_4k_ws", "--policies",
+                 "edf,edf_firm+supernet,sdrm3,sdrm3+supernet", "--duration", "2", "-o", str(out),
+                 "--workers", "1"]) == 0
+    recs = {r["policy"]: r for r in map(json.loads, out.read_text().splitlines())}
+    capsys.readouterr()
+    assert main(["report", str(out), "--json"]) == 0
+    rows = {s["label"]: s for s in json.loads(capsys.readouterr().out)}
+    ux = {p: r["uxcost"] for p, r in recs.items()}
+    assert rows["sdrm3+supernet"]["geomean_reduction"] == pytest.approx(
+        1 - ux["sdrm3+supernet"] / ux["edf_firm+supernet"])
+    assert rows["sdrm3"]["geomean_reduction"] == pytest.approx(1 - ux["sdrm3"] / ux["edf"])
