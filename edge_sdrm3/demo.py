@@ -86,7 +86,8 @@ def run(seconds: float = 25.0) -> int:
     run_dir, state_dir = work / "run", work / "state"
     cfg = work / "edge-sdrm3.toml"
     cfg.write_text(f'[service]\nruntime_dir = "{run_dir}"\nstate_dir = "{state_dir}"\nsummary_every_s = 5.0\n\n'
-                   f'[workload]\nscenario = "{scenario}"\nplatform = "{PLATFORM}"\nemulated_compute = "never"\n')
+                   f'[workload]\nscenario = "{scenario}"\nplatform = "{PLATFORM}"\nemulated_compute = "never"\n'
+                   '\n[scheduler]\nlearn_costs = true\n')
     env = dict(os.environ, EDGE_SDRM3_RUNTIME_DIR=str(run_dir))
     _say(f"starting the service: {scenario} on {PLATFORM} (sockets and log in {work})")
     serve_log = open(work / "serve.log", "w")

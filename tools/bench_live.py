@@ -80,7 +80,7 @@ def figures(completions: list, infos: list, accs: list[str]) -> dict:
 def run(tmp: Path, *, policies: list[str], loads: list[float], seconds: float, step_s: float, say) -> list[dict]:
     scenario = "mediapipe_xr_slow" if _cache_has_mediapipe() else "digits"
     svc = Service(tmp, scenario, PLATFORM, "live", workload='emulated_compute = "never"\n'
-                  '[scheduler]\npolicy = "edf"\nsupernet = false\nmax_queue = 256')
+                  '[scheduler]\npolicy = "edf"\nsupernet = false\nlearn_costs = true')
     svc.start()
     ctl = Control(svc.control_ep, timeout_ms=5000)
     st = ctl.status()

@@ -200,7 +200,7 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
         overload: float = 2.0, normal: float = 0.5, every: float = 5.0, warmup: float | None = None,
         max_growth_mb: float = 50.0, status_timeout: float = 5.0, size: tuple[int, int] = (96, 96),
         hold: tuple[float, ...] = (), hold_seconds: float = 30.0, emulated_compute: str = "",
-        out=sys.stdout) -> list[str]:
+        learn_costs: bool = False, out=sys.stdout) -> list[str]:
     """The soak; prints its figures to ``out``; returns the failures (empty: passed)."""
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
@@ -211,8 +211,9 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
         what = scenario
     normal_seconds = max(30.0, seconds / 3) if normal_seconds is None else normal_seconds
     warmup = len(hold) * hold_seconds + seconds / 3 if warmup is None else warmup
-    svc = Service(tmp, scenario, platform, "soak",
-                  workload=f'emulated_compute = "{emulated_compute}"' if emulated_compute else "")
+    extra = (f'emulated_compute = "{emulated_compute}"\n' if emulated_compute else "") + \
+        ("[scheduler]\nlearn_costs = true\n" if learn_costs else "")
+    svc = Service(tmp, scenario, platform, "soak", workload=extra)
     failures: list[str] = []
     svc.start()
     ctl = Control(svc.control_ep, timeout_ms=int(status_timeout * 1000))
@@ -345,6 +346,7 @@ def main() -> int:
                          "on-time completions/s at 2x and 4x are >= 90%% of those at 1x")
     ap.add_argument("--emulated-compute", choices=["always", "when-idle", "never"], default="",
                     help="the service's [workload] emulated_compute (default its own, when-idle)")
+    ap.add_argument("--learn-costs", action="store_true", help="the service learns costs ([scheduler] learn_costs)")
     ap.add_argument("--hold-seconds", type=float, default=30.0, help="the 4x mode's 1x and 2x phases (default 30)")
     args = ap.parse_args()
     hold = (1.0, 2.0) if args.four else ()
@@ -359,7 +361,8 @@ def main() -> int:
                            calibrate_seconds=args.calibrate_seconds, overload=args.overload, normal=args.normal,
                            every=args.every, warmup=args.warmup, max_growth_mb=args.max_growth_mb,
                            status_timeout=args.status_timeout, size=(w, h), hold=hold,
-                           hold_seconds=args.hold_seconds, emulated_compute=args.emulated_compute)
+                           hold_seconds=args.hold_seconds, emulated_compute=args.emulated_compute,
+                           learn_costs=args.learn_costs)
         except (ServiceUnavailable, ClientError, OSError) as e:
             print(f"FAIL: service not available: {e}")
             return 1

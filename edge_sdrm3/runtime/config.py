@@ -62,7 +62,7 @@ class SchedulerConfig:
     delta: float = 0.0  # sdrm3 θ: drop tolerance, fraction of the relative deadline (< 0: no early drops)
     floor: float = 0.9  # supernet: lowest relative accuracy a model may be moved to
     max_queue: int = 256  # ready jobs not yet started; beyond it the oldest is dropped ("overload-queue")
-    learn_costs: bool = True  # learn each segment's cost while running (core/estimator.py); false: the table only
+    learn_costs: bool = False  # learn each segment's cost while running (core/estimator.py); false: the table only
     learn_tau_ms: float = 200.0  # the learned costs' time constant (a drift is followed within ~5x this)
     admission: bool = True  # refuse at once (reason "admission") a frame that cannot make its deadline given the queue
     chain_ms: float = 10.0  # run a job's next blocks in one go up to this long when nothing else waits (0: never)
