@@ -342,8 +342,8 @@ def main() -> int:
                                                      "else digits)")
     ap.add_argument("--size", default="96x96", help="camera image WxH sent with each frame (default 96x96)")
     ap.add_argument("--4x", dest="four", action="store_true",
-                    help="the 4x mode: --hold-seconds at 1x then 2x the capacity, then --seconds at 4x; fails unless "
-                         "on-time completions/s at 2x and 4x are >= 90%% of those at 1x")
+                    help="the 4x mode: --hold-seconds at 1x then 2x the capacity, then --seconds at 4x; fails "
+                         "unless on-time completions/s at 2x and 4x are >= 90%% of those at 1x")
     ap.add_argument("--emulated-compute", choices=["always", "when-idle", "never"], default="",
                     help="the service's [workload] emulated_compute (default its own, when-idle)")
     ap.add_argument("--learn-costs", action="store_true", help="the service learns costs ([scheduler] learn_costs)")

@@ -13,12 +13,12 @@ asks to be woken at the next queued deadline), and at its next block boundary if
 ``drop_strict`` (``--compat xrbench``) XRBench's own rule applies instead: only a queued job that has
 not started is dropped, once ``now`` is past its deadline.
 
-Fewer hand-offs (``chain_ms`` > 0, the live service): a one-block Run is extended to the job's next blocks on the
-same accelerator — run by the worker in one go — when it is the only job in the system (none other waits or
-runs: the policy has nothing to choose between), the accelerator is (within the hand-off) the fastest healthy one for the rest of the job, and the
-blocks together are predicted to take at most ``chain_ms``: a job released meanwhile waits at most that long
-for the policy to be asked again. Under contention every block is decided on its own, and so is every block on
-an accelerator that ever failed.
+Fewer hand-offs (``chain_ms`` > 0, the live service): a one-block Run is extended to the job's next blocks
+on the same accelerator — run by the worker in one go — when it is the only job in the system (none other
+waits or runs: the policy has nothing to choose between), the accelerator is (within the hand-off) the
+fastest healthy one for the rest of the job, and the blocks together are predicted to take at most
+``chain_ms``: a job released meanwhile waits at most that long for the policy to be asked again. Under
+contention every block is decided on its own, and so is every block on an accelerator that ever failed.
 """
 from __future__ import annotations
 

@@ -83,7 +83,8 @@ def cost_updates(records: list[dict], st: Setup, spec: PlatformSpec) -> list[tup
         a = accs.get(r["accelerator"])
         if m is None or a is None:
             raise FileFormatError(f"cost record at {r['t_ms']} ms: model {r['model']!r} on {r['accelerator']!r} is "
-                                  f"not in this replay (platform {spec.platform.name}): the log was recorded on another")
+                                  f"not in this replay (platform {spec.platform.name}): the log was recorded on "
+                                  "another")
         vs = [v for v, var in enumerate(st.models[m].variants) if var.name == r["variant_name"]]
         if not vs:
             continue
