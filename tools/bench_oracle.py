@@ -64,7 +64,8 @@ def solve_ladder(scenario, spec, windows: list[float], seed: int, supernet: bool
                  limit: float, workers: int, policies: list[str]):
     """The first window whose optimum is proven (or the last tried): its trace, optimum, the policies' results
     there, and every attempt. CP-SAT starts from the schedule of the policy with the least UXCost."""
-    attempts = []
+    attempts: list[dict] = []
+    opt = None
     for w in windows:
         tr = generate(scenario, w, seed)
         res = replays(tr, spec, policies)
@@ -72,14 +73,20 @@ def solve_ladder(scenario, spec, windows: list[float], seed: int, supernet: bool
         segs: list[dict] = []
         if lead is not None:
             replay(tr, spec, lead, record_segments=segs)
-        opt = optimum(tr, spec, supernet=supernet, min_accuracy=min_acc, time_limit_s=limit, workers=workers,
-                      hint=blocks_of_segments(tr, spec, segs) if segs else None)
+        try:
+            opt = optimum(tr, spec, supernet=supernet, min_accuracy=min_acc, time_limit_s=limit, workers=workers,
+                          hint=blocks_of_segments(tr, spec, segs) if segs else None)
+        except Exception as e:  # recorded; a shorter window is tried, and the other cells still run
+            attempts.append({"duration_s": w, "error": f"{type(e).__name__}: {e}"})
+            continue
         opt.pop("steps", None)
         opt["hint_policy"] = lead
         attempts.append({k: opt[k] for k in ("duration_s", "optimal", "uxcost", "bound", "frames_due",
                                              "frames_missed", "energy_mj", "accuracy", "solve_s")})
         if opt["optimal"]:
             break
+    if opt is None:
+        raise RuntimeError(f"{scenario.name}/{spec.platform.name}: every attempt failed: {attempts}")
     return tr, opt, res, attempts
 
 
@@ -256,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="4 cells, windows 0.3,0.15 s, 10-s limit (a smoke test)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "results")
+    ap.add_argument("--cache", type=Path, metavar="CELLS.jsonl",
+                    help="append each finished cell here, and take the cells already there (same settings) as done")
     ap.add_argument("--markdown-from", type=Path, metavar="ORACLE.json",
                     help="only rewrite oracle.md in --out-dir from the results of an earlier run")
     a = ap.parse_args(argv)
@@ -286,13 +295,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{len(cells)}/{len(tasks)}] {c['scenario']}/{c['platform']}: {'; '.join(parts)} ({c['wall_s']:.0f} s)",
               flush=True)
 
+    settings = {"windows": a.windows, "seed": a.seed, "time_limit_s": a.time_limit, "workers": a.workers}
+    if a.cache and a.cache.exists():
+        have = {}
+        for line in a.cache.read_text().splitlines():
+            c = json.loads(line)
+            if c.get("settings") == settings:
+                have[(c["scenario"], c["platform"])] = c
+        for t in [t for t in tasks if (t[0], t[1]) in have]:
+            done(have[(t[0], t[1])])
+        todo = [t for t in tasks if (t[0], t[1]) not in have]
+    else:
+        todo = tasks
+
+    def finished(c: dict) -> None:
+        done(c)
+        if a.cache:
+            with open(a.cache, "a") as f:
+                f.write(json.dumps({**c, "settings": settings}) + "\n")
+
     if a.jobs > 1:
         with multiprocessing.Pool(a.jobs) as pool:
-            for c in pool.imap_unordered(run_cell, tasks):
-                done(c)
+            for c in pool.imap_unordered(run_cell, todo):
+                finished(c)
     else:
-        for t in tasks:
-            done(run_cell(t))
+        for t in todo:
+            finished(run_cell(t))
+    for c in cells:
+        c.pop("settings", None)
     order = {(t[0], t[1]): i for i, t in enumerate(tasks)}
     cells.sort(key=lambda c: order[(c["scenario"], c["platform"])])
     doc = {"command": command_line(), "machine": machine(), "git": git_state(), "seed": a.seed, "windows": a.windows,

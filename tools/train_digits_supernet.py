@@ -245,7 +245,7 @@ def manifest_block(rows: list[dict], seed: int, epochs: int, n_train: int, n_tes
         (f'training = "tools/train_digits_supernet.py --seed {seed} --epochs {epochs}; '
         f'{n_train} train / {n_test} held-out images (stratified 25%)"'),
         "segments = 1",
-        'inputs = [{ name = "image", shape = [1, 8, 8, 1], dtype = "float32", note = "pixel value / 16, in [0, 1]" }]',
+        'inputs = [{ name = "image", shape = [1, 8, 8, 1], dtype = "float32", layout = "NHWC", channels = "gray", range = [0.0, 1.0], note = "pixel value / 16, in [0, 1]" }]',
         'outputs = [{ name = "probs", shape = [1, 10], dtype = "float32", note = "softmax over digits 0-9" }]',
         "",
     ]

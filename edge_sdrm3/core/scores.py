@@ -17,7 +17,7 @@ class Theta:
 
     alpha: float = 0.05
     beta: float = 1.0
-    gamma: float = 0.5
+    gamma: float = 4.0
     delta: float = 0.0
 
     def as_tuple(self) -> tuple[float, float, float, float]:

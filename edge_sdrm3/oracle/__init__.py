@@ -11,11 +11,11 @@ from ..catalog import PlatformSpec
 from ..core.types import CoreError
 from ..sim.trace import Trace
 from .check import Checked, check
-from .cpsat import Block, OracleTimeout, OracleUnavailable, Solution, cp_model, solve
+from .cpsat import Block, OracleUnavailable, Solution, cp_model, solve
 from .instance import DEFAULT_FLOOR, Instance, build_instance
 
-__all__ = ["DEFAULT_FLOOR", "Instance", "OracleCheckError", "OracleTimeout", "OracleUnavailable", "blocks_of_segments",
-           "build_instance", "check", "cp_model", "optimum", "schedule_records"]
+__all__ = ["DEFAULT_FLOOR", "Instance", "OracleCheckError", "OracleUnavailable", "blocks_of_segments", "build_instance",
+           "check", "cp_model", "optimum", "schedule_records"]
 
 
 class OracleCheckError(CoreError):

@@ -63,11 +63,14 @@ class Control:
             "queues": {m.name: queues.get(m.name, 0) for m in wl.models},
             "models": {k: {"due": v["due"], "missed": v["missed"], "miss_rate": v["miss_rate"]}
                        for k, v in snap["models"].items()},
-            "inputs": {vf[0].model: [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype.name}
-                                     for s in vf[0].inputs] for vf in wl.files},
+            "inputs": {vf[0].model: [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype.name, **_image(d)}
+                                     for s, d in zip(vf[0].inputs, wl.declared.get(vf[0].model) or [None] * 99)]
+                       for vf in wl.files},
             "roots": wl.roots, "variants": eng.variants_in_use(),
             "uxcost": snap["uxcost"], "miss_rate": snap["miss_rate"], "xrbench_score": snap["xrbench_score"],
             "errors": dict(svc.errors), "uptime_s": svc.now() / 1000.0, "log": svc.recorder.state(),
+            "skipped": dict(svc.ingest.skipped), "streams": svc.ingest.streams(), "results": svc.results.status(),
+            "metrics": {"url": svc.metrics.url} if svc.metrics is not None else None,
         }
 
     async def stats(self, args: dict) -> dict:
@@ -116,3 +119,11 @@ class Control:
 
     async def reload_catalog(self, args: dict) -> dict:
         return await self.svc.reload_catalog()
+
+
+def _image(declared: Any) -> dict:
+    """The catalog's image declaration of an input (layout, channels, range), as ``status`` reports it."""
+    if declared is None or not declared.image:
+        return {}
+    return {"layout": declared.layout, "channels": declared.channels,
+            "range": list(declared.range) if declared.range else None}

@@ -42,8 +42,9 @@ from .control import Control
 from .executors import AcceleratorWorker, ExecutorError
 from .ingest import Ingest
 from .notify import Notifier
+from .prometheus import Metrics, MetricsUnavailable
 from .recorder import Recorder
-from .results import Results
+from .results import Results, subscriber_hwm
 from .security import Security
 from .sockets import Sockets
 from .summaries import Summaries
@@ -54,7 +55,8 @@ __all__ = ["Service", "StartupError", "load_workload", "make_policy_from"]
 log = logging.getLogger("edge_sdrm3.service")
 
 OVERRUN_MS = 0.01  # an accelerator past its predicted end is taken to be this close to finishing
-STARTUP_ERRORS = (StartupError, ExecutorError, ConfigError, CoreConfigError, zmq.ZMQError, OSError)
+STARTUP_ERRORS = (StartupError, ExecutorError, ConfigError, CoreConfigError, zmq.ZMQError, OSError,
+                  MetricsUnavailable)
 
 
 class Service:
@@ -80,6 +82,7 @@ class Service:
         self.accelerators: Accelerators | None = None
         self.summaries: Summaries | None = None
         self.control: Control | None = None
+        self.metrics: Metrics | None = None
         self.clock: WallClock | None = None
         self.tasks: list[asyncio.Task] = []
         self._stop: asyncio.Event | None = None
@@ -159,24 +162,30 @@ class Service:
         except (CoreConfigError, TypeError) as e:
             raise StartupError(f"config: [scheduler] policy: {e}") from None
         self.host_pool = await open_workers(cfg, wl, loop, self.workers)
-        self.sockets.bind(cfg.sockets, self.security)
+        self.sockets.bind(cfg.sockets, self.security,
+                          subscriber_hwm(wl, cfg.sockets.results_max_bytes, cfg.sockets.results_hwm))
         head = header(wl.scenario, 0.0, cfg.workload.seed, recorded_by="edge-sdrm3 serve", platform=wl.spec.platform.name,
                       policy=policy.name, started_unix_s=time.time(),
                       note="duration_s is 0 in a live log: the frames recorded are the run")
         self.recorder = Recorder(cfg.log.path, head, rotate_bytes=cfg.log.rotate_bytes, keep=cfg.log.keep)
         await asyncio.to_thread(self.recorder.start)
-        self.results = Results(self.sockets.pub, wl, self.counters, self.errors)
+        self.results = Results(self.sockets.pub, wl, self.counters, self.errors, cfg.sockets.results_max_bytes)
         self.engine = eng = Engine(wl.spec.platform, wl.models, wl.costs, policy, fallback=make_policy("fcfs"),
                                    simulated=False, records=self.recorder, record_segments=cfg.log.segments,
                                    keep_completions=False, keep_latencies=False, window=True, overrun_ms=OVERRUN_MS,
                                    on_outcome=self.results.outcome)
         self.ingest = Ingest(wl, eng, seed=cfg.workload.seed, max_message_bytes=cfg.sockets.max_message_bytes,
-                             max_queue=cfg.scheduler.max_queue, counters=self.counters, error=self.results.error)
+                             max_queue=cfg.scheduler.max_queue, counters=self.counters, error=self.results.error,
+                             max_streams=cfg.sockets.max_streams)
         self.clock = clock = WallClock(loop, eng)
         self.accelerators = Accelerators(self.workers, eng, wl, cfg.service, loop, clock.now, clock.kick, clock.step)
         clock.launch = self.accelerators.launch
         self.summaries = Summaries(eng, wl, self.recorder, self.notifier, self.counters, self.errors)
         self.control = Control(self)
+        if cfg.metrics.enabled:
+            self.metrics = Metrics(self.metrics_snapshot, loop)
+            self.results.observe = self.metrics.observe
+            self.metrics.start(cfg.metrics.address, cfg.metrics.port)
         self.tasks = [loop.create_task(self.ingest.run(self.sockets.pull, clock.now, clock.kick), name="ingest"),
                       loop.create_task(self.control.run(self.sockets.rep), name="control")]
         self.ready = True
@@ -234,6 +243,8 @@ class Service:
                  self.counters["results_out"], sum(self.errors.values()), self.cfg.log.path, rec.lines)
 
     async def _close_resources(self) -> None:
+        if self.metrics is not None:
+            await asyncio.to_thread(self.metrics.stop)
         self.sockets.close_sockets()
         for w in self.workers:
             await asyncio.to_thread(w.close)
@@ -254,7 +265,7 @@ class Service:
         except (StartupError, ExecutorError, CoreConfigError) as e:
             self.notifier.ready("reload refused: running on the catalog loaded before")
             raise ProtocolError("bad-argument", f"reload-catalog: {e}") from None
-        old.files = wl.files
+        old.files, old.declared = wl.files, wl.declared
         for w in self.workers:
             loop.run_in_executor(w.pool, w.forget, changed)
         log.info("catalog reloaded: %d variants changed", len(changed))
@@ -264,6 +275,23 @@ class Service:
 
     def now(self) -> float:
         return self.clock.now() if self.clock is not None else 0.0
+
+    def metrics_snapshot(self) -> dict:
+        """The state the Prometheus endpoint reads at a scrape (called on the loop: prometheus.py)."""
+        eng, acc, summ, ing, res = self.engine, self.accelerators, self.summaries, self.ingest, self.results
+        assert eng is not None and acc is not None and summ is not None and ing is not None and res is not None
+        assert self.wl is not None
+        queues = Counter(j.model.name for j in eng.disp.ready)
+        util = summ.last_window["utilization"]
+        accs = [{**a, "busy_s": eng.disp.busy_ms[i] / 1000.0, "utilization": util.get(a["id"], 0.0)}
+                for i, a in enumerate(acc.status())]
+        return {"accelerators": accs, "queues": {m.name: queues.get(m.name, 0) for m in self.wl.models},
+                "in_flight": len(eng.inflight), "waiting_upstream": sum(len(v) for v in eng.held.values()),
+                "uxcost_window": summ.last_window["uxcost"], "miss_rate_window": summ.last_window["miss_rate"],
+                "uxcost_run": eng.total.result(drops=True)["uxcost"], "errors": dict(self.errors),
+                "frames_in": self.counters["frames_in"], "skipped": dict(ing.skipped), "streams": ing.streams(),
+                "results_held_bytes": res.held(), "results_dropped": self.counters["results_dropped"],
+                "results_dropped_bytes": self.counters["results_dropped_bytes"]}
 
     def kick(self) -> None:
         if self.clock is not None:

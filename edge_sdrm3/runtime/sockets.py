@@ -20,7 +20,8 @@ class Sockets:
         self.pub: Any = None
         self.rep: Any = None
 
-    def bind(self, s: SocketsConfig, sec: Security) -> None:
+    def bind(self, s: SocketsConfig, sec: Security, results_hwm: int | None = None) -> None:
+        """``results_hwm``: the PUB high-water mark (results.py sets it from the byte budget); default the config's."""
         self.zctx = zmq.asyncio.Context()
         self.sync_ctx = zmq.Context()
         sec.start(self.zctx, self.sync_ctx)  # CURVE: a ZAP handler per context, before any bind
@@ -38,7 +39,7 @@ class Sockets:
             return sock
 
         self.pull = bind(self.zctx, zmq.PULL, s.ingest, "ingest", 0, RCVHWM=s.ingest_hwm)
-        self.pub = bind(self.sync_ctx, zmq.PUB, s.results, "results", 1000, SNDHWM=s.results_hwm)
+        self.pub = bind(self.sync_ctx, zmq.PUB, s.results, "results", 1000, SNDHWM=results_hwm or s.results_hwm)
         self.rep = bind(self.zctx, zmq.REP, s.control, "control", 0)
 
     def close_sockets(self) -> None:

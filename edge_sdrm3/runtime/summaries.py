@@ -25,6 +25,7 @@ class Summaries:
         self.errors = errors
         self.last_ms = 0.0
         self._busy_at_last = list(engine.disp.busy_ms)
+        self.last_window: dict = {"uxcost": 0.0, "miss_rate": 0.0, "utilization": {a: 0.0 for a in engine.acc_ids}}
 
     def run_so_far(self) -> dict:
         """The run's figures so far, without the per-model ones."""
@@ -39,6 +40,7 @@ class Summaries:
                 for i, a in enumerate(eng.acc_ids)}
         self._busy_at_last = list(busy)
         self.last_ms = now
+        self.last_window = {"uxcost": snap["uxcost"], "miss_rate": snap["miss_rate"], "utilization": util}
         rec = summary_record(now, window_s, final, eng.policy.name, self.wl.scenario.name, self.wl.spec.platform.name,
                              snap, theta=eng.policy.params() or None, variants=eng.variants_in_use(),
                              utilization=util, run=self.run_so_far(), errors=dict(self.errors), drops=dict(eng.drops))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class Workload:
     index: dict[str, int]
     files: list[list[VariantFiles]]  # [model][variant]
     children: dict[str, list[str]]  # model -> its cascaded models (scenario order)
+    declared: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # model -> its catalog inputs (layout, range)
 
     @property
     def roots(self) -> list[str]:
@@ -109,7 +110,7 @@ def load_workload(cfg: Config, split: bool = True) -> Workload:
         if m.upstream is not None:
             children[m.upstream].append(m.name)
     return Workload(scenario, spec, models, costs, {m.name: i for i, m in enumerate(models)}, files,
-                    dict(children))
+                    dict(children), {m.name: manifest[m.name].inputs for m in models})
 
 
 def changed_variants(old: Workload, new: Workload) -> list[tuple[str, str]]:

@@ -135,7 +135,7 @@ def tune(grid, policy: str, trials: int, executor, search_seed: int = 0, names: 
 
 def judge(table: str, grid, policy: str, executor) -> dict:
     """The policy with its defaults against ``params_table=table`` on every cell of ``grid``."""
-    load_table(table)  # a bad table fails here, not in every cell
+    tab = load_table(table)  # a bad table fails here, not in every cell
     cells = []
     for s in grid.scenarios:
         for p in grid.platforms:
@@ -147,6 +147,12 @@ def judge(table: str, grid, policy: str, executor) -> dict:
     if failed:
         raise ConfigError(f"judge: a cell failed: {failed[0]['cell']}: {failed[0]['error']}")
     pairs = [(recs[cells[i].key()]["uxcost"], recs[cells[i + 1].key()]["uxcost"]) for i in range(0, len(cells), 2)]
+    per_cell = []
+    for i in range(0, len(cells), 2):
+        c = cells[i]
+        found = tab.lookup(workload_of(scenario_of(c.scenario).models), c.platform)
+        per_cell.append({"scenario": c.scenario, "platform": c.platform, "seed": c.seed, "uxcost_default": pairs[i // 2][0],
+                         "uxcost_tuned": pairs[i // 2][1], "distance": None if found is None else found[1]})
     d = sum(a for a, _ in pairs) / len(pairs)
     t = sum(b for _, b in pairs) / len(pairs)
     logs = [math.log(max(b, 1e-9) / a) for a, b in pairs if a > 0]
@@ -154,7 +160,7 @@ def judge(table: str, grid, policy: str, executor) -> dict:
             "gain": (1.0 - t / d) if d > 0 else 0.0,
             "geomean_gain": (1.0 - math.exp(sum(logs) / len(logs))) if logs else None,
             "better_cells": sum(1 for a, b in pairs if b < a * 0.99),
-            "worse_cells": sum(1 for a, b in pairs if b > a * 1.01)}
+            "worse_cells": sum(1 for a, b in pairs if b > a * 1.01), "per_cell": per_cell}
 
 
 def merged(path: str, doc: dict) -> dict:

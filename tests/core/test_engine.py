@@ -155,7 +155,7 @@ def test_the_policy_contract_has_defaults_and_checks_parameters() -> None:
     with pytest.raises(ConfigError, match="has no parameters"):
         p.set_params({"alpha": 1.0})
     s = as_policy(make_policy("sdrm3"))
-    assert s.params() == {"alpha": 0.05, "beta": 1.0, "gamma": 0.5, "delta": 0.0}
+    assert s.params() == {"alpha": 0.05, "beta": 1.0, "gamma": 4.0, "delta": 0.0}
     assert s.set_params({"alpha": 0.2})["alpha"] == 0.2
     assert s.policy.theta.alpha == 0.2 and s.policy.tuner.theta.alpha == 0.2  # the tuner goes on from it
     for bad, words in (({"alpah": 1.0}, "unknown parameter 'alpah'"), ({"beta": float("nan")}, "finite number"),

@@ -2,7 +2,7 @@
 
 Latencies are lat[a][s] in ms; energies are given separately where they matter (else equal to the
 latencies); no hand-off cost. Jobs go into a real Dispatcher whose fallback is FCFS. The policy runs
-with ``tune=False`` (fixed θ, default alpha 0.05, beta 1, gamma 0.5, delta 0) unless said otherwise.
+with ``tune=False`` (fixed θ, default alpha 0.05, beta 1, gamma 4, delta 0) unless said otherwise.
 In the default (EDF-rank) ordering the job score is RANK_STEP (10) per place in cascade-adjusted
 deadline order plus alpha * F; the pair score adds beta * P + gamma * E.
 """
@@ -15,7 +15,7 @@ import pytest
 from edge_sdrm3.catalog import build_models, load_platform, load_scenario
 from edge_sdrm3.core.dispatcher import Dispatcher
 from edge_sdrm3.core.policies import make_policy
-from edge_sdrm3.core.policies.sdrm3 import SDRM3, overload_victims
+from edge_sdrm3.core.policies.sdrm3 import SDRM3, overload_victims, overload_victims_list
 from edge_sdrm3.core.policies.with_supernet import WithSupernet
 from edge_sdrm3.core.types import DROPPED, INF, Accelerator, Completion, Costs, Job, Model, Platform, Variant
 from edge_sdrm3.sim import trace as T
@@ -338,3 +338,113 @@ def test_registered_names() -> None:
     p = make_policy("sdrm3+supernet")
     assert isinstance(p, WithSupernet) and isinstance(p.inner, SDRM3) and p.uses_variants
     assert p.selector.floor == 0.9 and p.name == "sdrm3+supernet"
+
+
+# --- looking ahead, estimating the schedule, never trading a deadline for energy ---------------------------
+
+
+def test_the_known_next_releases_make_a_long_job_give_way() -> None:
+    # one accelerator. "long" (60 ms, deadline 100) and "short" #0 (10 ms, deadline 20) are queued at 0;
+    # short is released every 20 ms (50 fps), each due 20 ms later. The queue alone fits (10 + 60 = 70 <= 100),
+    # but with the shorts released at 20, 40, 60 and 80 (due by 100) the work due by 100 is 60 + 5 x 10 = 110:
+    # someone must miss. The most work per frame is long's: it is shed at once, and the five shorts make it.
+    # Without looking ahead, long runs 10-70 and the shorts released at 20 and 40 miss (two frames, not one).
+    releases = [(0, "long", 100), *[(20 * k, "short", 20 * k + 20) for k in range(5)]]
+    for lookahead, missed in ((True, {"long"}), (False, {"short#1", "short#2"})):
+        c = Case({"long": [[60]], "short": [[10]]}, fps={"long": 1, "short": 50})
+        comps = simulate(c, c.dispatcher(lookahead=lookahead), [(t, n, dl) for t, n, dl in releases])
+        got = {(x.model if x.model == "long" else f"short#{int(x.release_ms // 20)}") for x in comps
+               if x.status != "done"}
+        assert got == missed, (lookahead, got)
+        if lookahead:
+            assert [(x.model, x.reason, x.end_ms) for x in comps if x.status != "done"] == [("long", "overload", 0.0)]
+
+
+def test_the_schedule_estimate_sheds_what_a_bound_would_keep() -> None:
+    # two accelerators, each job fast on one only: x 20 ms on acc0 (100 on acc1), y and z 20 on acc1 (100 on
+    # acc0); deadlines x 25, y 25, z 30. The estimate: x on acc0 0-20, y on acc1 0-20, z on acc1 20-40 > 30:
+    # late. Shed the one with the most work among x, y, z (equal: 20 each; the latest deadline, z)
+    c = Case({"x": [[20], [100]], "y": [[100], [20]], "z": [[100], [20]]})
+    x, y, z = c.job("x", 0, 25), c.job("y", 0, 25), c.job("z", 0, 30)
+    view = SimpleNamespace(free_at=(0.0, 0.0), running=(None, None), n_acc=2)
+    assert overload_victims_list(view, 0.0, [x, y, z], [1.0, 1.0, 1.0], [0, 1]) == [z]
+    z2 = c.job("z", 0, 40)  # with 10 ms more, z fits after y: nothing is shed
+    assert overload_victims_list(view, 0.0, [x, y, z2], [1.0, 1.0, 1.0], [0, 1]) == []
+
+
+def test_energy_is_saved_only_where_no_job_becomes_late() -> None:
+    # two accelerators: "a" runs 10 ms / 10 mJ on acc0, 14 ms / 2 mJ on acc1; "b" runs 10 ms on acc0 only
+    # (inf on acc1). Alone, a (deadline 100) takes the cheap acc1: ends 14, well within its slack.
+    c = Case({"a": [[10], [14]], "b": [[10], [INF]]}, ens={"a": [[10], [2]], "b": [[10], [INF]]})
+    d = c.dispatcher()
+    d.release(c.job("a", 0, 100))
+    assert started(d, 0) == [("a", 1, 1)]
+    # with b (deadline 12) queued behind it in deadline order, acc1 for a is still safe: b runs on acc0 now
+    c = Case({"a": [[10], [14]], "b": [[10], [INF]]}, ens={"a": [[10], [2]], "b": [[10], [INF]]})
+    d = c.dispatcher()
+    d.release(c.job("a", 0, 100))
+    d.release(c.job("b", 0, 12))
+    assert sorted(started(d, 0)) == [("a", 1, 1), ("b", 0, 1)]
+    # a two-block job: "p" (deadline 100) block 0 10 ms / 10 mJ on acc0 or 30 ms / 1 mJ on acc1, block 1 10 ms
+    # on acc0 only. Fastest: acc0, ends at 20; on acc1 it ends at 40, within its limit 20 + 0.3 x 80 = 44, for
+    # 9 mJ less. "q" (5 ms, acc1 only) is released every 10 ms, due 10 ms later: its next releases (10, 20,
+    # ...) are known. With acc1 held until 30, q's frames released at 10 and 20 would end late: p's block 0
+    # runs on acc0. When q comes only every 100 ms (next release 100, after p's deadline), acc1 is safe.
+    lat = {"p": [[10, 10], [30, INF]], "q": [[INF], [5]]}
+    for fps, acc in ((100.0, 0), (10.0, 1)):
+        c = Case(lat, ens={"p": [[10, 10], [1, INF]]}, fps={"p": 10.0, "q": fps})
+        d = c.dispatcher()
+        d.release(c.job("p", 0, 100))
+        assert started(d, 0) == [("p", acc, 1)]
+    c = Case(lat, ens={"p": [[10, 10], [1, INF]]}, fps={"p": 10.0, "q": 100.0})
+    d = c.dispatcher(safe_energy=False)
+    d.release(c.job("p", 0, 100))
+    assert started(d, 0) == [("p", 1, 1)]  # without the rule, the cheap placement
+
+
+def test_a_block_that_cannot_be_interrupted_lets_a_tighter_job_go_first() -> None:
+    # one accelerator. long: one 40-ms block, deadline 70 (latest start 30); short: 10 ms, deadline 45 (latest
+    # start 35). By latest start long goes first, but its block cannot be interrupted: short would end at 50,
+    # late. Short fits in long's slack (30 >= 10), so short goes first (0-10) and long still ends at 50 <= 70.
+    for fix, first in ((True, "short"), (False, "long")):
+        c = Case({"long": [[40]], "short": [[10]]})
+        d = c.dispatcher(nonpreemptive=fix)
+        d.release(c.job("long", 0, 70))
+        d.release(c.job("short", 0, 45))
+        assert started(d, 0) == [(first, 0, 1)]
+
+
+def test_a_child_with_a_shorter_deadline_leaves_its_parent_less_slack_for_energy() -> None:
+    # parent p: 10 ms / 10 mJ on acc0, 14 ms / 2 mJ on acc1, deadline 100; its cascaded child k (10 ms) is due
+    # 25 ms after the frame time: p must end by 25 - 10 = 15 (cut 85). Fastest end 10; limit 10 + 0.3 x 5 = 11.5
+    # < 14: p runs on acc0 (without the child, acc1 would save 8 mJ: 14 <= 10 + 0.3 x 90).
+    from edge_sdrm3.core.policies.edf_firm import cascade_cuts
+
+    for child_deadline, acc in ((25.0, 0), (None, 1)):
+        models = (Model("p", 10.0, (Variant("full"),), 1),
+                  Model("k", 10.0, (Variant("full"),), 1, deadline_ms=child_deadline, upstream="p"))
+        costs = Costs([[[[10.0], [14.0]]], [[[10.0], [10.0]]]], [[[[10.0], [2.0]]], [[[10.0], [10.0]]]])
+        assert cascade_cuts(models, costs) == [85.0 if child_deadline else 10.0, 0.0]
+        for policy in ("sdrm3", "edf_firm"):
+            disp = Dispatcher(Platform("two", (Accelerator("acc0", "emulated"), Accelerator("acc1", "emulated"))),
+                              models, costs, make_policy(policy, **({"tune": False} if policy == "sdrm3" else {})),
+                              fallback=make_policy("fcfs"))
+            disp.release(Job(1, models[0], 0, 0, 0.0, 100.0, costs))
+            assert [(s.job.model.name, s.acc) for s in disp.schedule(0.0)[0]] == [("p", acc)], policy
+
+
+def test_a_parent_whose_child_cannot_make_it_any_more_ranks_by_its_own_deadline() -> None:
+    # one accelerator. p (30 ms, deadline 100) has a cascaded child k (10 ms) due 25 ms after the frame time:
+    # p would have to end by 15, which it cannot (30 > 15): k will miss whatever happens, so p ranks by its own
+    # latest start (100 - 30 = 70), after o (10 ms, deadline 40: latest start 30), which goes first. Were the
+    # child's cut kept, p's latest start would be -15, ahead of o, and p would take the accelerator first (o
+    # would then end at 40, with no margin left).
+    models = (Model("p", 10.0, (Variant("full"),), 1),
+              Model("k", 10.0, (Variant("full"),), 1, deadline_ms=25.0, upstream="p"),
+              Model("o", 10.0, (Variant("full"),), 1))
+    costs = Costs([[[[30.0]]], [[[10.0]]], [[[10.0]]]], [[[[30.0]]], [[[10.0]]], [[[10.0]]]])
+    disp = Dispatcher(Platform("one", (Accelerator("acc0", "emulated"),)), models, costs,
+                      make_policy("sdrm3", tune=False, shed=False), fallback=make_policy("fcfs"))
+    disp.release(Job(1, models[0], 0, 0, 0.0, 100.0, costs))
+    disp.release(Job(2, models[2], 2, 0, 0.0, 40.0, costs))
+    assert [s.job.model.name for s in disp.schedule(0.0)[0]] == ["o"]

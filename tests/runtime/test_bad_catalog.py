@@ -65,7 +65,8 @@ def _break(kind: str, files: dict, f: Path) -> str:
         _set_in_manifest(files, old_sha, _sha(f))
         return "not a model the runtime can load"
     if kind == "inputs":
-        _set_in_manifest(files, 'shape = [1, 8, 8, 1], dtype = "float32"', 'shape = [1, 8, 8, 3], dtype = "uint8"')
+        _set_in_manifest(files, 'shape = [1, 8, 8, 1], dtype = "float32", layout = "NHWC", channels = "gray"',
+                         'shape = [1, 8, 8, 3], dtype = "uint8", layout = "NHWC", channels = "RGB"')
         return "input 0 (image) is [1, 8, 8, 1] float32, the catalog declares [1, 8, 8, 3] uint8"
     raise AssertionError(kind)
 

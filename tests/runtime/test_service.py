@@ -74,7 +74,8 @@ def test_results_for_every_model_equal_a_direct_run_and_cascades_fire(service: R
     assert compared >= 30
     st = service.control("status")
     assert st["ok"] and st["models"]["digits"]["due"] == 40
-    assert st["inputs"]["digits"] == [{"name": "image", "shape": [1, 8, 8, 1], "dtype": "float32"}]
+    assert st["inputs"]["digits"] == [{"name": "image", "shape": [1, 8, 8, 1], "dtype": "float32", "layout": "NHWC",
+                                       "channels": "gray", "range": [0.0, 1.0]}]
 
 
 def test_camera_images_are_adapted_and_frames_without_models_follow_the_rates(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ def test_tune_writes_a_table_that_is_never_worse_on_its_training_seeds(tmp_path,
                  "--seeds", "7", "--duration", "1", "--workers", "1", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["cells"] == 2 and res["uxcost_default"] > 0 and res["uxcost_tuned"] > 0
+    dist = {c["scenario"]: c["distance"] for c in res["per_cell"]}
+    assert dist["vr_gaming"] == 0 and dist["outdoor_b"] > 0  # its entry, and the nearest one
 
 
 def test_tune_refuses_an_unknown_parameter(capsys):
