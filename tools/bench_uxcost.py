@@ -453,7 +453,8 @@ def write_markdown(path: Path, doc: dict, head: list[str], roles: dict[str, list
               f"{r['count']} -o DIR` (model@fps, <-upstream p=trigger probability, d=deadline in ms when shorter "
               "than the period):", ""] + ["- " + x for x in mix_lines(scenarios)] + [""]
     run = doc["run"]
-    L += [f"Wall time {run['wall_s']:.0f} s {'on ' + run['executor'] if run.get('executor') else 'with ' + str(run['workers']) + ' worker(s)'}, the replays {run['cpu_s']:.0f} s of CPU; "
+    where = f"on {run['executor']}" if run.get("executor") else f"with {run['workers']} worker(s)"
+    L += [f"Wall time {run['wall_s']:.0f} s {where}, the replays {run['cpu_s']:.0f} s of CPU; "
           f"{run['machine']}.", ""]
     path.write_text("\n".join(L))
 
