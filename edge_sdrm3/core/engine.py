@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .dispatcher import Dispatcher
+from .estimator import Estimator
 from .metrics import Accumulator, model_infos, run_figures
 from .policy import Bound, as_policy
-from .records import frame_record, job_record, missed, segment_record
+from .records import cost_record, frame_record, job_record, missed, segment_record
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
 COMPLETE, RELEASE, WAKE = 0, 1, 2
@@ -86,17 +87,24 @@ class Engine:
                  fallback: Any = None, simulated: bool = True, records: Sink | None = None,
                  record_segments: bool = True, keep_completions: bool = True, keep_latencies: bool = True,
                  window: bool = False, overrun_ms: float = 0.0,
-                 on_outcome: Callable[[Completion, FrameInfo], None] | None = None) -> None:
+                 on_outcome: Callable[[Completion, FrameInfo], None] | None = None,
+                 estimator: Estimator | None = None, admission: bool = False, chain_ms: float = 0.0) -> None:
         """``simulated``: every block ends when its cost model says (the replay); otherwise the driver reports
         the end. ``records`` receives the job (and with ``record_segments`` the segment) records; ``window``
         keeps a second accumulator that :meth:`take_window` empties; ``overrun_ms``: real work may overrun its
         prediction, so an accelerator still running at its predicted end counts busy that much longer;
-        ``on_outcome(completion, frame)``: each due frame's outcome, for the driver (results to publish)."""
+        ``on_outcome(completion, frame)``: each due frame's outcome, for the driver (results to publish);
+        ``estimator``: learns the costs from every block the driver reports (its time from the start the engine
+        gave it to the report, so the driver's own overhead counts), and the cost tables follow in batches,
+        each change recorded (``cost`` records); ``admission``: a job that cannot make its deadline given the
+        queue is refused at its release (:meth:`admits`); ``chain_ms``: the dispatcher runs a job's next blocks in
+        one go where nothing else waits (``core.dispatcher``)."""
         self.models = models
         self.costs = costs
         self.index = {m.name: i for i, m in enumerate(models)}
         self.policy: Bound = as_policy(policy)
-        self.disp = Dispatcher(platform, models, costs, self.policy, fallback=fallback)
+        self.disp = Dispatcher(platform, models, costs, self.policy, fallback=fallback, chain_ms=chain_ms)
+        self.admission = admission
         self.acc_ids = [a.id for a in platform.accelerators]
         self.idle_power_mw = [a.idle_power_mw for a in platform.accelerators]
         self.infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
@@ -113,6 +121,8 @@ class Engine:
         self.record_segments = record_segments
         self.overrun_ms = overrun_ms
         self.on_outcome = on_outcome
+        self.estimator = estimator
+        self._vnames = [[v.name for v in m.variants] for m in models]
         self._children = {m.name: [c.name for c in models if c.upstream == m.name] for m in models}
         self._heap: list[tuple[float, int, int, Any]] = []
         self._seq = 0
@@ -206,6 +216,8 @@ class Engine:
         """A live frame message's frames (:meth:`plan`): numbered per model, recorded, roots released now,
         cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame."""
         frame_of: dict[str, int] = {}
+        # roots are released once their cascade is held: a root refused at once by admission settles it too
+        roots: list[tuple[FrameInfo, float]] = []
         for name, fired, up in plan:
             slot = frame_of[name] = self._slot.get(name, 0)
             self._slot[name] = slot + 1
@@ -219,9 +231,11 @@ class Engine:
             info = FrameInfo(name, slot, release, release + m.relative_deadline_ms, data.get(name), stream,
                              stream_frame)
             if up is None:
-                self._release(info, release)
+                roots.append((info, release))
             else:
                 self.held.setdefault((up, frame_of[up]), []).append(info)
+        for info, release in roots:
+            self._release(info, release)
 
     def bound_queue(self, now: float, limit: int, reason: str = "overload-queue") -> None:
         """At most ``limit`` released jobs wait unstarted; the oldest beyond are dropped."""
@@ -265,15 +279,24 @@ class Engine:
 
     # --- what the driver's workers report ------------------------------------------------------------------
     def complete(self, a: int, now: float, *, energy_mj: float | None = None, end_ms: float | None = None,
-                 energy_source: str = "", computed: bool = True) -> None:
-        """Accelerator ``a`` finished its block at ``now`` (``energy_mj``: measured; default the model's)."""
+                 energy_source: str = "", computed: bool = True, ran: int | None = None) -> None:
+        """Accelerator ``a`` finished its block at ``now`` (``energy_mj``: measured; default the model's);
+        ``ran``: only that many of the block's segments ran (it stopped at a boundary past the deadline)."""
         s = self.inflight.pop(a)
         info: FrameInfo = s.job.data
         info.energy_source, info.computed = energy_source, computed
-        c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms)
+        n = s.n if ran is None else ran
+        c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms, ran=ran)
+        est = self.estimator
+        if est is not None:
+            j = s.job
+            metered = energy_mj if energy_source and not energy_source.startswith("model:") else None
+            est.observe(j.m, j.variant, a, s.first_seg, n, now - s.start_ms, now, metered)
+            if est.due(now):
+                self.learn(now)
         if self.records is not None and self.record_segments:
             j = s.job
-            self._put(segment_record(j.model.name, j.frame, j.variant, s.first_seg, s.n, self.acc_ids[a],
+            self._put(segment_record(j.model.name, j.frame, j.variant, s.first_seg, n, self.acc_ids[a],
                                      s.start_ms, now if end_ms is None else end_ms,
                                      s.energy_mj if energy_mj is None else energy_mj))
         if c is not None:
@@ -295,6 +318,16 @@ class Engine:
         c = self.disp.abandon(a, now, reason)
         if c is not None:
             self._finish(c, now)
+
+    def learn(self, now: float, force: bool = False) -> int:
+        """The estimator's measurements since the last call into the cost tables (and ``cost`` records); how many
+        entries changed."""
+        if self.estimator is None:
+            return 0
+        changed = self.estimator.flush(now, force=force)
+        for (m, v, a, s), lat, en in changed:
+            self._put(cost_record(now, self.models[m].name, self._vnames[m][v], s, self.acc_ids[a], lat, en))
+        return len(changed)
 
     def recover(self, a: int) -> None:
         self.disp.recover(a)
@@ -385,8 +418,28 @@ class Engine:
     def _release(self, info: FrameInfo, release: float) -> None:
         self.released += 1
         i = self.index[info.model]
-        self.disp.release(Job(self.released, self.models[i], i, info.frame, release, info.deadline_ms, self.costs,
-                              data=info))
+        job = Job(self.released, self.models[i], i, info.frame, release, info.deadline_ms, self.costs, data=info)
+        if self.admission and not self.admits(job, release):
+            self._finish(self._missed(info, "admission", release), release, info)
+            return
+        self.disp.release(job)
+
+    def admits(self, job: Job, now: float) -> bool:
+        """Admission at release: can ``job`` still make its deadline? Optimistic (a frame refused could not have
+        made it under any order): the work already on the accelerators and that of every queued job due no later
+        than it (it would run first by deadline) spread evenly over the healthy accelerators, then the job itself
+        at its best, with the variant the policy would start it with and the costs as learned."""
+        disp = self.disp
+        healthy = [a for a in range(disp.n_acc) if disp.healthy[a]]
+        if not healthy:
+            return True  # nothing can run it now; the dispatcher's rules decide when one recovers
+        v = self.policy.variant_of(job.m)
+        v = v if 0 <= v < len(job.model.variants) else job.variant
+        own = self.costs.rem_best[job.m][v][0]
+        d = job.deadline
+        ahead = sum(j.rem_best[j.seg] for j in disp.ready if j.deadline <= d)
+        ahead += sum(max(0.0, disp.free_at[a] - now) for a in healthy)
+        return now + ahead / len(healthy) + own <= d
 
     def _missed(self, info: FrameInfo, reason: str, now: float) -> Completion:
         return missed(info.model, info.frame, info.release_ms, info.deadline_ms, now, reason)

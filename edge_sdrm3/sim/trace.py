@@ -48,8 +48,8 @@ class Trace:
 
     def __init__(self, scenario: Scenario, duration_s: float, seed: int, frames: list[Frame] | None = None,
                  jobs: list[dict] | None = None, segments: list[dict] | None = None,
-                 summaries: list[dict] | None = None, *, source: Callable[[], Iterator[Frame]] | None = None,
-                 counts: dict | None = None) -> None:
+                 summaries: list[dict] | None = None, costs: list[dict] | None = None, engine: dict | None = None,
+                 *, source: Callable[[], Iterator[Frame]] | None = None, counts: dict | None = None) -> None:
         if frames is None and source is None:
             raise ValueError("a trace needs its frames or a source of them")
         self.scenario = scenario
@@ -60,6 +60,8 @@ class Trace:
         self.jobs: list[dict] = [] if jobs is None else jobs  # job records of a recorded run, if any
         self.segments: list[dict] = [] if segments is None else segments  # segment records, if any
         self.summaries: list[dict] = [] if summaries is None else summaries  # summary records, if any
+        self.costs: list[dict] = [] if costs is None else costs  # cost records (costs learned while running)
+        self.engine: dict = {} if engine is None else engine  # a live log's engine rules (admission, chain_ms)
         self.counts = counts  # a streamed file's record counts and first/last release (``stream``)
 
     @property
@@ -170,7 +172,8 @@ def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summar
     """The trace, then its job records, segment records, per-window summary records and the summary."""
     triggered = {m.name for m in trace.scenario.models if m.upstream is not None or m.trigger_probability < 1.0}
     with open(path, "w") as f:
-        f.write(json.dumps(header(trace.scenario, trace.duration_s, trace.seed)) + "\n")
+        extra = {"engine": trace.engine} if trace.engine else {}
+        f.write(json.dumps(header(trace.scenario, trace.duration_s, trace.seed, **extra)) + "\n")
         for fr in trace.iter_frames():
             f.write(json.dumps(_frame_record(fr, fr.model in triggered)) + "\n")
         for j in jobs if jobs is not None else trace.jobs:
@@ -242,7 +245,7 @@ def _num(rec: dict, key: str, where: str) -> float:
         raise FileFormatError(f"{where}: field '{key}' must be a number, got an integer out of range") from None
 
 
-def _header(h: dict, where: str) -> tuple[Scenario, float, int]:
+def _header(h: dict, where: str) -> tuple[Scenario, float, int, dict]:
     if h.get("format") != FORMAT:
         raise FileFormatError(f"{where}: field 'format' must be {FORMAT!r}, got {h.get('format')!r}")
     if h.get("version") != VERSION:
@@ -254,7 +257,12 @@ def _header(h: dict, where: str) -> tuple[Scenario, float, int]:
     seed = h.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise FileFormatError(f"{where}: field 'seed' must be an integer, got {seed!r}")
-    return scenario, duration, seed
+    engine = h.get("engine", {})
+    if not isinstance(engine, dict) or not isinstance(engine.get("admission", False), bool) or \
+            not isinstance(engine.get("chain_ms", 0.0), (int, float)) or isinstance(engine.get("chain_ms"), bool):
+        raise FileFormatError(f"{where}: field 'engine' must be {{\"admission\": bool, \"chain_ms\": number}}")
+    engine = {"admission": engine.get("admission", False), "chain_ms": float(engine.get("chain_ms", 0.0))}
+    return scenario, duration, seed, engine
 
 
 def _frame(rec: dict, where: str, known: set[str]) -> Frame:
@@ -326,7 +334,7 @@ def stream(path: str | Path) -> Trace:
         h = next(recs, None)
         if h is None:
             raise _Unstreamable
-        scenario, duration, seed = _header(h, str(p))
+        scenario, duration, seed, engine = _header(h, str(p))
         known = {m.name for m in scenario.models}
         counts = {"frame": 0, "job": 0, "segment": 0, "summary": 0, "first_ms": None, "last_ms": None}
         last_key: tuple = (-INF, "", -1)
@@ -344,7 +352,7 @@ def stream(path: str | Path) -> Trace:
                 counts["last_ms"] = fr.release_ms
             elif t == "segment":
                 _segment(rec, str(p))
-            elif t not in ("job", "summary"):
+            elif t not in ("job", "summary"):  # a log with cost records (or an error): read whole
                 raise _Unstreamable
             counts[t] += 1
     except (_Unstreamable, FileFormatError, OSError):
@@ -355,7 +363,7 @@ def stream(path: str | Path) -> Trace:
             if rec.get("type") == "frame":
                 yield Frame(rec["model"], rec["frame"], float(rec["release_ms"]), rec.get("fired", True))
 
-    return Trace(scenario, duration, seed, source=source, counts=counts)
+    return Trace(scenario, duration, seed, engine=engine, source=source, counts=counts)
 
 
 def read(path: str | Path) -> Trace:
@@ -391,9 +399,9 @@ def read(path: str | Path) -> Trace:
     if not recs:
         raise FileFormatError(f"{p}: line 1: only blank lines, expected a trace header")
     i, h = recs[0]
-    scenario, duration, seed = _header(h, f"{p}: line {i}")
+    scenario, duration, seed, engine = _header(h, f"{p}: line {i}")
     known = {m.name for m in scenario.models}
-    frames, jobs, segments, summaries = [], [], [], []
+    frames, jobs, segments, summaries, costs = [], [], [], [], []
     seen = set()
     for i, rec in recs[1:]:
         where = f"{p}: line {i}"
@@ -411,8 +419,20 @@ def read(path: str | Path) -> Trace:
             segments.append(rec)
         elif t == "summary":
             summaries.append(rec)
+        elif t == "cost":
+            for key in ("model", "variant_name", "accelerator"):
+                if not isinstance(rec.get(key), str):
+                    raise FileFormatError(f"{where}: field {key!r} of a cost record must be a string")
+            seg = rec.get("segment")
+            if not isinstance(seg, int) or isinstance(seg, bool) or seg < 0:
+                raise FileFormatError(f"{where}: field 'segment' must be an integer >= 0, got {seg!r}")
+            for key in ("t_ms", "latency_ms", "energy_mj"):
+                if not _num(rec, key, where) >= 0:
+                    raise FileFormatError(f"{where}: field {key!r} must be >= 0, got {rec[key]!r}")
+            costs.append(rec)
         else:
             raise FileFormatError(f"{where}: field 'type': unknown record type {t!r} "
-                                  f"(known: frame, job, segment, summary)")
+                                  f"(known: frame, job, segment, summary, cost)")
     frames.sort(key=_order)
-    return Trace(scenario, duration, seed, frames, jobs, segments, summaries)
+    costs.sort(key=lambda c: c["t_ms"])
+    return Trace(scenario, duration, seed, frames, jobs, segments, summaries, costs, engine)
