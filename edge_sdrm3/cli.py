@@ -36,10 +36,9 @@ def load_source(source: str, duration: float | None, seed: int | None, compat: s
     if duration is not None:
         traces.check_duration(duration)
     if traces.is_trace(source):
-        tr = traces.read(source)
+        tr = traces.stream(source)
         if duration is not None and duration < tr.duration_s:
-            tr.frames = [f for f in tr.frames if f.release_ms < duration * 1000.0]
-            tr.duration_s = duration
+            tr.until(duration)
         return tr
     sc = load_scenario(source)
     if compat == "xrbench":
@@ -69,7 +68,7 @@ def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: s
         if compat:
             raise ConfigError("--costs learned: not with --compat xrbench (its costs are XRBench's)")
         learned = tr.costs
-    pol, recs = None, Records() if record else None
+    pol, recs = None, traces.Recorder(record) if record and compat != "xrbench" else Records() if record else None
     if compat == "xrbench":
         res, _ = replay_xrbench(tr, spec, policy, policy_config=params, records=recs)
     else:
@@ -79,9 +78,12 @@ def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: s
                         learned=learned)
         if progress is not None:
             sys.stderr.write("\r\033[K")
-    if recs is not None:
+    summary = {k: v for k, v in res.items() if k != "models"}
+    if isinstance(recs, traces.Recorder):  # written as the replay went
+        recs.close(tr, summary=summary, windows=tuning_windows(pol, res))
+    elif recs is not None:
         traces.write(tr, record, jobs=recs.jobs, segments=recs.segments, windows=tuning_windows(pol, res),
-                     summary={k: v for k, v in res.items() if k != "models"})
+                     summary=summary)
     return res
 
 
@@ -125,9 +127,17 @@ def _models_table(r: dict) -> str:
 
 def _span(tr: traces.Trace) -> str:
     """How much a replay covered: a generated trace's duration and seed, or a recorded run's frames."""
-    if tr.frames and (tr.jobs or tr.duration_s <= 0):
-        span = (tr.frames[-1].release_ms - tr.frames[0].release_ms) / 1000.0
-        return f"a recorded run: {len(tr.frames)} frames over {span:.1f} s"
+    if tr.counts is not None:  # a streamed file: its frames were counted, not kept
+        n, first, last, jobs = tr.counts["frame"], tr.counts["first_ms"], tr.counts["last_ms"], tr.counts["job"]
+        if n is None:  # cut short (--duration): counted again, frame after frame
+            n = 0
+            for fr in tr.iter_frames():
+                n, first, last = n + 1, fr.release_ms if n == 0 else first, fr.release_ms
+    else:
+        n, jobs = len(tr.frames), len(tr.jobs)
+        first, last = (tr.frames[0].release_ms, tr.frames[-1].release_ms) if n else (0.0, 0.0)
+    if n and (jobs or tr.duration_s <= 0):
+        return f"a recorded run: {n} frames over {(last - first) / 1000.0:.1f} s"
     return f"{tr.duration_s:g} s, seed {tr.seed}"
 
 

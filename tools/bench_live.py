@@ -127,7 +127,7 @@ def evaluate(log_path: Path, config: Path, runs: list, cap: float, say) -> list[
         last = max((f.release_ms for f in frames), default=0.0) + 200.0
         sub = traces.Trace(tr.scenario, 0.0, tr.seed, frames, costs=[c for c in tr.costs if c["t_ms"] <= last],
                            engine=tr.engine)
-        _, rep = replay(sub, spec, pol, policy=make_policy_from(cfg, pol), learned=sub.costs)
+        _, rep = replay(sub, spec, pol, policy=make_policy_from(cfg, pol), learned=sub.costs, keep_completions=True)
         fl, fr = figures(live, infos, accs), figures(rep, infos, accs)
         ontime = sum(1 for c in live if c.status == "done")
         row = {"policy": pol, "load": load, "uxcost_live": fl["uxcost"], "uxcost_replay": fr["uxcost"],

@@ -27,9 +27,8 @@ Pure: no clock, no asyncio, no zmq, no hal; ``now`` is always an argument.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_right
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -131,32 +130,68 @@ class Engine:
         self._last_end = -INF
         self._slot: dict[str, int] = {}  # live frames: the next frame number of each model
         self._last_release: dict[str, float] = {}
+        self._feed: Iterator[TraceFrame] = iter(())  # a trace's frames not yet taken (add_trace)
+        self._peek: TraceFrame | None = None
+        self._feed_seq = -(1 << 62)  # trace releases go before the releases of cascaded frames of their time
+        self._last_up: dict[str, TraceFrame] = {}  # each model's last frame taken
+        self._waiting: deque[FrameInfo] = deque()  # cascaded frames taken, their upstream frame not yet known
+        self._parents = {m.upstream: models[self.index[m.upstream]].period_ms for m in models if m.upstream}
+        self._ended: dict[str, tuple[int, Completion, float]] = {}  # an upstream's last frame taken, once it ended
 
     # --- frames in ----------------------------------------------------------------------------------
     def add_trace(self, frames: Iterable[TraceFrame]) -> None:
-        """A trace's frames: root frames released at their time, cascaded ones held on the upstream frame whose
-        period holds their release; a frame that did not fire (or whose upstream frame did not) is not due."""
-        frames = list(frames)
-        up_releases: dict[str, list[float]] = {}
-        up_frames: dict[str, list[TraceFrame]] = {}
-        for fr in frames:
-            up_releases.setdefault(fr.model, []).append(fr.release_ms)
-            up_frames.setdefault(fr.model, []).append(fr)
-        for fr in frames:
-            if not fr.fired:
-                continue
-            m = self.models[self.index[fr.model]]
-            info = FrameInfo(fr.model, fr.frame, fr.release_ms, fr.release_ms + m.relative_deadline_ms)
-            if m.upstream is None:
-                self._at(fr.release_ms, RELEASE, info)
-                continue
-            k = bisect_right(up_releases.get(m.upstream, []), fr.release_ms + 1e-9) - 1
-            if k < 0:  # no upstream frame before it: it can never be released
-                self._settle(self._missed(info, "no upstream frame", fr.release_ms), info)
-                continue
-            up = up_frames[m.upstream][k]
-            if up.fired:  # else the upstream frame itself was never due: neither is this one
-                self.held.setdefault((m.upstream, up.frame), []).append(info)
+        """A trace's frames, in time order (release, model, frame): root frames released at their time, cascaded
+        ones held on the upstream frame whose period holds their release; a frame that did not fire (or whose
+        upstream frame did not) is not due. The frames are read from ``frames`` as the clock reaches them
+        (:meth:`next_time`), so a trace made as it is read never has to be held whole."""
+        self._feed = iter(frames)
+        self._peek = next(self._feed, None)
+        self._fill()
+
+    def _fill(self, everything: bool = False) -> None:
+        """Take the trace's frames up to the next event in the heap; on as long as a cascaded frame taken may still
+        meet its upstream frame (released up to 1e-9 ms after it); and on over one period of each upstream model
+        whose last frame taken may end before then, so that the cascaded frames of an upstream frame are held on
+        it before it ends, whatever their rate."""
+        fr = self._peek
+        heap = self._heap
+        while fr is not None and (everything or not heap or fr.release_ms <= heap[0][0] or self._waiting
+                                  or self._lagging(fr.release_ms, heap[0][0])):
+            self._peek = nxt = next(self._feed, None)
+            self._last_up[fr.model] = fr
+            if fr.fired:
+                m = self.models[self.index[fr.model]]
+                info = FrameInfo(fr.model, fr.frame, fr.release_ms, fr.release_ms + m.relative_deadline_ms)
+                if m.upstream is None:
+                    self._feed_seq += 1  # before every other release of its time, in trace order
+                    heapq.heappush(heap, (fr.release_ms, RELEASE, self._feed_seq, info))
+                else:
+                    self._waiting.append(info)
+            while self._waiting and (nxt is None or nxt.release_ms > self._waiting[0].release_ms + 1e-9):
+                self._hold(self._waiting.popleft())
+            fr = nxt
+
+    def _lagging(self, release_ms: float, next_ms: float) -> bool:
+        """An upstream model's last frame taken is released by ``next_ms`` and a frame at ``release_ms`` may still
+        be cascaded on it."""
+        for name, period in self._parents.items():
+            up = self._last_up.get(name)
+            if up is not None and up.release_ms <= next_ms and release_ms <= up.release_ms + period + 1e-6:
+                return True
+        return False
+
+    def _hold(self, info: FrameInfo) -> None:
+        """A fired cascaded frame, on its upstream frame (the last one released up to 1e-9 ms after it)."""
+        upstream = self.models[self.index[info.model]].upstream
+        up = self._last_up.get(upstream)
+        if up is None:  # no upstream frame before it: it can never be released
+            self._settle(self._missed(info, "no upstream frame", info.release_ms), info)
+        elif up.fired:  # else the upstream frame itself was never due: neither is this one
+            ended = self._ended.get(upstream)
+            if ended is not None and ended[0] == up.frame:  # it ended already (a trace of irregular rates)
+                self._follow(info, ended[1], ended[2])
+            else:
+                self.held.setdefault((upstream, up.frame), []).append(info)
 
     def plan(self, roots: list[str], draw: Callable[[str], float]) -> list[tuple[str, bool, str | None]]:
         """The frames one live frame message makes: each root, then its cascade breadth first, as
@@ -213,10 +248,14 @@ class Engine:
     # --- time ------------------------------------------------------------------------------------------
     def next_time(self) -> float | None:
         """When the engine next has something to do on its own (a release, a block's end, a wake-up)."""
+        if self._peek is not None:
+            self._fill()
         return self._heap[0][0] if self._heap else None
 
     def step(self) -> float:
         """The virtual clock: jump to the next event, handle every event of that instant, then schedule."""
+        if self._peek is not None:
+            self._fill()
         now = self._heap[0][0]
         self.now = now
         while self._heap and self._heap[0][0] == now:
@@ -235,7 +274,8 @@ class Engine:
 
     def __bool__(self) -> bool:
         """Work is left: a block running, a job waiting, a frame held or still to be released."""
-        return bool(self.inflight or self.disp.ready or self.held or any(e[1] != WAKE for e in self._heap))
+        return bool(self.inflight or self.disp.ready or self.held or self._peek is not None
+                    or any(e[1] != WAKE for e in self._heap))
 
     # --- what the driver's workers report ------------------------------------------------------------------
     def complete(self, a: int, now: float, *, energy_mj: float | None = None, end_ms: float | None = None,
@@ -295,6 +335,7 @@ class Engine:
     def drain(self, now: float, reason: str) -> int:
         """The end of a run: what runs is abandoned, what waits (released or not) is dropped with ``reason``, and a
         frame whose upstream never ran is missed at its release; returns how many jobs ended so."""
+        self._fill(everything=True)  # the rest of a trace: due frames never released
         n = 0
         for a in list(self.inflight):
             self.abandon(a, now, reason)
@@ -430,16 +471,24 @@ class Engine:
             info = c.job.data
         self._settle(c, info)
         self.policy.observe(c, now)
+        last = self._last_up.get(c.model)
+        if last is not None and last.frame == c.frame and c.model in self._parents:
+            self._ended[c.model] = (c.frame, c, now)  # a trace's cascaded frames may still come for it
         kids = self.held.pop((c.model, c.frame), None)
         if not kids:
             return
         for kid in kids:
-            if c.status != DONE:
-                self._finish(self._missed(kid, f"upstream {c.status}", now), now, kid)
-            elif kid.release_ms > now:
-                self._at(kid.release_ms, RELEASE, kid)
-            else:
-                self._release(kid, now)
+            self._follow(kid, c, now)
+
+    def _follow(self, kid: FrameInfo, c: Completion, now: float) -> None:
+        """A cascaded frame once its upstream job ended (``c``, at ``now``): released then or at its own release
+        if the upstream completed on time, else missed."""
+        if c.status != DONE:
+            self._finish(self._missed(kid, f"upstream {c.status}", now), now, kid)
+        elif kid.release_ms > now:
+            self._at(kid.release_ms, RELEASE, kid)
+        else:
+            self._release(kid, now)
 
     def _put(self, record: dict) -> None:
         if self.records is not None:

@@ -37,8 +37,10 @@ def setup(trace: Trace, spec: PlatformSpec, uses_variants: bool) -> Setup:
 
 def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config: dict | None = None,
            progress: Callable[[float], None] | None = None, policy: Any = None,
-           records: Sink | None = None, learned: list[dict] | None = None) -> tuple[dict, list[Completion]]:
-    """Run ``trace`` natively; returns the metrics dict and one completion per due frame.
+           records: Sink | None = None, keep_completions: bool = False, learned: list[dict] | None = None
+           ) -> tuple[dict, list[Completion] | None]:
+    """Run ``trace`` natively; returns the metrics dict and, with ``keep_completions``, one completion per due frame
+    (else None: the run's memory does not grow with its length, the trace is read as the clock reaches its frames).
 
     ``policy`` is an already made policy object (its state, e.g. a tuner's history, stays readable).
     ``records`` receives the run's job and segment records (``core.engine.Records`` keeps them).
@@ -49,8 +51,9 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
         policy = make_policy(policy_name, **(policy_config or {}))
     st = setup(trace, spec, as_policy(policy).uses_variants)
     eng = Engine(spec.platform, st.models, st.costs, policy, fallback=make_policy("fcfs"), records=records,
+                 keep_completions=keep_completions,
                  **trace.engine)  # a live log's rules (admission, chained blocks), as the service ran them
-    eng.add_trace(trace.frames)
+    eng.add_trace(trace.iter_frames())
     updates = cost_updates(learned or [], st, spec)
     k = 0
     duration_ms = trace.duration_s * 1000.0
@@ -67,7 +70,6 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
             last_report = now
             progress(min(1.0, now / duration_ms) if duration_ms else 1.0)
     eng.drain(eng.now, "stalled")  # nothing left that could run them
-    assert eng.completions is not None
     return (result(as_policy(policy).name, trace.scenario.name, spec.platform.name, trace.duration_s, trace.seed,
                    eng.figures(duration_ms)), eng.completions)
 
