@@ -36,10 +36,9 @@ def load_source(source: str, duration: float | None, seed: int | None, compat: s
     if duration is not None:
         traces.check_duration(duration)
     if traces.is_trace(source):
-        tr = traces.read(source)
+        tr = traces.stream(source)
         if duration is not None and duration < tr.duration_s:
-            tr.frames = [f for f in tr.frames if f.release_ms < duration * 1000.0]
-            tr.duration_s = duration
+            tr.until(duration)
         return tr
     sc = load_scenario(source)
     if compat == "xrbench":
@@ -59,20 +58,32 @@ def parse_params(items: list[str] | None) -> dict:
 
 
 def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: str | None,
-            show_progress: bool, params: dict | None = None) -> dict:
+            show_progress: bool, params: dict | None = None, costs: str = "table") -> dict:
     spec = load_platform(platform)
-    pol, recs = None, Records() if record else None
+    learned = None
+    if costs == "learned":
+        if not tr.costs:
+            raise ConfigError("--costs learned: the trace has no cost records (a log of the service with "
+                              "[scheduler] learn_costs = true has them)")
+        if compat:
+            raise ConfigError("--costs learned: not with --compat xrbench (its costs are XRBench's)")
+        learned = tr.costs
+    pol, recs = None, traces.Recorder(record) if record and compat != "xrbench" else Records() if record else None
     if compat == "xrbench":
         res, _ = replay_xrbench(tr, spec, policy, policy_config=params, records=recs)
     else:
         progress = _progress(f"{policy} on {spec.platform.name}") if show_progress else None
         pol = make_policy(policy, **(params or {})) if record else None  # kept, to read its tuner's history
-        res, _ = replay(tr, spec, policy, policy_config=params, progress=progress, policy=pol, records=recs)
+        res, _ = replay(tr, spec, policy, policy_config=params, progress=progress, policy=pol, records=recs,
+                        learned=learned)
         if progress is not None:
             sys.stderr.write("\r\033[K")
-    if recs is not None:
+    summary = {k: v for k, v in res.items() if k != "models"}
+    if isinstance(recs, traces.Recorder):  # written as the replay went
+        recs.close(tr, summary=summary, windows=tuning_windows(pol, res))
+    elif recs is not None:
         traces.write(tr, record, jobs=recs.jobs, segments=recs.segments, windows=tuning_windows(pol, res),
-                     summary={k: v for k, v in res.items() if k != "models"})
+                     summary=summary)
     return res
 
 
@@ -116,16 +127,24 @@ def _models_table(r: dict) -> str:
 
 def _span(tr: traces.Trace) -> str:
     """How much a replay covered: a generated trace's duration and seed, or a recorded run's frames."""
-    if tr.frames and (tr.jobs or tr.duration_s <= 0):
-        span = (tr.frames[-1].release_ms - tr.frames[0].release_ms) / 1000.0
-        return f"a recorded run: {len(tr.frames)} frames over {span:.1f} s"
+    if tr.counts is not None:  # a streamed file: its frames were counted, not kept
+        n, first, last, jobs = tr.counts["frame"], tr.counts["first_ms"], tr.counts["last_ms"], tr.counts["job"]
+        if n is None:  # cut short (--duration): counted again, frame after frame
+            n = 0
+            for fr in tr.iter_frames():
+                n, first, last = n + 1, fr.release_ms if n == 0 else first, fr.release_ms
+    else:
+        n, jobs = len(tr.frames), len(tr.jobs)
+        first, last = (tr.frames[0].release_ms, tr.frames[-1].release_ms) if n else (0.0, 0.0)
+    if n and (jobs or tr.duration_s <= 0):
+        return f"a recorded run: {n} frames over {(last - first) / 1000.0:.1f} s"
     return f"{tr.duration_s:g} s, seed {tr.seed}"
 
 
 def cmd_replay(args) -> int:
     tr = load_source(args.source, args.duration, args.seed, args.compat)
     res = run_one(tr, args.platform, args.policy, args.compat, args.record, sys.stderr.isatty() and not args.json,
-                  parse_params(args.param))
+                  parse_params(args.param), args.costs)
     if args.json:
         print(json.dumps(res, sort_keys=True))
     else:
@@ -149,7 +168,8 @@ def cmd_compare(args) -> int:
             rec = str(Path(args.record).with_name(f"{Path(args.record).stem}.{p}{Path(args.record).suffix or '.jsonl'}"))
         # --param goes to the SDRM3 family (the baselines take no parameters)
         params = parse_params(args.param) if p.startswith("sdrm3") else None
-        rows.append(run_one(tr, args.platform, p, args.compat, rec, sys.stderr.isatty() and not args.json, params))
+        rows.append(run_one(tr, args.platform, p, args.compat, rec, sys.stderr.isatty() and not args.json, params,
+                            args.costs))
     if args.json:
         print(json.dumps(rows, sort_keys=True))
         return 0
@@ -307,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=None, help="seed for trigger outcomes (default 0)")
         p.add_argument("--compat", choices=["xrbench"], default="", help="replay on the XRBench simulator's terms")
         p.add_argument("--record", metavar="FILE", help="write the run as a trace with job records")
+        p.add_argument("--costs", choices=["table", "learned"], default="table",
+                       help="the platform's cost table (default), or a live log's costs as the service learned them "
+                            "(its cost records, each from its time on)")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--param", action="append", metavar="KEY=VALUE",
                        help="a policy parameter, repeatable (sdrm3: alpha, beta, gamma, delta, tune, shed, "

@@ -18,7 +18,8 @@ def out_of(capsys, argv, rc=0):
 def test_scenarios_lists_the_seven(capsys):
     out = out_of(capsys, ["scenarios"]).out
     lines = out.splitlines()
-    assert [x.split()[0] for x in lines] == sorted(SCENARIOS + ["digits", "mediapipe_xr"])  # + the profiled ones
+    # + the profiled ones
+    assert [x.split()[0] for x in lines] == sorted(SCENARIOS + ["digits", "mediapipe_xr", "mediapipe_xr_slow"])
     # the cascade is shown with its trigger probability
     assert "ASR_EM_24L@3<-KD_res8_narrow p=0.5" in out
 
@@ -26,9 +27,9 @@ def test_scenarios_lists_the_seven(capsys):
 def test_platforms_lists_the_xrbench_ones_and_the_profiled_ones(capsys):
     lines = out_of(capsys, ["platforms"]).out.splitlines()
     names = [x.split()[0] for x in lines]
-    # the 38 XRBench ones, profile_host_x86 and headset_emulated
-    assert len(names) == 40 == len(set(names))
-    assert "headset_emulated" in names
+    # the 38 XRBench ones, profile_host_x86, headset_emulated and headset_placement
+    assert len(names) == 41 == len(set(names))
+    assert "headset_emulated" in names and "headset_placement" in names
     assert next(x for x in lines if x.startswith("profile_host_x86 ")).split()[1:] == ["cpu=profile"]
     for n in ("single_4k_ws", "dual_8k_biglittle_ws_os", "quad_4k_ws_os_ws_os"):
         assert n in names

@@ -23,8 +23,8 @@ from edge_sdrm3.data import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 ANALYZE = shutil.which("systemd-analyze")
-SCENARIOS = {"ar_assistant", "ar_gaming", "digits", "mediapipe_xr", "outdoor_a", "outdoor_b", "social_a",
-             "social_b", "vr_gaming"}
+SCENARIOS = {"ar_assistant", "ar_gaming", "digits", "mediapipe_xr", "mediapipe_xr_slow", "outdoor_a", "outdoor_b",
+             "social_a", "social_b", "vr_gaming"}
 # what a checkout holds besides the sources: never part of what is built
 NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
                                      ".ruff_cache", ".mypy_cache", ".hypothesis", "out")

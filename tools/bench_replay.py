@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             pol, plat = pair
             gc.collect()
             t = time.perf_counter()
-            metrics, completions = replay(tr, specs[plat], pol)
+            metrics, completions = replay(tr, specs[plat], pol, keep_completions=True)
             walls[pair].append(time.perf_counter() - t)
             frames[pair] = (len(completions), metrics["miss_rate"])
             del metrics, completions

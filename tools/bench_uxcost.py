@@ -6,6 +6,7 @@ Run from the repository root (no installation needed):
     python3 tools/bench_uxcost.py --all            # the full report: 42 cells + SDRM3 ablation
     python3 tools/bench_uxcost.py --random 60      # 60 random mixes (seeds 1..60) x 6 platforms: uxcost_random.*
     python3 tools/bench_uxcost.py --scenarios vr_gaming --platforms dual_4k_ws_os,single_4k_ws --out-dir /tmp/ux
+    python3 tools/bench_uxcost.py --all --ray auto    # on this machine's Ray cluster (or a local Ray instance)
 
 Each cell is a native replay (``edge_sdrm3.sim.replay.replay``) of a ``--duration``-second trace
 (``edge_sdrm3.sim.trace.generate``, ``--seed``) with every policy of ``policy_names()``. The roles come from the
@@ -30,16 +31,17 @@ drops earliest scores best. A cell where a policy misses every frame yet comes o
 1..N) on the six platforms, with the same analysis, into ``uxcost_random.md``/``.json``. The ablation runs
 ``sdrm3`` with one part switched off at a time (``policy_config``); a configuration it does not accept is n/a.
 
-The cell runner (``run_cell``, ``run_cells``: replays only) is apart from the analysis (``analyse``,
-``summarise``: from the results and the costs) and the output. Cells run in ``--workers`` processes (default 2);
-every replay is deterministic, so the output is the same as a serial run (``--workers 1``).
+The cell runner (``run_cells``: replays only) is apart from the analysis (``analyse``, ``summarise``: from the
+results and the costs) and the output. Every replay is a cell of ``edge-sdrm3 sweep`` (``sweep_cells``: one per
+policy and ablation variant), run by the sweep's runner on its executors: ``--workers`` local processes (default
+2), or a Ray cluster with ``--ray auto|ADDRESS`` (the ``cluster`` extra). Every replay is deterministic, so the
+output is the same as a serial run (``--workers 1``) or on Ray.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
-import multiprocessing
 import subprocess
 import sys
 import time
@@ -56,8 +58,9 @@ from edge_sdrm3.catalog import Scenario, load_cost_table, load_platform, load_sc
 from edge_sdrm3.core.policies import BASELINES, make_policy, policy_names  # noqa: E402
 from edge_sdrm3.feasibility import infeasible, model_feasibility  # noqa: E402
 from edge_sdrm3.random_scenarios import random_scenario  # noqa: E402
-from edge_sdrm3.sim.replay import replay  # noqa: E402
-from edge_sdrm3.sim.trace import generate  # noqa: E402
+from edge_sdrm3.sweep.grid import RANDOM_PREFIX, Cell  # noqa: E402
+from edge_sdrm3.sweep.runner import execute, make_executor  # noqa: E402
+from edge_sdrm3.sweep.runner import run_cell as run_sweep_cell  # noqa: E402
 
 WORSE_TOL = 0.01  # a policy is "worse" in a cell when its reduction is below -1%
 WORSE_NAMED = 12  # the summary names at most this many worse cells (the JSON has them all)
@@ -102,33 +105,15 @@ def reference_group(policy: str, roles: dict[str, list[str]]) -> str:
     return "supernet_baselines" if policy.endswith(SUPERNET) and roles["supernet_baselines"] else "baselines"
 
 
-# --- the cell runner: one scenario x one platform, every policy (replays only) --------------------------------------
-
-_traces: dict = {}  # per worker process: (scenario name, duration, seed) -> Trace
-
-
-def _trace(scenario: Scenario, duration: float, seed: int):
-    key = (scenario.name, duration, seed)
-    if key not in _traces:
-        _traces[key] = generate(scenario, duration, seed)
-    return _traces[key]
-
-
-def _run(tr, spec, policy: str, config: dict | None) -> dict:
-    try:
-        metrics, _ = replay(tr, spec, policy, policy_config=config)
-    except Exception as e:  # recorded and reported; the other cells still run
-        return {"error": f"{type(e).__name__}: {e}"}
-    out = {k: v for k, v in metrics.items() if k not in DROP_KEYS}
-    out["models"] = {name: {k: pm[k] for k in MODEL_KEYS if k in pm} for name, pm in metrics.get("models", {}).items()}
-    return out
-
+# --- the cell runner: one scenario x one platform, every policy, as cells of a sweep (replays only) ------------------
 
 class CellTask(NamedTuple):
     """One cell to run: a scenario on a platform, every policy in ``policies``, then ``ablations``
-    (``(label, policy_config)`` of ``ABLATION_BASE``)."""
+    (``(label, policy_config)`` of ``ABLATION_BASE``). ``source`` names the scenario for ``edge-sdrm3 sweep``
+    (a scenario name, or ``random:N``)."""
 
     scenario: Scenario
+    source: str
     platform: str
     duration_s: float
     seed: int
@@ -136,40 +121,67 @@ class CellTask(NamedTuple):
     ablations: tuple[tuple[str, dict], ...] = ()
 
 
-def run_cell(task: CellTask) -> dict:
-    """One cell: every policy, then the ablation variants of ``ABLATION_BASE``."""
-    tr = _trace(task.scenario, task.duration_s, task.seed)
-    spec = load_platform(task.platform)
-    t0, c0 = time.perf_counter(), time.process_time()
-    results = {p: _run(tr, spec, p, None) for p in task.policies}
-    abl = {}
-    for label, cfg in task.ablations:  # the ablation keeps the run's totals only (no per-model breakdown)
-        m = _run(tr, spec, ABLATION_BASE, cfg)
-        m.pop("models", None)
-        abl[label] = m
-    return {"scenario": task.scenario.name, "platform": task.platform, "results": results, "ablation": abl,
-            "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+def sweep_cells(task: CellTask) -> list[Cell]:
+    """The replays of a cell, as the cells of a sweep: one per policy, then one per ablation variant."""
+    return [Cell(task.source, task.platform, p, task.seed, task.duration_s) for p in task.policies] + \
+        [Cell(task.source, task.platform, ABLATION_BASE, task.seed, task.duration_s, tuple(sorted(cfg.items())))
+         for _, cfg in task.ablations]
 
 
-def run_cells(tasks: list[CellTask], workers: int, log: Callable[[str], None]) -> list[dict]:
-    """Every task's cell, in the order of ``tasks`` (``workers`` > 1: that many processes)."""
-    cells = []
+def timed_batch(cells: list[Cell]) -> list[dict]:
+    """The sweep's cell runner on each cell, with the replay's wall and CPU time beside its record."""
+    out = []
+    for cell in cells:
+        t0, c0 = time.perf_counter(), time.process_time()
+        rec = run_sweep_cell(cell)
+        rec["wall_s"], rec["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
+        out.append(rec)
+    return out
 
-    def done(c: dict) -> None:
-        cells.append(c)
-        log(f"  [{len(cells)}/{len(tasks)}] {c['scenario']} {c['platform']} {c['wall_s']:.1f} s")
 
-    if workers > 1 and len(tasks) > 1:
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ctx.Pool(min(workers, len(tasks))) as pool:
-            for c in pool.imap_unordered(run_cell, tasks):
-                done(c)
-    else:
-        for t in tasks:
-            done(run_cell(t))
-    order = {(t.scenario.name, t.platform): i for i, t in enumerate(tasks)}
-    return sorted(cells, key=lambda c: order[(c["scenario"], c["platform"])])
+def _metrics(rec: dict) -> dict:
+    """A replay's figures as the tables keep them (an error as ``{"error": ...}``)."""
+    if "error" in rec:
+        return {"error": rec["error"]}
+    out = {k: v for k, v in rec.items() if k not in DROP_KEYS and k not in ("params", "cell", "wall_s", "cpu_s")}
+    out["models"] = {name: {k: pm[k] for k in MODEL_KEYS if k in pm} for name, pm in rec.get("models", {}).items()}
+    return out
+
+
+def run_cells(tasks: list[CellTask], executor, log: Callable[[str], None]) -> list[dict]:
+    """Every task's cell, in the order of ``tasks``: its replays run by ``edge-sdrm3 sweep``'s executor
+    (``LocalExecutor``: worker processes; ``RayExecutor``: a Ray cluster)."""
+    cells_of = [sweep_cells(t) for t in tasks]
+    task_of = {c.key(): i for i, cs in enumerate(cells_of) for c in cs}
+    recs: dict[str, dict] = {}
+    left = [len(cs) for cs in cells_of]
+    finished = 0
+
+    def arrived(rec: dict) -> None:
+        nonlocal finished
+        key = Cell.from_dict(rec["cell"]).key()
+        recs[key] = rec
+        i = task_of[key]
+        left[i] -= 1
+        if not left[i]:
+            finished += 1
+            wall = sum(recs[c.key()]["wall_s"] for c in cells_of[i])
+            log(f"  [{finished}/{len(tasks)}] {tasks[i].scenario.name} {tasks[i].platform} {wall:.1f} s")
+
+    execute([c for cs in cells_of for c in cs], executor, arrived, timed_batch)
+    out = []
+    for t, cs in zip(tasks, cells_of):
+        rs = [recs[c.key()] for c in cs]
+        n = len(t.policies)
+        abl = {}
+        for (label, _), r in zip(t.ablations, rs[n:]):  # the ablation keeps the run's totals only
+            m = _metrics(r)
+            m.pop("models", None)
+            abl[label] = m
+        out.append({"scenario": t.scenario.name, "platform": t.platform,
+                    "results": {p: _metrics(r) for p, r in zip(t.policies, rs[:n])}, "ablation": abl,
+                    "wall_s": sum(r["wall_s"] for r in rs), "cpu_s": sum(r["cpu_s"] for r in rs)})
+    return out
 
 
 def accepted(policy: str, config: dict) -> str:
@@ -441,7 +453,8 @@ def write_markdown(path: Path, doc: dict, head: list[str], roles: dict[str, list
               f"{r['count']} -o DIR` (model@fps, <-upstream p=trigger probability, d=deadline in ms when shorter "
               "than the period):", ""] + ["- " + x for x in mix_lines(scenarios)] + [""]
     run = doc["run"]
-    L += [f"Wall time {run['wall_s']:.0f} s with {run['workers']} worker(s), the replays {run['cpu_s']:.0f} s of CPU; "
+    where = f"on {run['executor']}" if run.get("executor") else f"with {run['workers']} worker(s)"
+    L += [f"Wall time {run['wall_s']:.0f} s {where}, the replays {run['cpu_s']:.0f} s of CPU; "
           f"{run['machine']}.", ""]
     path.write_text("\n".join(L))
 
@@ -482,7 +495,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ablation", action="store_true",
                     help="run the SDRM3 ablation (default only on the full XRBench grid)")
     ap.add_argument("--no-ablation", action="store_true", help="skip the ablation")
-    ap.add_argument("--workers", type=int, default=2, help="worker processes, one cell per task (default 2; 1: serial)")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="local worker processes (default 2; 1: serial); with --ray, the CPUs of a local Ray instance")
+    ap.add_argument("--ray", metavar="auto|ADDRESS",
+                    help="run the replays on a Ray cluster, as `edge-sdrm3 sweep --ray` (auto: this machine's cluster, "
+                         "or a local instance)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "results",
                     help="where uxcost.md and uxcost.json (uxcost_random.*) go (default docs/results)")
     ap.add_argument("--no-write", action="store_true", help="print only")
@@ -496,9 +513,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--random replaces the scenarios; drop --scenarios")
     if args.random:
         table_ = load_cost_table("xrbench")
-        mixes = [random_scenario(s, table_) for s in range(args.random_seed, args.random_seed + args.random)]
+        seeds = range(args.random_seed, args.random_seed + args.random)
+        mixes = [random_scenario(s, table_) for s in seeds]
+        sources = [f"{RANDOM_PREFIX}{s}" for s in seeds]
     else:
-        mixes = [load_scenario(s) for s in args.scenarios or SCENARIOS]
+        sources = list(args.scenarios or SCENARIOS)
+        mixes = [load_scenario(s) for s in sources]
     scenarios = {sc.name: sc for sc in mixes}
     platforms = args.platforms or list(PLATFORMS)
     registered = policy_names()
@@ -528,12 +548,16 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 ablations.append((label, cfg))
 
-    tasks = [CellTask(sc, p, args.duration, args.seed, tuple(policies), tuple(ablations))
-             for sc in mixes for p in platforms]
+    tasks = [CellTask(sc, src, p, args.duration, args.seed, tuple(policies), tuple(ablations))
+             for sc, src in zip(mixes, sources) for p in platforms]
+    executor = make_executor(args.workers, args.ray)
     t0 = time.perf_counter()
     print(f"{len(tasks)} cells x {len(policies)} policies" + (f" + {len(ablations)} ablation variants" if ablations else "")
-          + f", {args.duration:g} s replays, seed {args.seed}, {args.workers} worker(s)", file=sys.stderr)
-    cells = run_cells(tasks, args.workers, lambda line: print(line, file=sys.stderr))
+          + f", {args.duration:g} s replays, seed {args.seed}, {executor.describe()}", file=sys.stderr)
+    try:
+        cells = run_cells(tasks, executor, lambda line: print(line, file=sys.stderr))
+    finally:
+        executor.close()
     wall = time.perf_counter() - t0
 
     errors = []
@@ -561,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
         "loaded_cells": sum(1 for c in cells if c["loaded"] and not c["infeasible"]),
         "infeasible_cells": [cell_name(c) for c in cells if c["infeasible"]],
         "summary": summary, "ablation": abl_summary, "errors": errors, "cells": cells,
-        "run": {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "workers": args.workers, "machine": machine()},
+        "run": {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "workers": args.workers, "machine": machine(),
+                **({"executor": executor.describe()} if args.ray else {})},
     }
 
     # stdout: the per-cell table and the summary
@@ -579,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  n/a {k}: {s['na']}")
     if errors:
         print(f"\n{len(errors)} replay(s) failed:", *errors, sep="\n  ")
-    print(f"\nwall {wall:.1f} s, {args.workers} worker(s); the replays took {cpu:.1f} s of CPU")
+    print(f"\nwall {wall:.1f} s, {executor.describe()}; the replays took {cpu:.1f} s of CPU")
     if not args.no_write:
         stem = "uxcost_random" if args.random else "uxcost"
         args.out_dir.mkdir(parents=True, exist_ok=True)

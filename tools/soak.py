@@ -1,6 +1,7 @@
 """Overload soak of the live service (issue 6, item 2): 2x its capacity for a bounded time, then normal load.
 
     python3 tools/soak.py [--seconds 600] [--normal-seconds S] [--rate FPS] [--max-growth-mb 50] [--every 5]
+    python3 tools/soak.py --4x [--hold-seconds 30] [--seconds 600]      (capacity held under 4x overload)
 
 Starts ``edge-sdrm3 serve`` (its default workload: headset_emulated, the MediaPipe XR pipeline + digits when the
 models are in the cache, else digits; ``--platform``/``--scenario`` change it) in a temporary directory, then:
@@ -8,7 +9,9 @@ models are in the cache, else digits; ``--platform``/``--scenario`` change it) i
 1. **calibrate**: after a warm-up at 1 frame/s (3 steps long, not judged), frames at 1, 1.5, 2.25, ... (x1.5) per second, ``--calibrate-seconds`` (default 2) each, until a step
    misses more than 10% of its jobs; the capacity is the last rate that did not. ``--rate FPS`` skips this and
    takes FPS as the capacity.
-2. **overload**: frames at 2x the capacity (``--overload``) for ``--seconds`` (default 600);
+2. **overload**: frames at 2x the capacity (``--overload``) for ``--seconds`` (default 600); the 4x mode
+   (``--4x``) first runs ``--hold-seconds`` at 1x and at 2x the capacity, then the overload at 4x, and prints the
+   on-time completions per second of each against 1x's (target: >= 90%; exit status 1 below);
 3. **normal**: frames at 0.5x the capacity (``--normal``) for ``--normal-seconds`` (default a third, >= 30 s).
 
 Each frame names every root model of the scenario and carries a small camera image (``--size``, default 96x96),
@@ -147,6 +150,7 @@ class Sender(threading.Thread):
         super().__init__(daemon=True)
         self.pub = Publisher(endpoint, hwm=64, linger_ms=0)
         self.models, self.image = models, image
+        self.stream = "soak"  # the stream the frames name (changed live)
         self.rate = 0.0  # frames/s; inf: as fast as the socket takes them
         self.sent = self.refused = 0
         self.stop_flag = threading.Event()
@@ -166,7 +170,7 @@ class Sender(threading.Thread):
                     time.sleep(delay)
                 elif delay < -0.5:  # far behind (a stall): do not burst to catch up
                     t_next = time.monotonic()
-            ok = self.pub.send("soak", frame, [self.image], models=self.models, block=rate == float("inf"))
+            ok = self.pub.send(self.stream, frame, [self.image], models=self.models, block=rate == float("inf"))
             frame += 1
             if ok:
                 self.sent += 1
@@ -195,7 +199,8 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
         normal_seconds: float | None = None, rate: float | None = None, calibrate_seconds: float = 2.0,
         overload: float = 2.0, normal: float = 0.5, every: float = 5.0, warmup: float | None = None,
         max_growth_mb: float = 50.0, status_timeout: float = 5.0, size: tuple[int, int] = (96, 96),
-        out=sys.stdout) -> list[str]:
+        hold: tuple[float, ...] = (), hold_seconds: float = 30.0, emulated_compute: str = "",
+        learn_costs: bool = False, out=sys.stdout) -> list[str]:
     """The soak; prints its figures to ``out``; returns the failures (empty: passed)."""
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
@@ -205,8 +210,10 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
     else:
         what = scenario
     normal_seconds = max(30.0, seconds / 3) if normal_seconds is None else normal_seconds
-    warmup = seconds / 3 if warmup is None else warmup
-    svc = Service(tmp, scenario, platform, "soak")
+    warmup = len(hold) * hold_seconds + seconds / 3 if warmup is None else warmup
+    extra = (f'emulated_compute = "{emulated_compute}"\n' if emulated_compute else "") + \
+        ("[scheduler]\nlearn_costs = true\n" if learn_costs else "")
+    svc = Service(tmp, scenario, platform, "soak", workload=extra)
     failures: list[str] = []
     svc.start()
     ctl = Control(svc.control_ep, timeout_ms=int(status_timeout * 1000))
@@ -244,7 +251,9 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
         t_start = time.monotonic()
         last = {"t": t_start, "sent": sender.sent, "refused": sender.refused, "jobs": _jobs(ctl.status()),
                 "drops": Counter(ctl.stats()["jobs"]["drops"])}
-        for phase, scale, dur in (("2x", overload, seconds), ("1x", normal, normal_seconds)):
+        phases = [(f"{x:g}x", x, hold_seconds) for x in hold] + [(f"{overload:g}x", overload, seconds),
+                                                                  ("norm", normal, normal_seconds)]
+        for phase, scale, dur in phases:
             sender.rate = rate * scale
             t_end = time.monotonic() + dur
             while time.monotonic() < t_end - 1e-3:
@@ -279,14 +288,22 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
         ctl.close()
         svc.stop()
     # figures
-    for phase, scale in (("2x", overload), ("1x", normal)):
+    ontime: dict[str, float] = {}
+    for phase, scale, _ in phases:
         ph = [x for x in samples if x["phase"] == phase]
         if ph:
+            ontime.setdefault(phase, sum(x["done_s"] for x in ph) / len(ph))
             n = len(ph)
             say(f"{phase} ({scale:g} x {rate:.0f} frames/s): sent {sum(x['sent_s'] for x in ph) / n:.0f}/s, refused "
                 f"{sum(x['refused_s'] for x in ph) / n:.0f}/s, completed {sum(x['done_s'] for x in ph) / n:.0f} jobs/s, "
                 f"miss {100 * sum(x['miss'] for x in ph) / n:.1f}%, max ready queue {max(x['ready'] for x in ph)}, "
                 f"drops {dict(sum((Counter(x['drops']) for x in ph), Counter()))}")
+    if hold and "1x" in ontime and ontime["1x"] > 0:
+        held = {p: v / ontime["1x"] for p, v in ontime.items() if p not in ("norm", "1x")}
+        say("capacity held: on-time completions/s " + ", ".join(f"{p} {v:.0f}" for p, v in ontime.items()) +
+            "; against 1x: " + ", ".join(f"{p} {100 * r:.0f}%" for p, r in held.items()) + " (target >= 90%)")
+        failures += [f"on-time completions at {p} are {100 * r:.0f}% of those at 1x (< 90%)" for p, r in held.items()
+                     if r < 0.9]
     if len(samples) >= 2:
         rss = [x["rss"] for x in samples]
         base_i = max(0, max((i for i, x in enumerate(samples) if x["t"] <= warmup), default=0))
@@ -324,7 +341,17 @@ def main() -> int:
     ap.add_argument("--scenario", default=None, help="the service's scenario (default: MediaPipe XR + digits, "
                                                      "else digits)")
     ap.add_argument("--size", default="96x96", help="camera image WxH sent with each frame (default 96x96)")
+    ap.add_argument("--4x", dest="four", action="store_true",
+                    help="the 4x mode: --hold-seconds at 1x then 2x the capacity, then --seconds at 4x; fails "
+                         "unless on-time completions/s at 2x and 4x are >= 90%% of those at 1x")
+    ap.add_argument("--emulated-compute", choices=["always", "when-idle", "never"], default="",
+                    help="the service's [workload] emulated_compute (default its own, when-idle)")
+    ap.add_argument("--learn-costs", action="store_true", help="the service learns costs ([scheduler] learn_costs)")
+    ap.add_argument("--hold-seconds", type=float, default=30.0, help="the 4x mode's 1x and 2x phases (default 30)")
     args = ap.parse_args()
+    hold = (1.0, 2.0) if args.four else ()
+    if args.four:
+        args.overload = 4.0
     w, h = (int(v) for v in args.size.split("x"))
     print(f"# soak  ({common.machine()})\n# {common.command_line()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="soak-") as td:
@@ -333,7 +360,9 @@ def main() -> int:
                            normal_seconds=args.normal_seconds, rate=args.rate,
                            calibrate_seconds=args.calibrate_seconds, overload=args.overload, normal=args.normal,
                            every=args.every, warmup=args.warmup, max_growth_mb=args.max_growth_mb,
-                           status_timeout=args.status_timeout, size=(w, h))
+                           status_timeout=args.status_timeout, size=(w, h), hold=hold,
+                           hold_seconds=args.hold_seconds, emulated_compute=args.emulated_compute,
+                           learn_costs=args.learn_costs)
         except (ServiceUnavailable, ClientError, OSError) as e:
             print(f"FAIL: service not available: {e}")
             return 1

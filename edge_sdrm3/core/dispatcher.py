@@ -12,6 +12,13 @@ asks to be woken at the next queued deadline), and at its next block boundary if
 (``segments_done`` returns the drop: the block in flight counts, the rest is not run). Under
 ``drop_strict`` (``--compat xrbench``) XRBench's own rule applies instead: only a queued job that has
 not started is dropped, once ``now`` is past its deadline.
+
+Fewer hand-offs (``chain_ms`` > 0, the live service): a one-block Run is extended to the job's next blocks
+on the same accelerator — run by the worker in one go — when it is the only job in the system (none other
+waits or runs: the policy has nothing to choose between), the accelerator is (within the hand-off) the
+fastest healthy one for the rest of the job, and the blocks together are predicted to take at most
+``chain_ms``: a job released meanwhile waits at most that long for the policy to be asked again. Under
+contention every block is decided on its own, and so is every block on an accelerator that ever failed.
 """
 from __future__ import annotations
 
@@ -70,7 +77,7 @@ class View:
 
 class Dispatcher:
     def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs, policy: Policy,
-                 *, fallback: Policy | None = None, drop_strict: bool = False) -> None:
+                 *, fallback: Policy | None = None, drop_strict: bool = False, chain_ms: float = 0.0) -> None:
         self.platform = platform
         self.models = models
         self.costs = costs
@@ -88,7 +95,12 @@ class Dispatcher:
         self.wake_at = INF
         # strict: drop a queued job only once now > deadline (XRBench's rule); else at now >= deadline
         self.drop_strict = drop_strict
+        self.chain_ms = chain_ms
+        self.chained = 0  # blocks run in one go with the one before (not decided on their own)
+        self._failed = [False] * self.n_acc  # an accelerator that ever failed runs one block at a time (a failed
+        # block is retried from its first segment: a long one on a flaky device loses more)
         self._pending_energy = [0.0] * self.n_acc
+        self._energy_before = [0.0] * self.n_acc  # the job's energy before the block each accelerator runs
         self._first_seg = [0] * self.n_acc  # first segment of what each accelerator runs (a retry restarts there)
         # the variant a new job starts with (a Dispatcher made without a policy only builds views)
         self._variant_of = as_policy(policy).variant_of if policy is not None else None
@@ -102,20 +114,23 @@ class Dispatcher:
         insort(self.ready, job, key=_fifo_key)
 
     def segments_done(self, a: int, now: float, energy_mj: float | None = None,
-                      end_ms: float | None = None) -> Completion | None:
+                      end_ms: float | None = None, ran: int | None = None) -> Completion | None:
         """Accelerator ``a`` finished the segments it was given; it is free from ``now``. Returns the
         job's completion if it has no segment left. ``energy_mj`` overrides the predicted energy (a
-        measured value); ``end_ms`` is the exact end when the driver notices it later than it was."""
+        measured value); ``end_ms`` is the exact end when the driver notices it later than it was;
+        ``ran``: only that many of the segments given ran (the job continues from the next)."""
         job = self.running[a]
         if job is None:
             raise RuntimeError(f"segments_done on idle accelerator {self.acc_ids[a]}")
+        if ran is not None:
+            job.seg = self._first_seg[a] + ran
         self.running[a] = None
         self.free_at[a] = now
         job.running = False
         end = now if end_ms is None else end_ms
         job.last_progress = end
         if energy_mj is not None:
-            job.energy += energy_mj - self._pending_energy[a]
+            job.energy = self._energy_before[a] + energy_mj
         if job.seg >= job.n_segs:
             return self._complete(job, end, DONE if end <= job.deadline else LATE)
         if end >= job.deadline and not self.drop_strict:  # firm deadline: the rest is not run
@@ -158,6 +173,7 @@ class Dispatcher:
         job = self.running[a]
         self.running[a] = None
         self.healthy[a] = False
+        self._failed[a] = True
         self.free_at[a] = now
         self.counters.errors[reason] = self.counters.errors.get(reason, 0) + 1
         if job is None:
@@ -224,6 +240,8 @@ class Dispatcher:
         gone: set[int] = set()
         free_at, running, healthy, n_acc = self.free_at, self.running, self.healthy, self.n_acc
         self.counters.decisions += len(decisions)
+        # the only job in the system (none other waits or runs): the policy has no choice to make between jobs
+        alone = self.chain_ms > 0 and len(ready_ids) == 1 and not any(running)
         for d in decisions:
             # fast check of the common decision (one block, same variant); anything else, or
             # anything doubtful, goes through the full check, which names what is wrong
@@ -244,7 +262,8 @@ class Dispatcher:
                 job = d.job
                 if d.variant is not None and d.variant != job.variant:
                     job.set_variant(d.variant, self.costs)
-                starts.append(self._start(job, d.acc, now, d.whole))
+                n = self._chain(job, d.acc) if alone and not d.whole else 0
+                starts.append(self._start(job, d.acc, now, d.whole, n))
                 taken.add(d.acc)
                 gone.add(job.id)
             elif isinstance(d, Drop):
@@ -291,12 +310,29 @@ class Dispatcher:
             return f"segment not supported on {self.acc_ids[a]}"
         return ""
 
-    def _start(self, job: Job, a: int, now: float, whole: bool) -> Start:
+    def _chain(self, job: Job, a: int) -> int:
+        """How many of the job's next blocks to run on ``a`` in one go (0: one, as decided)."""
+        s, lat = job.seg, job.lat[a]
+        if s + 1 >= job.n_segs or self._failed[a]:
+            return 0
+        rest = job.rem_on[a][s + 1]  # the blocks after the one decided: do they belong on a too?
+        for b in range(self.n_acc):
+            if b != a and self.healthy[b] and job.rem_on[b][s + 1] + self.platform.handoff_ms < rest:
+                return 0
+        n, t = 1, lat[s]
+        while s + n < job.n_segs and t + lat[s + n] <= self.chain_ms:
+            t += lat[s + n]
+            n += 1
+        if n > 1:
+            self.chained += n - 1
+        return n if n > 1 else 0
+
+    def _start(self, job: Job, a: int, now: float, whole: bool, n: int = 0) -> Start:
         first = job.seg
-        if whole:
-            n = job.n_segs - first
-            t = sum(job.lat[a][first:])
-            e = sum(job.en[a][first:])
+        if whole or n:
+            n = n or job.n_segs - first
+            t = sum(job.lat[a][first:first + n])
+            e = sum(job.en[a][first:first + n])
         else:
             n = 1
             t = job.lat[a][first]
@@ -309,6 +345,7 @@ class Dispatcher:
         job.seg = first + n
         job.acc = a
         job.running = True
+        self._energy_before[a] = job.energy
         job.energy += e
         end = now + t
         self.running[a] = job

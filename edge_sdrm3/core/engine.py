@@ -27,16 +27,16 @@ Pure: no clock, no asyncio, no zmq, no hal; ``now`` is always an argument.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_right
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .dispatcher import Dispatcher
+from .estimator import Estimator
 from .metrics import Accumulator, model_infos, run_figures
 from .policy import Bound, as_policy
-from .records import frame_record, job_record, missed, segment_record
+from .records import cost_record, frame_record, job_record, missed, segment_record
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
 COMPLETE, RELEASE, WAKE = 0, 1, 2
@@ -87,17 +87,24 @@ class Engine:
                  fallback: Any = None, simulated: bool = True, records: Sink | None = None,
                  record_segments: bool = True, keep_completions: bool = True, keep_latencies: bool = True,
                  window: bool = False, overrun_ms: float = 0.0,
-                 on_outcome: Callable[[Completion, FrameInfo], None] | None = None) -> None:
+                 on_outcome: Callable[[Completion, FrameInfo], None] | None = None,
+                 estimator: Estimator | None = None, admission: bool = False, chain_ms: float = 0.0) -> None:
         """``simulated``: every block ends when its cost model says (the replay); otherwise the driver reports
         the end. ``records`` receives the job (and with ``record_segments`` the segment) records; ``window``
         keeps a second accumulator that :meth:`take_window` empties; ``overrun_ms``: real work may overrun its
         prediction, so an accelerator still running at its predicted end counts busy that much longer;
-        ``on_outcome(completion, frame)``: each due frame's outcome, for the driver (results to publish)."""
+        ``on_outcome(completion, frame)``: each due frame's outcome, for the driver (results to publish);
+        ``estimator``: learns the costs from every block the driver reports (its time from the start the engine
+        gave it to the report, so the driver's own overhead counts), and the cost tables follow in batches,
+        each change recorded (``cost`` records); ``admission``: a job that cannot make its deadline given the
+        queue is refused at its release (:meth:`admits`); ``chain_ms``: the dispatcher runs a job's next blocks in
+        one go where nothing else waits (``core.dispatcher``)."""
         self.models = models
         self.costs = costs
         self.index = {m.name: i for i, m in enumerate(models)}
         self.policy: Bound = as_policy(policy)
-        self.disp = Dispatcher(platform, models, costs, self.policy, fallback=fallback)
+        self.disp = Dispatcher(platform, models, costs, self.policy, fallback=fallback, chain_ms=chain_ms)
+        self.admission = admission
         self.acc_ids = [a.id for a in platform.accelerators]
         self.idle_power_mw = [a.idle_power_mw for a in platform.accelerators]
         self.infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
@@ -114,6 +121,8 @@ class Engine:
         self.record_segments = record_segments
         self.overrun_ms = overrun_ms
         self.on_outcome = on_outcome
+        self.estimator = estimator
+        self._vnames = [[v.name for v in m.variants] for m in models]
         self._children = {m.name: [c.name for c in models if c.upstream == m.name] for m in models}
         self._heap: list[tuple[float, int, int, Any]] = []
         self._seq = 0
@@ -121,32 +130,68 @@ class Engine:
         self._last_end = -INF
         self._slot: dict[str, int] = {}  # live frames: the next frame number of each model
         self._last_release: dict[str, float] = {}
+        self._feed: Iterator[TraceFrame] = iter(())  # a trace's frames not yet taken (add_trace)
+        self._peek: TraceFrame | None = None
+        self._feed_seq = -(1 << 62)  # trace releases go before the releases of cascaded frames of their time
+        self._last_up: dict[str, TraceFrame] = {}  # each model's last frame taken
+        self._waiting: deque[FrameInfo] = deque()  # cascaded frames taken, their upstream frame not yet known
+        self._parents = {m.upstream: models[self.index[m.upstream]].period_ms for m in models if m.upstream}
+        self._ended: dict[str, tuple[int, Completion, float]] = {}  # an upstream's last frame taken, once it ended
 
     # --- frames in ----------------------------------------------------------------------------------
     def add_trace(self, frames: Iterable[TraceFrame]) -> None:
-        """A trace's frames: root frames released at their time, cascaded ones held on the upstream frame whose
-        period holds their release; a frame that did not fire (or whose upstream frame did not) is not due."""
-        frames = list(frames)
-        up_releases: dict[str, list[float]] = {}
-        up_frames: dict[str, list[TraceFrame]] = {}
-        for fr in frames:
-            up_releases.setdefault(fr.model, []).append(fr.release_ms)
-            up_frames.setdefault(fr.model, []).append(fr)
-        for fr in frames:
-            if not fr.fired:
-                continue
-            m = self.models[self.index[fr.model]]
-            info = FrameInfo(fr.model, fr.frame, fr.release_ms, fr.release_ms + m.relative_deadline_ms)
-            if m.upstream is None:
-                self._at(fr.release_ms, RELEASE, info)
-                continue
-            k = bisect_right(up_releases.get(m.upstream, []), fr.release_ms + 1e-9) - 1
-            if k < 0:  # no upstream frame before it: it can never be released
-                self._settle(self._missed(info, "no upstream frame", fr.release_ms), info)
-                continue
-            up = up_frames[m.upstream][k]
-            if up.fired:  # else the upstream frame itself was never due: neither is this one
-                self.held.setdefault((m.upstream, up.frame), []).append(info)
+        """A trace's frames, in time order (release, model, frame): root frames released at their time, cascaded
+        ones held on the upstream frame whose period holds their release; a frame that did not fire (or whose
+        upstream frame did not) is not due. The frames are read from ``frames`` as the clock reaches them
+        (:meth:`next_time`), so a trace made as it is read never has to be held whole."""
+        self._feed = iter(frames)
+        self._peek = next(self._feed, None)
+        self._fill()
+
+    def _fill(self, everything: bool = False) -> None:
+        """Take the trace's frames up to the next event in the heap; on as long as a cascaded frame taken may still
+        meet its upstream frame (released up to 1e-9 ms after it); and on over one period of each upstream model
+        whose last frame taken may end before then, so that the cascaded frames of an upstream frame are held on
+        it before it ends, whatever their rate."""
+        fr = self._peek
+        heap = self._heap
+        while fr is not None and (everything or not heap or fr.release_ms <= heap[0][0] or self._waiting
+                                  or self._lagging(fr.release_ms, heap[0][0])):
+            self._peek = nxt = next(self._feed, None)
+            self._last_up[fr.model] = fr
+            if fr.fired:
+                m = self.models[self.index[fr.model]]
+                info = FrameInfo(fr.model, fr.frame, fr.release_ms, fr.release_ms + m.relative_deadline_ms)
+                if m.upstream is None:
+                    self._feed_seq += 1  # before every other release of its time, in trace order
+                    heapq.heappush(heap, (fr.release_ms, RELEASE, self._feed_seq, info))
+                else:
+                    self._waiting.append(info)
+            while self._waiting and (nxt is None or nxt.release_ms > self._waiting[0].release_ms + 1e-9):
+                self._hold(self._waiting.popleft())
+            fr = nxt
+
+    def _lagging(self, release_ms: float, next_ms: float) -> bool:
+        """An upstream model's last frame taken is released by ``next_ms`` and a frame at ``release_ms`` may still
+        be cascaded on it."""
+        for name, period in self._parents.items():
+            up = self._last_up.get(name)
+            if up is not None and up.release_ms <= next_ms and release_ms <= up.release_ms + period + 1e-6:
+                return True
+        return False
+
+    def _hold(self, info: FrameInfo) -> None:
+        """A fired cascaded frame, on its upstream frame (the last one released up to 1e-9 ms after it)."""
+        upstream = self.models[self.index[info.model]].upstream
+        up = self._last_up.get(upstream)
+        if up is None:  # no upstream frame before it: it can never be released
+            self._settle(self._missed(info, "no upstream frame", info.release_ms), info)
+        elif up.fired:  # else the upstream frame itself was never due: neither is this one
+            ended = self._ended.get(upstream)
+            if ended is not None and ended[0] == up.frame:  # it ended already (a trace of irregular rates)
+                self._follow(info, ended[1], ended[2])
+            else:
+                self.held.setdefault((upstream, up.frame), []).append(info)
 
     def plan(self, roots: list[str], draw: Callable[[str], float]) -> list[tuple[str, bool, str | None]]:
         """The frames one live frame message makes: each root, then its cascade breadth first, as
@@ -171,6 +216,8 @@ class Engine:
         """A live frame message's frames (:meth:`plan`): numbered per model, recorded, roots released now,
         cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame."""
         frame_of: dict[str, int] = {}
+        # roots are released once their cascade is held: a root refused at once by admission settles it too
+        roots: list[tuple[FrameInfo, float]] = []
         for name, fired, up in plan:
             slot = frame_of[name] = self._slot.get(name, 0)
             self._slot[name] = slot + 1
@@ -184,9 +231,11 @@ class Engine:
             info = FrameInfo(name, slot, release, release + m.relative_deadline_ms, data.get(name), stream,
                              stream_frame)
             if up is None:
-                self._release(info, release)
+                roots.append((info, release))
             else:
                 self.held.setdefault((up, frame_of[up]), []).append(info)
+        for info, release in roots:
+            self._release(info, release)
 
     def bound_queue(self, now: float, limit: int, reason: str = "overload-queue") -> None:
         """At most ``limit`` released jobs wait unstarted; the oldest beyond are dropped."""
@@ -199,10 +248,14 @@ class Engine:
     # --- time ------------------------------------------------------------------------------------------
     def next_time(self) -> float | None:
         """When the engine next has something to do on its own (a release, a block's end, a wake-up)."""
+        if self._peek is not None:
+            self._fill()
         return self._heap[0][0] if self._heap else None
 
     def step(self) -> float:
         """The virtual clock: jump to the next event, handle every event of that instant, then schedule."""
+        if self._peek is not None:
+            self._fill()
         now = self._heap[0][0]
         self.now = now
         while self._heap and self._heap[0][0] == now:
@@ -221,19 +274,29 @@ class Engine:
 
     def __bool__(self) -> bool:
         """Work is left: a block running, a job waiting, a frame held or still to be released."""
-        return bool(self.inflight or self.disp.ready or self.held or any(e[1] != WAKE for e in self._heap))
+        return bool(self.inflight or self.disp.ready or self.held or self._peek is not None
+                    or any(e[1] != WAKE for e in self._heap))
 
     # --- what the driver's workers report ------------------------------------------------------------------
     def complete(self, a: int, now: float, *, energy_mj: float | None = None, end_ms: float | None = None,
-                 energy_source: str = "", computed: bool = True) -> None:
-        """Accelerator ``a`` finished its block at ``now`` (``energy_mj``: measured; default the model's)."""
+                 energy_source: str = "", computed: bool = True, ran: int | None = None) -> None:
+        """Accelerator ``a`` finished its block at ``now`` (``energy_mj``: measured; default the model's);
+        ``ran``: only that many of the block's segments ran (it stopped at a boundary past the deadline)."""
         s = self.inflight.pop(a)
         info: FrameInfo = s.job.data
         info.energy_source, info.computed = energy_source, computed
-        c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms)
+        n = s.n if ran is None else ran
+        c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms, ran=ran)
+        est = self.estimator
+        if est is not None:
+            j = s.job
+            metered = energy_mj if energy_source and not energy_source.startswith("model:") else None
+            est.observe(j.m, j.variant, a, s.first_seg, n, now - s.start_ms, now, metered)
+            if est.due(now):
+                self.learn(now)
         if self.records is not None and self.record_segments:
             j = s.job
-            self._put(segment_record(j.model.name, j.frame, j.variant, s.first_seg, s.n, self.acc_ids[a],
+            self._put(segment_record(j.model.name, j.frame, j.variant, s.first_seg, n, self.acc_ids[a],
                                      s.start_ms, now if end_ms is None else end_ms,
                                      s.energy_mj if energy_mj is None else energy_mj))
         if c is not None:
@@ -256,12 +319,23 @@ class Engine:
         if c is not None:
             self._finish(c, now)
 
+    def learn(self, now: float, force: bool = False) -> int:
+        """The estimator's measurements since the last call into the cost tables (and ``cost`` records); how many
+        entries changed."""
+        if self.estimator is None:
+            return 0
+        changed = self.estimator.flush(now, force=force)
+        for (m, v, a, s), lat, en in changed:
+            self._put(cost_record(now, self.models[m].name, self._vnames[m][v], s, self.acc_ids[a], lat, en))
+        return len(changed)
+
     def recover(self, a: int) -> None:
         self.disp.recover(a)
 
     def drain(self, now: float, reason: str) -> int:
         """The end of a run: what runs is abandoned, what waits (released or not) is dropped with ``reason``, and a
         frame whose upstream never ran is missed at its release; returns how many jobs ended so."""
+        self._fill(everything=True)  # the rest of a trace: due frames never released
         n = 0
         for a in list(self.inflight):
             self.abandon(a, now, reason)
@@ -344,8 +418,28 @@ class Engine:
     def _release(self, info: FrameInfo, release: float) -> None:
         self.released += 1
         i = self.index[info.model]
-        self.disp.release(Job(self.released, self.models[i], i, info.frame, release, info.deadline_ms, self.costs,
-                              data=info))
+        job = Job(self.released, self.models[i], i, info.frame, release, info.deadline_ms, self.costs, data=info)
+        if self.admission and not self.admits(job, release):
+            self._finish(self._missed(info, "admission", release), release, info)
+            return
+        self.disp.release(job)
+
+    def admits(self, job: Job, now: float) -> bool:
+        """Admission at release: can ``job`` still make its deadline? Optimistic (a frame refused could not have
+        made it under any order): the work already on the accelerators and that of every queued job due no later
+        than it (it would run first by deadline) spread evenly over the healthy accelerators, then the job itself
+        at its best, with the variant the policy would start it with and the costs as learned."""
+        disp = self.disp
+        healthy = [a for a in range(disp.n_acc) if disp.healthy[a]]
+        if not healthy:
+            return True  # nothing can run it now; the dispatcher's rules decide when one recovers
+        v = self.policy.variant_of(job.m)
+        v = v if 0 <= v < len(job.model.variants) else job.variant
+        own = self.costs.rem_best[job.m][v][0]
+        d = job.deadline
+        ahead = sum(j.rem_best[j.seg] for j in disp.ready if j.deadline <= d)
+        ahead += sum(max(0.0, disp.free_at[a] - now) for a in healthy)
+        return now + ahead / len(healthy) + own <= d
 
     def _missed(self, info: FrameInfo, reason: str, now: float) -> Completion:
         return missed(info.model, info.frame, info.release_ms, info.deadline_ms, now, reason)
@@ -377,16 +471,24 @@ class Engine:
             info = c.job.data
         self._settle(c, info)
         self.policy.observe(c, now)
+        last = self._last_up.get(c.model)
+        if last is not None and last.frame == c.frame and c.model in self._parents:
+            self._ended[c.model] = (c.frame, c, now)  # a trace's cascaded frames may still come for it
         kids = self.held.pop((c.model, c.frame), None)
         if not kids:
             return
         for kid in kids:
-            if c.status != DONE:
-                self._finish(self._missed(kid, f"upstream {c.status}", now), now, kid)
-            elif kid.release_ms > now:
-                self._at(kid.release_ms, RELEASE, kid)
-            else:
-                self._release(kid, now)
+            self._follow(kid, c, now)
+
+    def _follow(self, kid: FrameInfo, c: Completion, now: float) -> None:
+        """A cascaded frame once its upstream job ended (``c``, at ``now``): released then or at its own release
+        if the upstream completed on time, else missed."""
+        if c.status != DONE:
+            self._finish(self._missed(kid, f"upstream {c.status}", now), now, kid)
+        elif kid.release_ms > now:
+            self._at(kid.release_ms, RELEASE, kid)
+        else:
+            self._release(kid, now)
 
     def _put(self, record: dict) -> None:
         if self.records is not None:

@@ -61,6 +61,14 @@ def segment_record(model: str, frame: int, variant: int, first_seg: int, n: int,
             "energy_mj": energy_mj}
 
 
+def cost_record(t_ms: float, model: str, variant_name: str, segment: int, accelerator: str, latency_ms: float,
+                energy_mj: float) -> dict:
+    """A cost learned while running (``core.estimator``): from ``t_ms`` on, segment ``segment`` of the variant
+    costs this much on the accelerator (its latency including the service's dispatch overhead)."""
+    return {"type": "cost", "t_ms": t_ms, "model": model, "variant_name": variant_name, "segment": segment,
+            "accelerator": accelerator, "latency_ms": latency_ms, "energy_mj": energy_mj}
+
+
 def summary_record(t_ms: float, window_s: float, final: bool, policy: str, scenario: str, platform: str,
                    figures: dict, **more: Any) -> dict:
     """A window's (or with ``final`` the whole run's) summary: when, what ran, its figures (``core.metrics``), then

@@ -94,7 +94,9 @@ class Accelerators:
         w = self.workers[s.acc]
         info = s.job.data
         vf = self.wl.files[s.job.m][s.job.variant]
-        fut = self.loop.run_in_executor(w.pool, w.run, vf, s.first_seg, s.n, info.data.feeds, info.computed)
+        # several blocks in one go stop at a boundary past the job's firm deadline, as one at a time would
+        until = time.monotonic() + (s.job.deadline - self.now()) / 1000.0 if s.n > 1 else None
+        fut = self.loop.run_in_executor(w.pool, w.run, vf, s.first_seg, s.n, info.data.feeds, info.computed, until)
         fut.add_done_callback(lambda f, s=s: self.done(s, f))
         budget_ms = max(self.sv.hang_factor * (s.end_ms - s.start_ms), self.sv.hang_min_ms)
         self.health[s.acc].timer = self.loop.call_later(budget_ms / 1000.0, self._check_hang, s, budget_ms)
@@ -114,6 +116,7 @@ class Accelerators:
             h.timer = self.loop.call_later(max(0.005, (budget_ms - ran_ms) / 1000.0), self._check_hang, s, budget_ms)
             return
         h.timer, h.hung = None, s
+        self.workers[a].abandon = True  # a block of several segments runs no further one when the invoke returns
         h.last_error = f"hung: an invoke ran {ran_ms:.0f} ms (limit {budget_ms:.0f} ms)"
         log.error("accelerator %s hung on %s: its invoke has run %.0f ms (limit %.0f ms): job abandoned, accelerator "
                   "unhealthy until the invoke returns", self.workers[a].id, s.job, ran_ms, budget_ms)
@@ -147,7 +150,7 @@ class Accelerators:
         else:
             assert r is not None
             self.engine.complete(s.acc, now, energy_mj=r.energy_mj, energy_source=r.energy_source,
-                                 computed=r.computed)
+                                 computed=r.computed, ran=r.ran if r.ran < s.n else None)
         self.schedule()  # at once: the accelerator is free now (saves a loop iteration per segment)
 
     def probe_later(self, a: int, delay_s: float | None = None) -> None:

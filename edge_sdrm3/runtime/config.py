@@ -64,6 +64,10 @@ class SchedulerConfig:
     delta: float = 0.0  # sdrm3 θ: drop tolerance, fraction of the relative deadline (< 0: no early drops)
     floor: float = 0.9  # supernet: lowest relative accuracy a model may be moved to
     max_queue: int = 256  # ready jobs not yet started; beyond it the oldest is dropped ("overload-queue")
+    learn_costs: bool = False  # learn each segment's cost while running (core/estimator.py); false: the table only
+    learn_tau_ms: float = 200.0  # the learned costs' time constant (a drift is followed within ~5x this)
+    admission: bool = True  # refuse at once (reason "admission") a frame that cannot make its deadline given the queue
+    chain_ms: float = 10.0  # run a job's next blocks in one go up to this long when nothing else waits (0: never)
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,9 @@ CHOICES = {("workload", "emulated_compute"): ("always", "when-idle", "never"),
 POSITIVE = {("service", "tick_s"), ("service", "summary_every_s"), ("service", "hang_factor"),
             ("service", "hang_min_ms"), ("service", "probe_initial_s"), ("service", "probe_max_s"), ("sockets", "max_message_bytes"),
             ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("sockets", "results_max_bytes"),
-            ("sockets", "max_streams"), ("scheduler", "max_queue"), ("log", "rotate_bytes")}
-NON_NEGATIVE = {("metrics", "port"), ("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor"),
+            ("sockets", "max_streams"), ("scheduler", "max_queue"), ("scheduler", "learn_tau_ms"), ("log", "rotate_bytes")}
+NON_NEGATIVE = {("metrics", "port"), ("service", "drain_grace_s"), ("scheduler", "chain_ms"), ("log", "keep"),
+                ("workload", "cpu_threads"), ("scheduler", "floor"),
                 ("sockets", "socket_max_bytes")}
 
 

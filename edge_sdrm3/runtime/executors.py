@@ -92,6 +92,7 @@ class SegmentRun:
     error: str = ""
     energy_source: str = ""
     feeds: dict[str, np.ndarray] = field(default_factory=dict)
+    ran: int = 0  # segments run (fewer than asked when a block of several stopped at a boundary)
 
 
 def segment_files(model: str, src: Path, variant_name: str, sha256: str, n: int, cache: Path) -> list[Path]:
@@ -139,6 +140,7 @@ class AcceleratorWorker:
         self.runs = 0
         self.failures = 0
         self.invoking_since: float | None = None  # time.monotonic() when the invoke now running began (hang check)
+        self.abandon = False  # set by the event loop: the block now running was given up, run no further segment
 
     # --- in the worker thread -------------------------------------------------------------------
     def load(self, vf: VariantFiles, seg: int) -> Loaded:
@@ -156,15 +158,20 @@ class AcceleratorWorker:
                 n += 1
         return n
 
-    def run(self, vf: VariantFiles, first: int, n: int, feeds: dict[str, np.ndarray], computed: bool) -> SegmentRun:
+    def run(self, vf: VariantFiles, first: int, n: int, feeds: dict[str, np.ndarray], computed: bool,
+            until: float | None = None) -> SegmentRun:
         """Run segments ``first .. first+n-1`` of ``vf``; ``feeds`` (tensor name -> array) grows with outputs.
 
         Once a segment was not computed (here, or before: ``computed`` False), the later ones have no inputs and
-        are run timing-only (``run(None)``)."""
+        are run timing-only (``run(None)``). Several segments in one go stop at a boundary once ``time.monotonic()``
+        is past ``until`` (the job's firm deadline) or the block was abandoned (``out.ran`` says how many ran)."""
         out = SegmentRun(computed=computed, energy_source=self.device.energy_source, feeds=feeds)
+        self.abandon = False
         t0 = time.perf_counter()
         try:
             for s in range(first, first + n):
+                if s > first and (self.abandon or until is not None and time.monotonic() >= until):
+                    break
                 loaded = self.load(vf, s)
                 inputs = [feeds[spec.name] for spec in loaded.inputs] if out.computed else None
                 self.invoking_since = time.monotonic()
@@ -176,6 +183,7 @@ class AcceleratorWorker:
                     feeds.update((spec.name, x) for spec, x in zip(loaded.outputs, res.outputs))
                 else:
                     out.computed = False
+                out.ran += 1
             self.runs += 1
         except (HalError, KeyError, ValueError, RuntimeError) as e:
             self.failures += 1

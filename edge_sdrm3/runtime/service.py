@@ -32,6 +32,7 @@ import zmq.asyncio
 
 from ..client.protocol import ProtocolError
 from ..core.engine import Engine
+from ..core.estimator import Estimator
 from ..core.policies import make_policy
 from ..core.records import header
 from ..core.types import ConfigError as CoreConfigError
@@ -164,8 +165,10 @@ class Service:
         self.host_pool = await open_workers(cfg, wl, loop, self.workers)
         self.sockets.bind(cfg.sockets, self.security,
                           subscriber_hwm(wl, cfg.sockets.results_max_bytes, cfg.sockets.results_hwm))
+        sch = cfg.scheduler
+        engine_rules = {"admission": sch.admission, "chain_ms": sch.chain_ms}
         head = header(wl.scenario, 0.0, cfg.workload.seed, recorded_by="edge-sdrm3 serve", platform=wl.spec.platform.name,
-                      policy=policy.name, started_unix_s=time.time(),
+                      policy=policy.name, started_unix_s=time.time(), engine=engine_rules,
                       note="duration_s is 0 in a live log: the frames recorded are the run")
         self.recorder = Recorder(cfg.log.path, head, rotate_bytes=cfg.log.rotate_bytes, keep=cfg.log.keep)
         await asyncio.to_thread(self.recorder.start)
@@ -173,7 +176,9 @@ class Service:
         self.engine = eng = Engine(wl.spec.platform, wl.models, wl.costs, policy, fallback=make_policy("fcfs"),
                                    simulated=False, records=self.recorder, record_segments=cfg.log.segments,
                                    keep_completions=False, keep_latencies=False, window=True, overrun_ms=OVERRUN_MS,
-                                   on_outcome=self.results.outcome)
+                                   on_outcome=self.results.outcome,
+                                   estimator=Estimator(wl.costs, tau_ms=sch.learn_tau_ms) if sch.learn_costs else None,
+                                   **engine_rules)
         self.ingest = Ingest(wl, eng, seed=cfg.workload.seed, max_message_bytes=cfg.sockets.max_message_bytes,
                              max_queue=cfg.scheduler.max_queue, counters=self.counters, error=self.results.error,
                              max_streams=cfg.sockets.max_streams)

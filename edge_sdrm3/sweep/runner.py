@@ -103,15 +103,17 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
 
-    def map(self, tasks: list[list[Cell]]) -> Iterator[list[dict]]:
+    def map(self, tasks: list[list[Cell]], fn: Callable[[list[Cell]], list[dict]] = run_batch
+            ) -> Iterator[list[dict]]:
+        """``fn`` of every task, in completion order (``fn``: ``run_batch``, or a tool's own around ``run_cell``)."""
         if self.workers == 1 or len(tasks) <= 1:
             for t in tasks:
-                yield run_batch(t)
+                yield fn(t)
             return
         import multiprocessing
 
         with multiprocessing.Pool(min(self.workers, len(tasks))) as pool:
-            yield from pool.imap_unordered(run_batch, tasks)
+            yield from pool.imap_unordered(fn, tasks)
 
     def close(self) -> None:
         pass
@@ -148,11 +150,15 @@ class RayExecutor:
                     raise ConfigError(f"--ray {address}: cannot join the cluster ({e})") from None
             self.started = True
         self.cpus = int(ray.cluster_resources().get("CPU", 1))
-        self._remote = ray.remote(run_batch)
+        self._remote = {run_batch: ray.remote(run_batch)}
 
-    def map(self, tasks: list[list[Cell]]) -> Iterator[list[dict]]:
+    def map(self, tasks: list[list[Cell]], fn: Callable[[list[Cell]], list[dict]] = run_batch
+            ) -> Iterator[list[dict]]:
         ray = self.ray
-        pending = [self._remote.remote(t) for t in tasks]
+        remote = self._remote.get(fn)
+        if remote is None:
+            remote = self._remote[fn] = ray.remote(fn)
+        pending = [remote.remote(t) for t in tasks]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
@@ -169,12 +175,13 @@ def make_executor(workers: int | None = None, ray: str | None = None):
     return RayExecutor(ray, workers) if ray else LocalExecutor(workers)
 
 
-def execute(cells: list[Cell], executor, on_record: Callable[[dict], None] | None = None) -> list[dict]:
+def execute(cells: list[Cell], executor, on_record: Callable[[dict], None] | None = None,
+            fn: Callable[[list[Cell]], list[dict]] = run_batch) -> list[dict]:
     """Runs ``cells`` on ``executor``; returns their records (in completion order) and calls ``on_record``
-    with each as it arrives."""
+    with each as it arrives. ``fn`` runs a batch of cells (default ``run_batch``: ``run_cell`` of each)."""
     n = getattr(executor, "cpus", None) or getattr(executor, "workers", 1)
     out = []
-    for recs in executor.map(batches(cells, n)):
+    for recs in executor.map(batches(cells, n), fn):
         for r in recs:
             out.append(r)
             if on_record is not None:

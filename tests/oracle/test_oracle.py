@@ -367,7 +367,7 @@ def test_due_frames_are_the_replays_with_cascades_and_triggers():
     tr = generate(load_scenario("ar_assistant"), 0.7, 3)
     spec = load_platform("single_4k_ws")
     inst = build_instance(tr, spec)
-    r, comps = replay(tr, spec, "fcfs")
+    r, comps = replay(tr, spec, "fcfs", keep_completions=True)
     assert len(inst.jobs) == r["frames_due"] == len(comps)
     assert {(j.model, j.frame) for j in inst.jobs} == {(c.model, c.frame) for c in comps}
 

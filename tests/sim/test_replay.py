@@ -38,7 +38,7 @@ def platform_file(tmp_path, units=("PE4096_noc256/WS",), name="one"):
 
 def run(tmp_path, models, duration_s, seed=0, policy="fcfs", units=("PE4096_noc256/WS",)):
     tr = T.generate(load_scenario(scenario_file(tmp_path, models)), duration_s, seed)
-    res, comps = replay(tr, load_platform(platform_file(tmp_path, units)), policy)
+    res, comps = replay(tr, load_platform(platform_file(tmp_path, units)), policy, keep_completions=True)
     return tr, res, comps
 
 
@@ -183,7 +183,7 @@ def test_run_drains(tmp_path):
 
 def test_shipped_scenario_drains_and_counts_due_frames():
     tr = T.generate(load_scenario("ar_assistant"), 3.0, 4)
-    res, comps = replay(tr, load_platform("dual_4k_biglittle_ws_os"), "fcfs")
+    res, comps = replay(tr, load_platform("dual_4k_biglittle_ws_os"), "fcfs", keep_completions=True)
     assert len(comps) == len({(c.model, c.frame) for c in comps})
     assert {(c.model, c.frame) for c in comps} == due_frames(tr)
     assert res["frames_due"] == len(due_frames(tr))

@@ -1,0 +1,76 @@
+"""Admission at release (a frame that cannot make its deadline given the queue is refused at once, reason
+``admission``, before any of it runs) and fewer hand-offs (a job's next blocks run in one go on the same
+accelerator while nothing else waits, each block decided on its own under contention)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_sdrm3.core.engine import Engine, Records
+from edge_sdrm3.core.policies import make_policy
+from edge_sdrm3.core.types import Accelerator, Costs, Model, Platform, Variant
+
+ONE = Platform("one", (Accelerator("acc0", "emulated"),))
+TWO = Platform("two", (Accelerator("fast", "emulated"), Accelerator("slow", "emulated")))
+
+
+@dataclass(frozen=True)
+class F:
+    model: str
+    frame: int
+    release_ms: float
+    fired: bool = True
+
+
+def _run(platform: Platform, lat: list[list[float]], frames: list[F], fps: float = 10.0, **rules) -> Records:
+    m = Model("m", fps, (Variant("full"),), len(lat[0]))
+    costs = Costs([[[list(x) for x in lat]]], [[[[1.0] * len(x) for x in lat]]])
+    rec = Records()
+    eng = Engine(platform, (m,), costs, make_policy("fcfs"), records=rec, **rules)
+    eng.add_trace(frames)
+    while eng.next_time() is not None:
+        eng.step()
+    eng.drain(eng.now, "stalled")
+    return rec
+
+
+def test_a_frame_that_cannot_make_its_deadline_is_refused_before_it_runs() -> None:
+    # one accelerator, 40 ms per job, 100 ms deadlines: a burst of 5 frames at once can finish at most 2 on time
+    burst = [F("m", i, 0.0) for i in range(5)]
+    plain = _run(ONE, [[20.0, 20.0]], burst)
+    admitted = _run(ONE, [[20.0, 20.0]], burst, admission=True)
+    assert [j["status"] for j in sorted(plain.jobs, key=lambda j: j["frame"])] == \
+        ["done", "done", "dropped", "dropped", "dropped"]
+    assert len(plain.segments) == 5  # the third job ran a block, ending at its deadline: wasted
+    by_frame = {j["frame"]: (j["status"], j["reason"]) for j in admitted.jobs}
+    assert by_frame == {0: ("done", ""), 1: ("done", ""), 2: ("dropped", "admission"),
+                        3: ("dropped", "admission"), 4: ("dropped", "admission")}
+    refused = [j for j in admitted.jobs if j["reason"] == "admission"]
+    assert all(j["end_ms"] == j["release_ms"] == 0.0 and j["start_ms"] == -1 and j["energy_mj"] == 0 for j in refused)
+    assert len(admitted.segments) == 4  # nothing of a refused frame ran
+
+
+def test_a_lone_job_runs_its_blocks_in_one_go_and_contended_blocks_one_at_a_time() -> None:
+    lat = [[1.0, 1.0, 1.0, 1.0], [3.0, 3.0, 3.0, 3.0]]
+    lone = _run(TWO, lat, [F("m", 0, 0.0), F("m", 1, 100.0)], chain_ms=10.0)
+    assert [(s["accelerator"], s["segment"], s["segments"]) for s in lone.segments] == [("fast", 0, 4), ("fast", 0, 4)]
+    assert [j["end_ms"] - j["release_ms"] for j in lone.jobs] == [4.0, 4.0]
+    short = _run(TWO, lat, [F("m", 0, 0.0)], chain_ms=2.5)  # at most 2.5 ms in one go: two blocks
+    assert [(s["segment"], s["segments"]) for s in short.segments] == [(0, 2), (2, 2)]
+    # two jobs at once: each block is the policy's own decision (fcfs: the first job on fast, the second on slow)
+    both = _run(TWO, lat, [F("m", 0, 0.0), F("m", 1, 0.0)], fps=10.0, chain_ms=10.0)
+    first_end = min(j["end_ms"] for j in both.jobs)
+    contended = [s for s in both.segments if s["start_ms"] < first_end]
+    assert len(contended) >= 4 and all(s["segments"] == 1 for s in contended)
+    assert max(s["segments"] for s in both.segments) > 1  # the job left alone then runs the rest in one go
+    # and with chaining off the lone job hands off at every block
+    off = _run(TWO, lat, [F("m", 0, 0.0)])
+    assert [s["segments"] for s in off.segments] == [1, 1, 1, 1]
+
+
+def test_the_rest_of_a_job_stays_per_block_where_another_accelerator_would_be_faster() -> None:
+    # segment 0 only runs on slow; the rest is faster on fast: no chaining on slow
+    inf = float("inf")
+    lat = [[inf, 1.0, 1.0], [2.0, 3.0, 3.0]]
+    rec = _run(TWO, lat, [F("m", 0, 0.0)], chain_ms=10.0)
+    assert [(s["accelerator"], s["segment"], s["segments"]) for s in rec.segments] == \
+        [("slow", 0, 1), ("fast", 1, 2)]
