@@ -16,10 +16,16 @@ under overload, the jobs shed by Moore-Hodgson checks: first against a bound eve
 the queue and the known next periodic releases (``overload_victims``: sure misses, so a long job gives way
 to the frames about to arrive), then against an estimate of the queue's schedule
 (``overload_victims_list``: likely misses on heterogeneous accelerators, which the bound cannot see).
+Victims are shed only where that estimate (the queue, the running jobs and the known next releases,
+frames at stake weighted by cascaded children) shows the kept jobs making at least as many frames on time
+as keeping them all, the victims counted as missed (``_shedding_pays``); otherwise every job is kept.
+Order: latest start on several accelerators, deadline order while only one is healthy (EDF is optimal on
+one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (5 s, seed 0, against the best of all baselines including
-``edf_firm``): on the 41 feasible XRBench cells the geomean UXCost reduction went from +5.8% to +11.7%
-(+12.9% to +24.6% over the loaded cells) and the cells more than 1% worse from 10 to 1; on 60 random mixes
-x 6 platforms it is +4.0% (+14.1% over the loaded cells), 26 of 360 cells more than 1% worse.
+``edf_firm``): on the 41 feasible XRBench cells the geomean UXCost reduction is +12.6% (+26.2% over the
+loaded cells), no cell more than 1% worse; on 60 random mixes x 6 platforms +5.2% (+15.4% over the loaded
+cells), 21 of 360 cells more than 1% worse (heterogeneous big.LITTLE and overloaded mixes, where the
+schedule estimate behind the shedding and the energy check is too pessimistic).
 
 Measured variant (kept, see docs/results/uxcost.md): ordering jobs by the urgency ratio, as the
 published summary has it, lets short jobs with slack wait until one non-preemptible segment of a long
