@@ -69,6 +69,9 @@ class Ranked(NamedTuple):
     rest: float
 
 
+_tuple = tuple.__new__  # builds a Candidate or Ranked from a tuple of its fields without a Python-level call
+
+
 class Placement(NamedTuple):
     """The best accelerator found for a ranked job's next block (``SDRM3._best_pair``)."""
 
@@ -325,7 +328,8 @@ class SDRM3:
                 key = due
             else:  # the urgency ratio, highest first
                 key = -urgency(work, due, now)
-            cands.append(Candidate(key, j.release, j.id, fairness(now, j.last_progress, work - rest), j, rest))
+            f_ = fairness(now, j.last_progress, work - rest)
+            cands.append(_tuple(Candidate, (key, j.release, j.id, f_, j, rest)))
             if j.id > newest:
                 newest = j.id
         return drops, cands, newest
@@ -359,9 +363,10 @@ class SDRM3:
                     [(c.key, c.job.rem_best[c.job.seg] - c.rest, c.job.rem_best[c.job.seg], c) for c in cands], now)
                 cands = [x[3] for x in fixed]
         if self.order == "urgency":
-            ranked = [Ranked(alpha * c.fairness - c.key, c.job, c.rest) for c in cands]
+            ranked = [_tuple(Ranked, (alpha * c.fairness - c.key, c.job, c.rest)) for c in cands]
         else:  # rank in place of U (neighbours RANK_STEP apart); fairness still adds
-            ranked = [Ranked(RANK_STEP * (n - r) + alpha * c.fairness, c.job, c.rest) for r, c in enumerate(cands)]
+            ranked = [_tuple(Ranked, (RANK_STEP * (n - r) + alpha * c.fairness, c.job, c.rest))
+                      for r, c in enumerate(cands)]
         if alpha and n > 1:
             ranked.sort(key=lambda r: -r.score)  # stable: ties keep the order above
         return ranked
