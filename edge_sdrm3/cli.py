@@ -16,6 +16,7 @@ from .catalog import FileFormatError, list_platforms, list_scenarios, load_platf
 from .client.cli import add_client_parsers
 from .core.engine import Records
 from .core.policies import make_policy, policy_names
+from .core.policy import as_policy
 from .core.records import summary_record
 from .core.types import ConfigError
 from .report import best_baseline, reduction
@@ -89,9 +90,8 @@ def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: s
 
 def tuning_windows(policy, res: dict) -> list[dict]:
     """The θ of each tuning window of a replayed policy with a tuner, as summary records like the service's."""
-    tuner = getattr(policy, "tuner", None)
     out, last = [], 0.0
-    for t_ms, cost, theta in getattr(tuner, "history", ()):
+    for t_ms, cost, theta in (as_policy(policy).tuning_history() if policy is not None else ()):
         out.append(summary_record(t_ms, (t_ms - last) / 1000.0, False, res["policy"], res["scenario"], res["platform"],
                                   {"uxcost": cost}, theta=dataclasses.asdict(theta)))
         last = t_ms

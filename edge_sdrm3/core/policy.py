@@ -5,7 +5,8 @@ A policy is any object with a ``name`` and ``pick``. The optional hooks have no-
 - ``observe(completion, now)``: a due frame's outcome (a tuner, a supernet selector learn from it);
 - ``variant_of(m) -> int``: the variant a new job of model ``m`` starts with (default 0, the largest);
 - ``uses_variants``: whether the policy picks variants (a replay then builds every variant of each model);
-- ``params() -> dict`` / ``set_params(values)``: its tunable parameters (default: none).
+- ``params() -> dict`` / ``set_params(values)``: its tunable parameters (default: none);
+- ``tuning_history() -> list``: ``(window end ms, window UXCost, θ)`` of each online tuning window (default: none).
 
 The engine and the dispatcher never look a hook up while running: :func:`as_policy` wraps a policy once,
 at binding, in a :class:`Bound` whose hooks are the policy's own or the defaults. A wrapper rather than a
@@ -44,11 +45,17 @@ class Hooks(Protocol):
 
     def params(self) -> dict[str, float]: ...
 
+    def tuning_history(self) -> list: ...
+
     def set_params(self, values: dict[str, float]) -> dict[str, float]: ...
 
 
 def _no_observe(c: Completion, now: float) -> None:
     return None
+
+
+def _no_history() -> list:
+    return []
 
 
 def _largest(m: int) -> int:
@@ -58,7 +65,8 @@ def _largest(m: int) -> int:
 class Bound:
     """A policy with every hook of the contract: its own where it has one, else the default."""
 
-    __slots__ = ("_params", "_set_params", "name", "observe", "pick", "policy", "uses_variants", "variant_of")
+    __slots__ = ("_params", "_set_params", "name", "observe", "pick", "policy", "tuning_history", "uses_variants",
+                 "variant_of")
 
     def __init__(self, policy: Any) -> None:
         if not callable(getattr(policy, "pick", None)):
@@ -71,6 +79,7 @@ class Bound:
         self.uses_variants: bool = bool(getattr(policy, "uses_variants", False))
         self._params = getattr(policy, "params", None)
         self._set_params = getattr(policy, "set_params", None)
+        self.tuning_history: Callable[[], list] = getattr(policy, "tuning_history", None) or _no_history
 
     def params(self) -> dict[str, float]:
         """The policy's tunable parameters (``{}``: none). A policy without ``params()`` that keeps its weights

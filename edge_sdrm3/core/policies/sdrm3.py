@@ -254,6 +254,10 @@ class SDRM3:
             else:
                 self.table_ignored.append(k)
 
+    def tuning_history(self) -> list:
+        """``(window end ms, window UXCost, θ used)`` of each window the online tuner measured."""
+        return list(self.tuner.history) if self.tuner is not None else []
+
     def observe(self, c: Completion, now: float) -> None:
         """A due frame's outcome (from the driver): feeds the online tuner."""
         if self.tuner is not None and self.tuner.observe(c, now):
