@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..policy import as_policy
 from ..supernet import SupernetSelector
 from ..types import Completion
 
@@ -21,7 +22,7 @@ class WithSupernet:
         object.__setattr__(self, "inner", inner)
         object.__setattr__(self, "name", inner.name + SUFFIX)
         object.__setattr__(self, "selector", SupernetSelector(floor=floor, window_ms=selector_window_ms))
-        object.__setattr__(self, "_observe", getattr(inner, "observe", None))
+        object.__setattr__(self, "_observe", as_policy(inner).observe)  # the inner policy's, or the no-op
 
     def pick(self, view, now: float) -> list:
         self.selector.bind(view.models, view.costs, sum(view.healthy))
@@ -32,8 +33,7 @@ class WithSupernet:
         return self.selector.variant_of(m)
 
     def observe(self, c: Completion, now: float) -> None:
-        if self._observe is not None:
-            self._observe(c, now)
+        self._observe(c, now)
         self.selector.observe(c, now)
 
     def __getattr__(self, key: str) -> Any:  # only for what the wrapper itself does not have
