@@ -1,6 +1,7 @@
 """Scenario, platform and cost-table files: finding them by name or path, validating, building the core's types.
 
-File formats are documented in ``traces/README.md`` (scenarios, traces) and ``platforms/README.md``.
+File formats are documented in ``docs/traces.md`` (scenarios, traces) and ``docs/platforms.md``. The shipped
+files are package data (``edge_sdrm3/data/``, :mod:`edge_sdrm3.data`).
 Every error names the file and the field.
 """
 from __future__ import annotations
@@ -11,11 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from .core.types import INF, Accelerator, ConfigError, Costs, Model, Platform, Variant
+from .data import data_path
 
-ROOT = Path(__file__).resolve().parents[1]
-SCENARIO_DIR = ROOT / "traces"
-PLATFORM_DIR = ROOT / "platforms"
-COST_TABLES = {"xrbench": ROOT / "models" / "xrbench" / "costs.json"}
+SCENARIO_DIR = data_path("scenarios")
+PLATFORM_DIR = data_path("platforms")
+COST_TABLES = {"xrbench": data_path("models", "xrbench", "costs.json")}
 RELATIVE = "relative"  # an emulated accelerator: a profiled one's costs scaled by a speed factor and a power
 PROFILE = "profile"  # costs inline in the platform file, measured by `edge-sdrm3 profile` (edge_sdrm3/profiling.py)
 

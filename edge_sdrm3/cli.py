@@ -13,15 +13,19 @@ from pathlib import Path
 
 from . import __version__
 from .catalog import FileFormatError, list_platforms, list_scenarios, load_platform, load_scenario
+from .client.cli import add_client_parsers
+from .core.engine import Records
 from .core.policies import make_policy, policy_names
+from .core.records import summary_record
 from .core.types import ConfigError
-from .sim import trace as traces
-from .sim.replay import completion_record, replay
 from .report import best_baseline, reduction
-from .sim.xrbench_compat import RUN_MS, replay_xrbench
 from .oracle.cli import add_oracle_parser
 from .runtime.cli import add_serve_parser
-from .runtime.client_cli import add_client_parsers
+from .sim import trace as traces
+from .sim.replay import replay
+from .sim.xrbench_compat import RUN_MS, replay_xrbench
+from .sweep.cli import add_sweep_parsers
+from .sweep.grid import parse_value
 from .tflite.cli import add_models_parser
 
 DEFAULT_DURATION_S = 10.0
@@ -29,6 +33,8 @@ DEFAULT_DURATION_S = 10.0
 
 def load_source(source: str, duration: float | None, seed: int | None, compat: str) -> traces.Trace:
     """A trace file as it is, or a scenario (name or path) turned into a trace."""
+    if duration is not None:
+        traces.check_duration(duration)
     if traces.is_trace(source):
         tr = traces.read(source)
         if duration is not None and duration < tr.duration_s:
@@ -48,33 +54,25 @@ def parse_params(items: list[str] | None) -> dict:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--param {item!r}: expected KEY=VALUE")
-        low = raw.strip().lower()
-        if low in ("true", "false"):
-            out[key] = low == "true"
-        else:
-            try:
-                out[key] = float(raw) if any(c in raw for c in ".eE") else int(raw)
-            except ValueError:
-                out[key] = raw
+        out[key] = parse_value(raw)
     return out
 
 
 def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: str | None,
             show_progress: bool, params: dict | None = None) -> dict:
     spec = load_platform(platform)
-    pol, segments = None, [] if record else None
+    pol, recs = None, Records() if record else None
     if compat == "xrbench":
-        res, comps = replay_xrbench(tr, spec, policy, policy_config=params)
+        res, _ = replay_xrbench(tr, spec, policy, policy_config=params, records=recs)
     else:
         progress = _progress(f"{policy} on {spec.platform.name}") if show_progress else None
         pol = make_policy(policy, **(params or {})) if record else None  # kept, to read its tuner's history
-        res, comps = replay(tr, spec, policy, policy_config=params, progress=progress, policy=pol,
-                            record_segments=segments)
+        res, _ = replay(tr, spec, policy, policy_config=params, progress=progress, policy=pol, records=recs)
         if progress is not None:
             sys.stderr.write("\r\033[K")
-    if record:
-        traces.write(tr, record, jobs=[completion_record(c) for c in comps], segments=segments,
-                     windows=tuning_windows(pol, res), summary={k: v for k, v in res.items() if k != "models"})
+    if recs is not None:
+        traces.write(tr, record, jobs=recs.jobs, segments=recs.segments, windows=tuning_windows(pol, res),
+                     summary={k: v for k, v in res.items() if k != "models"})
     return res
 
 
@@ -83,9 +81,8 @@ def tuning_windows(policy, res: dict) -> list[dict]:
     tuner = getattr(policy, "tuner", None)
     out, last = [], 0.0
     for t_ms, cost, theta in getattr(tuner, "history", ()):
-        out.append({"t_ms": t_ms, "window_s": (t_ms - last) / 1000.0, "final": False, "policy": res["policy"],
-                    "scenario": res["scenario"], "platform": res["platform"], "uxcost": cost,
-                    "theta": dataclasses.asdict(theta)})
+        out.append(summary_record(t_ms, (t_ms - last) / 1000.0, False, res["policy"], res["scenario"], res["platform"],
+                                  {"uxcost": cost}, theta=dataclasses.asdict(theta)))
         last = t_ms
     return out
 
@@ -162,13 +159,14 @@ def cmd_compare(args) -> int:
     if best is not None:
         print(f"best baseline: {best['policy']} (UXCost {best['uxcost']:.4f})")
         if best["uxcost"] > 0:
-            for policy, (red, _) in reduction(rows).items():
-                print(f"{policy}: {100 * red:+.1f}% UXCost reduction vs best baseline")
+            for policy, (red, ref) in reduction(rows).items():
+                vs = "best baseline" if ref == best["policy"] else f"the best +supernet baseline, {ref}"
+                print(f"{policy}: {100 * red:+.1f}% UXCost reduction vs {vs}")
     return 0
 
 
 def cmd_report(args) -> int:
-    from .report import Run, chrome_trace, load_any, parse_window
+    from .report import Run, Sweep, chrome_trace, load_any, parse_window, sweep_summary, sweep_table
 
     window = parse_window(args.window)
     items = [(path, load_any(path, args.platform)) for path in args.run]
@@ -189,7 +187,8 @@ def cmd_report(args) -> int:
             print("wrote " + ", ".join(wrote))
         return 0
     if args.json:
-        out = [x.metrics if isinstance(x, Run) else x for _, x in items]
+        out = [x.metrics if isinstance(x, Run) else sweep_summary(x.records) if isinstance(x, Sweep) else x
+               for _, x in items]
         print(json.dumps(out[0] if len(out) == 1 else out, sort_keys=True))
         return 0
     for i, (path, x) in enumerate(items):
@@ -197,6 +196,9 @@ def cmd_report(args) -> int:
             print()
         if isinstance(x, Run):
             _print_run(x.metrics)
+        elif isinstance(x, Sweep):
+            print(f"{path}: a sweep of {len(x.records)} cells" + (f" ({x.failed} failed)" if x.failed else ""))
+            print(sweep_table(sweep_summary(x.records)))
         elif isinstance(x, list):
             print(f"{path}: {x[0].get('scenario', '?')} on {x[0].get('platform', '?')}")
             print(_table(x))
@@ -223,6 +225,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_trace_generate(args) -> int:
+    traces.check_duration(args.duration)
     sc = load_scenario(args.scenario)
     tr = traces.generate(sc, args.duration, args.seed)
     traces.write(tr, args.output)
@@ -382,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_profile)
     add_models_parser(sub)
     add_oracle_parser(sub)
+    add_sweep_parsers(sub)
     add_serve_parser(sub)
     add_client_parsers(sub)
     return ap

@@ -12,7 +12,7 @@ a domain (a package, a board), not the segment: the figure includes what else th
 
 A device that cannot be opened, or on which no model loads, is left out with one line saying why; a segment a
 device refuses (e.g. an Edge TPU given a file not compiled for it) is written as ``null`` (cannot run there).
-The format is documented in ``platforms/README.md``.
+The format is documented in ``docs/platforms.md``.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class ProfileError(ConfigError):
 @dataclass(frozen=True)
 class ProfileOptions:
     models: tuple[str, ...] = ()  # () = every model whose files are present
-    devices: tuple[str, ...] = ()  # () = hal.devices.discover()
+    devices: tuple[str, ...] = ()  # () = hal.discovery.discover()
     segments: int | None = None  # None = the manifest's ``segments`` of each model
     runs: int = 50
     warmup: int = 5

@@ -1,8 +1,8 @@
 """Random scenarios: workload mixes no policy was designed on (``edge-sdrm3 scenarios random``).
 
 ``random_scenario(seed, table)`` draws one mix over the models of a cost table (the decoded JSON of
-``models/xrbench/costs.json``); the same seed and table give the same scenario on every machine (``random.Random``
-seeded with an integer draws the same numbers on every Python version this project supports).
+``edge_sdrm3/data/models/xrbench/costs.json``); the same seed and table give the same scenario on every machine
+(``random.Random`` seeded with an integer draws the same numbers on every Python version this project supports).
 
 What a mix looks like, and why:
 

@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 from .catalog import FileFormatError, build_costs, build_models, load_platform
 from .core.metrics import model_infos, summarize
 from .core.policies import BASELINES
+from .core.records import completion_of, result
 from .core.types import Completion
-from .sim.replay import Setup, result
 from .sim.trace import is_trace, read
 
-_COMPLETION_FIELDS = ("model", "frame", "variant", "accelerator", "release_ms", "start_ms", "end_ms",
-                      "deadline_ms", "energy_mj", "status", "reason")
 SDRM3_FAMILY = "sdrm3"  # policies whose name starts with it are ours; the rest of BASELINES are compared against
 
 
@@ -64,11 +62,12 @@ def load_run(path: str, platform: str | None = None) -> Run:
     spec = load_platform(name)
     models = build_models(tr.scenario, None, spec)
     costs = build_costs(models, spec, tr.scenario.cost_table)
-    st = Setup(models, costs, {m.name: i for i, m in enumerate(models)})
+    index = {m.name: i for i, m in enumerate(models)}
+    infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
     comps = []
     for i, rec in enumerate(tr.jobs):
         try:
-            comps.append(Completion(*(rec[k] if k != "reason" else rec.get(k, "") for k in _COMPLETION_FIELDS)))
+            comps.append(completion_of(rec))
         except KeyError as e:
             raise FileFormatError(f"{path}: job record {i + 1}: missing field {e.args[0]!r}") from None
     ids = [a.id for a in spec.platform.accelerators]
@@ -87,19 +86,21 @@ def load_run(path: str, platform: str | None = None) -> Run:
             busy[ids.index(s["accelerator"])] += s["end_ms"] - s["start_ms"]
     # a replay's summary names its duration (the idle energy runs to it); the service's windows do not
     duration_ms = 1000.0 * summary.get("duration_s", 0.0) if tr.segments and "t_ms" not in summary else 0.0
-    res = result(summary.get("policy", "recorded"), tr, spec, st, shifted, busy, duration_ms)
+    accs = spec.platform.accelerators
+    res = result(summary.get("policy", "recorded"), tr.scenario.name, spec.platform.name, tr.duration_s, tr.seed,
+                 summarize(shifted, infos, accelerators=ids, busy_ms=busy,
+                           idle_power_mw=[a.idle_power_mw for a in accs], duration_ms=duration_ms))
     variants: dict[str, Counter] = {}
     for rec in tr.jobs:
         if rec.get("status") in ("done", "late"):
             m = rec["model"]
             vi = rec.get("variant", 0)
-            vname = rec.get("variant_name") or (models[st.index[m]].variants[vi].name if m in st.index else str(vi))
+            vname = rec.get("variant_name") or (models[index[m]].variants[vi].name if m in index else str(vi))
             variants.setdefault(m, Counter())[vname] += 1
     for m, d in res["models"].items():
         d["variants"] = dict(variants.get(m, {}))
     run = Run(str(path), res, shifted, segs, bool(tr.segments), ids, [m.name for m in models],
               {m.name: [v.name for v in m.variants] for m in models})
-    infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
     run.tuning = [{**s, "t_ms": s["t_ms"] - t0} for s in tr.summaries  # on the clock of the job records
                   if isinstance(s.get("theta"), dict) and isinstance(s.get("t_ms"), (int, float)) and not s.get("final")]
     run.windows = windows(shifted, infos)
@@ -153,8 +154,105 @@ def load_results(path: str) -> list[dict] | dict:
     return rows
 
 
-def load_any(path: str, platform: str | None = None) -> Run | list[dict] | dict:
+def load_any(path: str, platform: str | None = None) -> Run | list[dict] | dict | Sweep:
+    if is_sweep(path):
+        return load_sweep(path)
     return load_run(path, platform) if is_trace(path) else load_results(path)
+
+
+# --- sweep files (`edge-sdrm3 sweep -o FILE`: one record per cell) ---------------------------------------------
+
+@dataclass
+class Sweep:
+    path: str
+    records: list[dict]  # one per cell with a result (a cell run again after a failure: its last record)
+    failed: int = 0  # cells whose last record is an error
+
+
+def is_sweep(path: str) -> bool:
+    """A sweep's output: JSON lines whose first record has a 'cell' (a trace's first line is its header)."""
+    try:
+        with open(path) as f:
+            first = json.loads(f.readline())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(first, dict) and isinstance(first.get("cell"), dict) and "format" not in first
+
+
+def load_sweep(path: str) -> Sweep:
+    from .sweep.runner import cell_key, read_records
+
+    last: dict[str, dict] = {}
+    for r in read_records(path):
+        last[cell_key(r, path)] = r
+    ok = [r for r in last.values() if "error" not in r]
+    return Sweep(path, ok, len(last) - len(ok))
+
+
+def sweep_label(r: dict) -> str:
+    """A record's policy with its parameters, e.g. ``sdrm3 alpha=0.1``."""
+    params = r.get("params") or {}
+    return " ".join([r["policy"]] + [f"{k}={v}" for k, v in sorted(params.items())])
+
+
+def sweep_summary(records: list[dict]) -> list[dict]:
+    """Per policy (with its parameters): cells, mean UXCost, miss rate and energy, and the UXCost reduction
+    against the best baseline of each (scenario, platform, seed, duration) as a geometric mean over the
+    cells where that baseline's UXCost is > 0, with the cells worse / better than it by more than 1%. A ``+supernet``
+    policy is measured against the best ``X+supernet`` baseline of the cell where the sweep ran one (as ``reduction``
+    does)."""
+    ok = [r for r in records if "error" not in r]
+    best: dict[tuple, float] = {}  # per cell: the best plain baseline
+    best_sn: dict[tuple, float] = {}  # per cell: the best X+supernet baseline, the reference of any +supernet policy
+    for r in ok:
+        if is_baseline(r["policy"]) and not r.get("params"):
+            g = _sweep_group(r)
+            into = best_sn if r["policy"].endswith(SUPERNET) else best
+            into[g] = min(into.get(g, math.inf), r["uxcost"])
+    out: dict[str, dict] = {}
+    for r in ok:
+        s = out.setdefault(sweep_label(r), {"label": sweep_label(r), "policy": r["policy"], "params": r.get("params") or {},
+                                            "cells": 0, "uxcost": 0.0, "miss_rate": 0.0, "energy_mj": 0.0,
+                                            "_logs": [], "worse_cells": 0, "better_cells": 0})
+        s["cells"] += 1
+        for k in ("uxcost", "miss_rate", "energy_mj"):
+            s[k] += r[k]
+        g = _sweep_group(r)
+        ref = best_sn.get(g, best.get(g)) if r["policy"].endswith(SUPERNET) else best.get(g)
+        if ref is not None and ref > 0:
+            ratio = r["uxcost"] / ref
+            s["_logs"].append(math.log(max(ratio, 1e-12)))
+            s["worse_cells"] += ratio > 1.01
+            s["better_cells"] += ratio < 0.99
+    rows = []
+    for s in out.values():
+        logs = s.pop("_logs")
+        for k in ("uxcost", "miss_rate", "energy_mj"):
+            s[k] /= s["cells"]
+        s["compared_cells"] = len(logs)
+        s["geomean_reduction"] = 1.0 - math.exp(sum(logs) / len(logs)) if logs else None
+        rows.append(s)
+    order = {p: i for i, p in enumerate(BASELINES)}
+    rows.sort(key=lambda s: (order.get(s["policy"], len(order)), s["label"]))
+    return rows
+
+
+def _sweep_group(r: dict) -> tuple:
+    c = r.get("cell", {})
+    return (c.get("scenario", r.get("scenario")), c.get("platform", r.get("platform")), r.get("seed"),
+            r.get("duration_s"))
+
+
+def sweep_table(rows: list[dict]) -> str:
+    head = ["policy", "cells", "mean uxcost", "miss %", "energy mJ", "vs best baseline", "worse", "better"]
+    lines = [[s["label"], str(s["cells"]), f"{s['uxcost']:.4f}", f"{100 * s['miss_rate']:.1f}", f"{s['energy_mj']:.0f}",
+              "n/a" if s["geomean_reduction"] is None else f"{100 * s['geomean_reduction']:+.1f}%",
+              str(s["worse_cells"]), str(s["better_cells"])] for s in rows]
+    if not lines:
+        return "no results"
+    w = [max(len(h), *(len(x[i]) for x in lines)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w[i]}}}" for i in range(len(head)))
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * x for x in w))] + [fmt.format(*x) for x in lines])
 
 
 def best_baseline(rows: list[dict]) -> dict | None:
@@ -164,12 +262,36 @@ def best_baseline(rows: list[dict]) -> dict | None:
 
 
 def reduction(rows: list[dict]) -> dict[str, tuple[float, str]]:
-    """Each non-baseline policy's UXCost reduction (a fraction) against the best baseline, and its name."""
-    best = best_baseline(rows)
-    if best is None:
-        return {}
-    return {r["policy"]: (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
-            for r in rows if r["policy"] not in BASELINES}
+    """Each policy of ours' UXCost reduction (a fraction) against its reference, and the reference's name: the best
+    baseline; for an ``X+supernet`` of ours, the best ``X+supernet`` baseline among ``rows`` if there is one."""
+    plain = best_baseline(rows)
+    sn = best_supernet_baseline(rows)
+    out = {}
+    for r in rows:
+        if is_baseline(r["policy"]):
+            continue
+        best = sn if sn is not None and r["policy"].endswith(SUPERNET) else plain
+        if best is not None:
+            out[r["policy"]] = (1.0 - r["uxcost"] / best["uxcost"] if best["uxcost"] > 0 else 0.0, best["policy"])
+    return out
+
+
+SUPERNET = "+supernet"
+
+
+def is_supernet_baseline(policy: str) -> bool:
+    """``X+supernet`` for a baseline X: a baseline with the supernet selector."""
+    return policy.endswith(SUPERNET) and policy[: -len(SUPERNET)] in BASELINES
+
+
+def is_baseline(policy: str) -> bool:
+    return policy in BASELINES or is_supernet_baseline(policy)
+
+
+def best_supernet_baseline(rows: list[dict]) -> dict | None:
+    """The ``X+supernet`` baseline with the lowest UXCost among ``rows``, if any."""
+    base = [r for r in rows if is_supernet_baseline(r["policy"])]
+    return min(base, key=lambda r: r["uxcost"]) if base else None
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:

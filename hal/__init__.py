@@ -3,12 +3,16 @@
 The verbs (pycoral-style, device strings such as 'cpu:2', 'gpu', 'edgetpu:usb:0', 'emulated:npu0')::
 
     runtime_info() -> dict                      which TFLite runtime (hal.runtime)
-    discover() -> Discovery                     usable devices; .skipped has the reasons (hal.devices)
-    open_device(spec, **opts) -> Device         Device.load(path) -> Loaded; Loaded.invoke(inputs) / .run(inputs)
+    discover() -> Discovery                     usable devices; .skipped has the reasons (hal.discovery)
+    open_device(spec, **opts) -> Device         Device.load(path, key=...) -> Loaded; Device.probe() (hal.devices)
+    Loaded.run(inputs) -> RunResult             one call for every kind, energy always filled; .invoke(inputs)
     best_meter(root='/') -> EnergyMeter         read_joules(), source (hal.energy)
     detect() -> dict                            all of the above for `edge-sdrm3 platforms --detect`
 
-Emulated accelerators and their cost models are in hal.emulated; errors in hal.errors.
+Modules by concern: hal.loaded (a model on a device, RunResult), hal.devices (the real kinds and open_device's
+table of openers), hal.emulated (emulated accelerators, their cost models and faults; the kind registers itself
+in that table when imported, here), hal.host (the host interpreter pool), hal.discovery, hal.native (native
+libraries), hal.energy, hal.runtime; errors in hal.errors.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hal.devices import DeviceInfo, Discovery, discover, open_device
+from hal import emulated  # noqa: F401  (registers the emulated device kind in open_device's table)
+from hal.devices import DeviceInfo, open_device
+from hal.discovery import Discovery, discover
 from hal.energy import EnergyMeter, best_meter
 from hal.errors import HalError, RuntimeMissing
+from hal.loaded import RunResult
 from hal.runtime import runtime_info
 
 
@@ -46,6 +53,7 @@ __all__ = [
     "Discovery",
     "EnergyMeter",
     "HalError",
+    "RunResult",
     "best_meter",
     "detect",
     "discover",

@@ -20,13 +20,14 @@ When outputs are computed for real (``compute=``):
   2-core host cannot run the real inference of several emulated accelerators within their modelled
   times; this keeps the modelled schedule intact and computes as much as the host allows.
 
-Honesty: every :class:`~hal.devices.RunResult` from here has ``timing='emulated'``, ``computed`` saying
+Honesty: every :class:`~hal.loaded.RunResult` from here has ``timing='emulated'``, ``computed`` saying
 whether outputs are real, ``latency_ms`` = the *modelled* latency, ``host_ms`` = the real host time
 beside it (None if not computed), ``wall_ms`` = what the injected clock saw, and ``energy_mj`` =
-the modelled energy (emulated accelerators are never metered; see hal.energy).
+the modelled energy, ``energy_source`` 'model:emulated' (emulated accelerators are never metered; see hal.energy).
 
-``invoke()`` is the plain Loaded verb: it always computes real outputs (the caller asked for them),
-paced like run(compute='always').
+``run(inputs)`` answers like every device's: ``run(None)`` (no inputs exist) is timed only, like
+``compute='never'``. ``run(inputs, compute=...)`` overrides the device's policy for one run. ``invoke()`` is the
+plain Loaded verb: it always computes real outputs (the caller asked for them), paced like run(compute='always').
 
 Faults (``EmulatedDevice(..., fault=FaultSpec(...))``, the platform file's ``fault`` key of an emulated
 accelerator): a device that fails a fraction of its invokes (``fail_rate``: InvokeError), hangs in some
@@ -36,19 +37,15 @@ for good). Draws come from ``random.Random(seed)``, so a run is repeatable. It e
 failure handling (edge_sdrm3/runtime/service.py) without flaky hardware.
 
 Memory: every accelerator that computes on the host may share one interpreter per model file through a
-:class:`HostInterpreters` pool (``EmulatedDevice(..., shared=pool)``; the live service also loads its ``cpu``
-accelerator's models from the same pool). Emulated accelerators compute on the host CPU, so a private copy per
-emulated device only multiplies resident memory: XNNPACK packs the weights and plans a workspace per
-interpreter, which for the MediaPipe models is 3-10x the file size (pose_landmark_full, 6 MB of weights, in 4
-segments: ~62 MB resident). Each pooled interpreter has a lock (interpreters are not thread-safe): a
-``when-idle`` run whose interpreter is busy is timed only, like one that finds no free host slot; an
-``always`` run waits for it.
+:class:`~hal.host.HostInterpreters` pool (``EmulatedDevice(..., shared=pool)``; see hal.host).
+
+The kind registers itself in :func:`hal.devices.open_device`'s table when this module is imported (``import hal``
+does), so ``open_device('emulated:NAME', cost=...)`` opens an :class:`EmulatedDevice`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import random
 import threading
 import time
@@ -60,10 +57,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from hal import runtime
-from hal.devices import Device, DeviceInfo, InterpreterLoaded, Loaded, RunResult, check_inputs
-from hal.errors import BadDeviceSpec, DeviceUnavailable, HalError, InvokeError, ModelLoadError
+from hal.devices import Device, DeviceInfo, register_kind
+from hal.errors import BadDeviceSpec, BadInput, DeviceUnavailable, HalError, InvokeError, ModelLoadError
+from hal.host import HostInterpreters, HostSlots, SharedLoaded
+from hal.loaded import InterpreterLoaded, Loaded, RunResult
+
+# HostSlots and HostInterpreters (hal.host) are named here too: they are this device's constructor arguments.
+__all__ = [
+    "COMPUTE_POLICIES", "Cost", "CostModel", "CostTable", "EmulatedDevice", "EmulatedLoaded", "FaultInjector",
+    "FaultSpec", "HostInterpreters", "HostSlots", "RelativeCost",
+]
 
 COMPUTE_POLICIES = ("always", "never", "when-idle")
+ENERGY_SOURCE = "model:emulated"
 
 
 @dataclass(frozen=True)
@@ -183,112 +189,6 @@ class FaultInjector:
             self.released.wait(sp.hang_s)
 
 
-class HostSlots:
-    """How many emulated inferences may compute on the host at once (shared by a platform's devices)."""
-
-    def __init__(self, slots: int | None = None):
-        self.slots = slots if slots is not None else max(1, os.cpu_count() or 1)
-        self._sem = threading.BoundedSemaphore(self.slots)
-
-    def try_acquire(self) -> bool:
-        return self._sem.acquire(blocking=False)
-
-    def release(self) -> None:
-        self._sem.release()
-
-
-class _PoolEntry:
-    __slots__ = ("loaded", "lock", "refs")
-
-    def __init__(self, loaded: InterpreterLoaded):
-        self.loaded = loaded
-        self.lock = threading.Lock()
-        self.refs = 0
-
-
-class HostInterpreters:
-    """One host-CPU interpreter per model file, shared by every accelerator that computes on the host.
-
-    ``view(path, device)`` returns a :class:`SharedLoaded` (a Loaded of its own, for ``device``) backed by the
-    pool's interpreter of ``path``, loaded on first request; closing the last view of a file frees its
-    interpreter. Thread-safe: loads and closes are serialised per pool, invokes per interpreter.
-    """
-
-    def __init__(self, threads: int = 1):
-        if threads < 1:
-            raise ValueError(f"HostInterpreters needs threads >= 1, got {threads}")
-        self.threads = threads
-        self._entries: dict[str, _PoolEntry] = {}
-        self._mutex = threading.Lock()
-        self.loads = 0  # interpreters created (for tests and status)
-
-    def view(self, path: Path, device: str) -> SharedLoaded:
-        key = str(Path(path).resolve())
-        with self._mutex:  # a load under the mutex: two accelerators asking at once load the file once
-            entry = self._entries.get(key)
-            if entry is None:
-                try:
-                    interpreter = runtime.make_interpreter(str(path), num_threads=self.threads)
-                    loaded = InterpreterLoaded(Path(path), "host", interpreter, (), self.threads)
-                except (ValueError, RuntimeError) as exc:
-                    raise ModelLoadError(f"cannot load {path} on {device}: {exc}") from exc
-                entry = self._entries[key] = _PoolEntry(loaded)
-                self.loads += 1
-            entry.refs += 1
-        return SharedLoaded(self, key, entry, device)
-
-    def _release(self, key: str, entry: _PoolEntry) -> None:
-        with self._mutex:
-            entry.refs -= 1
-            if entry.refs <= 0 and self._entries.get(key) is entry:
-                del self._entries[key]
-                with entry.lock:  # never free an interpreter another thread is invoking
-                    entry.loaded.close()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-class SharedLoaded(Loaded):
-    """A device's handle on a pooled host interpreter: invoke() takes the interpreter's lock (blocking);
-    run() times the invoke alone (not the wait for the lock); try_invoke() gives None when it is busy."""
-
-    def __init__(self, pool: HostInterpreters, key: str, entry: _PoolEntry, device: str):
-        inner = entry.loaded
-        super().__init__(inner.path, device, inner.inputs, inner.outputs)
-        self.threads = inner.threads
-        self._pool = pool
-        self._key = key
-        self._entry = entry
-
-    def _invoke(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        with self._entry.lock:
-            return self._entry.loaded._invoke(inputs)
-
-    def try_invoke(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray] | None:
-        if not self._entry.lock.acquire(blocking=False):
-            return None
-        try:
-            return self._entry.loaded._invoke(inputs)
-        finally:
-            self._entry.lock.release()
-
-    def run(self, inputs: Sequence[np.ndarray]) -> RunResult:
-        if self._closed:
-            raise InvokeError(f"{self.path} on {self.device}: model is closed")
-        check_inputs(self.inputs, inputs, f"{self.path.name} on {self.device}")
-        with self._entry.lock:
-            t0 = time.perf_counter()
-            outputs = self._entry.loaded._invoke(inputs)
-            ms = (time.perf_counter() - t0) * 1e3
-        return RunResult(outputs, True, "measured", ms, ms, None, ms)
-
-    def close(self) -> None:
-        if not self._closed:
-            super().close()
-            self._pool._release(self._key, self._entry)
-
-
 class EmulatedDevice(Device):
     """``emulated:NAME``: an accelerator whose timing and energy come from ``cost``."""
 
@@ -325,6 +225,32 @@ class EmulatedDevice(Device):
         self.shared = shared  # None: a private interpreter per load()
         self.fault = FaultInjector(fault, name, clock) if fault is not None else None
 
+    @classmethod
+    def open(
+        cls,
+        spec: str,
+        name: str,
+        *,
+        threads: int | None = None,
+        cost: CostModel | None = None,
+        compute: str = "when-idle",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        host: HostSlots | None = None,
+        shared: HostInterpreters | None = None,
+        fault: FaultSpec | None = None,
+    ) -> EmulatedDevice:
+        """open_device's opener of 'emulated:NAME': ``threads`` are the host threads of a private interpreter."""
+        return cls(
+            name, cost, compute=compute, clock=clock, sleep=sleep, host=host, host_threads=threads or 1,
+            shared=shared, fault=fault,
+        )
+
+    @property
+    def energy_source(self) -> str:
+        """Every run is charged its cost model's energy (an emulated accelerator is never metered)."""
+        return ENERGY_SOURCE
+
     def release_hangs(self) -> None:
         """End every injected hang now (and later ones at once): called before the device is closed."""
         if self.fault is not None:
@@ -334,33 +260,35 @@ class EmulatedDevice(Device):
         self.release_hangs()
         super().close()
 
-    def load(self, path: str | os.PathLike[str], key: str | None = None) -> EmulatedLoaded:
-        """Load the real model on the host CPU; ``key`` names it in the cost model (default: file stem)."""
-        loaded = super().load(path)
-        assert isinstance(loaded, EmulatedLoaded)
-        if key is not None:
-            loaded.key = key
-        return loaded
+    def modelled_ms(self, key: str) -> float:
+        """The cost model's latency of model ``key`` (inf when it has none)."""
+        try:
+            return self.cost(key, None).latency_ms
+        except HalError:
+            return math.inf
+
+    def _cheapest(self, models: Sequence[Loaded]) -> Loaded | None:
+        """The loaded model of the least modelled work (the first of equals): a probe should cost little."""
+        return min(models, key=lambda m: self.modelled_ms(m.key), default=None)
 
     def _load(self, path: Path) -> Loaded:
         if self.shared is not None:
-            return EmulatedLoaded(self, self.shared.view(path, self.spec), path.stem)
+            return EmulatedLoaded(self, self.shared.view(path, self.spec))
         try:
             interpreter = runtime.make_interpreter(str(path), num_threads=self.host_threads)
             inner = InterpreterLoaded(path, self.spec, interpreter, (), self.host_threads)
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"cannot load {path} on {self.spec}: {exc}") from exc
-        return EmulatedLoaded(self, inner, path.stem)
+        return EmulatedLoaded(self, inner)
 
 
 class EmulatedLoaded(Loaded):
     """A model on an emulated accelerator. Use from one thread, like every Loaded."""
 
-    def __init__(self, device: EmulatedDevice, inner: InterpreterLoaded | SharedLoaded, key: str):
+    def __init__(self, device: EmulatedDevice, inner: InterpreterLoaded | SharedLoaded):
         super().__init__(inner.path, device.spec, inner.inputs, inner.outputs)
         self._dev = device
         self._inner = inner
-        self.key = key
         self.last_host_ms: float | None = None  # last real host time of this model (drives 'when-idle')
 
     def invoke(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -368,22 +296,23 @@ class EmulatedLoaded(Loaded):
         assert result.outputs is not None
         return result.outputs
 
-    def run(self, inputs: Sequence[np.ndarray], *, compute: str | None = None) -> RunResult:
+    def run(self, inputs: Sequence[np.ndarray] | None, *, compute: str | None = None) -> RunResult:
         """One paced invocation; outputs computed per the compute policy (see the module docstring)."""
-        if self._closed:
-            raise HalError(f"{self.path} on {self.device}: model is closed")
-        check_inputs(self.inputs, inputs, f"{self.path.name} on {self.device}")
-        policy = compute or self._dev.compute
-        if policy not in COMPUTE_POLICIES:
-            raise BadDeviceSpec(f"compute must be one of {COMPUTE_POLICIES}, got {policy!r}")
-        if not self._busy.acquire(blocking=False):
-            raise InvokeError(f"{self.path} on {self.device}: concurrent run; a Loaded is used from one thread")
-        try:
+        if compute is not None and compute not in COMPUTE_POLICIES:
+            raise BadDeviceSpec(f"compute must be one of {COMPUTE_POLICIES}, got {compute!r}")
+        if inputs is None:
+            if compute == "always":
+                raise BadInput(f"{self.path.name} on {self.device}: compute='always' needs inputs, got None")
+            if self._closed:
+                raise InvokeError(f"{self.path} on {self.device}: model is closed")
+            policy = "never"
+        else:
+            self._check(inputs)
+            policy = compute or self._dev.compute
+        with self._exclusive("run"):
             if self._dev.fault is not None:
                 self._dev.fault.before_invoke()
             return self._run(inputs, policy)
-        finally:
-            self._busy.release()
 
     def _should_compute(self, policy: str) -> tuple[bool, bool]:
         """(compute?, holding a host slot?)."""
@@ -401,13 +330,13 @@ class EmulatedLoaded(Loaded):
         acquired = self._dev.host.try_acquire()
         return acquired, acquired
 
-    def _run(self, inputs: Sequence[np.ndarray], policy: str) -> RunResult:
+    def _run(self, inputs: Sequence[np.ndarray] | None, policy: str) -> RunResult:
         dev = self._dev
         start = dev.clock()
         computed, holding = self._should_compute(policy)
         outputs: list[np.ndarray] | None = None
         host_ms: float | None = None
-        if computed:
+        if computed and inputs is not None:
             inner = self._inner
             try:
                 t0 = time.perf_counter()
@@ -438,8 +367,21 @@ class EmulatedLoaded(Loaded):
             "end_s": end,
             "overrun_ms": max(0.0, wall_ms - cost.latency_ms),
         }
-        return RunResult(outputs, computed, "emulated", cost.latency_ms, host_ms, cost.energy_mj, wall_ms, extra)
+        return RunResult(
+            outputs=outputs,
+            computed=computed,
+            timing="emulated",
+            latency_ms=cost.latency_ms,
+            host_ms=host_ms,
+            energy_mj=cost.energy_mj,
+            energy_source=ENERGY_SOURCE,
+            wall_ms=wall_ms,
+            extra=extra,
+        )
 
     def close(self) -> None:
         super().close()
         self._inner.close()
+
+
+register_kind("emulated", EmulatedDevice.open)

@@ -28,6 +28,12 @@ cores gets half). Idle power of the domain (the delta when nothing ran) is repor
 of the platform, not charged to jobs. Emulated accelerators are never metered: they report the
 modelled energy of their cost model (hal.emulated), and their host-CPU work is excluded from
 attribution so that it is not counted twice. Which domains a device belongs to is platform data.
+
+**Energy of one invocation** (``RunResult.energy_mj``, filled by hal for every device): a real device charges
+each run through an :class:`InvokeEnergy` given at open — :class:`ProfiledPower` (measured latency × the power
+its profile implies for that model, what the live service uses: a meter's delta is not attributable to one job
+when several accelerators share a package) or :class:`MeteredEnergy` (a meter's delta across the invoke, exact
+only when the device runs alone; the default). Emulated devices charge their cost model's energy (hal.emulated).
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ import logging
 import os
 import re
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -274,10 +281,12 @@ def best_meter(
     clock: Clock = time.monotonic,
     run: Runner = run_command,
     skipped: list[tuple[str, str]] | None = None,
+    cpu_seconds: Callable[[], float] | None = None,
 ) -> EnergyMeter:
     """The first meter that works here: RAPL, Jetson INA3221, Pi 5 PMIC, else the CPU-time estimate.
 
     Each unavailable source gets one log line; pass ``skipped`` to collect (source, reason) pairs.
+    ``cpu_seconds``: the CPU clock of the estimate (default: this process and its children, through psutil).
     """
     attempts: list[tuple[str, Callable[[], EnergyMeter]]] = [
         ("rapl", lambda: RaplMeter(root)),
@@ -294,8 +303,78 @@ def best_meter(
             log.info("energy meter %s skipped: %s", name, exc)
             if skipped is not None:
                 skipped.append((name, str(exc)))
-    return CpuTimeMeter(watts_per_core)
+    return CpuTimeMeter(watts_per_core, cpu_seconds)
 
 
 def _not_pi5(root: str | os.PathLike[str]) -> EnergyMeter:
     raise MeterUnavailable(f"not a Raspberry Pi 5 ({_under(root, '/proc/device-tree/model')})")
+
+
+# ------------------------------------------------------------------------------------ one invocation
+
+
+class InvokeEnergy(Protocol):
+    """How a real device charges energy to one invocation: ``begin()`` just before it, ``charge()`` just after."""
+
+    @property
+    def source(self) -> str: ...
+
+    def begin(self) -> float: ...
+
+    def charge(self, begun: float, key: str, latency_ms: float) -> float: ...
+
+
+class ProfiledPower:
+    """Estimate: measured latency × the profiled power of that model here (profiled energy / profiled latency).
+
+    ``power_mw`` maps a model key (what ``Device.load(path, key=...)`` named it) to milliwatts; a key it does not
+    know is charged nothing (a model never profiled on this device).
+    """
+
+    source = "estimate:profiled-power*measured-time"
+
+    def __init__(self, power_mw: Mapping[str, float]):
+        self.power_mw = dict(power_mw)
+
+    def begin(self) -> float:
+        return 0.0
+
+    def charge(self, begun: float, key: str, latency_ms: float) -> float:
+        return latency_ms * self.power_mw.get(key, 0.0) / 1000.0
+
+
+class MeteredEnergy:
+    """The meter's delta across the invoke, in mJ (the whole domain's energy: exact when the device runs alone).
+
+    Without a meter, :func:`best_meter` chooses one on first use, with the CPU-time estimate on this process's CPU
+    clock (nanoseconds, where psutil's is in clock ticks) as its fallback. Reads are serialised: one meter may
+    serve the models of a device used from several threads.
+    """
+
+    def __init__(self, meter: EnergyMeter | None = None, *, watts_per_core: float = 1.0):
+        self._meter = meter
+        self._watts_per_core = watts_per_core
+        self._lock = threading.Lock()
+
+    @property
+    def meter(self) -> EnergyMeter:
+        with self._lock:
+            if self._meter is None:
+                self._meter = best_meter(
+                    watts_per_core=self._watts_per_core, cpu_seconds=time.process_time
+                )
+            return self._meter
+
+    @property
+    def source(self) -> str:
+        return self.meter.source
+
+    def begin(self) -> float:
+        meter = self.meter
+        with self._lock:
+            return meter.read_joules()
+
+    def charge(self, begun: float, key: str, latency_ms: float) -> float:
+        meter = self.meter
+        with self._lock:
+            return max(0.0, meter.read_joules() - begun) * 1000.0

@@ -211,3 +211,21 @@ def test_headline_figure_from_the_benchmark_results(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     run_cli(capsys, ["report", str(ROOT / "docs" / "results" / "uxcost.json"), "--png", str(tmp_path)])
     assert (tmp_path / "uxcost.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_supernet_policy_of_ours_is_compared_with_the_best_supernet_baseline(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    argv = ["compare", "social_a", "--platform", PLATFORM, "--duration", "1", "--policies",
+            "edf,sel,edf_firm+supernet,sdrm3,sdrm3+supernet"]
+    cmp = tmp_path / "cmp.json"
+    cmp.write_text(run_cli(capsys, [*argv, "--json"]).out)
+    ux = {r["policy"]: r["uxcost"] for r in json.loads(cmp.read_text())}
+    best = min(("edf", "sel"), key=ux.get)
+    text = run_cli(capsys, argv).out
+    assert f"sdrm3: {100 * (1 - ux['sdrm3'] / ux[best]):+.1f}% UXCost reduction vs best baseline" in text
+    sn = 100 * (1 - ux["sdrm3+supernet"] / ux["edf_firm+supernet"])
+    assert f"sdrm3+supernet: {sn:+.1f}% UXCost reduction vs the best +supernet baseline, edf_firm+supernet" in text
+    assert "edf_firm+supernet:" not in text  # a baseline, not one of ours
+    run_cli(capsys, ["report", str(cmp), "-o", str(tmp_path / "cmp.html")])
+    html = (tmp_path / "cmp.html").read_text()
+    assert f"{sn:+.1f}% (edf_firm+supernet)" in html

@@ -1,4 +1,4 @@
-"""systemd/edge-sdrm3.service: `systemd-analyze verify` accepts it; its security exposure is at most 2.5 while
+"""The shipped unit (edge_sdrm3/data/systemd/edge-sdrm3.service): `systemd-analyze verify` accepts it; its security exposure is at most 2.5 while
 DeviceAllow= keeps the accelerator device nodes (Edge TPU, GPU, Jetson) reachable.
 
 verify needs ExecStart's binary to exist, so the test verifies a copy whose ExecStart names this
@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).resolve().parents[1] / "systemd" / "edge-sdrm3.service"
+from edge_sdrm3.data import data_path
+
+UNIT = data_path("systemd", "edge-sdrm3.service")
 ANALYZE = shutil.which("systemd-analyze")
 MAX_EXPOSURE = 2.5  # issue 6 item 7: `systemd-analyze security --offline=true` overall exposure at most this
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")

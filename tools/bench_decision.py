@@ -40,6 +40,7 @@ from _bench_common import SCENARIOS, command_line, csv_list, machine, percentile
 from edge_sdrm3.catalog import build_costs, build_models, load_platform, load_scenario  # noqa: E402
 from edge_sdrm3.core.dispatcher import Dispatcher  # noqa: E402
 from edge_sdrm3.core.policies import make_policy, policy_names  # noqa: E402
+from edge_sdrm3.core.policy import as_policy  # noqa: E402
 from edge_sdrm3.core.types import INF, Drop, Job, Run  # noqa: E402
 
 PLATFORM_FOR = {1: "single_4k_ws", 2: "dual_4k_ws_os", 4: "quad_4k_ws_os_ws_os"}
@@ -156,7 +157,7 @@ def bench_cell(policy_names_: list[str], n_jobs: int, n_acc: int, platform: str,
     states_by_widths: dict = {}
     state_sets = []
     for pol in policies:
-        widths = None if getattr(pol, "uses_variants", False) else (1.0,)
+        widths = None if as_policy(pol).uses_variants else (1.0,)
         if widths not in states_by_widths:
             models, table_name = load_models(scenario, widths)
             costs = build_costs(models, spec, table_name)

@@ -47,9 +47,9 @@ import zmq
 from soak import Service, ServiceUnavailable, _cache_has_mediapipe, _workload_scenario
 
 from edge_sdrm3.client import ClientError, ClientTimeout, Publisher, Result, Subscriber
+from edge_sdrm3.data import data_path
 
-ROOT = common.ROOT
-DIGITS = ROOT / "models" / "digits" / "digits_w100.tflite"
+DIGITS = data_path("models", "digits", "digits_w100.tflite")
 MEDIAPIPE = ("palm_detection", "hand_landmark", "face_detection", "face_landmark", "iris_landmark",
              "selfie_segmentation", "pose_detection", "pose_landmark")
 

@@ -13,9 +13,10 @@ registry, never from a list here:
 
 - the *baselines* are ``BASELINES`` (DESIGN.md §4, as registered); the best baseline of a cell is the one with the
   lowest UXCost;
-- the *supernet baselines* are the registered ``X+supernet`` policies whose ``X`` is a baseline; a policy of ours
-  whose name ends in ``+supernet`` is compared with the best of them (like with like: both may serve narrower
-  variants), or with the best baseline when none is registered;
+- the *supernet baselines* are the registered ``X+supernet`` policies whose ``X`` is a baseline (with
+  ``--every-supernet-baseline``: ``X+supernet`` for every baseline X); a policy of ours whose name ends in
+  ``+supernet`` is compared with the best of them (like with like: both may serve narrower variants), or with the
+  best baseline when there is none;
 - every other policy is *ours* (SDRM3 and its variants): per cell its reduction ``1 - UXCost(p) / UXCost(reference)``.
 
 Over the cells, per policy of ours: the geometric-mean reduction ``1 - exp(mean(log(1 - r)))`` with the median
@@ -42,8 +43,9 @@ import multiprocessing
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (  # noqa: E402  (puts the repository root on sys.path)
@@ -58,6 +60,7 @@ from edge_sdrm3.sim.replay import replay  # noqa: E402
 from edge_sdrm3.sim.trace import generate  # noqa: E402
 
 WORSE_TOL = 0.01  # a policy is "worse" in a cell when its reduction is below -1%
+WORSE_NAMED = 12  # the summary names at most this many worse cells (the JSON has them all)
 LOADED_MISS = 0.01  # a cell is "loaded" when its reference baseline misses at least 1% of frames
 SUPERNET = "+supernet"
 HEADLINE = ("sdrm3", "sdrm3+supernet")  # columns of the headline table (n/a when not registered)
@@ -84,11 +87,12 @@ def constructible(name: str) -> bool:
     return True
 
 
-def policy_roles(registered: list[str], can_build: Callable[[str], bool] = constructible) -> dict[str, list[str]]:
+def policy_roles(registered: list[str], can_build: Callable[[str], bool] | None = None) -> dict[str, list[str]]:
     """{"baselines", "supernet_baselines", "ours"}: the baselines as ``BASELINES`` names them (those registered),
-    ``X+supernet`` for each baseline X that the registry lists or ``can_build``, and every other registered policy."""
+    ``X+supernet`` for each baseline X that the registry lists (or, given ``can_build``, that it builds on request),
+    and every other registered policy."""
     base = [b for b in BASELINES if b in registered and not b.endswith(SUPERNET)]
-    sn = [b + SUPERNET for b in base if b + SUPERNET in registered or can_build(b + SUPERNET)]
+    sn = [b + SUPERNET for b in base if b + SUPERNET in registered or can_build is not None and can_build(b + SUPERNET)]
     return {"baselines": base, "supernet_baselines": sn,
             "ours": [p for p in registered if p not in base and p not in sn and p not in BASELINES]}
 
@@ -120,23 +124,34 @@ def _run(tr, spec, policy: str, config: dict | None) -> dict:
     return out
 
 
-def run_cell(task: tuple) -> dict:
+class CellTask(NamedTuple):
+    """One cell to run: a scenario on a platform, every policy in ``policies``, then ``ablations``
+    (``(label, policy_config)`` of ``ABLATION_BASE``)."""
+
+    scenario: Scenario
+    platform: str
+    duration_s: float
+    seed: int
+    policies: tuple[str, ...]
+    ablations: tuple[tuple[str, dict], ...] = ()
+
+
+def run_cell(task: CellTask) -> dict:
     """One cell: every policy, then the ablation variants of ``ABLATION_BASE``."""
-    scenario, platform, duration, seed, policies, ablations = task
-    tr = _trace(scenario, duration, seed)
-    spec = load_platform(platform)
-    t0 = time.perf_counter()
-    results = {p: _run(tr, spec, p, None) for p in policies}
+    tr = _trace(task.scenario, task.duration_s, task.seed)
+    spec = load_platform(task.platform)
+    t0, c0 = time.perf_counter(), time.process_time()
+    results = {p: _run(tr, spec, p, None) for p in task.policies}
     abl = {}
-    for label, cfg in ablations:  # the ablation keeps the run's totals only (no per-model breakdown)
+    for label, cfg in task.ablations:  # the ablation keeps the run's totals only (no per-model breakdown)
         m = _run(tr, spec, ABLATION_BASE, cfg)
         m.pop("models", None)
         abl[label] = m
-    return {"scenario": scenario.name, "platform": platform, "results": results, "ablation": abl,
-            "wall_s": time.perf_counter() - t0}
+    return {"scenario": task.scenario.name, "platform": task.platform, "results": results, "ablation": abl,
+            "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
 
 
-def run_cells(tasks: list[tuple], workers: int, log: Callable[[str], None]) -> list[dict]:
+def run_cells(tasks: list[CellTask], workers: int, log: Callable[[str], None]) -> list[dict]:
     """Every task's cell, in the order of ``tasks`` (``workers`` > 1: that many processes)."""
     cells = []
 
@@ -153,7 +168,7 @@ def run_cells(tasks: list[tuple], workers: int, log: Callable[[str], None]) -> l
     else:
         for t in tasks:
             done(run_cell(t))
-    order = {(t[0].name, t[1]): i for i, t in enumerate(tasks)}
+    order = {(t.scenario.name, t.platform): i for i, t in enumerate(tasks)}
     return sorted(cells, key=lambda c: order[(c["scenario"], c["platform"])])
 
 
@@ -333,7 +348,9 @@ def summary_lines(doc: dict) -> list[str]:
             acc += "" if s["reference_accuracy_mean"] is None else \
                 f"; {ref} {s['reference_accuracy_mean']:.3f}"
             acc += ")"
-        worse = f" ({', '.join(s['worse'])})" if s["worse"] else ""
+        names = s["worse"][:WORSE_NAMED] + ([f"{len(s['worse']) - WORSE_NAMED} more in the table"]
+                                            if len(s["worse"]) > WORSE_NAMED else [])
+        worse = f" ({', '.join(names)})" if names else ""
         out.append(f"{p} vs {ref}: geomean UXCost reduction {pct(s['geomean_reduction'])} "
                    f"(median {pct(s['median_reduction'])}) over {s['cells']} feasible cells; "
                    f"{pct(s['geomean_reduction_loaded'])} (median {pct(s['median_reduction_loaded'])}) over the "
@@ -423,7 +440,9 @@ def write_markdown(path: Path, doc: dict, head: list[str], roles: dict[str, list
         L += ["## The mixes", "", f"Written by `edge-sdrm3 scenarios random --seed {r['first_seed']} --count "
               f"{r['count']} -o DIR` (model@fps, <-upstream p=trigger probability, d=deadline in ms when shorter "
               "than the period):", ""] + ["- " + x for x in mix_lines(scenarios)] + [""]
-    L += [f"Wall time {doc['run']['wall_s']:.0f} s with {doc['run']['workers']} worker(s); {doc['run']['machine']}.", ""]
+    run = doc["run"]
+    L += [f"Wall time {run['wall_s']:.0f} s with {run['workers']} worker(s), the replays {run['cpu_s']:.0f} s of CPU; "
+          f"{run['machine']}.", ""]
     path.write_text("\n".join(L))
 
 
@@ -456,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="run N random mixes (edge-sdrm3 scenarios random) instead of the XRBench scenarios; "
                          "writes uxcost_random.md/.json")
     ap.add_argument("--random-seed", type=int, default=1, help="seed of the first random mix (default 1)")
+    ap.add_argument("--every-supernet-baseline", action="store_true",
+                    help="compare +supernet policies of ours with X+supernet for every baseline X, not only those "
+                         "the registry lists")
     ap.add_argument("--all", action="store_true", help="the full report: every cell and the ablation")
     ap.add_argument("--ablation", action="store_true",
                     help="run the SDRM3 ablation (default only on the full XRBench grid)")
@@ -480,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = {sc.name: sc for sc in mixes}
     platforms = args.platforms or list(PLATFORMS)
     registered = policy_names()
-    roles = policy_roles(registered)
+    roles = policy_roles(registered, constructible if args.every_supernet_baseline else None)
     wanted = args.policies or registered
     unknown = [p for p in wanted if p not in registered and not constructible(p)]
     if unknown:
@@ -506,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 ablations.append((label, cfg))
 
-    tasks = [(sc, p, args.duration, args.seed, policies, ablations) for sc in mixes for p in platforms]
+    tasks = [CellTask(sc, p, args.duration, args.seed, tuple(policies), tuple(ablations))
+             for sc in mixes for p in platforms]
     t0 = time.perf_counter()
     print(f"{len(tasks)} cells x {len(policies)} policies" + (f" + {len(ablations)} ablation variants" if ablations else "")
           + f", {args.duration:g} s replays, seed {args.seed}, {args.workers} worker(s)", file=sys.stderr)
@@ -525,8 +548,10 @@ def main(argv: list[str] | None = None) -> int:
                       **summarise(cells, p, lambda c, p=p: c["reduction"].get(p)), **accuracy_summary(cells, p)}
     abl_summary = ablation_summary(cells, summary, abl_na) if do_ablation else {}
 
+    cpu = sum(c["cpu_s"] for c in cells)
     for c in cells:  # keep the JSON's per-cell timing out of the comparable part
         c["wall_s"] = round(c["wall_s"], 3)
+        c["cpu_s"] = round(c["cpu_s"], 3)
     doc = {
         "command": command_line(), "git": git_state(), "duration_s": args.duration, "seed": args.seed,
         "random": {"first_seed": args.random_seed, "count": args.random} if args.random else None,
@@ -536,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         "loaded_cells": sum(1 for c in cells if c["loaded"] and not c["infeasible"]),
         "infeasible_cells": [cell_name(c) for c in cells if c["infeasible"]],
         "summary": summary, "ablation": abl_summary, "errors": errors, "cells": cells,
-        "run": {"wall_s": round(wall, 1), "workers": args.workers, "machine": machine()},
+        "run": {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "workers": args.workers, "machine": machine()},
     }
 
     # stdout: the per-cell table and the summary
@@ -554,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  n/a {k}: {s['na']}")
     if errors:
         print(f"\n{len(errors)} replay(s) failed:", *errors, sep="\n  ")
-    print(f"\nwall {wall:.1f} s, {args.workers} worker(s)")
+    print(f"\nwall {wall:.1f} s, {args.workers} worker(s); the replays took {cpu:.1f} s of CPU")
     if not args.no_write:
         stem = "uxcost_random" if args.random else "uxcost"
         args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,9 @@
 """Convert the public XRBench data into the project's own scenario, platform and cost files.
 
 Reads ``../shared/data/xrbench`` (or ``--src``) once; the project never reads it at run time.
-Writes:
+Writes, under the package data (``edge_sdrm3/data/``, or ``--out``):
   models/xrbench/costs.json   per-segment cycles and energy of every model, width and sub-accelerator
-  traces/<scenario>.json      the seven usage scenarios
+  scenarios/<scenario>.json   the seven usage scenarios
   platforms/<platform>.json   the 38 hw-config x dataflow combinations of the XRBench evaluation
 
 Segments: each model's layers are cut into ``--segments`` blocks of about equal MACs (at width 1.0);
@@ -67,7 +67,7 @@ def parse_hw(path: Path) -> list[tuple[int, int]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--src", type=Path, default=ROOT.parent / "shared" / "data" / "xrbench")
-    ap.add_argument("--out", type=Path, default=ROOT)
+    ap.add_argument("--out", type=Path, default=ROOT / "edge_sdrm3" / "data")
     ap.add_argument("--segments", type=int, default=4)
     args = ap.parse_args()
     src: Path = args.src
@@ -128,7 +128,7 @@ def main() -> None:
     (out / "models" / "xrbench" / "costs.json").write_text(json.dumps(costs, separators=(",", ":")) + "\n")
 
     scen = json.loads((src / "scenarios.json").read_text())
-    (out / "traces").mkdir(exist_ok=True)
+    (out / "scenarios").mkdir(exist_ok=True)
     for src_name, name in SCENARIO_NAMES.items():
         s = scen[src_name]
         ms = []
@@ -143,7 +143,7 @@ def main() -> None:
         doc = {"format": "edge-sdrm3-scenario", "version": 1, "name": name,
                "description": f"XRBench usage scenario {src_name} ({s['source_file'].split('/')[-1]})",
                "cost_table": "xrbench", "models": ms}
-        (out / "traces" / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (out / "scenarios" / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
 
     (out / "platforms").mkdir(exist_ok=True)
     count = 0

@@ -60,7 +60,7 @@ def join_message(parts: list[Any]) -> bytes:
 
 def check_one(data: bytes) -> None:
     """Run every decoder on one input; raise (AssertionError or the decoder's own exception) on a finding."""
-    from edge_sdrm3.runtime import protocol as p
+    from edge_sdrm3.client import protocol as p
 
     parts = split_message(data)
 
@@ -105,7 +105,7 @@ def seeds() -> dict[str, bytes]:
     import msgpack
     import numpy as np
 
-    from edge_sdrm3.runtime import protocol as p
+    from edge_sdrm3.client import protocol as p
 
     img = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     x = np.linspace(0, 1, 8, dtype=np.float32).reshape(1, 8)
@@ -156,7 +156,7 @@ def structured_mutation(data: bytes, rng: random.Random) -> bytes | None:
     container, key = rng.choice(nodes)
     op = rng.randrange(5)
     if op == 4 and isinstance(h, dict) and isinstance(h.get("tensors"), list):  # payloads sized to the header
-        from edge_sdrm3.runtime import protocol as p
+        from edge_sdrm3.client import protocol as p
 
         sizes = []
         for t in h["tensors"]:
@@ -196,7 +196,7 @@ def _fuzz(argv: list[str]) -> None:
     import numpy  # noqa: F401
 
     with atheris.instrument_imports():
-        import edge_sdrm3.runtime.protocol  # noqa: F401  (instrumented for coverage)
+        import edge_sdrm3.client.protocol  # noqa: F401  (instrumented for coverage)
 
     def one_input(data: bytes) -> None:
         check_one(data)
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write_dict(folder: Path) -> Path:
     """A libFuzzer dictionary: the header keys, dtype names, error-prone values and the part separator."""
-    from edge_sdrm3.runtime import protocol as p
+    from edge_sdrm3.client import protocol as p
 
     words = [b"v", b"stream", b"frame", b"t_capture_ms", b"models", b"tensors", b"shape", b"dtype", b"model",
              b"cmd", b"ok", b"topic", *(d.encode() for d in p.DTYPES), *(c.encode() for c in p.COMMANDS),

@@ -40,6 +40,7 @@ import _bench_common as common  # puts the repository root on sys.path
 import numpy as np
 
 from edge_sdrm3.client import ClientError, ClientTimeout, Control, Publisher
+from edge_sdrm3.data import data_path
 
 ROOT = common.ROOT
 
@@ -124,7 +125,7 @@ class Service:
 def _workload_scenario(tmp: Path) -> tuple[str, str]:
     """The scenario of (c)/(d): the MediaPipe XR pipeline plus digits (digits alone without the models)."""
     if _cache_has_mediapipe():
-        mediapipe = json.loads((ROOT / "traces" / "mediapipe_xr.json").read_text())["models"]
+        mediapipe = json.loads(data_path("scenarios", "mediapipe_xr.json").read_text())["models"]
         sc = {"format": "edge-sdrm3-scenario", "version": 1, "name": "mediapipe_xr+digits",
               "cost_table": "profile", "models": mediapipe + [{"name": "digits", "fps": 60}]}
         scenario = tmp / "mediapipe_xr_digits.json"

@@ -13,10 +13,11 @@ Widths 1.0 / 0.75 / 0.5 / 0.25 share weights: width w uses the first round(w * C
 (the narrower sub-networks are slices of the larger). Training follows the sandwich rule: each step sums the
 gradients of the largest, the smallest and one random middle width, then takes one Adam step.
 
-Each width is written to models/digits/digits_w{100,75,50,25}.tflite with edge_sdrm3.tflite.writer (float32,
-input [1, 8, 8, 1], output [1, 10] probabilities). Held-out accuracy is measured twice, by the numpy forward
-pass and by the exported file in the LiteRT interpreter; the tool fails if they disagree. The digits block of
-models/manifest.toml (between its BEGIN/END markers) is rewritten with the files' sha256, sizes and accuracies.
+Each width is written to edge_sdrm3/data/models/digits/digits_w{100,75,50,25}.tflite with edge_sdrm3.tflite.writer
+(float32, input [1, 8, 8, 1], output [1, 10] probabilities). Held-out accuracy is measured twice, by the numpy
+forward pass and by the exported file in the LiteRT interpreter; the tool fails if they disagree. The digits block
+of edge_sdrm3/data/models/manifest.toml (between its BEGIN/END markers) is rewritten with the files' sha256, sizes
+and accuracies.
 The committed .tflite files are the output of this tool: `make` never trains.
 """
 from __future__ import annotations
@@ -37,8 +38,8 @@ from edge_sdrm3.tflite.writer import GraphBuilder
 WIDTHS = (1.0, 0.75, 0.5, 0.25)
 CHANNELS = (16, 32, 64)
 CLASSES = 10
-OUT_DIR = ROOT / "models" / "digits"
-MANIFEST = ROOT / "models" / "manifest.toml"
+OUT_DIR = ROOT / "edge_sdrm3" / "data" / "models" / "digits"
+MANIFEST = OUT_DIR.parent / "manifest.toml"
 BEGIN = "# BEGIN digits (written by tools/train_digits_supernet.py; do not edit by hand)"
 END = "# END digits"
 
@@ -244,7 +245,7 @@ def manifest_block(rows: list[dict], seed: int, epochs: int, n_train: int, n_tes
         (f'training = "tools/train_digits_supernet.py --seed {seed} --epochs {epochs}; '
         f'{n_train} train / {n_test} held-out images (stratified 25%)"'),
         "segments = 1",
-        'inputs = [{ name = "image", shape = [1, 8, 8, 1], dtype = "float32", note = "pixel value / 16, in [0, 1]" }]',
+        'inputs = [{ name = "image", shape = [1, 8, 8, 1], dtype = "float32", layout = "NHWC", channels = "gray", range = [0.0, 1.0], note = "pixel value / 16, in [0, 1]" }]',
         'outputs = [{ name = "probs", shape = [1, 10], dtype = "float32", note = "softmax over digits 0-9" }]',
         "",
     ]
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"max prob difference {gap:.2e})", file=sys.stderr)
             return 1
         data = path.read_bytes()
-        rel = path.resolve().relative_to((ROOT / "models").resolve()).as_posix() if args.out == OUT_DIR else str(path)
+        rel = path.resolve().relative_to(OUT_DIR.parent.resolve()).as_posix() if args.out == OUT_DIR else str(path)
         rows.append({"name": width_tag(w), "width": w, "file": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
                          "accuracy": acc_tfl, "acc_numpy": acc_np, "acc_tflite": acc_tfl})
         print(f"width {w:<4}  channels {channels(w)}  held-out accuracy numpy {acc_np:.4f}  LiteRT {acc_tfl:.4f}  "

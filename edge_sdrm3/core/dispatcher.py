@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 from bisect import insort
-from typing import Protocol
 
+from .policy import Policy, as_policy
 from .types import (
     DONE, DROPPED, FAILED, INF, LATE, Completion, Costs, Counters, Drop, Job, Model, Platform, Run, Start, Wake,
 )
@@ -68,12 +68,6 @@ class View:
         return job.rem_best[job.seg]
 
 
-class Policy(Protocol):
-    name: str
-
-    def pick(self, view: View, now: float) -> list: ...
-
-
 class Dispatcher:
     def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs, policy: Policy,
                  *, fallback: Policy | None = None, drop_strict: bool = False) -> None:
@@ -96,7 +90,8 @@ class Dispatcher:
         self.drop_strict = drop_strict
         self._pending_energy = [0.0] * self.n_acc
         self._first_seg = [0] * self.n_acc  # first segment of what each accelerator runs (a retry restarts there)
-        self._variant_of = getattr(policy, "variant_of", None)  # predicted energy of what each accelerator runs
+        # the variant a new job starts with (a Dispatcher made without a policy only builds views)
+        self._variant_of = as_policy(policy).variant_of if policy is not None else None
 
     # --- driver interface ---------------------------------------------------------------------
     def release(self, job: Job) -> None:
@@ -153,7 +148,7 @@ class Dispatcher:
 
     def set_policy(self, policy: Policy) -> None:
         self.policy = policy
-        self._variant_of = getattr(policy, "variant_of", None)
+        self._variant_of = as_policy(policy).variant_of
 
     def fail(self, a: int, now: float, reason: str, *, retry: bool = False) -> Completion | None:
         """The accelerator failed the segments it was running: mark it unhealthy (no policy may use it until
@@ -326,7 +321,7 @@ class Dispatcher:
     def _complete(self, job: Job, now: float, status: str, reason: str = "") -> Completion:
         return Completion(
             job.model.name, job.frame, job.variant, self.acc_ids[job.acc] if job.acc >= 0 else "",
-            job.release, job.start, now, job.deadline, job.energy, status, reason,
+            job.release, job.start, now, job.deadline, job.energy, status, reason, job,
         )
 
 

@@ -138,6 +138,14 @@ def summarize(completions: list[Completion], models: list[ModelInfo], *, acceler
     for c in completions:
         acc.add(c)
     end = max([duration_ms] + [c.end_ms for c in completions])
+    return run_figures(acc, accelerators=accelerators, busy_ms=busy_ms, idle_power_mw=idle_power_mw, end_ms=end)
+
+
+def run_figures(acc: Accumulator, *, accelerators: list[str], busy_ms: list[float],
+                idle_power_mw: list[float] | None, end_ms: float) -> dict:
+    """A run's figures from the accumulator of its completions: idle energy to ``end_ms`` (the later of the
+    run's duration and its last completion), accelerator utilisation."""
+    end = end_ms
     idle_mj = 0.0
     if idle_power_mw:
         idle_mj = sum(p * max(0.0, end - b) for p, b in zip(idle_power_mw, busy_ms)) / 1e3  # mW*ms = uJ

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 INF = math.inf
 
@@ -151,11 +151,11 @@ class Job:
 
     __slots__ = (
         "id", "model", "m", "frame", "release", "deadline", "variant", "seg", "n_segs",
-        "last_progress", "acc", "start", "energy", "lat", "en", "rem_best", "rem_on", "running",
+        "last_progress", "acc", "start", "energy", "lat", "en", "rem_best", "rem_on", "running", "data",
     )
 
     def __init__(self, id: int, model: Model, m: int, frame: int, release: float, deadline: float,
-                 costs: Costs, variant: int = 0) -> None:
+                 costs: Costs, variant: int = 0, data: Any = None) -> None:
         self.id = id
         self.model = model
         self.m = m
@@ -169,6 +169,7 @@ class Job:
         self.start = -1.0  # start of the first segment (-1: not started)
         self.energy = 0.0  # spent so far (mJ), abandoned work included
         self.running = False
+        self.data = data  # what the engine and its driver keep with the job (opaque to policies)
         self.set_variant(variant, costs)
 
     def set_variant(self, variant: int, costs: Costs) -> None:
@@ -231,6 +232,7 @@ class Completion(NamedTuple):
     energy_mj: float
     status: str  # done, late, dropped, failed
     reason: str = ""
+    job: Job | None = None  # the job it ended (None for a frame that was never released)
 
     @property
     def completed(self) -> bool:

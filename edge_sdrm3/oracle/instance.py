@@ -64,13 +64,6 @@ class Instance:
         return self.costs.lat[j.m][v][a][s] != INF
 
 
-class _VariantUse:
-    """What ``replay.setup`` reads of a policy: whether it switches variants (then every variant is built)."""
-
-    def __init__(self, uses_variants: bool) -> None:
-        self.uses_variants = uses_variants
-
-
 def allowed_variants(model: Model, supernet: bool, floor: float) -> tuple[int, ...]:
     """The largest variant; with ``supernet`` every variant whose relative accuracy is at least ``floor``
     (the largest alone if none is)."""
@@ -83,7 +76,7 @@ def allowed_variants(model: Model, supernet: bool, floor: float) -> tuple[int, .
 def build_instance(trace: Trace, spec: PlatformSpec, *, supernet: bool = False,
                    floor: float | None = None, min_accuracy: float | None = None) -> Instance:
     floor = DEFAULT_FLOOR if floor is None else float(floor)
-    st = setup(trace, spec, _VariantUse(supernet))
+    st = setup(trace, spec, supernet)
     models, index = st.models, st.index
     by_model: dict[str, list] = {}
     for fr in trace.frames:

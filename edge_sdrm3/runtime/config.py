@@ -1,8 +1,9 @@
 """The service's configuration: one TOML file → frozen dataclasses, one section per component.
 
-Built once at startup (``load_config``); every key has a default (``systemd/edge-sdrm3.toml`` documents them
-all); an unknown section or key, or a value of the wrong type, is rejected naming it, e.g.
-``config: [sockets] ingets: unknown key``. ``{runtime_dir}`` and ``{state_dir}`` in string values are expanded.
+Built once at startup (``load_config``); every key has a default (the shipped
+``edge_sdrm3/data/systemd/edge-sdrm3.toml`` documents them all); an unknown section or key, or a value of the wrong
+type, is rejected naming it, e.g. ``config: [sockets] ingets: unknown key``. ``{runtime_dir}`` and ``{state_dir}``
+in string values are expanded.
 """
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ class SocketsConfig:
     control: str = "ipc://{runtime_dir}/control.sock"  # REP, status and commands
     max_message_bytes: int = 16 * 1024 * 1024  # a larger frame message is refused (error too-large)
     ingest_hwm: int = 64  # frames queued in the PULL socket before senders block (ZeroMQ high-water mark)
-    results_hwm: int = 10000  # result messages queued per subscriber before PUB drops for that subscriber
+    results_hwm: int = 10000  # result messages queued per subscriber before PUB drops for that subscriber (at most)
+    results_max_bytes: int = 32 * 1024 * 1024  # bytes of results held for subscribers (docs/protocol.md, Bounds)
+    max_streams: int = 1024  # streams whose frame rate is tracked; the least recently seen is forgotten beyond
     socket_max_bytes: int = 0  # MAXMSGSIZE of the PULL socket: libzmq discards a larger part; 0: 2 x max_message_bytes
     ipc_mode: str = "0660"  # ipc:// socket files get this mode (octal) after bind
     group: str = ""  # ipc:// socket files (and a runtime dir the service creates) get this group; "": the user's
@@ -71,7 +74,7 @@ class WorkloadConfig:
     emulated_compute: str = "when-idle"  # emulated accelerators: always | when-idle | never compute real outputs
     cpu_threads: int = 0  # threads of a cpu accelerator; 0: the platform file's, else all cores
     model_cache: str = ""  # "": $EDGE_SDRM3_MODEL_CACHE or ~/.cache/edge-sdrm3/models
-    catalog: str = ""  # the model catalog; "": models/manifest.toml of the installation
+    catalog: str = ""  # the model catalog; "": the installed package's models/manifest.toml
     preload: bool = False  # true: every variant loaded before READY; false: each model's default variant, others on first use
 
 
@@ -85,12 +88,21 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = False  # true: serve Prometheus metrics over HTTP (needs the `metrics` extra: prometheus-client)
+    address: str = "127.0.0.1"  # where to listen; a non-loopback address is refused unless allow_remote
+    port: int = 9464  # 0: any free port (the one taken is in `status`, metrics.url, and the log)
+    allow_remote: bool = False  # true: the address may be a non-loopback one (the metrics have no authentication)
+
+
+@dataclass(frozen=True)
 class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     sockets: SocketsConfig = field(default_factory=SocketsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: str = ""  # the file it came from ("" = defaults)
 
     @property
@@ -103,14 +115,15 @@ class Config:
 
 
 SECTIONS = {"service": ServiceConfig, "sockets": SocketsConfig, "scheduler": SchedulerConfig,
-            "workload": WorkloadConfig, "log": LogConfig}
+            "workload": WorkloadConfig, "log": LogConfig, "metrics": MetricsConfig}
 CHOICES = {("workload", "emulated_compute"): ("always", "when-idle", "never"),
            ("log", "level"): ("debug", "info", "warning", "error"),
            ("sockets", "control_commands"): ("all", "read-only", "authenticated")}
 POSITIVE = {("service", "tick_s"), ("service", "summary_every_s"), ("service", "hang_factor"),
             ("service", "hang_min_ms"), ("service", "probe_initial_s"), ("service", "probe_max_s"), ("sockets", "max_message_bytes"),
-            ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("scheduler", "max_queue"), ("log", "rotate_bytes")}
-NON_NEGATIVE = {("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor"),
+            ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("sockets", "results_max_bytes"),
+            ("sockets", "max_streams"), ("scheduler", "max_queue"), ("log", "rotate_bytes")}
+NON_NEGATIVE = {("metrics", "port"), ("service", "drain_grace_s"), ("log", "keep"), ("workload", "cpu_threads"), ("scheduler", "floor"),
                 ("sockets", "socket_max_bytes")}
 
 
@@ -136,6 +149,8 @@ def _check(section: str, key: str, value: Any, typ: type) -> Any:
         raise ConfigError(f"{where}: must be > 0, got {value!r}")
     if (section, key) in NON_NEGATIVE and not value >= 0:
         raise ConfigError(f"{where}: must be >= 0, got {value!r}")
+    if (section, key) == ("metrics", "port") and value > 65535:
+        raise ConfigError(f"{where}: must be a TCP port (0-65535), got {value!r}")
     if (section, key) == ("sockets", "ipc_mode"):
         try:
             mode = int(value, 8)
@@ -164,6 +179,12 @@ def parse_config(doc: dict, source: str = "") -> Config:
                 raise ConfigError(f"config: [{section}] {key}: unknown key (known: {', '.join(known)})")
         parts[section] = cls(**{k: _check(section, k, v, known[k]) for k, v in value.items()})
     cfg = Config(**parts, source=source)
+    m = cfg.metrics
+    from .security import is_loopback_host
+
+    if m.enabled and not m.allow_remote and not is_loopback_host(m.address):
+        raise ConfigError(f"config: [metrics] address: {m.address!r} is not a loopback address (the metrics have "
+                              f"no authentication; set allow_remote = true to serve them there)")
     return _resolve(cfg)
 
 
@@ -212,7 +233,7 @@ def _resolve(cfg: Config) -> Config:
     names = {"runtime_dir": runtime_dir, "state_dir": state_dir}
     runtime_dir = _expand(runtime_dir, "[service] runtime_dir", {"state_dir": state_dir, "runtime_dir": runtime_dir})
     out: dict[str, Any] = {"service": dataclasses.replace(svc, runtime_dir=runtime_dir, state_dir=state_dir)}
-    for section in ("sockets", "scheduler", "workload", "log"):
+    for section in ("sockets", "scheduler", "workload", "log", "metrics"):
         obj = getattr(cfg, section)
         changes = {f.name: _expand(getattr(obj, f.name), f"[{section}] {f.name}", names)
                    for f in fields(obj) if isinstance(getattr(obj, f.name), str) and "{" in getattr(obj, f.name)}

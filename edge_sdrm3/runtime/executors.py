@@ -6,18 +6,20 @@ thread too (at startup, or on first use), never on the event loop. A job's segme
 (edge_sdrm3/tflite/split.py): the feeds start as the model inputs, each segment adds its outputs, and the
 model's outputs are read off the feeds at the end.
 
-Time and energy of what ran:
-- ``cpu`` (and real gpu/npu/edgetpu devices): latency measured around ``invoke``; energy = measured latency x
-  the power the platform profile implies for that segment (its profiled energy / profiled latency), source
-  ``estimate:profiled-power*measured-time`` (a per-job meter reading is not attributable on a shared package).
+Time and energy of what ran come from hal's one ``Loaded.run(inputs) -> RunResult`` for every kind of device, with
+the energy filled by hal; the worker only adds them up:
+- ``cpu`` (and real gpu/npu/edgetpu devices): latency measured around ``invoke``; energy = measured latency x the
+  power the platform profile implies for that segment (its profiled energy / profiled latency,
+  hal.energy.ProfiledPower), source ``estimate:profiled-power*measured-time`` (a per-job meter reading is not
+  attributable on a shared package).
 - ``emulated``: hal.emulated.EmulatedDevice with the platform's modelled latency and energy of each segment
   (a CostTable keyed ``model/variant/segment``): paced to the modelled latency, energy modelled, outputs real
   when computed (``[workload] emulated_compute``). A job whose segment was not computed runs its later
-  segments timing-only too (on a real device: on zero inputs, so its time and energy stay measured), and its
-  result carries no outputs.
+  segments timing-only too (``run(None)``: a real device runs on zero inputs, so its time and energy stay
+  measured), and its result carries no outputs.
 
 Memory (DESIGN.md §7: ≤ 120 MB resident with the default catalog): the host CPU and every emulated accelerator
-compute on the same cores, so they share one interpreter per segment file (hal.emulated.HostInterpreters, with
+compute on the same cores, so they share one interpreter per segment file (hal.host.HostInterpreters, with
 a lock per interpreter) instead of one copy per accelerator; and only each model's default variant (index 0,
 what every policy starts with) is loaded before READY=1, the others on first use (``[workload] preload``).
 Measured on the 2-core x86 dev VM, LiteRT 2.3.0, MediaPipe XR pipeline + digits, 4 segments per variant:
@@ -48,9 +50,11 @@ from typing import Any
 
 import numpy as np
 
-from hal.devices import Loaded, open_device
+from hal.devices import Device, default_threads, open_device, parse_spec
 from hal.emulated import CostTable, EmulatedDevice, FaultSpec, HostInterpreters, HostSlots
+from hal.energy import ProfiledPower
 from hal.errors import HalError
+from hal.loaded import Loaded
 
 log = logging.getLogger(__name__)
 
@@ -119,22 +123,19 @@ def model_io(path: Path) -> tuple[tuple[IOSpec, ...], tuple[IOSpec, ...]]:
 
 
 class AcceleratorWorker:
-    """One accelerator: its hal device, its loaded segments, and its single worker thread."""
+    """One accelerator: its hal device, its loaded segments, and its single worker thread.
 
-    def __init__(self, index: int, acc_id: str, kind: str, device: Any, *, emulated: bool,
-                 power_mw: dict[tuple[str, str, int], float] | None = None, energy_source: str = "",
-                 shared: HostInterpreters | None = None) -> None:
+    The same code for every kind of device: segments are loaded by key ``model/variant/segment`` (what the
+    device's cost or energy model knows them by), run with ``Loaded.run``, and probed with ``Device.probe``.
+    """
+
+    def __init__(self, index: int, acc_id: str, kind: str, device: Device) -> None:
         self.index = index
         self.id = acc_id
         self.kind = kind
         self.device = device
-        self.emulated = emulated
-        self.power_mw = power_mw or {}  # (model, variant, seg) -> profiled power of that segment here
-        self.energy_source = energy_source
-        self.shared = shared  # a cpu accelerator: its segments come from the host pool (shared with emulated ones)
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"acc-{acc_id}")
         self._loaded: dict[tuple[str, str, int], Loaded] = {}
-        self._zeros: dict[tuple[str, str, int], list[np.ndarray]] = {}
         self.runs = 0
         self.failures = 0
         self.invoking_since: float | None = None  # time.monotonic() when the invoke now running began (hang check)
@@ -144,14 +145,7 @@ class AcceleratorWorker:
         key = (vf.model, vf.variant, seg)
         loaded = self._loaded.get(key)
         if loaded is None:
-            path = vf.segments[seg]
-            if self.emulated:
-                loaded = self.device.load(path, key=f"{vf.model}/{vf.variant}/{seg}")
-            elif self.shared is not None:
-                loaded = self.shared.view(path, self.device.spec)
-            else:
-                loaded = self.device.load(path)
-            self._loaded[key] = loaded
+            loaded = self._loaded[key] = self.device.load(vf.segments[seg], key=f"{vf.model}/{vf.variant}/{seg}")
         return loaded
 
     def preload(self, files: list[VariantFiles]) -> int:
@@ -163,41 +157,25 @@ class AcceleratorWorker:
         return n
 
     def run(self, vf: VariantFiles, first: int, n: int, feeds: dict[str, np.ndarray], computed: bool) -> SegmentRun:
-        """Run segments ``first .. first+n-1`` of ``vf``; ``feeds`` (tensor name -> array) grows with outputs."""
-        out = SegmentRun(computed=computed, energy_source=self.energy_source, feeds=feeds)
+        """Run segments ``first .. first+n-1`` of ``vf``; ``feeds`` (tensor name -> array) grows with outputs.
+
+        Once a segment was not computed (here, or before: ``computed`` False), the later ones have no inputs and
+        are run timing-only (``run(None)``)."""
+        out = SegmentRun(computed=computed, energy_source=self.device.energy_source, feeds=feeds)
         t0 = time.perf_counter()
         try:
             for s in range(first, first + n):
                 loaded = self.load(vf, s)
-                key = (vf.model, vf.variant, s)
-                if self.emulated:
-                    if out.computed:
-                        inputs = [feeds[spec.name] for spec in loaded.inputs]
-                    else:
-                        inputs = self._zeros.get(key) or self._zeros.setdefault(
-                            key, [np.zeros(spec.shape, spec.dtype) for spec in loaded.inputs])
-                    self.invoking_since = time.monotonic()
-                    res = loaded.run(inputs, compute=None if out.computed else "never")
-                    self.invoking_since = None
-                    out.latency_ms += res.latency_ms
-                    out.energy_mj += res.energy_mj or 0.0
-                    if res.computed and res.outputs is not None:
-                        feeds.update((spec.name, x) for spec, x in zip(loaded.outputs, res.outputs))
-                    else:
-                        out.computed = False
+                inputs = [feeds[spec.name] for spec in loaded.inputs] if out.computed else None
+                self.invoking_since = time.monotonic()
+                res = loaded.run(inputs)
+                self.invoking_since = None
+                out.latency_ms += res.latency_ms
+                out.energy_mj += res.energy_mj
+                if res.computed and res.outputs is not None:
+                    feeds.update((spec.name, x) for spec, x in zip(loaded.outputs, res.outputs))
                 else:
-                    if out.computed:
-                        inputs = [feeds[spec.name] for spec in loaded.inputs]
-                    else:  # an earlier segment was timed only (emulated, host busy): its outputs do not exist;
-                        # run on zeros so that the time and energy are real, and the result carries no outputs
-                        inputs = self._zeros.get(key) or self._zeros.setdefault(
-                            key, [np.zeros(spec.shape, spec.dtype) for spec in loaded.inputs])
-                    self.invoking_since = time.monotonic()
-                    res = loaded.run(inputs)
-                    self.invoking_since = None
-                    out.latency_ms += res.latency_ms
-                    out.energy_mj += res.latency_ms * self.power_mw.get(key, 0.0) / 1000.0
-                    feeds.update((spec.name, x) for spec, x in zip(loaded.outputs, res.outputs or ()))
+                    out.computed = False
             self.runs += 1
         except (HalError, KeyError, ValueError, RuntimeError) as e:
             self.failures += 1
@@ -208,28 +186,12 @@ class AcceleratorWorker:
         return out
 
     def probe(self) -> str:
-        """A tiny invoke to see whether a failed accelerator works again: one loaded segment (the one of the
-        least modelled work on an emulated device; on zero inputs, timing only) — "" when it worked, else the
-        error. An accelerator with nothing loaded counts as working."""
-        if not self._loaded:
-            return ""
-        key, loaded = next(iter(self._loaded.items()))
-        if self.emulated:
-            def cost(k):
-                try:
-                    return self.device.cost(f"{k[0]}/{k[1]}/{k[2]}", None).latency_ms
-                except HalError:
-                    return math.inf
-            key = min(self._loaded, key=cost)
-            loaded = self._loaded[key]
-        zeros = self._zeros.get(key) or self._zeros.setdefault(
-            key, [np.zeros(spec.shape, spec.dtype) for spec in loaded.inputs])
+        """A tiny invoke to see whether a failed accelerator works again (hal's ``Device.probe``: one loaded
+        segment, the one of the least modelled work on an emulated device, timing only) — "" when it worked, else
+        the error. An accelerator with nothing loaded counts as working."""
         try:
             self.invoking_since = time.monotonic()
-            if self.emulated:
-                loaded.run(zeros, compute="never")
-            else:
-                loaded.run(zeros)
+            self.device.probe()
             return ""
         except (HalError, KeyError, ValueError, RuntimeError) as e:
             return f"{type(e).__name__}: {e}"
@@ -240,15 +202,12 @@ class AcceleratorWorker:
         """Drop the loaded segments of these (model, variant)s: they are loaded again on first use."""
         for key in [k for k in self._loaded if (k[0], k[1]) in set(variants)]:
             self._loaded.pop(key).close()
-            self._zeros.pop(key, None)
 
     def loaded_count(self) -> int:
         return len(self._loaded)
 
     def close(self) -> None:
-        release = getattr(self.device, "release_hangs", None)
-        if release is not None:
-            release()  # an injected hang ends now, so that the worker thread can be joined
+        self.device.release_hangs()  # an injected hang ends now, so that the worker thread can be joined
         self.pool.shutdown(wait=True, cancel_futures=True)
         for loaded in self._loaded.values():
             loaded.close()  # pooled views return their interpreter to the pool
@@ -264,42 +223,38 @@ def open_worker(index: int, acc: Any, costs: Any, models: tuple, variant_names: 
                 shared: HostInterpreters | None = None, fault: FaultSpec | None = None) -> AcceleratorWorker:
     """The worker of platform accelerator ``acc`` (its ``device`` string and ``threads`` from the platform file).
 
-    ``cpu`` → the hal CPU device (threads: config, else the platform's, else all cores); ``emulated`` → an
-    EmulatedDevice costed by the platform (``costs.lat/en[m][v][index][s]``); other kinds → the hal device named
-    by the entry's ``device`` string. With ``shared`` (see :func:`host_pool`), emulated accelerators and a ``cpu``
-    one whose threads match the pool's load their segments from it."""
+    ``cpu`` → the hal CPU device (threads: config, else the platform's, else all cores), its energy the profiled
+    power × the measured time; ``emulated`` → ``emulated:ID`` costed by the platform (``costs.lat/en[m][v][index]
+    [s]``); other kinds → the hal device named by the entry's ``device`` string, charged like the cpu. With
+    ``shared`` (see :func:`host_pool`), emulated accelerators and a ``cpu`` one whose threads match the pool's
+    load their segments from it."""
     lat_en: dict[str, tuple[float, float]] = {}
-    power: dict[tuple[str, str, int], float] = {}
     for m, model in enumerate(models):
         for v, vname in enumerate(variant_names[m]):
             for s in range(model.n_segments):
                 la, en = costs.lat[m][v][index][s], costs.en[m][v][index][s]
                 if math.isfinite(la):
                     lat_en[f"{model.name}/{vname}/{s}"] = (la, en)
-                    power[(model.name, vname, s)] = en / la * 1000.0 if la > 0 else 0.0
     kind = acc.kind
     try:
-        if kind == "emulated":
-            dev = EmulatedDevice(acc.id, CostTable(lat_en), compute=compute, host=host, shared=shared, fault=fault)
-            return AcceleratorWorker(index, acc.id, kind, dev, emulated=True, energy_source="model:emulated")
-        spec = acc.device or kind
-        threads = cpu_threads or acc.threads or None
-        dev = open_device(spec, threads=threads)
+        if kind == "emulated":  # made directly: a platform's accelerator id need not fit a device string's NAME
+            dev: Device = EmulatedDevice(acc.id, CostTable(lat_en), compute=compute, host=host, shared=shared,
+                                         fault=fault)
+        else:
+            spec = acc.device or kind
+            power = ProfiledPower({k: en / la * 1000.0 if la > 0 else 0.0 for k, (la, en) in lat_en.items()})
+            on_host = kind == "cpu" and parse_spec(spec).kind == "cpu"
+            dev = open_device(spec, threads=cpu_threads or acc.threads or None, energy=power,
+                              **({"shared": shared} if on_host else {}))
     except HalError as e:
         raise ExecutorError(f"accelerator {acc.id!r} ({kind}): cannot open its device: {e}") from None
-    src = "estimate:profiled-power*measured-time"
-    share = shared if shared is not None and kind == "cpu" and getattr(dev, "threads", None) == shared.threads \
-        else None
-    return AcceleratorWorker(index, acc.id, kind, dev, emulated=False, power_mw=power, energy_source=src,
-                             shared=share)
+    return AcceleratorWorker(index, acc.id, kind, dev)
 
 
 def host_pool(accelerators: Any, cpu_threads: int) -> HostInterpreters:
     """The host interpreter pool of a platform: the threads of its (first) ``cpu`` accelerator — the config's,
     else the platform file's, else every core — so that the cpu accelerator runs exactly as with its own
     interpreters; 1 thread when the platform has no cpu accelerator (as an emulated device alone computes)."""
-    from hal.devices import default_threads, parse_spec
-
     for acc in accelerators:
         if acc.kind == "cpu":
             spec_threads = parse_spec(acc.device or "cpu").arg  # 'cpu:N' wins, as in open_device

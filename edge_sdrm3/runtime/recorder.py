@@ -1,4 +1,4 @@
-"""The job log: a trace (edge_sdrm3/sim/trace.py, traces/README.md) written by a thread, never by the event loop.
+"""The job log: a trace (edge_sdrm3/sim/trace.py, docs/traces.md) written by a thread, never by the event loop.
 
 Line 1 is the trace header (the scenario embedded); then ``frame`` records (``release_ms``, ``fired``), one
 ``job`` record per due frame (the fields of a replay's ``--record`` plus ``stream``, ``stream_frame``,

@@ -41,7 +41,7 @@ import zmq.auth
 import zmq.utils.z85
 
 from .config import ConfigError, SocketsConfig
-from .protocol import ProtocolError
+from ..client.protocol import ProtocolError
 
 log = logging.getLogger("edge_sdrm3.security")
 

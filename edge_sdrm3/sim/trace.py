@@ -2,8 +2,9 @@
 
 Line 1 is the header ``{"format": "edge-sdrm3-trace", "version": 1, "scenario": {...}, "duration_s",
 "seed"}``; then one record per line, ``{"type": "frame", ...}``, ``{"type": "job", ...}``,
-``{"type": "segment", ...}`` or ``{"type": "summary", ...}``. A replay's ``--record`` output (and the live service's log) is itself a
-trace. The format is documented in ``traces/README.md``.
+``{"type": "segment", ...}`` or ``{"type": "summary", ...}``, their fields written by ``core/records.py``. A
+replay's ``--record`` output (and the live service's log) is itself a trace. The format is documented in
+``docs/traces.md``; this module generates traces, writes them and reads (validates) them.
 """
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalog import FileFormatError, Scenario, parse_scenario
+from ..core import records
+from ..core.records import FORMAT, VERSION, header
 
-FORMAT = "edge-sdrm3-trace"
-VERSION = 1
+__all__ = ["FORMAT", "VERSION", "Frame", "Trace", "generate", "header", "is_trace", "read", "write"]
+# A generated trace covers at most a day of frames, and 50 million frames in all (a day of the busiest
+# shipped scenario, 185 fps, is 16 million): anything larger is a typo (``--duration 1e9``, ``"fps": 1e308``)
+# that would otherwise run for days or exhaust memory. Longer field logs are replayed a day at a time.
+MAX_DURATION_S = 86_400.0
+MAX_FRAMES = 50_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +44,33 @@ class Trace:
     summaries: list[dict] = field(default_factory=list)  # summary records (per window and final), if any
 
 
+class TraceSizeError(FileFormatError):
+    """A duration or a scenario whose trace would be nonsense-sized (not positive, or beyond the limits)."""
+
+
+def check_duration(duration_s: float, what: str = "--duration") -> None:
+    """A replay's duration: a number of seconds in (0, MAX_DURATION_S]."""
+    if not 0 < duration_s <= MAX_DURATION_S:
+        raise TraceSizeError(f"{what} must be > 0 and at most {MAX_DURATION_S:g} s (a day), got {duration_s!r}")
+
+
+def check_size(scenario: Scenario, duration_s: float, what: str = "--duration") -> None:
+    """Refuses a trace of more than MAX_FRAMES frames before any is made (a scenario's fps times the duration)."""
+    check_duration(duration_s, what)
+    n = sum(m.fps * duration_s for m in scenario.models)
+    if not n <= MAX_FRAMES:
+        raise TraceSizeError(f"scenario {scenario.name!r}: {duration_s:g} s at {sum(m.fps for m in scenario.models):g} "
+                             f"frames per second is {n:.3g} frames, more than a replay takes ({MAX_FRAMES:,})")
+
+
 def generate(scenario: Scenario, duration_s: float = 10.0, seed: int = 0) -> Trace:
     """Frame releases at f / fps for f / fps < duration; each triggered frame's outcome drawn once.
 
     Every model draws from its own generator seeded by (seed, model name), so outcomes do not depend
     on the other models or on the duration. A cascaded frame fires only if its upstream frame (the one
-    whose period holds its release) fired too: the draws nest along a cascade."""
+    whose period holds its release) fired too: the draws nest along a cascade. Nonsense sizes raise
+    ``TraceSizeError`` (``check_size``)."""
+    check_size(scenario, duration_s)
     frames: list[Frame] = []
     fired_of: dict[str, list[bool]] = {}
     fps_of = {m.name: m.fps for m in scenario.models}
@@ -64,16 +92,8 @@ def generate(scenario: Scenario, duration_s: float = 10.0, seed: int = 0) -> Tra
     return Trace(scenario, float(duration_s), int(seed), frames)
 
 
-def header(scenario: Scenario, duration_s: float, seed: int) -> dict:
-    return {"format": FORMAT, "version": VERSION, "scenario": scenario.to_dict(),
-            "duration_s": duration_s, "seed": seed}
-
-
-def frame_record(fr: Frame, triggered: bool) -> dict:
-    d = {"type": "frame", "model": fr.model, "frame": fr.frame, "release_ms": fr.release_ms}
-    if triggered:
-        d["fired"] = fr.fired
-    return d
+def _frame_record(fr: Frame, triggered: bool) -> dict:
+    return records.frame_record(fr.model, fr.frame, fr.release_ms, fr.fired if triggered else None)
 
 
 def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summary: dict | None = None,
@@ -83,7 +103,7 @@ def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summar
     with open(path, "w") as f:
         f.write(json.dumps(header(trace.scenario, trace.duration_s, trace.seed)) + "\n")
         for fr in trace.frames:
-            f.write(json.dumps(frame_record(fr, fr.model in triggered)) + "\n")
+            f.write(json.dumps(_frame_record(fr, fr.model in triggered)) + "\n")
         for j in jobs if jobs is not None else trace.jobs:
             f.write(json.dumps({"type": "job", **j}) + "\n")
         for sg in segments or ():

@@ -10,13 +10,15 @@ The policy (normally ``xrbench``) and the dispatcher are the ones native replay 
 """
 from __future__ import annotations
 
-
 from ..catalog import PlatformSpec
 from ..core.dispatcher import Dispatcher
-from ..core.metrics import rt_score
+from ..core.engine import Sink
+from ..core.metrics import model_infos, rt_score, summarize
 from ..core.policies import make_policy
+from ..core.policy import as_policy
+from ..core.records import job_record, missed, result
 from ..core.types import DONE, DROPPED, LATE, Completion, Job
-from .replay import result, setup
+from .replay import setup
 from .trace import Trace
 
 RUN_MS = 700
@@ -25,9 +27,10 @@ E_MAX_MJ = 1500.0
 
 
 def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench", *,
-                   policy_config: dict | None = None) -> tuple[dict, list[Completion]]:
+                   policy_config: dict | None = None, records: Sink | None = None) -> tuple[dict, list[Completion]]:
+    """The run and the jobs it logged; ``records`` receives their job records (this loop keeps no segments)."""
     policy = make_policy(policy_name, **(policy_config or {}))
-    st = setup(trace, spec, policy)
+    st = setup(trace, spec, as_policy(policy).uses_variants)
     models, costs, index = st.models, st.costs, st.index
     disp = Dispatcher(spec.platform, models, costs, policy, fallback=make_policy("fcfs"), drop_strict=True)
     n = len(models)
@@ -69,8 +72,7 @@ def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench
             q = held[i]
             while q and q[0].deadline < now:
                 j = q.pop(0)
-                logged.append(Completion(j.model.name, j.frame, 0, "", j.release, -1.0, now, j.deadline, 0.0,
-                                         DROPPED, "deadline"))
+                logged.append(missed(j.model.name, j.frame, j.release, j.deadline, now, "deadline"))
             while q and retired[up[i]] >= q[0].frame + 1:
                 disp.release(q.pop(0))
         # 4. dispatch
@@ -83,13 +85,25 @@ def replay_xrbench(trace: Trace, spec: PlatformSpec, policy_name: str = "xrbench
             next_tick += grid
         busy = [disp.free_at[a] for a, job in enumerate(disp.running) if job is not None]
         now = min([float(next_tick)] + busy)
-    # work still running when the run stops is not scored; count only its part before the stop
+    res = _result(trace, spec, st, policy.name, disp, logged, now)
+    for c in logged if records is not None else ():
+        records.put(job_record(c, models[index[c.model]].variants[c.variant].name))
+    return res, logged
+
+
+def _result(trace: Trace, spec: PlatformSpec, st, policy_name: str, disp: Dispatcher, logged: list[Completion],
+            now: float) -> dict:
+    """The run's figures as XRBench scores it: work still running at the stop counts only its part before it."""
     busy = [b - max(0.0, disp.free_at[a] - now) if disp.running[a] is not None else b
             for a, b in enumerate(disp.busy_ms)]
-    res = result(policy.name, trace, spec, st, logged, busy, now, compat="xrbench")
-    res["xrbench_score"] = xrbench_overall(logged, [m.name for m in models])
+    accs = spec.platform.accelerators
+    infos = model_infos(st.models, [st.costs.reference_energy(i) for i in range(len(st.models))])
+    res = result(policy_name, trace.scenario.name, spec.platform.name, trace.duration_s, trace.seed,
+                 summarize(logged, infos, accelerators=[a.id for a in accs], busy_ms=busy,
+                           idle_power_mw=[a.idle_power_mw for a in accs], duration_ms=now), compat="xrbench")
+    res["xrbench_score"] = xrbench_overall(logged, [m.name for m in st.models])
     res["run_ms"] = now
-    return res, logged
+    return res
 
 
 def xrbench_overall(logged: list[Completion], model_names: list[str]) -> float:

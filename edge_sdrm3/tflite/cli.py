@@ -42,14 +42,16 @@ def cmd_list(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from .fetch import fetch_mediapipe
+    from .fetch import existing_ancestor, fetch_mediapipe, match_owner
     from .manifest import default_cache_dir, load_manifest
 
     cache = Path(args.cache) if args.cache else default_cache_dir()
+    anchor = existing_ancestor(cache)
     got = fetch_mediapipe(cache, load_manifest(args.manifest), wheel=args.wheel)
     for f in got:
         print(f"{f.status:<9} {f.model}/{f.variant}: {f.path}")
-    print(f"{len(got)} files in {cache}")
+    owned = match_owner(cache, anchor)
+    print(f"{len(got)} files in {cache}" + (f" ({owned} paths given the owner of {anchor})" if owned else ""))
     return 0
 
 
@@ -82,7 +84,7 @@ def add_models_parser(sub) -> argparse.ArgumentParser:
     msub = p.add_subparsers(dest="models_command", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--manifest", default=None, help="manifest file (default: models/manifest.toml)")
+        q.add_argument("--manifest", default=None, help="manifest file (default: the one shipped in the package)")
         q.add_argument("--cache", default=None, help="model cache (default: $EDGE_SDRM3_MODEL_CACHE or "
                                                      "~/.cache/edge-sdrm3/models)")
 
@@ -92,6 +94,9 @@ def add_models_parser(sub) -> argparse.ArgumentParser:
 
     q = msub.add_parser("fetch", help="download the MediaPipe models into the cache (checks sha256)")
     common(q)
+    q.add_argument("--dest", dest="cache", metavar="DIR",
+                   help="the model cache to fill (same as --cache), e.g. the service's /var/lib/edge-sdrm3/models; "
+                        "run as root into a folder owned by another user, the files are given that user")
     q.add_argument("--wheel", default=None, help="use this mediapipe wheel file instead of downloading it")
     q.set_defaults(func=_guard(cmd_fetch))
 

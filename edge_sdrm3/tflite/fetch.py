@@ -121,6 +121,32 @@ def extract_from_wheel(wheel: str | Path, cache_dir: str | Path, manifest: Manif
     return done
 
 
+def existing_ancestor(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (the folder whose owner the fetched files should get)."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def match_owner(cache_dir: Path, anchor: Path) -> int:
+    """Run as root into a folder owned by someone else (a service's state directory): give what root made under
+    ``cache_dir`` (and the folders made up to it from ``anchor``) the owner of ``anchor``, so that the service can
+    add its segment files beside the models. Returns how many paths changed owner; nothing is done for non-root."""
+    st = anchor.stat()
+    if os.geteuid() != 0 or st.st_uid == 0:
+        return 0
+    made = [p for p in [cache_dir.absolute(), *cache_dir.absolute().parents] if anchor in p.parents]
+    made += [p for p in cache_dir.rglob("*")]
+    n = 0
+    for p in made:
+        ps = p.lstat()
+        if ps.st_uid == 0:
+            os.lchown(p, st.st_uid, st.st_gid)
+            n += 1
+    return n
+
+
 def download_wheel(requirement: str, dest: Path, pip_args: list[str] | None = None) -> Path:
     """``python -m pip download --no-deps REQUIREMENT`` into ``dest``; returns the wheel's path."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",

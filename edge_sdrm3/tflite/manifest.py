@@ -1,4 +1,4 @@
-"""The model catalog: ``models/manifest.toml``.
+"""The model catalog: ``models/manifest.toml`` of the package data (``edge_sdrm3/data/``).
 
     format = "edge-sdrm3-models"
     version = 1
@@ -6,12 +6,19 @@
     [models.NAME]
     task = "classification"                 # required
     description = "..."                     # optional
-    location = "repo"                       # "repo": files relative to models/; "cache": relative to the model cache
+    location = "repo"                       # "repo": shipped in the package, relative to its models/ folder;
+                                            # "cache": relative to the model cache
     source = "mediapipe==0.10.14"           # where "cache" files come from (`edge-sdrm3 models fetch`)
     segments = 1                            # segment count the scheduler uses (>= 1)
     upstream = "palm_detection"             # optional cascade: this model runs on what NAME detected
     trigger = "a palm was detected"         # optional, words
-    inputs = [{ name = "image", shape = [1, 8, 8, 1], dtype = "float32" }]
+    inputs = [{ name = "image", shape = [1, 8, 8, 1], dtype = "float32",
+                layout = "NHWC", channels = "gray", range = [0.0, 1.0] }]
+                                            # an image input declares how the service makes a camera image
+                                            # into it (docs/protocol.md, "Inputs"): layout "NHWC"; channels
+                                            # "RGB" or "gray"; range [lo, hi]: the values 0..255 of a uint8
+                                            # image map linearly onto it (float inputs). Without them the
+                                            # model takes only its exact input.
     outputs = [{ name = "probs", shape = [1, 10], dtype = "float32" }]
 
     [[models.NAME.variants]]                # largest first
@@ -37,10 +44,10 @@ from typing import Any
 
 from . import ModelToolError
 
+from ..data import data_path
 from ..tomlfile import TomlFileError, read_toml
 
-ROOT = Path(__file__).resolve().parents[2]
-MODELS_DIR = ROOT / "models"
+MODELS_DIR = data_path("models")
 MANIFEST = MODELS_DIR / "manifest.toml"
 FORMAT = "edge-sdrm3-models"
 CACHE_ENV = "EDGE_SDRM3_MODEL_CACHE"
@@ -66,6 +73,18 @@ class TensorSpec:
     shape: tuple[int, ...]
     dtype: str
     note: str = ""
+    layout: str = ""  # "NHWC" for an image input; "": not an image (only the exact input is accepted)
+    channels: str = ""  # "RGB" or "gray" (an image input)
+    range: tuple[float, float] | None = None  # what uint8 0..255 maps onto, for a float image input
+
+    @property
+    def image(self) -> bool:
+        """Whether a camera image may be adapted to this input (the catalog declares how)."""
+        return bool(self.layout and self.channels)
+
+
+LAYOUTS = ("NHWC",)
+CHANNELS = {"RGB": 3, "gray": 1}
 
 
 @dataclass(frozen=True)
@@ -140,6 +159,15 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
     return parse_manifest(doc, p)
 
 
+def _range_error(v: Any) -> str | None:
+    ok = len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) and v[0] < v[1]
+    return None if ok else f"expected [low, high] with low < high, got {v!r}"
+
+
+def _range(v: list | None) -> tuple[float, float] | None:
+    return None if v is None else (float(v[0]), float(v[1]))
+
+
 def parse_manifest(doc: dict, path: str | Path = "<manifest>") -> Manifest:
     p = Path(path)
     where = str(p)
@@ -184,7 +212,19 @@ def parse_manifest(doc: dict, path: str | Path = "<manifest>") -> Manifest:
             out.append(TensorSpec(need(t, "name", str, c), tuple(shape),
                                   need(t, "dtype", str, c, check=lambda v: None if v in DTYPES
                                        else f"unknown dtype {v!r} (one of {', '.join(DTYPES)})"),
-                                  need(t, "note", str, c, "")))
+                                  need(t, "note", str, c, ""),
+                                  need(t, "layout", str, c, "", check=lambda v: None if v in LAYOUTS
+                                       else f"unknown layout {v!r} (one of {', '.join(LAYOUTS)})"),
+                                  need(t, "channels", str, c, "", check=lambda v: None if v in CHANNELS
+                                       else f"unknown channels {v!r} (one of {', '.join(CHANNELS)})"),
+                                  _range(need(t, "range", list, c, None, check=_range_error))))
+            if bool(out[-1].layout) != bool(out[-1].channels):
+                raise fail(c, "an image input declares both layout and channels")
+            if out[-1].layout and not (len(shape) == 4 and shape[3] == CHANNELS[out[-1].channels]):
+                raise fail(f"{c}.channels", f"{out[-1].channels} needs an NHWC shape with "
+                                            f"{CHANNELS[out[-1].channels]} channels, the shape is {shape}")
+            if out[-1].layout and out[-1].dtype.startswith("float") and out[-1].range is None:
+                raise fail(f"{c}.range", "a float image input needs its value range, e.g. [0.0, 1.0]")
         return tuple(out)
 
     models: dict[str, ModelEntry] = {}

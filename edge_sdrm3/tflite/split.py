@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert import schema_py_generated as fb
 
-from . import ModelToolError
+from . import ModelToolError, schema
 from .writer import SCHEMA_VERSION, op_name, read_model, write_model
 
+fb = schema()
 _B = fb.BuiltinOperator
 REFUSED_OPS = {
     _B.WHILE: "control flow", _B.IF: "control flow", _B.CALL_ONCE: "control flow", _B.CALL: "control flow",

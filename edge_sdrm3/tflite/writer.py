@@ -24,9 +24,10 @@ from pathlib import Path
 
 import flatbuffers
 import numpy as np
-from ai_edge_litert import schema_py_generated as fb
 
-from . import ModelToolError
+from . import ModelToolError, schema
+
+fb = schema()
 
 FILE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3

@@ -1,6 +1,6 @@
 """TFLite models with the layer shapes of the XR benchmark's models (random weights), for profiling on a device.
 
-``models/xrbench/layers.json`` holds every layer's dimensions (MAESTRO convention: K output channels, C input
+``models/xrbench/layers.json`` (package data, ``edge_sdrm3/data/``) holds every layer's dimensions (MAESTRO convention: K output channels, C input
 channels, Y/X input height/width, R/S filter size, stride 1, no padding) and K/C at each width 1.0/0.75/0.5/0.25.
 It is exported once from the benchmark data by ``python -m edge_sdrm3.tflite.xrbench_model export-layers
 --data DIR`` (DIR holding layer_costs.csv and variant_costs.csv) and committed; nothing reads that data at run time.
@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import data_path
 from . import ModelToolError
 from .split import split_model
 from .writer import GraphBuilder, write_model
 
-ROOT = Path(__file__).resolve().parents[2]
-LAYERS_JSON = ROOT / "models" / "xrbench" / "layers.json"
-COSTS_JSON = ROOT / "models" / "xrbench" / "costs.json"
+LAYERS_JSON = data_path("models", "xrbench", "layers.json")
+COSTS_JSON = data_path("models", "xrbench", "costs.json")
 WIDTHS = ("1.0", "0.75", "0.5", "0.25")
 FORMAT = "edge-sdrm3-xrbench-layers"
 

@@ -1,6 +1,6 @@
 """A fake edge-sdrm3 service for the client tests: the wire protocol on raw pyzmq sockets and msgpack.
 
-It does not use ``edge_sdrm3.runtime.protocol``, so the client is checked against the protocol as written,
+It does not use ``edge_sdrm3.client.protocol``, so the client is checked against the protocol as written,
 not against the encoder it shares with the service.
 """
 from __future__ import annotations

@@ -169,8 +169,8 @@ def test_default_endpoints_follow_runtime_dir(monkeypatch):
 
 
 def test_service_decoder_accepts_what_the_publisher_sends(tmp_path):
-    """The service's own decoder (runtime.protocol) reads the client's frames, without copying."""
-    from edge_sdrm3.runtime import protocol
+    """The service's own decoder (client.protocol) reads the client's frames, without copying."""
+    from edge_sdrm3.client import protocol
 
     ctx = zmq.Context.instance()
     pull = ctx.socket(zmq.PULL)

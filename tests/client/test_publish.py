@@ -10,7 +10,7 @@ import pytest
 
 from edge_sdrm3.core.types import ConfigError
 from edge_sdrm3.publish import FolderImages, SyntheticImages, load_plan, read_image
-from edge_sdrm3.runtime.client_cli import add_client_parsers, render_status
+from edge_sdrm3.client.cli import add_client_parsers, render_status
 from edge_sdrm3.sim import trace as traces
 
 

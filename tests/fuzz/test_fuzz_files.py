@@ -13,9 +13,10 @@ from fuzz_support import FIELD, FUZZ, FUZZ_FIELD, json_values, mutated, not_of_t
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_sdrm3.catalog import ROOT, FileFormatError, load_platform, load_scenario, parse_scenario
+from edge_sdrm3.catalog import FileFormatError, load_platform, load_scenario, parse_scenario
 from edge_sdrm3.core.types import ConfigError
 from edge_sdrm3.sim import trace
+from edge_sdrm3.data import data_path
 
 SCENARIO: dict[str, Any] = {"format": "edge-sdrm3-scenario", "version": 1, "name": "kws", "description": "d", "cost_table": "xrbench",
             "models": [{"name": "KD_res8_narrow", "fps": 10, "deadline_ms": 100},
@@ -24,7 +25,7 @@ SCENARIO: dict[str, Any] = {"format": "edge-sdrm3-scenario", "version": 1, "name
 
 def _small_platform() -> dict:
     """headset_emulated cut to one profiled model (profile + two relative accelerators), plus a cost-table one."""
-    doc = json.loads((ROOT / "platforms" / "headset_emulated.json").read_text())
+    doc = json.loads(data_path("platforms", "headset_emulated.json").read_text())
     doc.pop("profiled", None)
     cpu = doc["accelerators"][0]["costs"]
     cpu["models"] = {"digits": cpu["models"]["digits"]}
@@ -33,7 +34,7 @@ def _small_platform() -> dict:
 
 
 PLATFORM = _small_platform()
-XRBENCH_PLATFORM = json.loads((ROOT / "platforms" / "dual_4k_ws_os.json").read_text())
+XRBENCH_PLATFORM = json.loads(data_path("platforms", "dual_4k_ws_os.json").read_text())
 
 _tmp = tempfile.TemporaryDirectory(prefix="fuzz-files-")
 TMP = Path(_tmp.name)

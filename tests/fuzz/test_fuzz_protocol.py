@@ -14,7 +14,7 @@ from fuzz_support import FUZZ, FUZZ_FIELD, load_tool, msgpack_values, mutated, n
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_sdrm3.runtime import protocol as p
+from edge_sdrm3.client import protocol as p
 
 fuzzer = load_tool("fuzz_frame_decoder")
 

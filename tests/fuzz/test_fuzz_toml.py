@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 from edge_sdrm3.tomlfile import tomllib
-from fuzz_support import FUZZ, FUZZ_FIELD, ROOT, mutated, not_of_type, toml_values
+from fuzz_support import FUZZ, FUZZ_FIELD, mutated, not_of_type, toml_values
 from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_sdrm3.runtime.config import SECTIONS, ConfigError, load_config, parse_config
 from edge_sdrm3.tflite import ModelToolError
 from edge_sdrm3.tflite.manifest import MANIFEST, ManifestError, load_manifest, parse_manifest
+from edge_sdrm3.data import data_path
 
 _tmp = tempfile.TemporaryDirectory(prefix="fuzz-toml-")
 TMP = Path(_tmp.name)
@@ -60,7 +61,7 @@ _FULL = tomllib.loads(MANIFEST.read_text())
 MANIFEST_DOC = {"format": _FULL["format"], "version": 1,
                 "models": {k: _FULL["models"][k] for k in ("palm_detection", "hand_landmark", "digits")}}
 MANIFEST_DOC["models"]["digits"]["variants"][1]["segment_files"] = ["digits/a.tflite"]
-MANIFEST_TEXT = (ROOT / "models" / "manifest.toml").read_text()
+MANIFEST_TEXT = data_path("models", "manifest.toml").read_text()
 
 
 def manifest_refused_or_parsed(fn, *args):
@@ -126,7 +127,7 @@ def test_manifest_file_of_random_bytes(data: bytes) -> None:
 # ---- the service config ----------------------------------------------------------------------------------------
 
 CONFIG_DOC = {s: dataclasses.asdict(cls()) for s, cls in SECTIONS.items()}
-CONFIG_TEXT = (ROOT / "systemd" / "edge-sdrm3.toml").read_text()
+CONFIG_TEXT = data_path("systemd", "edge-sdrm3.toml").read_text()
 _KEYS = [(s, f.name, f.type) for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 
 

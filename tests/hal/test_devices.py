@@ -1,4 +1,5 @@
-"""hal.devices: discover/open/load/invoke/close on real interpreters and real files; failure paths for real."""
+"""hal.devices, hal.loaded, hal.discovery: discover/open/load/invoke/close on real interpreters and real files;
+failure paths for real."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from hal import devices, runtime
-from hal.devices import DelegateDevice, Discovery, open_device, parse_spec
+from hal import devices, discovery, loaded, native, runtime
+from hal.devices import DelegateDevice, open_device, parse_spec
+from hal.discovery import Discovery
 from hal.errors import BadDeviceSpec, BadInput, DelegateError, DeviceUnavailable, HalError, InvokeError, ModelLoadError
 
 
@@ -25,7 +27,7 @@ def _loadable(library: str) -> bool:
     return True
 
 
-EDGETPU_LIB = devices.EDGETPU_LIBRARY[devices._platform_key()]
+EDGETPU_LIB = native.EDGETPU_LIBRARY[native.platform_key()]
 no_edgetpu_library = pytest.mark.skipif(_loadable(EDGETPU_LIB), reason="libedgetpu is installed here")
 
 
@@ -189,7 +191,7 @@ def test_edgetpu_without_library_is_device_unavailable_naming_it(spec: str) -> N
 
 
 def test_edgetpu_library_name_per_platform() -> None:
-    assert devices.EDGETPU_LIBRARY == {
+    assert native.EDGETPU_LIBRARY == {
         "linux": "libedgetpu.so.1",
         "darwin": "libedgetpu.1.dylib",
         "win32": "edgetpu.dll",
@@ -205,7 +207,7 @@ def test_gpu_is_a_typed_error_naming_both_backends() -> None:
         device.close()
         pytest.skip("a GPU works on this machine")
     assert "LiteRT GPU accelerator" in message  # CompiledModel with the GPU accelerator was tried...
-    assert devices.GPU_DELEGATE_LIBRARY["linux"] in message  # ...then the classic delegate library
+    assert native.GPU_DELEGATE_LIBRARY["linux"] in message  # ...then the classic delegate library
 
 
 def test_npu_without_a_working_vendor_dispatch_is_device_unavailable() -> None:
@@ -233,7 +235,7 @@ def test_delegate_refusing_the_graph_is_delegate_error_at_load(fake_delegate: Pa
 
 
 def test_library_that_is_not_a_delegate_is_delegate_error() -> None:
-    libc = "libc.so.6" if devices._platform_key() == "linux" else None
+    libc = "libc.so.6" if native.platform_key() == "linux" else None
     if libc is None or not _loadable(libc):
         pytest.skip("needs glibc")
     with pytest.raises(DelegateError, match="not a TFLite external delegate"):
@@ -250,8 +252,8 @@ def test_plain_model_is_refused_for_the_edge_tpu(fc_model: Path, edgetpu_model: 
 
 
 def test_discover_lists_cpu_and_skips_the_rest_with_reasons(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="hal.devices")
-    found = devices.discover()
+    caplog.set_level("INFO", logger="hal.discovery")
+    found = discovery.discover()
     assert isinstance(found, Discovery)
     cpu = [d for d in found if d.kind == "cpu"]
     assert cpu and cpu[0].spec == "cpu" and cpu[0].backend == "xnnpack" and cpu[0].threads == os.cpu_count()
@@ -268,13 +270,13 @@ def test_discover_lists_cpu_and_skips_the_rest_with_reasons(caplog: pytest.LogCa
 
 @no_edgetpu_library
 def test_discover_reports_the_missing_edgetpu_library() -> None:
-    found = devices.discover(["edgetpu"])
+    found = discovery.discover(["edgetpu"])
     assert list(found) == []
     assert found.skipped[0].spec == "edgetpu" and "libedgetpu.so.1" in found.skipped[0].reason
 
 
 def test_probe_model_is_the_documented_add_model(probe_model_bytes: bytes) -> None:
-    assert devices._PROBE_MODEL == probe_model_bytes
+    assert devices.PROBE_MODEL == probe_model_bytes
 
 
 def test_compiled_model_wrapper_runs_like_numpy(fc_model: Path, fc_reference) -> None:
@@ -282,7 +284,7 @@ def test_compiled_model_wrapper_runs_like_numpy(fc_model: Path, fc_reference) ->
     # CPU-compiled model so that its buffers, signature handling and reshapes are checked for real.
     from ai_edge_litert.compiled_model import CompiledModel, HardwareAccelerator
 
-    model = devices.CompiledLoaded(fc_model, "test", CompiledModel.from_file(str(fc_model), HardwareAccelerator.CPU))
+    model = loaded.CompiledLoaded(fc_model, "test", CompiledModel.from_file(str(fc_model), HardwareAccelerator.CPU))
     x = np.array([[3.0, 1.0, -2.0, 0.5]], np.float32)
     assert model.inputs[0].shape == (1, 4) and model.outputs[0].dtype == np.float32
     (y,) = model.invoke([x])
@@ -294,7 +296,7 @@ def test_compiled_model_wrapper_runs_like_numpy(fc_model: Path, fc_reference) ->
 
 def test_discover_refuses_a_malformed_candidate() -> None:
     with pytest.raises(BadDeviceSpec, match="bogus"):
-        devices.discover(["cpu", "bogus"])
+        discovery.discover(["cpu", "bogus"])
 
 
 def test_detect_reports_runtime_devices_and_meter(tmp_path: Path) -> None:

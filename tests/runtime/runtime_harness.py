@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from edge_sdrm3.runtime import protocol
+from edge_sdrm3.client import protocol
 from edge_sdrm3.runtime.config import load_config
 from edge_sdrm3.runtime.notify import Notifier
 from edge_sdrm3.runtime.service import Service
+from edge_sdrm3.data import data_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,16 +53,16 @@ def wait_ready(svc: Service, rc_of) -> None:
 
 
 def _digits_manifest_section() -> str:
-    text = (ROOT / "models" / "manifest.toml").read_text()
+    text = data_path("models", "manifest.toml").read_text()
     return text[text.index("[models.digits]"): text.index("# END digits")]
 
 
-def make_workdir(tmp: Path, *, deadline_ms: float | None = None, trigger: float = 0.5) -> dict:
+def make_workdir(tmp: Path, *, deadline_ms: float | None = None, trigger: float = 0.5, fps: float = 60) -> dict:
     digits = _digits_manifest_section()
     cascade = digits.replace("[models.digits]", "[models.digits_cascade]").replace(
         "[[models.digits.variants]]", "[[models.digits_cascade.variants]]")
     (tmp / "manifest.toml").write_text('format = "edge-sdrm3-models"\nversion = 1\n\n' + digits + "\n" + cascade)
-    prof = json.loads((ROOT / "platforms" / "profile_host_x86.json").read_text())
+    prof = json.loads(data_path("platforms", "profile_host_x86.json").read_text())
     cpu = prof["accelerators"][0]
     models = {"digits": cpu["costs"]["models"]["digits"], "digits_cascade": cpu["costs"]["models"]["digits"]}
     cpu = {**cpu, "costs": {**cpu["costs"], "models": models}}
@@ -70,11 +71,11 @@ def make_workdir(tmp: Path, *, deadline_ms: float | None = None, trigger: float 
                                        "costs": {"table": "relative", "of": "cpu", "speed": 4.0, "power_mw": 600}}],
                 "handoff": {"latency_ms": 0.05, "energy_mj": 0.01}}
     (tmp / "platform.json").write_text(json.dumps(platform))
-    root = {"name": "digits", "fps": 60}
+    root = {"name": "digits", "fps": fps}
     if deadline_ms is not None:
         root["deadline_ms"] = deadline_ms
     scenario = {"format": "edge-sdrm3-scenario", "version": 1, "name": "digits_cascade_test", "cost_table": "profile",
-                "models": [root, {"name": "digits_cascade", "fps": 60, "upstream": "digits",
+                "models": [root, {"name": "digits_cascade", "fps": fps, "upstream": "digits",
                                   "trigger_probability": trigger}]}
     (tmp / "scenario.json").write_text(json.dumps(scenario))
     return {"platform": str(tmp / "platform.json"), "scenario": str(tmp / "scenario.json"),

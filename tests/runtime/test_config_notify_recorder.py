@@ -15,19 +15,19 @@ from edge_sdrm3.runtime.recorder import Recorder
 from edge_sdrm3.sim import trace as traces
 
 from edge_sdrm3.tomlfile import tomllib
+from edge_sdrm3.data import data_path
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_shipped_config_documents_every_key_with_its_default() -> None:
-    doc = tomllib.loads((ROOT / "systemd" / "edge-sdrm3.toml").read_text())
+    doc = tomllib.loads(data_path("systemd", "edge-sdrm3.toml").read_text())
     defaults = Config()
     for section in ("service", "sockets", "scheduler", "workload", "log"):
         obj = getattr(defaults, section)
         assert set(doc[section]) == {f.name for f in dataclasses.fields(obj)}, section
         for key, value in doc[section].items():
             assert getattr(obj, key) == value, (section, key)
-    cfg = load_config(ROOT / "systemd" / "edge-sdrm3.toml")
+    cfg = load_config(data_path("systemd", "edge-sdrm3.toml"))
     assert cfg.sockets.ingest == f"ipc://{cfg.service.runtime_dir}/frames.sock"
 
 

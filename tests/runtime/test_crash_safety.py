@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from edge_sdrm3.catalog import FileFormatError, load_platform, load_scenario
-from edge_sdrm3.runtime import protocol
+from edge_sdrm3.client import protocol
 from edge_sdrm3.runtime.recorder import Recorder
 from edge_sdrm3.sim import trace as traces
 from edge_sdrm3.sim.replay import replay

@@ -35,7 +35,7 @@ def _acc(st: dict, acc_id: str) -> dict:
 
 
 def _drain(run: Running) -> list[dict]:
-    from edge_sdrm3.runtime import protocol
+    from edge_sdrm3.client import protocol
 
     out = []
     while run.sub.poll(0):

@@ -10,10 +10,11 @@ import numpy as np
 
 from hal.devices import open_device
 from hal.emulated import CostTable, EmulatedDevice, HostInterpreters
+from edge_sdrm3.data import data_path
 
-from runtime_harness import make_workdir, ROOT, Running, write_config
+from runtime_harness import make_workdir, Running, write_config
 
-DIGITS = ROOT / "models" / "digits" / "digits_w100.tflite"
+DIGITS = data_path("models", "digits", "digits_w100.tflite")
 X = np.random.default_rng(0).random((1, 8, 8, 1), dtype=np.float32)
 
 
@@ -83,13 +84,13 @@ def test_service_loads_default_variants_once_for_all_accelerators_and_others_on_
         assert all(w.loaded_count() == n0 for w in svc.workers)
         # a lighter variant is loaded on first use when a job runs it (here: the frames name no variant, so
         # force the selector's choice) and its results equal a direct run of that variant's file
-        svc.loop.call_soon_threadsafe(lambda: setattr(svc.disp.policy.selector, "variant", [2, 2]))
+        svc.loop.call_soon_threadsafe(lambda: setattr(svc.engine.policy.policy.selector, "variant", [2, 2]))
         time.sleep(0.2)
         run.send("cam0", 0, [X], models=["digits"])
         res = [r for r in run.results(until=lambda rs: any(h.get("model") == "digits" for h, _ in rs))
                if r[0].get("model") == "digits"]
         assert res and res[0][0]["variant"] == "w50" and res[0][0]["status"] in ("done", "late"), res[0][0]
-        np.testing.assert_allclose(res[0][1][0], _direct(ROOT / "models" / "digits" / "digits_w50.tflite")[0],
+        np.testing.assert_allclose(res[0][1][0], _direct(data_path("models", "digits", "digits_w50.tflite"))[0],
                                    rtol=1e-5)
         assert len(pool) > n0
     finally:

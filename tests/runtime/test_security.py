@@ -18,7 +18,7 @@ import zmq.auth
 from runtime_harness import Running, digits_images, wait_ready, write_config
 
 from edge_sdrm3.client import ClientTimeout, Control, Publisher, ServiceError, Subscriber, load_curve_keys
-from edge_sdrm3.runtime import protocol
+from edge_sdrm3.client import protocol
 from edge_sdrm3.runtime.config import ConfigError, load_config, parse_config
 from edge_sdrm3.runtime.notify import Notifier
 from edge_sdrm3.runtime.security import Security, check_endpoints
@@ -39,7 +39,7 @@ class Bare:
         wait_ready(self.svc, lambda: self.rc)
 
     def endpoint(self, name: str) -> str:
-        return getattr(self.svc, name).getsockopt(zmq.LAST_ENDPOINT).decode()
+        return getattr(self.svc.sockets, name).getsockopt(zmq.LAST_ENDPOINT).decode()
 
     def stop(self) -> int | None:
         self.svc.loop.call_soon_threadsafe(self.svc.request_stop)

@@ -52,6 +52,16 @@ def _doc():
     (lambda d: d["models"]["palm_detection"].update(upstream="hand_landmark"), "upstream"),
     (lambda d: d["models"]["pose_landmark"].pop("source"), "models.pose_landmark.source"),
     (lambda d: d["models"]["digits"].update(segments=0), "models.digits.segments"),
+    (lambda d: d["models"]["face_detection"]["inputs"][0].update(range=[1.0, -1.0]),
+     "models.face_detection.inputs[0].range"),
+    (lambda d: d["models"]["face_detection"]["inputs"][0].pop("range"), "models.face_detection.inputs[0].range"),
+    (lambda d: d["models"]["face_detection"]["inputs"][0].update(channels="gray"),
+     "models.face_detection.inputs[0].channels"),
+    (lambda d: d["models"]["face_detection"]["inputs"][0].update(channels="BGRA"),
+     "models.face_detection.inputs[0].channels"),
+    (lambda d: d["models"]["face_detection"]["inputs"][0].update(layout="NCHW"),
+     "models.face_detection.inputs[0].layout"),
+    (lambda d: d["models"]["face_detection"]["inputs"][0].pop("layout"), "models.face_detection.inputs[0]"),
 ])
 def test_validation_errors_name_the_key(edit, key):
     doc = copy.deepcopy(_doc())
@@ -59,6 +69,14 @@ def test_validation_errors_name_the_key(edit, key):
     with pytest.raises(ManifestError) as e:
         parse_manifest(doc, "m.toml")
     assert f"m.toml: {key}" in str(e.value) or (key == "upstream" and "loops back" in str(e.value))
+
+
+def test_every_shipped_image_input_declares_its_layout_channels_and_range():
+    m = load_manifest()
+    ranges = {name: m[name].inputs[0].range for name in m.models}
+    assert ranges["face_detection"] == ranges["pose_detection"] == (-1.0, 1.0)
+    assert all(r == (0.0, 1.0) for name, r in ranges.items() if name not in ("face_detection", "pose_detection"))
+    assert all(m[name].inputs[0].image for name in m.models)
 
 
 def test_accuracy_none_means_unknown():

@@ -1,7 +1,6 @@
 """split_model: segments run in sequence equal the whole model; refusals are clear."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +9,9 @@ from ai_edge_litert import schema_py_generated as fb
 from edge_sdrm3.tflite.manifest import ManifestError, default_cache_dir, load_manifest
 from edge_sdrm3.tflite.split import SplitError, balanced_cuts, split_model, split_model_info
 from edge_sdrm3.tflite.writer import GraphBuilder, Quant, read_model, write_model
+from edge_sdrm3.data import data_path
 
-ROOT = Path(__file__).resolve().parents[2]
-DIGITS = sorted((ROOT / "models" / "digits").glob("*.tflite"))
+DIGITS = sorted(data_path("models", "digits").glob("*.tflite"))
 
 
 def _outputs(path):

@@ -20,6 +20,10 @@ ratio for comparison.
 """
 from __future__ import annotations
 
+import inspect
+from dataclasses import replace
+
+from ..params_table import load_table, workload_of
 from ..scores import EPS_MS, Theta
 from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Run
@@ -35,7 +39,8 @@ class SDRM3:
     uses_variants = False
 
     def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
-                 window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, **params: float) -> None:
+                 window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True,
+                 params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.slack_use = slack_use
         self.urgent_speed = urgent_speed
@@ -54,6 +59,10 @@ class SDRM3:
 
         self._checked_id = 0
         self._models = None
+        # parameters learned offline (`edge-sdrm3 tune`): applied when the workload is first seen
+        self.table = load_table(params_table) if params_table else None
+        self.table_entry: tuple | None = None  # (entry, distance) used
+        self.table_ignored: list[str] = []  # parameters of the entry this policy does not have
 
     def _cascades(self, view) -> None:
         """Per model: frames at stake per job (itself plus its expected cascaded descendants), and the
@@ -73,9 +82,34 @@ class SDRM3:
                 tail[u] = max(tail[u], rem[i][0][0] + tail[i])
         self._models, self._value, self._tail = ms, val, tail
         self._rel_deadline = [m.relative_deadline_ms for m in ms]
+        if self.table is not None and self.table_entry is None:
+            self._start_from(view)
         if self.tuner is not None:
             ref = {m.name: view.costs.reference_energy(i) for i, m in enumerate(ms)}
             self.tuner.ref_energy = lambda name: ref.get(name, 0.0)
+
+    def _start_from(self, view) -> None:
+        """Take the table's parameters for this workload and platform (nearest entry): θ is where the
+        online tuner starts; the others replace the constructor's."""
+        found = self.table.lookup(workload_of(view.models), view.platform.name)
+        if found is None:
+            return
+        self.table_entry = found
+        params = dict(found[0].params)
+        theta = {k: params.pop(k) for k in list(params) if k in Theta.__dataclass_fields__}
+        self.theta = replace(self.theta, **theta)
+        if not params.pop("tune", self.tuner is not None):
+            self.tuner = None
+        if self.tuner is not None:
+            self.tuner.theta = self.theta
+            self.tuner.window_ms = params.pop("window_ms", self.tuner.window_ms)
+        params.pop("window_ms", None)
+        args = inspect.signature(SDRM3.__init__).parameters
+        for k, v in params.items():  # the other constructor arguments are kept as attributes of the same name
+            if k in args and k not in ("theta", "params_table") and k in self.__dict__:
+                setattr(self, k, v)
+            else:
+                self.table_ignored.append(k)
 
     def observe(self, c: Completion, now: float) -> None:
         """A due frame's outcome (from the driver): feeds the online tuner."""

@@ -11,7 +11,7 @@ import math
 import sys
 from typing import Any
 
-from ..client import ClientError, Control, Publisher, default_endpoint, load_curve_keys
+from . import ClientError, Control, Publisher, default_endpoint, load_curve_keys
 from ..publish import FolderImages, PlayReport, SyntheticImages, load_plan, parse_size, play
 
 

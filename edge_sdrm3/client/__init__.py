@@ -1,7 +1,7 @@
 """Client library for ``edge-sdrm3 serve``: send frames, receive results, control the service.
 
 Three small classes, one per socket of the wire protocol (``docs/protocol.md``; encoding and validation are
-shared with the service in ``edge_sdrm3.runtime.protocol``)::
+shared with the service: ``edge_sdrm3.client.protocol``)::
 
     from edge_sdrm3.client import Publisher, Subscriber, Control
 
@@ -40,7 +40,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from .runtime import protocol as wire
+from . import protocol as wire
 
 __all__ = [
     "AsyncPublisher",
@@ -119,7 +119,7 @@ class Result:
     stream: str
     frame: int
     model: str
-    status: str  # done, late, dropped, failed
+    status: str  # done, late, timed (ran timing-only: no outputs), dropped, failed
     variant: int | str = 0  # index of the supernet variant that ran, 0 = the largest
     variant_name: str = ""
     accelerator: str = ""
@@ -131,6 +131,7 @@ class Result:
     energy_mj: float = 0.0
     energy_source: str = ""
     t_capture_ms: float | None = None  # the frame's capture time (sender's clock), where the service echoes it
+    computed: bool = False  # the outputs are the model's, computed on this frame (only with done and late)
     outputs: list[np.ndarray] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # header keys this client does not know
 

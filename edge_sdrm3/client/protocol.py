@@ -26,7 +26,7 @@ PROTOCOL_VERSION = 1
 MAX_DIMS = 32  # numpy 1.x's limit (numpy 2 allows 64); also bounds the work of checking a shape's byte size
 ERRORS_TOPIC = "errors"
 COMMANDS = ("status", "stats", "set-policy", "set-params", "reload-catalog")
-STATUSES = ("done", "late", "dropped", "failed")
+STATUSES = ("done", "late", "timed", "dropped", "failed")
 
 #: error codes: on the ``errors`` topic (frames) and in control replies
 ERROR_CODES = (
@@ -36,11 +36,13 @@ ERROR_CODES = (
     "unknown-model",  # a model name not in the running workload
     "bad-shape",  # payload size differs from shape x dtype, or a tensor no model input can be made of
     "bad-dtype",  # unsupported dtype, or not the model's input dtype
+    "no-input",  # a model the frame would run has no input in it (no camera image, no part tagged for it)
     "too-large",  # the message exceeds [sockets] max_message_bytes
     "parts-mismatch",  # the number of payload parts differs from the header's tensors
     "unknown-command",  # control: no such command
     "bad-argument",  # control: an argument is missing or invalid
     "forbidden",  # control: the command is not allowed to this client ([sockets] control_commands)
+    "internal",  # the service failed on a frame or request (a bug: see its log); it goes on
 )
 
 DTYPES: dict[str, np.dtype] = {

@@ -5,7 +5,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from edge_sdrm3.runtime import protocol as p
+from edge_sdrm3.client import protocol as p
 
 
 def test_frame_round_trip_is_zero_copy_and_typed() -> None:
@@ -46,6 +46,15 @@ def test_oversize_is_refused_before_parsing() -> None:
     with pytest.raises(p.ProtocolError) as e:
         p.decode_frame(parts, max_bytes=50)
     assert e.value.code == "too-large"
+
+
+def test_the_size_limit_is_the_whole_message_to_the_byte() -> None:
+    parts = p.encode_frame({"stream": "s", "frame": 0}, [np.zeros(1000, np.uint8)])
+    size = sum(len(memoryview(x).cast("B")) for x in parts)  # header and payload
+    assert p.decode_frame(parts, max_bytes=size)[0].stream == "s"
+    with pytest.raises(p.ProtocolError) as e:
+        p.decode_frame(parts, max_bytes=size - 1)
+    assert e.value.code == "too-large" and f"message of {size} bytes" in e.value.message
 
 
 def test_results_errors_and_control_round_trip() -> None:

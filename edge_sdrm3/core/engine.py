@@ -1,0 +1,393 @@
+"""The workload engine: the rules above the dispatcher, once, for the replay and the live service.
+
+One engine, two clocks (DESIGN.md §2). The engine owns the Dispatcher, the order of events (one heap of
+``(time, kind, seq, payload)``: completions, then releases, then wake-ups at equal times, ties broken by
+a counter, so a run is deterministic), the cascade rules, the policy's observation of outcomes, the
+metrics accumulators and the records. A driver only says what happened and when:
+
+- the replay (``sim.replay``) loads a trace (:meth:`Engine.add_trace`) and calls :meth:`Engine.step` until
+  nothing is left: time jumps to the next event, and every block ends when its cost model says;
+- the live service loads frames as they arrive (:meth:`Engine.plan`, :meth:`Engine.admit`), runs the
+  :class:`Start` s that :meth:`Engine.advance` returns on its workers, reports their end
+  (:meth:`Engine.complete`, :meth:`Engine.fail`, :meth:`Engine.abandon`) and calls :meth:`Engine.advance`
+  again at :meth:`Engine.next_time` on the wall clock.
+
+Workload rules (DESIGN.md §6):
+- a cascaded frame that fired is held until its upstream job on the corresponding frame ends; it is released
+  at the later of that end and its own release time if the upstream completed on time, else it is missed
+  without running (``upstream dropped``, ``upstream late``...); frames of models with different rates
+  correspond by time in a trace (the upstream frame whose period holds the cascaded frame's release), and by
+  the frame message they came in live;
+- every due frame ends in exactly one Completion, one job record and one outcome for the driver;
+- at the end (:meth:`Engine.drain`) what runs is abandoned, what waits is dropped, and a frame whose
+  upstream never ran is missed at its release.
+
+Pure: no clock, no asyncio, no zmq, no hal; ``now`` is always an argument.
+"""
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .dispatcher import Dispatcher
+from .metrics import Accumulator, model_infos, run_figures
+from .policy import Bound, as_policy
+from .records import frame_record, job_record, missed, segment_record
+from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
+
+COMPLETE, RELEASE, WAKE = 0, 1, 2
+DISTINCT_MS = 1e-6  # two live frames of a model never share a release time (a log is a trace: it is replayed)
+
+
+@dataclass(slots=True)
+class FrameInfo:
+    """A due frame as the engine keeps it beside its core Job (``Job.data``), from its release to its outcome."""
+
+    model: str
+    frame: int
+    release_ms: float  # the frame's (a cascaded job itself may be released later, when its upstream ends)
+    deadline_ms: float
+    data: Any = None  # the driver's: a live frame's inputs, and its outputs as its blocks run
+    stream: str | None = None  # a live frame: the stream and the stream's frame number it came in
+    stream_frame: int | None = None
+    energy_source: str = ""  # where the measured energy of its last block came from ("" : modelled)
+    computed: bool = True  # false once a block ran timing-only (its result has no outputs)
+
+
+class TraceFrame(Protocol):
+    model: str
+    frame: int
+    release_ms: float
+    fired: bool
+
+
+class Sink(Protocol):
+    def put(self, record: dict) -> None: ...
+
+
+class Records:
+    """A sink that keeps a run's records in memory, by type (a replay's ``--record``)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[dict] = []
+        self.segments: list[dict] = []
+        self.other: list[dict] = []
+
+    def put(self, record: dict) -> None:
+        t = record.get("type")
+        (self.jobs if t == "job" else self.segments if t == "segment" else self.other).append(record)
+
+
+class Engine:
+    def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs, policy: Any, *,
+                 fallback: Any = None, simulated: bool = True, records: Sink | None = None,
+                 record_segments: bool = True, keep_completions: bool = True, keep_latencies: bool = True,
+                 window: bool = False, overrun_ms: float = 0.0,
+                 on_outcome: Callable[[Completion, FrameInfo], None] | None = None) -> None:
+        """``simulated``: every block ends when its cost model says (the replay); otherwise the driver reports
+        the end. ``records`` receives the job (and with ``record_segments`` the segment) records; ``window``
+        keeps a second accumulator that :meth:`take_window` empties; ``overrun_ms``: real work may overrun its
+        prediction, so an accelerator still running at its predicted end counts busy that much longer;
+        ``on_outcome(completion, frame)``: each due frame's outcome, for the driver (results to publish)."""
+        self.models = models
+        self.costs = costs
+        self.index = {m.name: i for i, m in enumerate(models)}
+        self.policy: Bound = as_policy(policy)
+        self.disp = Dispatcher(platform, models, costs, self.policy, fallback=fallback)
+        self.acc_ids = [a.id for a in platform.accelerators]
+        self.idle_power_mw = [a.idle_power_mw for a in platform.accelerators]
+        self.infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
+        self.total = Accumulator(self.infos, keep_latencies=keep_latencies)
+        self.window = Accumulator(self.infos) if window else None
+        self.completions: list[Completion] | None = [] if keep_completions else None
+        self.drops: Counter = Counter()  # misses by reason
+        self.released = 0  # jobs released (their ids)
+        self.held: dict[tuple[str, int], list[FrameInfo]] = {}  # (upstream, its frame) -> cascaded frames
+        self.inflight: dict[int, Start] = {}  # accelerator -> the block it runs
+        self.now = 0.0
+        self.simulated = simulated
+        self.records = records
+        self.record_segments = record_segments
+        self.overrun_ms = overrun_ms
+        self.on_outcome = on_outcome
+        self._children = {m.name: [c.name for c in models if c.upstream == m.name] for m in models}
+        self._heap: list[tuple[float, int, int, Any]] = []
+        self._seq = 0
+        self._pending_wake = INF
+        self._last_end = -INF
+        self._slot: dict[str, int] = {}  # live frames: the next frame number of each model
+        self._last_release: dict[str, float] = {}
+
+    # --- frames in ----------------------------------------------------------------------------------
+    def add_trace(self, frames: Iterable[TraceFrame]) -> None:
+        """A trace's frames: root frames released at their time, cascaded ones held on the upstream frame whose
+        period holds their release; a frame that did not fire (or whose upstream frame did not) is not due."""
+        frames = list(frames)
+        up_releases: dict[str, list[float]] = {}
+        up_frames: dict[str, list[TraceFrame]] = {}
+        for fr in frames:
+            up_releases.setdefault(fr.model, []).append(fr.release_ms)
+            up_frames.setdefault(fr.model, []).append(fr)
+        for fr in frames:
+            if not fr.fired:
+                continue
+            m = self.models[self.index[fr.model]]
+            info = FrameInfo(fr.model, fr.frame, fr.release_ms, fr.release_ms + m.relative_deadline_ms)
+            if m.upstream is None:
+                self._at(fr.release_ms, RELEASE, info)
+                continue
+            k = bisect_right(up_releases.get(m.upstream, []), fr.release_ms + 1e-9) - 1
+            if k < 0:  # no upstream frame before it: it can never be released
+                self._settle(self._missed(info, "no upstream frame", fr.release_ms), info)
+                continue
+            up = up_frames[m.upstream][k]
+            if up.fired:  # else the upstream frame itself was never due: neither is this one
+                self.held.setdefault((m.upstream, up.frame), []).append(info)
+
+    def plan(self, roots: list[str], draw: Callable[[str], float]) -> list[tuple[str, bool, str | None]]:
+        """The frames one live frame message makes: each root, then its cascade breadth first, as
+        ``(model, fired, upstream)``; a cascaded model fires when ``draw(model) <`` its trigger probability and
+        its upstream fired."""
+        out: list[tuple[str, bool, str | None]] = []
+        for r in roots:
+            out.append((r, True, None))
+            fired = {r: True}
+            queue = [r]
+            while queue:
+                up = queue.pop(0)
+                for child in self._children.get(up, []):
+                    p = self.models[self.index[child]].trigger_probability
+                    fired[child] = fired[up] and draw(child) < p
+                    out.append((child, fired[child], up))
+                    queue.append(child)
+        return out
+
+    def admit(self, now: float, plan: list[tuple[str, bool, str | None]], data: dict[str, Any], *,
+              stream: str | None = None, stream_frame: int | None = None) -> None:
+        """A live frame message's frames (:meth:`plan`): numbered per model, recorded, roots released now,
+        cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame."""
+        frame_of: dict[str, int] = {}
+        for name, fired, up in plan:
+            slot = frame_of[name] = self._slot.get(name, 0)
+            self._slot[name] = slot + 1
+            release = max(now, self._last_release.get(name, -1.0) + DISTINCT_MS)
+            self._last_release[name] = release
+            m = self.models[self.index[name]]
+            triggered = m.upstream is not None or m.trigger_probability < 1.0
+            self._put(frame_record(name, slot, release, fired if triggered else None, stream, stream_frame))
+            if not fired:
+                continue
+            info = FrameInfo(name, slot, release, release + m.relative_deadline_ms, data.get(name), stream,
+                             stream_frame)
+            if up is None:
+                self._release(info, release)
+            else:
+                self.held.setdefault((up, frame_of[up]), []).append(info)
+
+    def bound_queue(self, now: float, limit: int, reason: str = "overload-queue") -> None:
+        """At most ``limit`` released jobs wait unstarted; the oldest beyond are dropped."""
+        waiting = [j for j in self.disp.ready if not j.started]
+        if len(waiting) > limit:
+            waiting.sort(key=lambda j: (j.release, j.id))
+            for c in self.disp.drop(waiting[: len(waiting) - limit], now, reason):
+                self._finish(c, now)
+
+    # --- time ------------------------------------------------------------------------------------------
+    def next_time(self) -> float | None:
+        """When the engine next has something to do on its own (a release, a block's end, a wake-up)."""
+        return self._heap[0][0] if self._heap else None
+
+    def step(self) -> float:
+        """The virtual clock: jump to the next event, handle every event of that instant, then schedule."""
+        now = self._heap[0][0]
+        self.now = now
+        while self._heap and self._heap[0][0] == now:
+            _, kind, _, payload = heapq.heappop(self._heap)
+            self._handle(kind, payload, now, now)
+        self._schedule(now)
+        return now
+
+    def advance(self, now: float) -> list[Start]:
+        """The wall clock: handle every event due by ``now``, schedule, and return the blocks to start."""
+        self.now = now
+        while self._heap and self._heap[0][0] <= now:
+            t, kind, _, payload = heapq.heappop(self._heap)
+            self._handle(kind, payload, t, now)
+        return self._schedule(now)
+
+    def __bool__(self) -> bool:
+        """Work is left: a block running, a job waiting, a frame held or still to be released."""
+        return bool(self.inflight or self.disp.ready or self.held or any(e[1] != WAKE for e in self._heap))
+
+    # --- what the driver's workers report ------------------------------------------------------------------
+    def complete(self, a: int, now: float, *, energy_mj: float | None = None, end_ms: float | None = None,
+                 energy_source: str = "", computed: bool = True) -> None:
+        """Accelerator ``a`` finished its block at ``now`` (``energy_mj``: measured; default the model's)."""
+        s = self.inflight.pop(a)
+        info: FrameInfo = s.job.data
+        info.energy_source, info.computed = energy_source, computed
+        c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms)
+        if self.records is not None and self.record_segments:
+            j = s.job
+            self._put(segment_record(j.model.name, j.frame, j.variant, s.first_seg, s.n, self.acc_ids[a],
+                                     s.start_ms, now if end_ms is None else end_ms,
+                                     s.energy_mj if energy_mj is None else energy_mj))
+        if c is not None:
+            self._finish(c, now)
+
+    def fail(self, a: int, now: float, reason: str, *, retry: bool = False) -> bool:
+        """Accelerator ``a`` failed its block (it is unhealthy until :meth:`recover`); True when the job was put
+        back to run elsewhere, else it is recorded as failed."""
+        self.inflight.pop(a, None)
+        retries = self.disp.counters.retries
+        c = self.disp.fail(a, now, reason, retry=retry)
+        if c is not None:
+            self._finish(c, now)
+        return self.disp.counters.retries > retries
+
+    def abandon(self, a: int, now: float, reason: str) -> None:
+        """Give up the block running on ``a`` (its result would come too late); its job is dropped."""
+        self.inflight.pop(a, None)
+        c = self.disp.abandon(a, now, reason)
+        if c is not None:
+            self._finish(c, now)
+
+    def recover(self, a: int) -> None:
+        self.disp.recover(a)
+
+    def drain(self, now: float, reason: str) -> int:
+        """The end of a run: what runs is abandoned, what waits (released or not) is dropped with ``reason``, and a
+        frame whose upstream never ran is missed at its release; returns how many jobs ended so."""
+        n = 0
+        for a in list(self.inflight):
+            self.abandon(a, now, reason)
+            n += 1
+        n += len(self.disp.ready)
+        for c in self.disp.drop(list(self.disp.ready), now, reason):
+            self._finish(c, now)
+        for _, kind, _, payload in sorted(self._heap):
+            if kind == RELEASE:
+                self._finish(self._missed(payload, reason, now), now, payload)
+                n += 1
+        self._heap.clear()
+        for key, frames in sorted(self.held.items()):  # frames whose upstream never ran at all
+            for info in frames:
+                self._settle(self._missed(info, "upstream never ran", info.release_ms), info)
+                n += 1
+        self.held.clear()
+        return n
+
+    # --- policy ----------------------------------------------------------------------------------------------
+    def set_policy(self, policy: Any) -> Bound:
+        self.policy = as_policy(policy)
+        self.disp.set_policy(self.policy)
+        return self.policy
+
+    def variants_in_use(self) -> dict[str, str]:
+        """The variant each model's next job starts with."""
+        out = {}
+        for i, m in enumerate(self.models):
+            v = self.policy.variant_of(i)
+            out[m.name] = m.variants[v if 0 <= v < len(m.variants) else 0].name
+        return out
+
+    # --- figures ---------------------------------------------------------------------------------------------
+    def figures(self, duration_ms: float, busy_ms: list[float] | None = None) -> dict:
+        """The run's metrics (DESIGN.md §5), as ``core.metrics.summarize`` gives them for its completions."""
+        return run_figures(self.total, accelerators=self.acc_ids,
+                           busy_ms=self.disp.busy_ms if busy_ms is None else busy_ms,
+                           idle_power_mw=self.idle_power_mw, end_ms=max(duration_ms, self._last_end))
+
+    def take_window(self) -> dict:
+        """The figures of the frames that ended since the last call (``window=True``), with misses by reason."""
+        assert self.window is not None, "an engine made without window=True"
+        snap = self.window.result(drops=True)
+        self.window = Accumulator(self.infos)
+        return snap
+
+    # --- internals -----------------------------------------------------------------------------------------
+    def _at(self, time: float, kind: int, payload: Any = None) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (time, kind, self._seq, payload))
+
+    def _handle(self, kind: int, payload: Any, t: float, now: float) -> None:
+        """The event of time ``t``, handled at ``now`` (later than ``t`` only on the wall clock)."""
+        if kind == COMPLETE:
+            self.complete(payload, now)
+        elif kind == RELEASE:
+            self._release(payload, payload.release_ms)
+        elif t == self._pending_wake:
+            self._pending_wake = INF
+
+    def _schedule(self, now: float) -> list[Start]:
+        disp = self.disp
+        if self.overrun_ms:
+            for a in range(len(disp.running)):
+                disp.hold_busy(a, now, self.overrun_ms)
+        starts, ended = disp.schedule(now)
+        for c in ended:
+            self._finish(c, now)
+        for s in starts:
+            self.inflight[s.acc] = s
+            if self.simulated:
+                self._at(s.end_ms, COMPLETE, s.acc)
+        w = disp.wake_at
+        if w < self._pending_wake:
+            self._pending_wake = w
+            self._at(w, WAKE)
+        return starts
+
+    def _release(self, info: FrameInfo, release: float) -> None:
+        self.released += 1
+        i = self.index[info.model]
+        self.disp.release(Job(self.released, self.models[i], i, info.frame, release, info.deadline_ms, self.costs,
+                              data=info))
+
+    def _missed(self, info: FrameInfo, reason: str, now: float) -> Completion:
+        return missed(info.model, info.frame, info.release_ms, info.deadline_ms, now, reason)
+
+    def _settle(self, c: Completion, info: FrameInfo | None) -> None:
+        """Count, record and hand over one due frame's outcome."""
+        if self.completions is not None:
+            self.completions.append(c)
+        self.total.add(c)
+        if self.window is not None:
+            self.window.add(c)
+        self._last_end = max(self._last_end, c.end_ms)
+        if c.status != DONE:
+            self.drops[c.reason or c.status] += 1
+        if self.records is not None:
+            m = self.models[self.index[c.model]]
+            vname = m.variants[c.variant].name if 0 <= c.variant < len(m.variants) else str(c.variant)
+            if info is None:
+                self._put(job_record(c, vname))
+            else:
+                self._put(job_record(c, vname, energy_source=info.energy_source, stream=info.stream,
+                                     stream_frame=info.stream_frame, computed=info.computed))
+        if self.on_outcome is not None and info is not None:
+            self.on_outcome(c, info)
+
+    def _finish(self, c: Completion, now: float, info: FrameInfo | None = None) -> None:
+        """One due frame's outcome: settled, observed by the policy, its cascaded frames released or missed."""
+        if info is None and c.job is not None:
+            info = c.job.data
+        self._settle(c, info)
+        self.policy.observe(c, now)
+        kids = self.held.pop((c.model, c.frame), None)
+        if not kids:
+            return
+        for kid in kids:
+            if c.status != DONE:
+                self._finish(self._missed(kid, f"upstream {c.status}", now), now, kid)
+            elif kid.release_ms > now:
+                self._at(kid.release_ms, RELEASE, kid)
+            else:
+                self._release(kid, now)
+
+    def _put(self, record: dict) -> None:
+        if self.records is not None:
+            self.records.put(record)

@@ -1,0 +1,48 @@
+"""The workload engine on the wall clock (SimPy's real-time lesson: the same engine, only the wait differs).
+
+``now`` is ``loop.time()`` in ms since the service became ready. A step lets the engine catch up with the clock
+(``Engine.advance``), hands the blocks it starts to ``launch``, and sets one timer for when the engine next has
+something to do on its own (``Engine.next_time``: a release, a wake-up a policy asked for, a deadline).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ..core.engine import Engine
+from ..core.types import Start
+
+
+class WallClock:
+    def __init__(self, loop: asyncio.AbstractEventLoop, engine: Engine) -> None:
+        self.loop = loop
+        self.engine = engine
+        self.t0 = loop.time()
+        self.launch: Callable[[Start], None] = lambda s: None  # set by the service: the accelerators run it
+        self._kicked = False
+        self._wake: asyncio.TimerHandle | None = None
+
+    def now(self) -> float:
+        return (self.loop.time() - self.t0) * 1000.0
+
+    def kick(self) -> None:
+        """A step once the current callbacks are done (the events of one instant batched)."""
+        if not self._kicked:
+            self._kicked = True
+            self.loop.call_soon(self.step)
+
+    def step(self) -> None:
+        """At once: the engine catches up with the clock, its blocks start, and it is woken when it asks."""
+        self._kicked = False
+        now = self.now()
+        for s in self.engine.advance(now):
+            self.launch(s)
+        self.stop()
+        t = self.engine.next_time()
+        if t is not None:
+            self._wake = self.loop.call_at(self.t0 + max(t, now) / 1000.0 + 1e-6, self.kick)
+
+    def stop(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None

@@ -1,0 +1,233 @@
+"""Frames in: decode a frame message, plan the jobs it makes, adapt its image to each model's input.
+
+A frame of a stream releases one job per due root model: those the header names, else every root model whose
+period has (about) elapsed on that stream — at least 3/4 of its period since its last release there, judged by the
+frame's ``t_capture_ms`` (the sender's clock; arrival when absent), so a 30 fps camera feeds a 10 fps model every
+third frame despite network jitter. A root model not due on a frame is *skipped* there (counted per model in
+``status``). Whether a cascaded model fires on a frame is drawn
+from ``random.Random(f"{seed}:{stream}:{frame}:{model}")`` with the scenario's trigger probability (the engine
+nests the draws: a child of a frame that did not fire does not fire). A real app would fire on the upstream's
+output (a palm was found); the draw stands in for it, and is recorded in the log as the frame's ``fired`` so that
+a replay sees the same outcomes. Every input is validated before anything is released; a cascaded model gets the
+frame's camera input adapted to its own input (a real pipeline would crop by the upstream's output).
+
+Inputs (docs/protocol.md, "Inputs"): a model runs on its exact input, or on the frame's camera image made into
+the input its catalog entry declares (layout, channels, value range); anything else is refused, and a frame
+that would run a model without input data is refused (``no-input``): nothing runs on made-up data.
+
+The rate state is per stream, and streams are named by clients: at most ``[sockets] max_streams`` are kept,
+the least recently seen forgotten beyond (counted; a forgotten stream's next frame is due at once).
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..client import protocol
+from ..client.protocol import ProtocolError
+from ..core.engine import Engine
+from ..core.types import INF
+from .executors import IOSpec
+from .workload import Workload
+
+log = logging.getLogger("edge_sdrm3.service")
+
+RATE_SLACK = 0.75  # a root model is due on a stream once this share of its period has passed
+
+
+@dataclass
+class FrameData:
+    """A live frame's data, carried by its job (``FrameInfo.data``): the inputs, then every tensor its blocks made."""
+
+    feeds: dict[str, np.ndarray]
+    t_capture_ms: float | None = None
+
+
+class Ingest:
+    """Turns frame messages into the engine's frames. ``error(code, message, stream, frame)`` answers bad input."""
+
+    def __init__(self, wl: Workload, engine: Engine, *, seed: int, max_message_bytes: int, max_queue: int,
+                 counters: Counter, error: Callable[..., None], max_streams: int = 1024) -> None:
+        self.wl = wl
+        self.engine = engine
+        self.seed = seed
+        self.max_message_bytes = max_message_bytes
+        self.max_queue = max_queue
+        self.counters = counters
+        self.error = error
+        self.max_streams = max_streams
+        # stream -> {root model: the time (capture, else arrival) of its last release there}; least recent first
+        self._last_root: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self.skipped: Counter = Counter()  # root model -> frames it was not due on (rate)
+        self.streams_forgotten = 0
+
+    def streams(self) -> dict:
+        """The per-stream state, for ``status``."""
+        return {"tracked": len(self._last_root), "max": self.max_streams, "forgotten": self.streams_forgotten}
+
+    async def run(self, pull, now: Callable[[], float], kick: Callable[[], None]) -> None:
+        import asyncio
+
+        while True:
+            parts = await pull.recv_multipart(copy=False)
+            await asyncio.sleep(0)  # a queued burst must not starve scheduling and completions
+            self.counters["frames_in"] += 1
+            try:
+                self.on_frame(parts, now())
+                kick()
+            except ProtocolError as e:
+                self.error(e.code, e.message, *_peek_ids(parts))
+            except Exception:  # noqa: BLE001 - a bug must not stop ingest; it is logged and counted
+                log.exception("frame handling failed")
+                self.error("internal", "the service failed on this frame (see its log)", *_peek_ids(parts))
+
+    def on_frame(self, parts: list, now: float) -> None:
+        hdr, arrays = protocol.decode_frame(parts, self.max_message_bytes)
+        due = self.due_roots(hdr, now)
+        untagged = next((a for a, t in zip(arrays, hdr.tensors) if t.model is None), None)
+        tagged: dict[str, list[np.ndarray]] = defaultdict(list)
+        for a, t in zip(arrays, hdr.tensors):
+            if t.model is not None:
+                tagged[t.model].append(a)
+        stream, frame = hdr.stream, hdr.frame
+        plan = self.engine.plan(due, lambda child: random.Random(f"{self.seed}:{stream}:{frame}:{child}").random())
+        # inputs of every model the frame may run, validated before anything is released
+        data = {name: FrameData(self.inputs_for(name, untagged, tagged.get(name)), hdr.t_capture_ms)
+                for name, fired, _ in plan if fired}
+        t = hdr.t_capture_ms if hdr.t_capture_ms is not None else now
+        last = self._last_root.get(stream)
+        if last is None:
+            last = self._last_root[stream] = {}
+            while len(self._last_root) > self.max_streams:
+                self._last_root.popitem(last=False)
+                self.streams_forgotten += 1
+        else:
+            self._last_root.move_to_end(stream)
+        for r in due:
+            last[r] = t
+        self.counters["frames_accepted"] += 1
+        self.engine.admit(now, plan, data, stream=stream, stream_frame=frame)
+        self.engine.bound_queue(now, self.max_queue)
+
+    def due_roots(self, hdr, now: float) -> list[str]:
+        """The root models this frame releases: the header's ``models``, else those whose period has passed."""
+        wl = self.wl
+        for t in hdr.tensors:
+            if t.model is not None and t.model not in wl.index:
+                raise ProtocolError("unknown-model", f"tensors: model {t.model!r} is not in scenario "
+                                                     f"{wl.scenario.name} (models: {', '.join(wl.index)})")
+        if hdr.models is None:
+            t = hdr.t_capture_ms if hdr.t_capture_ms is not None else now
+            last = self._last_root.get(hdr.stream, {})
+            due = []
+            for r in wl.roots:
+                since = t - last.get(r, -INF)
+                if since >= RATE_SLACK * wl.models[wl.index[r]].period_ms or since < 0:  # < 0: the sender's clock
+                    due.append(r)  # went back (a restarted camera): start again
+                else:
+                    self.skipped[r] += 1
+            return due
+        for name in hdr.models:
+            if name not in wl.index:
+                raise ProtocolError("unknown-model", f"field 'models': {name!r} is not in scenario "
+                                                     f"{wl.scenario.name} (models: {', '.join(wl.index)})")
+            up = wl.models[wl.index[name]].upstream
+            if up is not None:
+                raise ProtocolError("bad-header", f"field 'models': {name!r} is cascaded from {up!r}: it runs "
+                                                  f"when {up} fires on the frame")
+        return list(dict.fromkeys(hdr.models))
+
+    def inputs_for(self, name: str, untagged: np.ndarray | None, tagged: list[np.ndarray] | None) -> dict:
+        vf = self.wl.files[self.wl.index[name]][0]
+        specs = vf.inputs
+        if tagged:
+            if len(tagged) != len(specs):
+                raise ProtocolError("bad-shape", f"{len(tagged)} tensors tagged for {name}, it takes {len(specs)} inputs")
+            for i, (x, sp) in enumerate(zip(tagged, specs)):
+                if x.dtype != sp.dtype:
+                    raise ProtocolError("bad-dtype", f"input {i} of {name}: dtype {x.dtype}, expected {sp.dtype}")
+                if x.shape != sp.shape:
+                    raise ProtocolError("bad-shape", f"input {i} of {name}: shape {list(x.shape)}, "
+                                                     f"expected {list(sp.shape)}")
+            return {sp.name: x for sp, x in zip(specs, tagged)}
+        if untagged is None:
+            raise ProtocolError("no-input", f"the frame has no input for {name}: neither a camera image (an "
+                                            f"untagged part) nor a part tagged for it")
+        if len(specs) > 1:
+            raise ProtocolError("no-input", f"{name} takes {len(specs)} inputs: tag one part for each "
+                                            f"(a camera image makes only a one-input model's input)")
+        declared = self.wl.declared.get(name) or ()
+        return {specs[0].name: adapt(untagged, specs[0], name, declared[0] if declared else None)}
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
+
+
+def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
+    """Make part 0 into the model input ``spec`` by the rule of docs/protocol.md ("Inputs"):
+
+    - the exact input (shape and dtype), or the same values with dimensions of size 1 added or left out, as is;
+    - else a camera image (H×W, H×W×C or 1×H×W×C with C = 1 or 3, ``uint8`` or the input's float dtype), when
+      the catalog declares the input an image (``declared``: a manifest ``TensorSpec`` with layout, channels,
+      range): nearest-neighbour resize to the input's H×W; RGB from grey by repeating the channel, grey from
+      RGB by the mean of the three; a ``uint8`` image's 0..255 mapped linearly onto the declared range for a
+      float input, kept for a ``uint8`` input, shifted by -128 for an ``int8`` one; a float image taken as
+      already in the declared range.
+
+    Anything else is refused: ProtocolError ``bad-shape`` or ``bad-dtype`` naming the model and the rule."""
+    if x.shape == spec.shape and x.dtype == spec.dtype:
+        return x
+    if x.dtype == spec.dtype and _squeezed(x.shape) == _squeezed(spec.shape):
+        return x.reshape(spec.shape)
+    want = f"{model}'s input {list(spec.shape)} {spec.dtype}"
+    if declared is None or not declared.image:
+        raise ProtocolError("bad-shape", f"part 0 ({list(x.shape)} {x.dtype}) is not {want}, and the catalog declares "
+                                         f"no image layout for {model}: send its exact input")
+    img = x[0] if x.ndim == 4 and x.shape[0] == 1 else x
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[2] not in (1, 3) or min(img.shape[:2]) == 0:
+        raise ProtocolError("bad-shape", f"part 0 of shape {list(x.shape)} is not a camera image (HxW, HxWx1 or "
+                                         f"HxWx3) that can be made into {want}")
+    dst = spec.dtype
+    float_in = dst.kind == "f"
+    if not (x.dtype == np.uint8 or (float_in and x.dtype == dst)):
+        raise ProtocolError("bad-dtype", f"part 0 is a {x.dtype} image: {want} is made from a uint8 image"
+                                         + (f" or a {dst} one already in its range" if float_in else ""))
+    _, h, w, c = spec.shape
+    rows = (np.arange(h) * img.shape[0]) // h
+    cols = (np.arange(w) * img.shape[1]) // w
+    out = img[rows][:, cols]
+    if out.shape[2] != c:
+        out = np.repeat(out, c, axis=2) if out.shape[2] == 1 else out.mean(axis=2, keepdims=True, dtype=np.float32)
+    if float_in:
+        if x.dtype == np.uint8:
+            lo, hi = declared.range
+            out = out.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+    elif dst == np.uint8:
+        out = np.rint(out) if out.dtype.kind == "f" else out
+    elif dst == np.int8:
+        out = np.rint(out).astype(np.int16) - 128 if out.dtype.kind == "f" else out.astype(np.int16) - 128
+    else:
+        raise ProtocolError("bad-dtype", f"{want}: no image rule for {dst} inputs; send its exact input")
+    return np.ascontiguousarray(out.astype(dst, copy=False)).reshape(spec.shape)
+
+
+def _peek_ids(parts: list) -> tuple[str | None, int | None]:
+    """The stream and frame of a message that failed validation, when its header says them."""
+    try:
+        import msgpack
+
+        h = msgpack.unpackb(protocol._buffer(parts[0]), raw=False)
+        stream = h.get("stream") if isinstance(h, dict) else None
+        frame = h.get("frame") if isinstance(h, dict) else None
+        return (stream if isinstance(stream, str) else None,
+                frame if isinstance(frame, int) and not isinstance(frame, bool) else None)
+    except Exception:  # noqa: BLE001 - best effort only
+        return None, None

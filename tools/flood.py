@@ -1,0 +1,266 @@
+"""Hostile load on the live service: the bounds of docs/protocol.md ("Bounds") measured from outside.
+
+    python3 tools/flood.py [--seconds 20] [--frames 20000] [--rate 10] [--out docs/results/flood.txt]
+
+Starts ``edge-sdrm3 serve`` (headset_emulated, the MediaPipe XR pipeline + digits when the models are in the
+cache, else digits; ``--scenario`` changes it) in a temporary directory; every socket is ipc:// there. After a
+warm-up (every variant loaded, every root model run a few times, the service's resident memory then taken as
+the baseline) two floods,
+each bounded by ``--frames`` and ``--seconds``:
+
+1. **distinct streams**: frames as fast as the service takes them, each from a new stream named by 1 KiB of
+   text, naming no models (so the per-stream rate state is used), each with a small camera image;
+2. **stalled subscriber**: a subscriber to every result that never reads (receive high-water mark 1), while a
+   sender offers ``--rate`` frames/s of every root model with a 96x96 image; ``emulated_compute = "always"``
+   so that every result carries its outputs (the MediaPipe ones are up to 256 KiB each).
+
+Throughout, a ``status`` request every 0.2 s measures the control socket's answer time. It prints, per flood:
+frames sent, the service's RSS growth over the baseline (peak during the flood, and after 2 s idle), the
+slowest ``status`` answer, and what ``status`` says of the bound (``streams``, ``results``). Exit status 1 when a
+growth reaches ``--max-growth-mb`` (default 50) or a ``status`` answer takes ``--status-timeout`` s (default 1).
+``--max-streams`` / ``--results-max-bytes`` set the service's bounds (e.g. huge, to see what they prevent).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import _bench_common as common  # puts the repository root on sys.path
+import numpy as np
+import zmq
+from soak import Service, ServiceUnavailable, _rss_mb, _workload_scenario
+
+from edge_sdrm3.client import ClientError, ClientTimeout, Control, Publisher
+
+
+class StatusProbe(threading.Thread):
+    """``status`` every ``every`` s; the slowest answer (a missing answer counts as its timeout)."""
+
+    def __init__(self, endpoint: str, timeout_s: float, every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.endpoint, self.timeout_s, self.every = endpoint, timeout_s, every
+        self.slowest_s = 0.0
+        self.answers = self.missed = 0
+        self.last: dict = {}
+        self.peak_held = 0  # the most result bytes the service said it held (status: results.held_bytes)
+        self.stop_flag = threading.Event()
+
+    def run(self) -> None:
+        ctl = Control(self.endpoint, timeout_ms=int(self.timeout_s * 1000) * 5)
+        try:
+            while not self.stop_flag.wait(self.every):
+                t0 = time.monotonic()
+                try:
+                    self.last = ctl.status()
+                    self.answers += 1
+                    self.peak_held = max(self.peak_held, int((self.last.get("results") or {}).get("held_bytes", 0)))
+                except ClientTimeout:
+                    self.missed += 1
+                    ctl.close()
+                    ctl = Control(self.endpoint, timeout_ms=int(self.timeout_s * 1000) * 5)
+                self.slowest_s = max(self.slowest_s, time.monotonic() - t0)
+        finally:
+            ctl.close()
+
+
+def _peak_rss(pid: int, until: float, stop: threading.Event, peak: list[float]) -> None:
+    while time.monotonic() < until and not stop.is_set():
+        peak[0] = max(peak[0], _rss_mb(pid))
+        time.sleep(0.1)
+
+
+def _frames_in(svc: Service) -> int:
+    ctl = Control(svc.control_ep, timeout_ms=5000)
+    try:
+        return int(ctl.stats()["sockets"]["frames_in"])
+    finally:
+        ctl.close()
+
+
+def _drained(svc: Service, want: int, timeout_s: float) -> int:
+    """Wait until the service has taken in ``want`` frames, or its count has not moved for 1 s (at most
+    ``timeout_s``); its count then."""
+    t_end = time.monotonic() + timeout_s
+    last, since = -1, time.monotonic()
+    while True:
+        got = _frames_in(svc)
+        if got != last:
+            last, since = got, time.monotonic()
+        if got >= want or time.monotonic() > min(t_end, since + 1.0):
+            return got
+        time.sleep(0.1)
+
+
+def flood_streams(svc: Service, frames: int, seconds: float, image: np.ndarray) -> int:
+    pub = Publisher(svc.frames_ep, hwm=64, linger_ms=5000)  # every frame counted as sent is delivered
+    t_end = time.monotonic() + seconds
+    sent = 0
+    try:
+        while sent < frames and time.monotonic() < t_end:
+            name = f"{sent:08d}-" + "s" * 1015  # 1 KiB names, every one new
+            if pub.send(name, 0, [image], block=False):
+                sent += 1
+            else:
+                time.sleep(0.001)
+    finally:
+        pub.close()
+    return sent
+
+
+def flood_stalled(svc: Service, frames: int, seconds: float, rate: float, roots: list[str],
+                  image: np.ndarray) -> int:
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.RCVHWM, 1)
+    sub.setsockopt(zmq.RCVBUF, 4096)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(svc.results_ep)  # and never read
+    pub = Publisher(svc.frames_ep, hwm=64, linger_ms=5000)  # every frame counted as sent is delivered
+    t0 = time.monotonic()
+    sent = 0
+    try:
+        while sent < frames and time.monotonic() - t0 < seconds:
+            delay = t0 + sent / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if pub.send("stalled", sent, [image], models=roots, block=False):
+                sent += 1
+    finally:
+        pub.close()
+        sub.close()
+        ctx.term()
+    return sent
+
+
+def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | None, max_growth_mb: float,
+        status_timeout: float, max_streams: int | None = None, results_max_bytes: int | None = None,
+        phases: tuple[str, ...] = ("streams", "stalled"), out=sys.stdout) -> list[str]:
+    def say(msg: str) -> None:
+        print(msg, file=out, flush=True)
+
+    sc, what = (scenario, scenario) if scenario else _workload_scenario(tmp)
+    sockets = [f"max_streams = {max_streams}"] if max_streams else []
+    if results_max_bytes:
+        sockets.append(f"results_max_bytes = {results_max_bytes}")
+    extra = 'emulated_compute = "always"\npreload = true\n' + ("[sockets]\n" + "\n".join(sockets) if sockets else "")
+    svc = Service(tmp, sc, None, "flood", workload=extra)
+    say(f"workload: {what}; emulated_compute = always, every variant preloaded; bounds: max_streams {max_streams or 'default'}, "
+        f"results_max_bytes {results_max_bytes or 'default'}")
+    svc.start()
+    failures: list[str] = []
+    probe = StatusProbe(svc.control_ep, status_timeout)
+    try:
+        roots = svc.status["roots"]
+        small = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        image = np.random.default_rng(1).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+        warm = Publisher(svc.frames_ep, hwm=64, linger_ms=0)
+        for f in range(20):  # every root model loaded and run before the baseline
+            warm.send("warm", f, [image], models=roots)
+            time.sleep(0.1)
+        warm.close()
+        time.sleep(2.0)
+        base = _rss_mb(svc.proc.pid)
+        say(f"baseline RSS after the warm-up: {base:.1f} MB")
+        probe.start()
+        for phase in phases:
+            probe.slowest_s, probe.peak_held = 0.0, 0
+            stop, peak = threading.Event(), [0.0]
+            watcher = threading.Thread(target=_peak_rss, args=(svc.proc.pid, time.monotonic() + seconds + 30, stop,
+                                                               peak), daemon=True)
+            watcher.start()
+            frames_in = _frames_in(svc)
+            t0 = time.monotonic()
+            if phase == "streams":
+                n = flood_streams(svc, frames, seconds, small)
+                label = f"distinct streams: {n} frames, each from a new 1-KiB stream id"
+            else:
+                n = flood_stalled(svc, frames, seconds, rate, roots, image)
+                label = f"stalled subscriber: {n} frames of {len(roots)} root models at {rate:g}/s"
+            took = time.monotonic() - t0
+            during = probe.last
+            taken = _drained(svc, frames_in + n, 60.0) - frames_in  # the frames still queued are taken in
+            drained = time.monotonic() - t0 - took
+            time.sleep(2.0)
+            stop.set()
+            watcher.join()
+            after = _rss_mb(svc.proc.pid)
+            grow_peak, grow_after = peak[0] - base, after - base
+            slowest = probe.slowest_s
+            say(f"{label} in {took:.1f} s; the service took in {taken} of them, the last {drained:.1f} s later "
+                f"(frames_in of its stats)")
+            say(f"  RSS growth: peak {grow_peak:+.1f} MB, after 2 s idle {grow_after:+.1f} MB "
+                f"(bound {max_growth_mb:g} MB)")
+            say(f"  status: slowest answer {slowest * 1000:.0f} ms over {probe.answers} answers, "
+                f"{probe.missed} unanswered (bound {status_timeout:g} s)")
+            st = probe.last or during
+            say(f"  result bytes held for subscribers: at most {probe.peak_held / 2**20:.1f} MB during the flood")
+            if st:
+                say(f"  status says: streams {st.get('streams')}, results {st.get('results')}, errors {st.get('errors')}")
+            if max(grow_peak, grow_after) >= max_growth_mb:
+                failures.append(f"{phase}: RSS grew {max(grow_peak, grow_after):.1f} MB (bound {max_growth_mb:g})")
+            if slowest >= status_timeout or probe.missed:
+                failures.append(f"{phase}: status took {slowest:.2f} s (bound {status_timeout:g} s)")
+            if svc.proc.poll() is not None:
+                failures.append(f"the service exited ({svc.proc.returncode}): {svc.stderr_tail()}")
+                break
+            base = after  # the next flood is judged from here
+    finally:
+        probe.stop_flag.set()
+        probe.join(5)
+        svc.stop()
+    say("PASS" if not failures else "FAIL: " + "; ".join(failures))
+    return failures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=20.0, help="each flood at most (default 20)")
+    ap.add_argument("--frames", type=int, default=20000, help="each flood at most this many frames (default 20000)")
+    ap.add_argument("--rate", type=float, default=10.0, help="frames/s of the stalled-subscriber flood (default 10)")
+    ap.add_argument("--scenario", default=None, help="default: MediaPipe XR + digits, else digits")
+    ap.add_argument("--max-growth-mb", type=float, default=50.0)
+    ap.add_argument("--status-timeout", type=float, default=1.0)
+    ap.add_argument("--max-streams", type=int, default=None, help="the service's [sockets] max_streams")
+    ap.add_argument("--results-max-bytes", type=int, default=None, help="the service's [sockets] results_max_bytes")
+    ap.add_argument("--only", choices=("streams", "stalled"), default=None, help="one flood only")
+    ap.add_argument("--out", default=None, help="also write the figures to this file")
+    args = ap.parse_args()
+
+    class Tee:
+        def __init__(self, path: str | None) -> None:
+            self.f = open(path, "w") if path else None  # noqa: SIM115 - closed below
+
+        def write(self, s: str) -> None:
+            sys.stdout.write(s)
+            if self.f:
+                self.f.write(s)
+
+        def flush(self) -> None:
+            sys.stdout.flush()
+            if self.f:
+                self.f.flush()
+
+    tee = Tee(args.out)
+    print(f"# flood  ({common.machine()})\n# {common.command_line()}", file=tee, flush=True)
+    with tempfile.TemporaryDirectory(prefix="flood-") as td:
+        try:
+            failures = run(Path(td), seconds=args.seconds, frames=args.frames, rate=args.rate,
+                           scenario=args.scenario, max_growth_mb=args.max_growth_mb,
+                           status_timeout=args.status_timeout, max_streams=args.max_streams,
+                           results_max_bytes=args.results_max_bytes,
+                           phases=(args.only,) if args.only else ("streams", "stalled"), out=tee)
+        except (ServiceUnavailable, ClientError, OSError) as e:
+            print(f"FAIL: service not available: {e}", file=tee)
+            failures = ["unavailable"]
+    if tee.f:
+        tee.f.close()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
