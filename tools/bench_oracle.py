@@ -41,6 +41,7 @@ from _bench_common import (  # noqa: E402  (puts the repository root on sys.path
 from bench_uxcost import git_state, policy_roles  # noqa: E402
 
 from edge_sdrm3.catalog import load_platform, load_scenario  # noqa: E402
+from edge_sdrm3.core.engine import Records  # noqa: E402
 from edge_sdrm3.core.policies import policy_names  # noqa: E402
 from edge_sdrm3.feasibility import infeasible, model_feasibility  # noqa: E402
 from edge_sdrm3.oracle import OracleUnavailable, blocks_of_segments, cp_model, optimum  # noqa: E402
@@ -70,9 +71,10 @@ def solve_ladder(scenario, spec, windows: list[float], seed: int, supernet: bool
         tr = generate(scenario, w, seed)
         res = replays(tr, spec, policies)
         lead = best_of(res, policies)
-        segs: list[dict] = []
+        rec = Records()
         if lead is not None:
-            replay(tr, spec, lead, record_segments=segs)
+            replay(tr, spec, lead, records=rec)
+        segs = rec.segments
         try:
             opt = optimum(tr, spec, supernet=supernet, min_accuracy=min_acc, time_limit_s=limit, workers=workers,
                           hint=blocks_of_segments(tr, spec, segs) if segs else None)

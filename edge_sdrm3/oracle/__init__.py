@@ -30,7 +30,7 @@ def schedule_records(inst: Instance, blocks: list[Block]) -> list[dict]:
 
 
 def blocks_of_segments(trace: Trace, spec: PlatformSpec, segments: list[dict]) -> list[dict]:
-    """A replay's segment records (``record_segments``; one may hold several segments run at once) as one
+    """A replay's segment records (``core.engine.Records().segments``; one may hold several segments run at once) as one
     block record per segment, e.g. to give the oracle a policy's schedule as its ``hint``."""
     inst = build_instance(trace, spec, supernet=True)
     m_of = {m.name: i for i, m in enumerate(inst.models)}

@@ -11,12 +11,13 @@ import pytest
 
 from edge_sdrm3.catalog import load_platform, load_scenario
 from edge_sdrm3.cli import main
+from edge_sdrm3.core.engine import Records
 from edge_sdrm3.sim.replay import replay
 from edge_sdrm3.sim.trace import Trace, generate
 
 pytest.importorskip("ortools", reason="the oracle needs OR-Tools, not installed here: pip install -e '.[oracle]'")
 
-from edge_sdrm3.oracle import build_instance, check, optimum  # noqa: E402
+from edge_sdrm3.oracle import blocks_of_segments, build_instance, check, optimum  # noqa: E402
 
 KEYS = {"uxcost", "optimal", "bound", "frames_due", "frames_missed", "energy_mj", "solve_s"}
 
@@ -361,6 +362,20 @@ def test_no_policy_beats_the_proven_optimum_on_a_real_cell():
         r, _ = replay(tr, spec, pol)
         assert r["frames_due"] == res["frames_due"]
         assert res["uxcost"] <= r["uxcost"] * (1 + 1e-9)
+
+
+def test_a_policys_schedule_as_hint_changes_nothing_optimal():
+    tr = generate(load_scenario("social_a"), 0.1, 0)
+    spec = load_platform("dual_4k_ws_os")
+    rec = Records()
+    r, _ = replay(tr, spec, "sdrm3", records=rec)
+    hint = blocks_of_segments(tr, spec, rec.segments)
+    assert {(b["model"], b["frame"]) for b in hint} and all(b["end_ms"] > b["start_ms"] for b in hint)
+    with_hint = optimum(tr, spec, hint=hint, time_limit_s=60)
+    without = optimum(tr, spec, time_limit_s=60)
+    assert with_hint["optimal"] and without["optimal"]
+    assert with_hint["uxcost"] == pytest.approx(without["uxcost"], rel=1e-9)
+    assert with_hint["uxcost"] <= r["uxcost"] * (1 + 1e-9)
 
 
 def test_due_frames_are_the_replays_with_cascades_and_triggers():
