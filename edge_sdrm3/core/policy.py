@@ -15,7 +15,6 @@ anything.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
@@ -82,32 +81,21 @@ class Bound:
         self.tuning_history: Callable[[], list] = getattr(policy, "tuning_history", None) or _no_history
 
     def params(self) -> dict[str, float]:
-        """The policy's tunable parameters (``{}``: none). A policy without ``params()`` that keeps its weights
-        in a ``theta`` dataclass (SDRM3's θ) exposes those."""
-        if self._params is not None:
-            return dict(self._params())
-        theta = getattr(self.policy, "theta", None)
-        return dataclasses.asdict(theta) if dataclasses.is_dataclass(theta) else {}
+        """The policy's tunable parameters (``{}``: none)."""
+        return dict(self._params()) if self._params is not None else {}
 
     def set_params(self, values: dict[str, float]) -> dict[str, float]:
         """Set some of the parameters; returns them all. ConfigError names a parameter that is unknown or not a
         finite number (nothing is changed then)."""
         known = self.params()
-        if not known:
+        if not known or self._set_params is None:
             raise ConfigError(f"policy {self.name} has no parameters")
         for k, v in values.items():
             if k not in known:
                 raise ConfigError(f"unknown parameter {k!r} of policy {self.name} (known: {', '.join(known)})")
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ConfigError(f"parameter {k} must be a finite number, got {v!r}")
-        if self._set_params is not None:
-            self._set_params({k: float(v) for k, v in values.items()})
-        else:  # a θ dataclass: replaced whole, and its tuner (if any) continues from it
-            new = dataclasses.replace(self.policy.theta, **{k: float(v) for k, v in values.items()})
-            self.policy.theta = new
-            tuner = getattr(self.policy, "tuner", None)
-            if tuner is not None:
-                tuner.theta = new
+        self._set_params({k: float(v) for k, v in values.items()})
         return self.params()
 
 

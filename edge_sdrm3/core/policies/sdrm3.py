@@ -36,7 +36,7 @@ ratio for comparison.
 from __future__ import annotations
 
 import inspect
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
@@ -253,6 +253,16 @@ class SDRM3:
                 setattr(self, k, v)
             else:
                 self.table_ignored.append(k)
+
+    def params(self) -> dict[str, float]:
+        """The tunable parameters: θ's fields."""
+        return asdict(self.theta)
+
+    def set_params(self, values: dict[str, float]) -> None:
+        """Replace θ with ``values`` merged in (checked by the contract); the online tuner continues from it."""
+        self.theta = replace(self.theta, **values)
+        if self.tuner is not None:
+            self.tuner.theta = self.theta
 
     def tuning_history(self) -> list:
         """``(window end ms, window UXCost, θ used)`` of each window the online tuner measured."""
