@@ -165,7 +165,8 @@ def cmd_compare(args) -> int:
     for i, p in enumerate(names):
         rec = None
         if args.record:
-            rec = str(Path(args.record).with_name(f"{Path(args.record).stem}.{p}{Path(args.record).suffix or '.jsonl'}"))
+            out = Path(args.record)
+            rec = str(out.with_name(f"{out.stem}.{p}{out.suffix or '.jsonl'}"))
         # --param goes to the SDRM3 family (the baselines take no parameters)
         params = parse_params(args.param) if p.startswith("sdrm3") else None
         rows.append(run_one(tr, args.platform, p, args.compat, rec, sys.stderr.isatty() and not args.json, params,
@@ -249,7 +250,8 @@ def cmd_trace_generate(args) -> int:
     sc = load_scenario(args.scenario)
     tr = traces.generate(sc, args.duration, args.seed)
     traces.write(tr, args.output)
-    print(f"wrote {args.output}: {len(tr.frames)} frames of {len(sc.models)} models, {args.duration:g} s, seed {args.seed}")
+    print(f"wrote {args.output}: {len(tr.frames)} frames of {len(sc.models)} models, {args.duration:g} s, "
+          f"seed {args.seed}")
     return 0
 
 
@@ -315,33 +317,32 @@ def cmd_profile(args) -> int:
         raise ConfigError(str(e)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="edge-sdrm3", description="Real-time multi-model scheduler for XR devices.")
-    ap.add_argument("--version", action="version", version=f"edge-sdrm3 {__version__}")
-    sub = ap.add_subparsers(dest="command", required=True)
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="SCENARIO_OR_TRACE", help="scenario name or file, or a trace file (.jsonl)")
+    p.add_argument("--platform", required=True, help="platform name or file (see `edge-sdrm3 platforms`)")
+    p.add_argument("--duration", type=float, default=None, help="seconds of frames (default 10; a trace: all)")
+    p.add_argument("--seed", type=int, default=None, help="seed for trigger outcomes (default 0)")
+    p.add_argument("--compat", choices=["xrbench"], default="", help="replay on the XRBench simulator's terms")
+    p.add_argument("--record", metavar="FILE", help="write the run as a trace with job records")
+    p.add_argument("--costs", choices=["table", "learned"], default="table",
+                   help="the platform's cost table (default), or a live log's costs as the service learned them "
+                        "(its cost records, each from its time on)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a policy parameter, repeatable (sdrm3: alpha, beta, gamma, delta, tune, shed, "
+                        "slack_use, window_ms; sdrm3+supernet also floor)")
 
-    def run_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("source", metavar="SCENARIO_OR_TRACE", help="scenario name or file, or a trace file (.jsonl)")
-        p.add_argument("--platform", required=True, help="platform name or file (see `edge-sdrm3 platforms`)")
-        p.add_argument("--duration", type=float, default=None, help="seconds of frames (default 10; a trace: all)")
-        p.add_argument("--seed", type=int, default=None, help="seed for trigger outcomes (default 0)")
-        p.add_argument("--compat", choices=["xrbench"], default="", help="replay on the XRBench simulator's terms")
-        p.add_argument("--record", metavar="FILE", help="write the run as a trace with job records")
-        p.add_argument("--costs", choices=["table", "learned"], default="table",
-                       help="the platform's cost table (default), or a live log's costs as the service learned them "
-                            "(its cost records, each from its time on)")
-        p.add_argument("--json", action="store_true", help="machine-readable output")
-        p.add_argument("--param", action="append", metavar="KEY=VALUE",
-                       help="a policy parameter, repeatable (sdrm3: alpha, beta, gamma, delta, tune, shed, "
-                            "slack_use, window_ms; sdrm3+supernet also floor)")
 
+
+def _add_replay_parsers(sub) -> None:
+    """replay, compare, report, demo"""
     p = sub.add_parser("replay", help="replay a scenario or trace with one policy")
-    run_args(p)
+    _run_args(p)
     p.add_argument("--policy", required=True, help=f"one of: {', '.join(policy_names())}")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("compare", help="replay with several policies side by side")
-    run_args(p)
+    _run_args(p)
     p.add_argument("--policies", default="all",
                    help="comma-separated policy names (any may end in +supernet), 'all' (default: every "
                         "registered policy) or 'baselines' (all but sdrm3*)")
@@ -365,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=25.0, help="how long to publish (default 25)")
     p.set_defaults(func=cmd_demo)
 
+
+def _add_data_parsers(sub) -> None:
+    """trace, scenarios, platforms, profile"""
     p = sub.add_parser("trace", help="trace files")
     tsub = p.add_subparsers(dest="trace_command", required=True)
     g = tsub.add_parser("generate", help="generate a trace from a scenario")
@@ -406,6 +410,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "~/.cache/edge-sdrm3/models)")
     p.add_argument("-o", "--output", required=True, metavar="PROFILE.json")
     p.set_defaults(func=cmd_profile)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edge-sdrm3", description="Real-time multi-model scheduler for XR devices.")
+    ap.add_argument("--version", action="version", version=f"edge-sdrm3 {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+    _add_replay_parsers(sub)
+    _add_data_parsers(sub)
     add_models_parser(sub)
     add_oracle_parser(sub)
     add_sweep_parsers(sub)
