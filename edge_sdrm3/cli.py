@@ -302,8 +302,9 @@ def cmd_platforms(args) -> int:
         return 0
     for name in list_platforms():
         spec = load_platform(name)
-        print(f"{name:<28} " + ", ".join(f"{a.id}={u or ('relative' if a.kind == 'emulated' else 'profile')}" for a, u in zip(spec.platform.accelerators,
-                                                                                        spec.units)))
+        units = (f"{a.id}={u or ('relative' if a.kind == 'emulated' else 'profile')}"
+                 for a, u in zip(spec.platform.accelerators, spec.units))
+        print(f"{name:<28} " + ", ".join(units))
     return 0
 
 
