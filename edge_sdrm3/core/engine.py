@@ -56,6 +56,8 @@ class FrameInfo:
     stream_frame: int | None = None
     energy_source: str = ""  # where the measured energy of its last block came from ("" : modelled)
     computed: bool = True  # false once a block ran timing-only (its result has no outputs)
+    ready_ms: float | None = None  # when its jobs may first run, if later than its release (a live frame: once
+    # the service had taken it in; the time from its arrival counts against its deadline all the same)
 
 
 class TraceFrame(Protocol):
@@ -63,6 +65,7 @@ class TraceFrame(Protocol):
     frame: int
     release_ms: float
     fired: bool
+    ready_ms: float | None  # a live log's frame: when the service had taken it in (None: at its release)
 
 
 class Sink(Protocol):
@@ -161,10 +164,11 @@ class Engine:
             self._last_up[fr.model] = fr
             if fr.fired:
                 m = self.models[self.index[fr.model]]
-                info = FrameInfo(fr.model, fr.frame, fr.release_ms, fr.release_ms + m.relative_deadline_ms)
+                info = FrameInfo(fr.model, fr.frame, fr.release_ms, fr.release_ms + m.relative_deadline_ms,
+                                 ready_ms=fr.ready_ms)
                 if m.upstream is None:
                     self._feed_seq += 1  # before every other release of its time, in trace order
-                    heapq.heappush(heap, (fr.release_ms, RELEASE, self._feed_seq, info))
+                    heapq.heappush(heap, (_ready(info), RELEASE, self._feed_seq, info))
                 else:
                     self._waiting.append(info)
             while self._waiting and (nxt is None or nxt.release_ms > self._waiting[0].release_ms + 1e-9):
@@ -212,30 +216,46 @@ class Engine:
         return out
 
     def admit(self, now: float, plan: list[tuple[str, bool, str | None]], data: dict[str, Any], *,
-              stream: str | None = None, stream_frame: int | None = None) -> None:
+              stream: str | None = None, stream_frame: int | None = None, arrived_ms: float | None = None) -> None:
         """A live frame message's frames (:meth:`plan`): numbered per model, recorded, roots released now,
-        cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame."""
+        cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame.
+
+        ``arrived_ms``: when the message arrived, if the driver took it in later (``now``): its frames are released
+        (their deadlines counted) from the arrival, and their records say when they were taken in (``ready_ms``),
+        so that a replay of the log releases them to the policy when the service did. The roots of a message get
+        distinct release times in plan order (``DISTINCT_MS`` apart), each cascaded frame its upstream's: a replay
+        of the log takes them in the service's order (a trace orders the frames of one instant by model name)."""
         frame_of: dict[str, int] = {}
-        # roots are released once their cascade is held: a root refused at once by admission settles it too
-        roots: list[tuple[FrameInfo, float]] = []
+        release_of: dict[str, float] = {}
+        t = now if arrived_ms is None else min(arrived_ms, now)
+        planned = []
         for name, fired, up in plan:
             slot = frame_of[name] = self._slot.get(name, 0)
             self._slot[name] = slot + 1
-            release = max(now, self._last_release.get(name, -1.0) + DISTINCT_MS)
-            self._last_release[name] = release
+            release = max(t if up is None else release_of[up], self._last_release.get(name, -1.0) + DISTINCT_MS)
+            if up is None:
+                t = release + DISTINCT_MS
+            release_of[name] = self._last_release[name] = release
+            planned.append((name, fired, up, slot, release))
+        ready = max(now, max(release_of.values(), default=now))
+        # roots are released once their cascade is held: a root refused at once by admission settles it too
+        roots: list[FrameInfo] = []
+        for name, fired, up, slot, release in planned:
             m = self.models[self.index[name]]
             triggered = m.upstream is not None or m.trigger_probability < 1.0
-            self._put(frame_record(name, slot, release, fired if triggered else None, stream, stream_frame))
+            ready_ms = ready if ready > release else None
+            self._put(frame_record(name, slot, release, fired if triggered else None, stream, stream_frame,
+                                   ready_ms=ready_ms))
             if not fired:
                 continue
             info = FrameInfo(name, slot, release, release + m.relative_deadline_ms, data.get(name), stream,
-                             stream_frame)
+                             stream_frame, ready_ms=ready_ms)
             if up is None:
-                roots.append((info, release))
+                roots.append(info)
             else:
                 self.held.setdefault((up, frame_of[up]), []).append(info)
-        for info, release in roots:
-            self._release(info, release)
+        for info in roots:
+            self._release(info, info.release_ms, ready)
 
     def bound_queue(self, now: float, limit: int, reason: str = "overload-queue") -> None:
         """At most ``limit`` released jobs wait unstarted; the oldest beyond are dropped."""
@@ -393,7 +413,7 @@ class Engine:
         if kind == COMPLETE:
             self.complete(payload, now)
         elif kind == RELEASE:
-            self._release(payload, payload.release_ms)
+            self._release(payload, payload.release_ms, t)
         elif t == self._pending_wake:
             self._pending_wake = INF
 
@@ -415,12 +435,14 @@ class Engine:
             self._at(w, WAKE)
         return starts
 
-    def _release(self, info: FrameInfo, release: float) -> None:
+    def _release(self, info: FrameInfo, release: float, now: float) -> None:
+        """A job released (``release``: its release time) to the dispatcher at ``now`` (later than ``release`` for a
+        live frame the service took in after its arrival)."""
         self.released += 1
         i = self.index[info.model]
         job = Job(self.released, self.models[i], i, info.frame, release, info.deadline_ms, self.costs, data=info)
-        if self.admission and not self.admits(job, release):
-            self._finish(self._missed(info, "admission", release), release, info)
+        if self.admission and not self.admits(job, now):
+            self._finish(self._missed(info, "admission", now), now, info)
             return
         self.disp.release(job)
 
@@ -485,11 +507,16 @@ class Engine:
         if the upstream completed on time, else missed."""
         if c.status != DONE:
             self._finish(self._missed(kid, f"upstream {c.status}", now), now, kid)
-        elif kid.release_ms > now:
-            self._at(kid.release_ms, RELEASE, kid)
+        elif _ready(kid) > now:
+            self._at(_ready(kid), RELEASE, kid)
         else:
-            self._release(kid, now)
+            self._release(kid, now, now)
 
     def _put(self, record: dict) -> None:
         if self.records is not None:
             self.records.put(record)
+
+
+def _ready(info: FrameInfo) -> float:
+    """When a frame's jobs may first run."""
+    return info.release_ms if info.ready_ms is None else info.ready_ms

@@ -27,13 +27,16 @@ def header(scenario: Any, duration_s: float, seed: int, **extra: Any) -> dict:
 
 
 def frame_record(model: str, frame: int, release_ms: float, fired: bool | None = None,
-                 stream: str | None = None, stream_frame: int | None = None) -> dict:
-    """A frame of a model; ``fired`` only for a triggered model; ``stream``/``stream_frame`` for a live frame."""
+                 stream: str | None = None, stream_frame: int | None = None, ready_ms: float | None = None) -> dict:
+    """A frame of a model; ``fired`` only for a triggered model; ``stream``/``stream_frame`` for a live frame, and
+    ``ready_ms`` when the service took it in after its release (its arrival)."""
     d: dict = {"type": "frame", "model": model, "frame": frame, "release_ms": release_ms}
     if fired is not None:
         d["fired"] = fired
     if stream is not None:
         d["stream"], d["stream_frame"] = stream, stream_frame
+    if ready_ms is not None:
+        d["ready_ms"] = ready_ms
     return d
 
 

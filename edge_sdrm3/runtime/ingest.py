@@ -78,7 +78,7 @@ class Ingest:
             await asyncio.sleep(0)  # a queued burst must not starve scheduling and completions
             self.counters["frames_in"] += 1
             try:
-                self.on_frame(parts, now())
+                self.on_frame(parts, now(), now)
                 kick()
             except ProtocolError as e:
                 self.error(e.code, e.message, *_peek_ids(parts))
@@ -86,7 +86,10 @@ class Ingest:
                 log.exception("frame handling failed")
                 self.error("internal", "the service failed on this frame (see its log)", *_peek_ids(parts))
 
-    def on_frame(self, parts: list, now: float) -> None:
+    def on_frame(self, parts: list, now: float, clock: Callable[[], float] | None = None) -> None:
+        """A frame message that arrived at ``now``; ``clock``: the service's clock, read again once the frame is
+        decoded and its inputs made, when its jobs reach the engine (the log says both: a replay releases them to
+        the policy when the service did, their deadlines counted from the arrival)."""
         hdr, arrays = protocol.decode_frame(parts, self.max_message_bytes)
         due = self.due_roots(hdr, now)
         untagged = next((a for a, t in zip(arrays, hdr.tensors) if t.model is None), None)
@@ -111,8 +114,9 @@ class Ingest:
         for r in due:
             last[r] = t
         self.counters["frames_accepted"] += 1
-        self.engine.admit(now, plan, data, stream=stream, stream_frame=frame)
-        self.engine.bound_queue(now, self.max_queue)
+        ready = now if clock is None else max(now, clock())
+        self.engine.admit(ready, plan, data, stream=stream, stream_frame=frame, arrived_ms=now)
+        self.engine.bound_queue(ready, self.max_queue)
 
     def due_roots(self, hdr, now: float) -> list[str]:
         """The root models this frame releases: the header's ``models``, else those whose period has passed."""

@@ -37,6 +37,7 @@ class Frame:
     frame: int
     release_ms: float
     fired: bool = True  # trigger outcome (always true for a model without a trigger)
+    ready_ms: float | None = None  # a live log's frame: when the service took it in (None: at its release)
 
 
 class Trace:
@@ -164,7 +165,8 @@ def _order(fr: Frame) -> tuple[float, str, int]:
 
 
 def _frame_record(fr: Frame, triggered: bool) -> dict:
-    return records.frame_record(fr.model, fr.frame, fr.release_ms, fr.fired if triggered else None)
+    return records.frame_record(fr.model, fr.frame, fr.release_ms, fr.fired if triggered else None,
+                                ready_ms=fr.ready_ms)
 
 
 def write(trace: Trace, path: str | Path, jobs: list[dict] | None = None, summary: dict | None = None,
@@ -278,7 +280,12 @@ def _frame(rec: dict, where: str, known: set[str]) -> Frame:
     rel = _num(rec, "release_ms", where)
     if not rel >= 0:
         raise FileFormatError(f"{where}: field 'release_ms' must be >= 0, got {rel!r}")
-    return Frame(model, fid, rel, fired)
+    ready = None
+    if "ready_ms" in rec:
+        ready = _num(rec, "ready_ms", where)
+        if not ready >= rel:
+            raise FileFormatError(f"{where}: field 'ready_ms' must be >= release_ms ({rel!r}), got {ready!r}")
+    return Frame(model, fid, rel, fired, ready)
 
 
 def _segment(rec: dict, where: str) -> None:
@@ -361,7 +368,9 @@ def stream(path: str | Path) -> Trace:
     def source() -> Iterator[Frame]:
         for rec in _records(p):
             if rec.get("type") == "frame":
-                yield Frame(rec["model"], rec["frame"], float(rec["release_ms"]), rec.get("fired", True))
+                ready = rec.get("ready_ms")
+                yield Frame(rec["model"], rec["frame"], float(rec["release_ms"]), rec.get("fired", True),
+                            None if ready is None else float(ready))
 
     return Trace(scenario, duration, seed, engine=engine, source=source, counts=counts)
 

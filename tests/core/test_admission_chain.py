@@ -19,6 +19,7 @@ class F:
     frame: int
     release_ms: float
     fired: bool = True
+    ready_ms: float | None = None
 
 
 def _run(platform: Platform, lat: list[list[float]], frames: list[F], fps: float = 10.0, **rules) -> Records:

@@ -35,6 +35,7 @@ class F:
     frame: int
     release_ms: float
     fired: bool
+    ready_ms: float | None = None
 
 
 def costs() -> Costs:
@@ -165,3 +166,53 @@ def test_the_policy_contract_has_defaults_and_checks_parameters() -> None:
     assert s.params()["beta"] == 1.0  # nothing changed by a refused call
     with pytest.raises(ConfigError, match="not a policy"):
         as_policy(object())
+
+
+
+def test_a_live_log_replays_the_service_s_releases_order_and_intake_time() -> None:
+    """Frame messages naming two roots in the order y, x (not a trace's name order) of the same deadline, each taken
+    in 3 ms after it arrived (decoding it): the log's frames replayed on the virtual clock give the live run again,
+    job for job and block for block — released to the policy when the service took them in, in its order, their
+    deadlines counted from the arrival."""
+    models = (Model("x", 20.0, (Variant("full"),), 2), Model("y", 20.0, (Variant("full"),), 2))
+    lat, en = [[10.0, 10.0], [15.0, 15.0]], [[3.0, 3.0], [1.0, 1.0]]  # acc0 fast and hungry, acc1 slow and frugal
+
+    def make(**kw) -> Engine:
+        return Engine(PLATFORM, models, Costs([[[list(r) for r in lat]]] * 2, [[[list(r) for r in en]]] * 2),
+                      make_policy("fcfs"), fallback=make_policy("fcfs"), records=Records(), **kw)
+
+    live = make(simulated=False)
+    running: list[tuple[float, int, int]] = []
+    arrivals = [22.0 * i for i in range(40)]
+    intake_ms, n, now = 3.0, 0, 0.0
+    while arrivals or running or live.next_time() is not None:
+        now = min(([arrivals[0] + intake_ms] if arrivals else []) + [r[0] for r in running]
+                  + ([live.next_time()] if live.next_time() is not None else []))
+        for end, _, a in sorted(r for r in running if r[0] == now):
+            live.complete(a, now)
+        running = [r for r in running if r[0] != now]
+        if arrivals and arrivals[0] + intake_ms == now:
+            arrived = arrivals.pop(0)
+            plan = live.plan(["y", "x"], lambda child: 0.0)
+            live.admit(now, plan, {"x": None, "y": None}, arrived_ms=arrived)
+        for s in live.advance(now):
+            n += 1
+            running.append((s.end_ms, n, s.acc))
+    live.drain(now, "stalled")
+    frames = [F(r["model"], r["frame"], r["release_ms"], r.get("fired", True), r.get("ready_ms"))
+              for r in live.records.other if r["type"] == "frame"]
+    assert all(f.ready_ms == pytest.approx(f.release_ms + intake_ms, abs=1e-5) for f in frames)
+    y0, x0 = frames[0], frames[1]
+    assert y0.model == "y" and y0.release_ms < x0.release_ms < y0.release_ms + 1e-3  # the service's order, in time
+    jobs = {(r["model"], r["frame"]): r for r in live.records.jobs}
+    assert jobs[("y", 0)]["deadline_ms"] == pytest.approx(50.0)  # from the arrival, not the intake
+    assert (jobs[("y", 0)]["start_ms"], jobs[("y", 0)]["accelerator"]) == (intake_ms, "acc0")  # y first: fastest
+    replay = make()
+    replay.add_trace(sorted(frames, key=lambda f: (f.release_ms, f.model, f.frame)))
+    while replay.next_time() is not None:
+        replay.step()
+    replay.drain(replay.now, "stalled")
+    assert [c[:11] for c in replay.completions] == [c[:11] for c in live.completions]
+    assert replay.records.jobs == live.records.jobs and replay.records.segments == live.records.segments
+    statuses = {c.status for c in live.completions}
+    assert "done" in statuses and statuses & {"late", "dropped"}  # loaded: the order and the intake matter
