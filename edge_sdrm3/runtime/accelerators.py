@@ -78,7 +78,7 @@ class Health:
 class Accelerators:
     def __init__(self, workers: list[AcceleratorWorker], engine: Engine, wl: Workload, sv: ServiceConfig,
                  loop: asyncio.AbstractEventLoop, now: Callable[[], float], kick: Callable[[], None],
-                 schedule: Callable[[], None]) -> None:
+                 schedule: Callable[[float], None]) -> None:
         self.workers = workers
         self.engine = engine
         self.wl = wl
@@ -86,7 +86,7 @@ class Accelerators:
         self.loop = loop
         self.now = now
         self.kick = kick  # a scheduling step soon
-        self.schedule = schedule  # a scheduling step at once
+        self.schedule = schedule  # a scheduling step at once, as of the time given
         self.health = [Health() for _ in workers]
         self.closing = False
 
@@ -151,7 +151,7 @@ class Accelerators:
             assert r is not None
             self.engine.complete(s.acc, now, energy_mj=r.energy_mj, energy_source=r.energy_source,
                                  computed=r.computed, ran=r.ran if r.ran < s.n else None)
-        self.schedule()  # at once: the accelerator is free now (saves a loop iteration per segment)
+        self.schedule(now)  # at once, as of the block's end: the accelerator is free (saves a loop iteration a block)
 
     def probe_later(self, a: int, delay_s: float | None = None) -> None:
         """Probe accelerator ``a`` after ``delay_s`` (default: its backoff, which doubles after each failed probe)."""

@@ -31,10 +31,16 @@ class WallClock:
             self._kicked = True
             self.loop.call_soon(self.step)
 
-    def step(self) -> None:
-        """At once: the engine catches up with the clock, its blocks start, and it is woken when it asks."""
+    def step(self, at: float | None = None) -> None:
+        """At once: the engine catches up with the clock, its blocks start, and it is woken when it asks.
+
+        ``at``: the time of the report that asks for the step (a block's end), when the step follows it at once:
+        the blocks it starts start then, so that the service's own work between the two (learning the costs,
+        recording, publishing the result) is charged to them — a block's measured latency (the learned cost) is
+        then all the time from one block's end to the next one's on that accelerator, as a replay of the log
+        counts it."""
         self._kicked = False
-        now = self.now()
+        now = self.now() if at is None else at
         for s in self.engine.advance(now):
             self.launch(s)
         self.stop()
