@@ -11,7 +11,10 @@ service's own dispatch overhead (thread hand-off, event loop) — and its energy
   a drift is followed within a few ``tau_ms`` however often the entry runs (``tau_ms`` = 200: 99% of a step
   after 1 s of samples).
 - Fast path: ``fast_after`` consecutive measurements off by more than ``fast_error`` (a share of the estimate)
-  set the estimate to their mean at once (a device throttled, a host computing for an emulated device).
+  set the estimate to their mean at once (a device throttled, a host computing for an emulated device); fewer
+  are outliers and move nothing (a block the host stalled for 100+ ms once on a busy 2-core machine would
+  otherwise stand, with the weight of a long gap, as the cost of that segment until it runs there again — and a
+  policy that sees a segment 50x slower on an accelerator does not run it there again).
 - Updates reach the :class:`Costs` tables in batches (:meth:`flush`, at most every ``flush_ms``): one
   ``Costs.refresh`` per batch, which updates the derived tables in place, so queued jobs see the new values.
   A refresh takes ~0.4 ms for the MediaPipe XR pipeline's tables on headset_emulated (0.16 ms for digits, 2-core
@@ -58,6 +61,7 @@ class Estimator:
         self.observations = 0
         self.flushes = 0
         self.fast_jumps = 0
+        self.held = 0  # measurements far off the estimate not (yet) taken: outliers unless the next ones agree
 
     def _entry(self, key: Key) -> Entry:
         e = self.entries.get(key)
@@ -95,6 +99,9 @@ class Estimator:
                 if e.off >= self.fast_after:
                     alpha, x = 1.0, e.off_sum / e.off
                     self.fast_jumps += 1
+                else:  # one block far off (a host stall) moves nothing until the next ones confirm it
+                    alpha = 0.0
+                    self.held += 1
             else:
                 e.off, e.off_sum = 0, 0.0
             if alpha >= 1.0:

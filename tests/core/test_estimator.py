@@ -99,3 +99,28 @@ def test_an_unsupported_segment_is_never_learned() -> None:
     est.observe(0, 0, 1, 0, 1, 3.0, 1000.0)
     est.flush(1000.0)
     assert costs.lat[0][0][0][0] == INF and costs.best_lat[0][0][0] > 2.0
+
+
+def test_one_stalled_block_moves_nothing_and_a_lasting_change_is_taken() -> None:
+    """A block the host stalled once (40x its cost, after a long gap: the weight of a first sample) leaves the
+    estimate where it was; the same slowness three times in a row is a change, taken at once."""
+    costs = _costs([2.0])
+    est = Estimator(costs, tau_ms=200.0, flush_ms=0.0)
+    now = 0.0
+    for _ in range(20):
+        now += 10.0
+        est.observe(0, 0, 0, 0, 1, 2.2, now)
+    est.flush(now)
+    assert costs.lat[0][0][0][0] == pytest.approx(2.2, rel=0.02)
+    now += 5000.0
+    est.observe(0, 0, 0, 0, 1, 80.0, now)  # stalled
+    est.flush(now)
+    assert costs.lat[0][0][0][0] == pytest.approx(2.2, rel=0.02) and est.held == 1
+    for _ in range(3):
+        now += 10.0
+        est.observe(0, 0, 0, 0, 1, 2.1, now)
+    for _ in range(3):  # slower for good
+        now += 10.0
+        est.observe(0, 0, 0, 0, 1, 6.0, now)
+    est.flush(now)
+    assert costs.lat[0][0][0][0] == pytest.approx(6.0) and est.fast_jumps == 1
