@@ -33,10 +33,10 @@ def _platform(path: Path) -> None:
 
 
 def test_a_live_run_replayed_from_its_log_agrees_with_it(tmp_path: Path, capsys) -> None:
-    files = make_workdir(tmp_path, fps=5)  # 200-ms deadlines: a message is done in about 115 ms
+    files = make_workdir(tmp_path, fps=2.5)  # 400-ms deadlines: a message is done in about 115 ms
     _platform(Path(files["platform"]))
     sc = json.loads(Path(files["scenario"]).read_text())
-    sc["models"][1] = {"name": "digits_cascade", "fps": 5}  # two root models of the same deadline
+    sc["models"][1] = {"name": "digits_cascade", "fps": 2.5}  # two root models of the same deadline
     Path(files["scenario"]).write_text(json.dumps(sc))
     run = Running(write_config(tmp_path, files, workload={"emulated_compute": "never"},
                                scheduler={"policy": "edf", "supernet": False, "learn_costs": True}))
