@@ -4,7 +4,9 @@
 
 Starts ``edge-sdrm3 serve`` once (tools/soak.py's ``Service``) on ``headset_placement`` — an emulated platform where
 placement matters (a slow CPU, a fast power-hungry ``npu_small``, a slow frugal ``npu_big``), timing only
-(``emulated_compute = "never"``), in slow motion (blocks of 5-210 ms, far above the service's own 1-2 ms a block)
+(``emulated_compute = "never"``, every variant loaded before the first frame: ``preload = true``, so that a
+policy's first use of a lighter variant does not stall a block while its segments load — a live-only delay a
+replay cannot see), in slow motion (blocks of 5-210 ms, far above the service's own 1-2 ms a block)
 — with the MediaPipe XR pipeline at a sixteenth of its rates (``mediapipe_xr_slow``; digits when its models are
 not in the cache). Each frame names every root model and carries a 96x96 camera image.
 
@@ -89,7 +91,7 @@ def figures(completions: list, infos: list, accs: list[str]) -> dict:
 
 def run(tmp: Path, *, policies: list[str], loads: list[float], seconds: float, step_s: float, say) -> list[dict]:
     scenario = "mediapipe_xr_slow" if _cache_has_mediapipe() else "digits"
-    svc = Service(tmp, scenario, PLATFORM, "live", workload='emulated_compute = "never"\n'
+    svc = Service(tmp, scenario, PLATFORM, "live", workload='emulated_compute = "never"\npreload = true\n'
                   '[scheduler]\npolicy = "edf"\nsupernet = false\nlearn_costs = true')
     svc.start()
     ctl = Control(svc.control_ep, timeout_ms=5000)
