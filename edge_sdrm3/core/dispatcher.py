@@ -103,7 +103,9 @@ class Dispatcher:
         self._energy_before = [0.0] * self.n_acc  # the job's energy before the block each accelerator runs
         self._first_seg = [0] * self.n_acc  # first segment of what each accelerator runs (a retry restarts there)
         # the variant a new job starts with (a Dispatcher made without a policy only builds views)
-        self._variant_of = as_policy(policy).variant_of if policy is not None else None
+        self._variant_of = None
+        if policy is not None:
+            self.set_policy(policy)
 
     # --- driver interface ---------------------------------------------------------------------
     def release(self, job: Job) -> None:
@@ -163,7 +165,10 @@ class Dispatcher:
 
     def set_policy(self, policy: Policy) -> None:
         self.policy = policy
-        self._variant_of = as_policy(policy).variant_of
+        bound = as_policy(policy)
+        self._variant_of = bound.variant_of
+        self.view.healthy = tuple(self.healthy)
+        bound.bind(self.view)  # the workload, before the first release
 
     def fail(self, a: int, now: float, reason: str, *, retry: bool = False) -> Completion | None:
         """The accelerator failed the segments it was running: mark it unhealthy (no policy may use it until

@@ -4,6 +4,7 @@ A policy is any object with a ``name`` and ``pick``. The optional hooks have no-
 
 - ``observe(completion, now)``: a due frame's outcome (a tuner, a supernet selector learn from it);
 - ``variant_of(m) -> int``: the variant a new job of model ``m`` starts with (default 0, the largest);
+- ``bind(view)``: the workload, once, before the first job is released (a supernet selector plans from it);
 - ``uses_variants``: whether the policy picks variants (a replay then builds every variant of each model);
 - ``params() -> dict`` / ``set_params(values)``: its tunable parameters (default: none);
 - ``tuning_history() -> list``: ``(window end ms, window UXCost, θ)`` of each online tuning window (default: none).
@@ -61,10 +62,14 @@ def _largest(m: int) -> int:
     return 0
 
 
+def _no_bind(view: Any) -> None:
+    return None
+
+
 class Bound:
     """A policy with every hook of the contract: its own where it has one, else the default."""
 
-    __slots__ = ("_params", "_set_params", "name", "observe", "pick", "policy", "tuning_history", "uses_variants",
+    __slots__ = ("_params", "_set_params", "bind", "name", "observe", "pick", "policy", "tuning_history", "uses_variants",
                  "variant_of")
 
     def __init__(self, policy: Any) -> None:
@@ -75,6 +80,7 @@ class Bound:
         self.pick: Callable[[Any, float], Decisions] = policy.pick
         self.observe: Callable[[Completion, float], None] = getattr(policy, "observe", None) or _no_observe
         self.variant_of: Callable[[int], int] = getattr(policy, "variant_of", None) or _largest
+        self.bind: Callable[[Any], None] = getattr(policy, "bind", None) or _no_bind
         self.uses_variants: bool = bool(getattr(policy, "uses_variants", False))
         self._params = getattr(policy, "params", None)
         self._set_params = getattr(policy, "set_params", None)
