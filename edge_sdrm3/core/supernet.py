@@ -8,15 +8,21 @@ selector plans, for every model, which share of its jobs runs which variant:
    to its next lighter variant on the lower convex hull of accuracy against energy) that save the most
    energy per unit of accuracy lost, weighted by each model's rate of due frames, while the planned mean
    accuracy stays at or above ``min_accuracy``; the last step is taken for a share of the model's jobs.
-   What the completed frames so far owe the bound (or have to spare) is taken off (added to) the next
-   window's budget.
+   A model's variants too slow to meet its deadline even alone are never used (what that costs in accuracy
+   comes off the budget first). What the completed frames so far owe the bound (or have to spare) is taken
+   off (added to) the budget, to be repaid over the next four windows.
 2. **Load.** If the accelerators are then predicted to be busier than ``util_high`` (each model's rate
    times its variant's best-case latency, over the accelerators' capacity, a slower accelerator counting
    for its speed), it takes further steps, most work saved per unit of accuracy lost first, until the
    load fits or every model is at its floor — a deadline is worth more than the accuracy target.
-3. **Misses.** Every ``window_ms`` the window's miss rate is looked at: above ``miss_high`` it takes
-   ``extra`` more such steps at once (more when the miss rate is higher), and after ``calm_windows``
-   windows in a row without a miss it gives one back (the hysteresis).
+3. **Misses.** Every ``window_ms`` the window's miss rate is looked at: above ``miss_high`` each model that
+   missed frames steps one variant further down (its own latency is what its deadline needs); when none of
+   them can, the others make room: ``extra`` more steps of the load's kind at once (more when the miss
+   rate is higher). After ``calm_windows`` windows in a row without a miss one step is given back (the
+   hysteresis).
+
+While no step of 2. or 3. is taken, a lighter job of a model planned in shares is started only if it keeps the
+started jobs' mean accuracy at or above ``min_accuracy``.
 
 The plan is made as soon as the workload is known (the first ``bind``). Each job's variant is fixed when it
 starts (``assign``; ``variant_of`` predicts it, e.g. at release): a model planned at a share ``s`` of its
@@ -51,10 +57,14 @@ class SupernetSelector:
         self.lighter: list[int] = []  # per model, the variant a share of its jobs runs (= variant when none)
         self.share: list[float] = []  # per model, that share
         self.extra = 0  # steps taken beyond the budget and the load, for the misses seen
+        self.own: list[int] = []  # per model, steps it took for its own misses
+        self.bounded = True  # whether the plan keeps to the accuracy bound (no step for the load or the misses)
         self._jobs: list[int] = []
         self._light_jobs: list[int] = []
         self._window_end = window_ms
         self._done = self._missed = 0
+        self._missed_m: list[int] = []  # per model, the window's misses
+        self._as_sum, self._as_n = 0.0, 0  # relative accuracy of the jobs started (assign), summed; their count
         self._calm = 0
         self._acc_sum = 0.0  # relative accuracy of the completed frames, summed
         self._acc_n = 0
@@ -75,6 +85,9 @@ class SupernetSelector:
             self._jobs = [0] * len(models)
             self._light_jobs = [0] * len(models)
             self.extra = 0
+            self.own = [0] * len(models)
+            self._missed_m = [0] * len(models)
+            self._as_sum, self._as_n = 0.0, 0
             self._acc_sum, self._acc_n = 0.0, 0
             self._index = {m.name: i for i, m in enumerate(models)}
             self.plan(now, fresh=True)
@@ -93,12 +106,22 @@ class SupernetSelector:
         return v
 
     def assign(self, m: int) -> int:
-        """The variant of a job of model ``m`` that starts now; counted towards the model's share of lighter jobs."""
+        """The variant of a job of model ``m`` that starts now; counted towards the model's share of lighter jobs.
+        While the plan keeps to the accuracy bound, a job due for its model's lighter variant that would bring
+        the started jobs' mean accuracy under the bound runs the heavier one: the model planned in shares
+        absorbs what the others' frames (e.g. cascades triggered more often than their odds) cost."""
         v = self.variant_of(m)
-        if m < len(self.variant):
-            self._jobs[m] += 1
-            if v != self.variant[m]:
-                self._light_jobs[m] += 1
+        if m >= len(self.variant):
+            return v
+        acc = self.models[m].variants
+        if (self.bounded and v != self.variant[m]
+                and self._as_sum + acc[v].accuracy < self.min_accuracy * (self._as_n + 1) - 1e-9):
+            v = self.variant[m]  # the share's lighter job would take the mean under the bound: not now
+        self._jobs[m] += 1
+        if v == self.lighter[m] and v != self.variant[m]:
+            self._light_jobs[m] += 1
+        self._as_sum += acc[v].accuracy
+        self._as_n += 1
         return v
 
     # --- predictions --------------------------------------------------------------------------
@@ -156,12 +179,15 @@ class SupernetSelector:
         return acc / tot
 
     def _hull(self, i: int) -> list[int]:
-        """Model ``i``'s usable variants (relative accuracy >= floor), largest first, on the lower convex hull of
-        energy against accuracy: a variant that a mix of its neighbours beats on both is left out."""
+        """Model ``i``'s usable variants, largest first: relative accuracy >= floor, fast enough to meet the
+        deadline alone (at its best; if none is, the lightest at or above the floor), and on the lower convex hull
+        of energy against accuracy (a variant that a mix of its neighbours beats on both is left out)."""
         assert self.costs is not None
         m = self.models[i]
-        pts = [(m.variants[v].accuracy, sum(self.costs.best_en[i][v]), v) for v in range(len(m.variants))
-               if v == 0 or m.variants[v].accuracy >= self.floor]
+        ok = [v for v in range(len(m.variants)) if v == 0 or m.variants[v].accuracy >= self.floor]
+        fast = [v for v in ok if self.costs.rem_best[i][v][0] <= m.relative_deadline_ms]
+        ok = fast or ok[-1:]
+        pts = [(m.variants[v].accuracy, sum(self.costs.best_en[i][v]), v) for v in ok]
         hull: list[tuple[float, float, int]] = []
         for p in pts:  # accuracy decreasing; keep the slopes (energy saved per accuracy lost) decreasing
             if hull and (p[0] >= hull[-1][0] or p[1] >= hull[-1][1]):
@@ -188,8 +214,9 @@ class SupernetSelector:
         pos = [0] * n  # index on the hull of the heavier variant
         share = [0.0] * n
         budget = sum(w) * (1.0 - self.min_accuracy)  # accuracy that may be given up, in frames per second
-        if self._acc_n:  # the completed frames' accuracy so far below the bound (or above): repaid over a window
-            budget -= (self.min_accuracy * self._acc_n - self._acc_sum) / (self.window_ms / 1000.0)
+        budget -= sum(w[i] * (1.0 - models[i].variants[hulls[i][0]].accuracy) for i in range(n))  # too slow whole
+        if self._acc_n:  # the completed frames' accuracy so far below the bound (or above): repaid over 4 windows
+            budget -= (self.min_accuracy * self._acc_n - self._acc_sum) / (4 * self.window_ms / 1000.0)
 
         def step(i: int) -> tuple[float, float, float] | None:  # (accuracy, energy, work) of the rest of i's step
             h = hulls[i]
@@ -225,7 +252,18 @@ class SupernetSelector:
                                         + (share[i] * rem[i][hulls[i][pos[i] + 1]][0] if share[i] > 0 else 0.0))
                        for i in range(n)) / (1000.0 * cap)
 
-        # 2. the load, then 3. the steps asked for by the misses: most work saved per accuracy lost first
+        beyond = False  # whether any step goes past the accuracy budget
+        # 2. the load: most work saved per accuracy lost first
+        # 3. the misses: the models that missed step down themselves (their own latency is what their
+        #    deadlines need), then the steps asked for when those could not: most work saved per accuracy lost
+        for i in range(n):
+            took = 0
+            while took < self.own[i] and step(i) is not None:
+                pos[i] += 1
+                share[i] = 0.0
+                took += 1
+            self.own[i] = took  # more than the floor allows was asked for: only what was taken counts
+            beyond = beyond or took > 0
         extra = self.extra
         while util() > self.util_high or extra > 0:  # (util() > util_high: the load's steps, not counted)
             best = None
@@ -234,12 +272,14 @@ class SupernetSelector:
                 if s is not None and s[2] > 0 and (best is None or s[2] / max(s[0], 1e-12) > best[1]):
                     best = (i, s[2] / max(s[0], 1e-12))
             if best is None:
-                self.extra -= extra  # more was asked for than the floors allow: only what was taken counts
+                self.extra -= extra
                 break
             if util() <= self.util_high:
                 extra -= 1
             pos[best[0]] += 1
             share[best[0]] = 0.0
+            beyond = True
+        self.bounded = not beyond
         old = list(self.variant)
         for i in range(n):
             h = hulls[i]
@@ -254,10 +294,12 @@ class SupernetSelector:
     # --- feedback -----------------------------------------------------------------------------
     def observe(self, c: Completion, now: float) -> None:
         self._done += 1
+        i = self._index.get(c.model)
         if c.status != "done":
             self._missed += 1
+            if i is not None:
+                self._missed_m[i] += 1
         if c.completed:
-            i = self._index.get(c.model)
             if i is not None and c.variant < len(self.models[i].variants):
                 self._acc_sum += self.models[i].variants[c.variant].accuracy
                 self._acc_n += 1
@@ -266,18 +308,27 @@ class SupernetSelector:
 
     def step(self, now: float) -> None:
         miss = self._missed / self._done if self._done else 0.0
+        missed_m = self._missed_m
         self._done = self._missed = 0
+        self._missed_m = [0] * len(self.models)
         self._window_end = now + self.window_ms
         if not self.models:
             return
         if miss > self.miss_high:
             self._calm = 0
-            self.extra += max(1, math.ceil(miss / 0.1))  # 1 step up to 10% misses, one more per 10%
+            own = [i for i, k in enumerate(missed_m) if k and self.lighter[i] != self._hull(i)[-1]]
+            for i in own:  # the models that missed and can still step down: one step each
+                self.own[i] += 1
+            if not own:  # none can: others make room, 1 step up to 10% misses, one more per 10%
+                self.extra += max(1, math.ceil(miss / 0.1))
         elif miss == 0.0:
             self._calm += 1
-            if self._calm >= self.calm_windows and self.extra > 0:
+            if self._calm >= self.calm_windows and (self.extra > 0 or any(self.own)):
                 self._calm = 0
-                self.extra -= 1
+                if self.extra > 0:  # the last steps taken are given back first
+                    self.extra -= 1
+                else:
+                    self.own[max(range(len(self.own)), key=lambda i: self.own[i])] -= 1
         else:
             self._calm = 0
         self.plan(now)  # also for the accuracy so far: the budget repays what the completed frames owe
