@@ -40,14 +40,13 @@ DEFAULT_MIN_ACCURACY = 0.95  # the least mean relative accuracy of the completed
 
 class SupernetSelector:
     def __init__(self, floor: float = 0.9, window_ms: float = 500.0, miss_high: float = 0.02,
-                 util_high: float = 0.95, util_low: float = 0.75, calm_windows: int = 2,
+                 util_high: float = 0.95, calm_windows: int = 2,
                  min_accuracy: float = DEFAULT_MIN_ACCURACY) -> None:
         self.floor = floor
         self.min_accuracy = min_accuracy
         self.window_ms = window_ms
         self.miss_high = miss_high
         self.util_high = util_high
-        self.util_low = util_low  # kept for configuration files that set it; the plan has its own hysteresis
         self.calm_windows = calm_windows
         self.models: tuple[Model, ...] = ()
         self.costs: Costs | None = None
@@ -299,10 +298,9 @@ class SupernetSelector:
             self._missed += 1
             if i is not None:
                 self._missed_m[i] += 1
-        if c.completed:
-            if i is not None and c.variant < len(self.models[i].variants):
-                self._acc_sum += self.models[i].variants[c.variant].accuracy
-                self._acc_n += 1
+        if c.completed and i is not None and c.variant < len(self.models[i].variants):
+            self._acc_sum += self.models[i].variants[c.variant].accuracy
+            self._acc_n += 1
         if now >= self._window_end:
             self.step(now)
 

@@ -288,8 +288,8 @@ def test_supernet_default_holds_the_selectors_mean_accuracy_and_matches_brute_fo
     models, tr, spec = small_case(tmp_path, seed, n_models=2, n_seg=1, n_var=3, max_jobs=3)
     bound = SupernetSelector().min_accuracy
     res = optimum(tr, spec, supernet=True, floor=0.5, time_limit_s=30, workers=1)
-    kw = dict(supernet=True, floor=0.5, handoff=(spec.platform.handoff_ms, spec.platform.handoff_mj),
-              idle=[a.idle_power_mw for a in spec.platform.accelerators])
+    kw = {"supernet": True, "floor": 0.5, "handoff": (spec.platform.handoff_ms, spec.platform.handoff_mj),
+          "idle": [a.idle_power_mw for a in spec.platform.accelerators]}
     assert res["optimal"] is True and res["min_accuracy"] == bound == 0.95
     assert res["uxcost"] == pytest.approx(brute_force(models, tr, min_accuracy=bound, **kw), rel=1e-9, abs=1e-12)
     assert res["accuracy"] >= bound - 1e-12 or res["frames_missed"] == res["frames_due"]
