@@ -198,7 +198,7 @@ def write_markdown(path: Path, doc: dict) -> None:
          "accelerator, firm deadlines, drops, cascades released on their upstream's on-time completion, hand-offs "
          "and (with `--supernet`) one variant per job at or above the accuracy floor, the completed frames' mean "
          f"relative accuracy at least {MIN_ACCURACY:g} (the bound the supernet selector keeps to, "
-         "`--min-accuracy`); UXCost minimised exactly "
+         "`--min-accuracy`, lowered where deadlines leave only less accurate variants); UXCost minimised exactly "
          "(least misses, then least energy for each number of misses until the bound prunes). Integers: times in "
          "nanoseconds (the cost table's cycles at 1 GHz are whole nanoseconds; releases and latencies rounded up, "
          "deadlines down, so an integer schedule is feasible in floats), energies in nanojoules (only to choose "

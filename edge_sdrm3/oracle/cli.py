@@ -23,8 +23,8 @@ def add_oracle_parser(sub) -> None:
                    help="accuracy floor of --supernet (default: the supernet selector's, 0.9)")
     p.add_argument("--min-accuracy", type=float, default=None, metavar="A",
                    help="with --supernet: the completed frames' mean relative accuracy must be >= A (default: the "
-                        f"supernet selector's, {DEFAULT_MIN_ACCURACY:g}, the bound the X+supernet policies keep to; "
-                        "0: no bound but the floor)")
+                        f"supernet selector's, {DEFAULT_MIN_ACCURACY:g}, the bound the X+supernet policies keep to, "
+                        "lowered where deadlines leave only less accurate variants; 0: no bound but the floor)")
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                    help="seconds of CP-SAT in all (default 60); past it, the best schedule found and a bound")
     p.add_argument("--workers", type=int, default=0, help="CP-SAT workers (default: the CPUs, at most 8)")
