@@ -36,7 +36,9 @@ ratio for comparison.
 from __future__ import annotations
 
 import inspect
+from bisect import insort
 from dataclasses import asdict, replace
+from heapq import heapify, heappop, heappush
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
@@ -166,17 +168,20 @@ class SDRM3:
         if self.lookahead:
             items += [(dl, INF, None, 0.0, False, 0.0, r, lat) for r, dl, lat, _ in self._upcoming(view, now, horizon)]
         rest = [la[job.seg + 1:] for la in job.lat]
-        counts = []
+        slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
         for acc, end in ((a, f), (fast_a, fast_f)):
+            own = 1 if not rest[0] and end > job.deadline else 0
+            if slow is not None and slow - own <= 0:
+                return True
             start = list(t_at)
             start[acc] = end
             mine = [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] if rest[0] else []
             its = sorted(items + mine, key=lambda it: (it[0], it[1]))
-            n_late = _first_late(its, start, accs, count=True, lst=self._lst)
-            if not rest[0] and end > job.deadline:
-                n_late += 1
-            counts.append(n_late)
-        return counts[0] <= counts[1]
+            if slow is None:
+                slow = _first_late(its, start, accs, count=True, lst=self._lst) + own
+            else:  # no fewer late jobs with the faster choice once the count reaches the slower one's
+                return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own) + own
+        return True
 
     def _shedding_pays(self, view, now: float, jobs: list, victims: list, accs: list[int], horizon: float) -> bool:
         """Shed ``victims`` only if the estimate of the schedule (``_first_late``: the queue, the rest of the
@@ -191,9 +196,10 @@ class SDRM3:
         items, start = self._estimate_items(view, now, jobs, upcoming)
         kept = [it for it in items if it[2] is None or it[2].id not in gone]
         lst = self._lst
-        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst)
         lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst) + \
             sum(value[j.m] for j in victims)
+        # with every job kept, the frames lost are counted only until they reach those lost by shedding
+        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept)
         return lost_kept <= lost_all + 1e-9
 
     def _estimate_items(self, view, now: float, jobs: list, upcoming) -> tuple[list, list[float]]:
@@ -610,57 +616,98 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
 
 
 def _first_late(items: list, start: list[float], accs: list[int], count: bool = False,
-                weighted: bool = False, lst: bool = True) -> float:
+                weighted: bool = False, lst: bool = True, stop: float = INF) -> float:
     """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
     block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
     them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
     remaining best-case work; ``blocks_first_where_they_fit``) each take the accelerator where their next
     block ends first if it is free, else wait for it (a later item may take the free one meanwhile). Returns
     the index in ``items`` of the first to end past its deadline (in time), or -1; ``count``: how many end
-    past their deadlines (``weighted``: the sum of their ``it[3]``)."""
+    past their deadlines (``weighted``: the sum of their ``it[3]``). ``stop`` (with ``count``): the count
+    is returned as soon as ``stop <= count + 1e-9`` holds (the rest of the estimate could only add to it).
+
+    The time estimated (the earliest free accelerator's) never goes back, so the items are kept in two
+    sets: those ready by then, sorted by their key in the order (it changes only when one of their blocks
+    is placed), and the others in a heap by ready time. The latest-start correction is applied lazily,
+    only as far down the order as the search for a placeable item goes (the order it gives is the same as
+    ``blocks_first_where_they_fit`` over all of them)."""
     t = list(start)
-    ready = [it[6] for it in items]
-    nxt = [0] * len(items)
+    n = len(items)
     rest = [_best_suffixes(it[7]) for it in items]  # per item: best-case time of its blocks from each on
-    left = [k for k in range(len(items)) if len(items[k][7][0]) > 0]
+    nxt = [0] * n
+    pending = []  # (ready time, index, key) of the items not ready yet
+    for k, it in enumerate(items):
+        if len(it[7][0]) > 0:
+            r = rest[k]
+            # (latest start, next block's best-case time, remaining best-case time, index), or
+            # deadline order, as the policy itself ranks with ``order="edf"``
+            pending.append((it[6], k, (it[0] - r[0], r[0] - r[1], r[0], k) if lst else (it[0], k)))
+    heapify(pending)
+    n_left = len(pending)
+    avail: list = []  # the keys of the items ready by ``now``, sorted
+    getter = t.__getitem__
     late = 0
-    while left:
-        a = min(accs, key=lambda a: t[a])
+    while n_left:
+        a = min(accs, key=getter)
         now = t[a]
+        while pending and pending[0][0] <= now:
+            insort(avail, heappop(pending)[2])
         placed = False
-        if lst:
-            ranked = blocks_first_where_they_fit(sorted(
-                (items[k][0] - rest[k][nxt[k]], rest[k][nxt[k]] - rest[k][nxt[k] + 1], rest[k][nxt[k]], k)
-                for k in left if ready[k] <= now), now)
-        else:  # deadline order, as the policy itself ranks with ``order="edf"``
-            ranked = sorted((items[k][0], k) for k in left if ready[k] <= now)
-        for *_, k in ranked:
-            lat, b = items[k][7], nxt[k]
+        cand = avail[:]
+        n_c = len(cand)
+        p = 0
+        while p < n_c:
+            if lst:  # blocks_first_where_they_fit, one position at a time
+                slack_j, block = cand[p][0] - now, cand[p][1]
+                for q in range(p + 1, n_c):
+                    slack_k = cand[q][0] - now
+                    if slack_k >= block:
+                        break
+                    if 0 <= slack_k and cand[q][2] <= slack_j:
+                        cand.insert(p, cand.pop(q))
+                        break
+            kk = cand[p]
+            p += 1
+            k = kk[-1]
+            it = items[k]
+            lat, b = it[7], nxt[k]
             best, fin = -1, INF
-            for c in accs:
-                f = (t[c] if t[c] > now else now) + lat[c][b]
+            for c in accs:  # every t[c] >= now: a is the accelerator free first
+                f = t[c] + lat[c][b]
                 if f < fin or (f == fin and c == a):
                     best, fin = c, f
             if best < 0:  # runs nowhere: it cannot end
-                left.remove(k)
+                avail.remove(kk)
+                n_left -= 1
                 if not count:
                     return k
-                late += items[k][3] if weighted else 1
+                late += it[3] if weighted else 1
+                if stop <= late + 1e-9:
+                    return late
                 continue
             if t[best] > now:
                 continue  # it waits for the accelerator that suits it
-            t[best] = ready[k] = fin
-            nxt[k] = b + 1
-            if b + 1 >= len(lat[0]):
-                left.remove(k)
-                if fin > items[k][0]:
+            t[best] = fin
+            avail.remove(kk)
+            b += 1
+            nxt[k] = b
+            if b >= len(lat[0]):
+                n_left -= 1
+                if fin > it[0]:
                     if not count:
                         return k
-                    late += items[k][3] if weighted else 1
+                    late += it[3] if weighted else 1
+                    if stop <= late + 1e-9:
+                        return late
+            else:
+                r = rest[k]
+                heappush(pending, (fin, k, (it[0] - r[b], r[b] - r[b + 1], r[b], k) if lst else kk))
             placed = True
             break
         if not placed:  # the accelerator idles until something changes
-            later = [ready[k] for k in left if ready[k] > now] + [t[c] for c in accs if t[c] > now]
+            later = [t[c] for c in accs if t[c] > now]
+            if pending:
+                later.append(pending[0][0])
             if not later:
                 break
             t[a] = min(later)
