@@ -633,11 +633,20 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     ``blocks_first_where_they_fit`` over all of them)."""
     t = list(start)
     n = len(items)
-    rest = [_best_suffixes(it[7]) for it in items]  # per item: best-case time of its blocks from each on
+    dls = [it[0] for it in items]
+    lats = [it[7] for it in items]
+    n_blocks = [len(la[0]) for la in lats]
+    memo: dict = {}  # items of the same model's releases share their latencies: their suffixes too
+    rest = []  # per item: best-case time of its blocks from each on
+    for la in lats:
+        r = memo.get(id(la))
+        if r is None:
+            r = memo[id(la)] = _best_suffixes(la)
+        rest.append(r)
     nxt = [0] * n
     pending = []  # (ready time, index, key) of the items not ready yet
     for k, it in enumerate(items):
-        if len(it[7][0]) > 0:
+        if n_blocks[k] > 0:
             r = rest[k]
             # (latest start, next block's best-case time, remaining best-case time, index), or
             # deadline order, as the policy itself ranks with ``order="edf"``
@@ -646,42 +655,51 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     n_left = len(pending)
     avail: list = []  # the keys of the items ready by ``now``, sorted
     getter = t.__getitem__
+    every = len(accs) == len(t)  # the accelerators counted, in order, are all of them
     late = 0
     while n_left:
-        a = min(accs, key=getter)
-        now = t[a]
+        if every:
+            now = min(t)
+            a = t.index(now)
+        else:
+            a = min(accs, key=getter)
+            now = t[a]
         while pending and pending[0][0] <= now:
             insort(avail, heappop(pending)[2])
         placed = False
-        cand = avail[:]
+        cand = avail  # copied before the order is corrected or an item leaves it
         n_c = len(cand)
         p = 0
         while p < n_c:
+            kk = cand[p]
             if lst:  # blocks_first_where_they_fit, one position at a time
-                slack_j, block = cand[p][0] - now, cand[p][1]
+                slack_j, block = kk[0] - now, kk[1]
                 for q in range(p + 1, n_c):
                     slack_k = cand[q][0] - now
                     if slack_k >= block:
                         break
                     if 0 <= slack_k and cand[q][2] <= slack_j:
-                        cand.insert(p, cand.pop(q))
+                        if cand is avail:
+                            cand = avail[:]
+                        kk = cand.pop(q)
+                        cand.insert(p, kk)
                         break
-            kk = cand[p]
             p += 1
             k = kk[-1]
-            it = items[k]
-            lat, b = it[7], nxt[k]
+            lat, b = lats[k], nxt[k]
             best, fin = -1, INF
             for c in accs:  # every t[c] >= now: a is the accelerator free first
                 f = t[c] + lat[c][b]
                 if f < fin or (f == fin and c == a):
                     best, fin = c, f
             if best < 0:  # runs nowhere: it cannot end
+                if cand is avail:
+                    cand = avail[:]
                 avail.remove(kk)
                 n_left -= 1
                 if not count:
                     return k
-                late += it[3] if weighted else 1
+                late += items[k][3] if weighted else 1
                 if stop <= late + 1e-9:
                     return late
                 continue
@@ -691,17 +709,17 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
             avail.remove(kk)
             b += 1
             nxt[k] = b
-            if b >= len(lat[0]):
+            if b >= n_blocks[k]:
                 n_left -= 1
-                if fin > it[0]:
+                if fin > dls[k]:
                     if not count:
                         return k
-                    late += it[3] if weighted else 1
+                    late += items[k][3] if weighted else 1
                     if stop <= late + 1e-9:
                         return late
             else:
                 r = rest[k]
-                heappush(pending, (fin, k, (it[0] - r[b], r[b] - r[b + 1], r[b], k) if lst else kk))
+                heappush(pending, (fin, k, (dls[k] - r[b], r[b] - r[b + 1], r[b], k) if lst else kk))
             placed = True
             break
         if not placed:  # the accelerator idles until something changes
