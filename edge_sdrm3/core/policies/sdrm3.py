@@ -624,7 +624,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     block ends first if it is free, else wait for it (a later item may take the free one meanwhile). Returns
     the index in ``items`` of the first to end past its deadline (in time), or -1; ``count``: how many end
     past their deadlines (``weighted``: the sum of their ``it[3]``). ``stop`` (with ``count``): the count
-    is returned as soon as ``stop <= count + 1e-9`` holds (the rest of the estimate could only add to it).
+    is returned as soon as ``stop <= count + 1e-9`` is settled: once it holds (the rest of the estimate
+    could only add to it), or once it cannot hold any more (the items not finished could not add enough).
 
     The time estimated (the earliest free accelerator's) never goes back, so the items are kept in two
     sets: those ready by then, sorted by their key in the order (it changes only when one of their blocks
@@ -653,6 +654,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
             pending.append((it[6], k, (it[0] - r[0], r[0] - r[1], r[0], k) if lst else (it[0], k)))
     heapify(pending)
     n_left = len(pending)
+    # the most the items not finished could still add to the count (a margin for the sums' rounding)
+    could = (sum(items[k][3] for _, k, _ in pending) if weighted else n_left) + 1e-6 if stop < INF else INF
     avail: list = []  # the keys of the items ready by ``now``, sorted
     getter = t.__getitem__
     every = len(accs) == len(t)  # the accelerators counted, in order, are all of them
@@ -700,7 +703,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
                 if not count:
                     return k
                 late += items[k][3] if weighted else 1
-                if stop <= late + 1e-9:
+                could -= items[k][3] if weighted else 1
+                if stop <= late + 1e-9 or late + could < stop:
                     return late
                 continue
             if t[best] > now:
@@ -715,7 +719,12 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
                     if not count:
                         return k
                     late += items[k][3] if weighted else 1
+                    could -= items[k][3] if weighted else 1
                     if stop <= late + 1e-9:
+                        return late
+                else:
+                    could -= items[k][3] if weighted else 1
+                    if late + could < stop:
                         return late
             else:
                 r = rest[k]
