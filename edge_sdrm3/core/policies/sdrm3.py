@@ -42,7 +42,7 @@ from heapq import heapify, heappop, heappush
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
-from ..scores import EPS_MS, Theta, fairness, hopeless, map_score, urgency
+from ..scores import EPS_MS, Theta, map_score, urgency
 from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Job, Run
 from ._registry import register
@@ -61,6 +61,7 @@ class Candidate(NamedTuple):
     fairness: float  # F: time since its last progress, in units of its next block
     job: Job
     rest: float  # best-case time of its blocks after the next
+    work: float  # best-case time of its blocks from the next on
 
 
 class Ranked(NamedTuple):
@@ -321,35 +322,38 @@ class SDRM3:
         accs, handoff, cut = self._accs, view.handoff_ms, self._cut
         tol = self._rel_deadline  # per model: its relative deadline (delta is a share of it)
         latest = max([t_at[a] for a in accs])
-        lst, order = self._lst, self.order
+        by_start = self.order == "lst" and self._lst  # latest start: deadline less its children's time less
+        by_due = self.order in ("lst", "edf")  # its best work; else deadline, or the urgency ratio, highest first
         drops: list = []
         cands: list[Candidate] = []
         newest = 0
         for j in view.ready:
-            s = j.seg
+            s, m = j.seg, j.m
             rem = j.rem_best
             work, rest, dl = rem[s], rem[s + 1], j.deadline
-            if delta >= 0:
-                if hopeless(now + work, dl, tol[j.m], delta):
+            if delta >= 0:  # hopeless (scores.hopeless): best-case end past the deadline by more than delta
+                late_by = dl + delta * tol[m]
+                if now + work > late_by:
                     drops.append(Drop(j, "hopeless"))
                     continue
-                if hopeless(latest + work, dl, tol[j.m], delta):  # it might be: its block's best finish decides
+                if latest + work > late_by:  # it might be: its block's best finish decides
                     lat, moved = j.lat, j.acc
                     first = min([t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs])
-                    if hopeless(first + rest, dl, tol[j.m], delta):
+                    if first + rest > late_by:
                         drops.append(Drop(j, "hopeless"))
                         continue
-            due = dl - cut[j.m]  # the end that leaves its cascaded children their time
+            due = dl - cut[m]  # the end that leaves its cascaded children their time
             if now + work > due:
                 due = dl  # its children cannot make theirs any more: its own deadline is what counts
-            if order == "lst" and lst:  # latest start: deadline less its children's time less its best work
+            if by_start:
                 key = due - work
-            elif order in ("lst", "edf"):
+            elif by_due:
                 key = due
-            else:  # the urgency ratio, highest first
+            else:
                 key = -urgency(work, due, now)
-            f_ = fairness(now, j.last_progress, work - rest)
-            cands.append(_tuple(Candidate, (key, j.release, j.id, f_, j, rest)))
+            step = work - rest  # fairness (scores.fairness): the wait in units of its next block
+            f_ = (now - j.last_progress) / (step if step > EPS_MS else EPS_MS)
+            cands.append(_tuple(Candidate, (key, j.release, j.id, f_, j, rest, work)))
             if j.id > newest:
                 newest = j.id
         return drops, cands, newest
@@ -379,13 +383,13 @@ class SDRM3:
         if n > 1:
             cands.sort()
             if self._lst and self.nonpreemptive:
-                fixed = blocks_first_where_they_fit(
-                    [(c.key, c.job.rem_best[c.job.seg] - c.rest, c.job.rem_best[c.job.seg], c) for c in cands], now)
+                # (fields by index: key 0, rest 5, work 6)
+                fixed = blocks_first_where_they_fit([(c[0], c[6] - c[5], c[6], c) for c in cands], now)
                 cands = [x[3] for x in fixed]
         if self.order == "urgency":
             ranked = [_tuple(Ranked, (alpha * c.fairness - c.key, c.job, c.rest)) for c in cands]
         else:  # rank in place of U (neighbours RANK_STEP apart); fairness still adds
-            ranked = [_tuple(Ranked, (RANK_STEP * (n - r) + alpha * c.fairness, c.job, c.rest))
+            ranked = [_tuple(Ranked, (RANK_STEP * (n - r) + alpha * c[3], c[4], c[5]))  # fairness, job, rest
                       for r, c in enumerate(cands)]
         if alpha and n > 1:
             ranked.sort(key=lambda r: -r.score)  # stable: ties keep the order above
