@@ -747,8 +747,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
 
 def _best_suffixes(lat: list) -> list[float]:
     """Best-case time of the blocks from each on (``lat[accelerator][block]``), with 0 after the last."""
-    n = len(lat[0])
-    suf = [0.0] * (n + 1)
-    for b in range(n - 1, -1, -1):
-        suf[b] = suf[b + 1] + min(la[b] for la in lat)
+    best = list(map(min, zip(*lat)))  # per block, over the accelerators
+    suf = [0.0] * (len(best) + 1)
+    for b in range(len(best) - 1, -1, -1):
+        suf[b] = suf[b + 1] + best[b]
     return suf
