@@ -42,6 +42,7 @@ from heapq import heapify, heappop, heappush
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
+from ..policy import Policy
 from ..scores import EPS_MS, Theta, map_score, urgency
 from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Job, Run
@@ -87,7 +88,7 @@ class Placement(NamedTuple):
 
 
 @register("sdrm3")
-class SDRM3:
+class SDRM3(Policy):
     name = "sdrm3"
     uses_variants = False
 
