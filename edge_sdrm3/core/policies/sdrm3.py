@@ -663,7 +663,7 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     could = (sum(items[k][3] for _, k, _ in pending) if weighted else n_left) + 1e-6 if stop < INF else INF
     avail: list = []  # the keys of the items ready by ``now``, sorted
     getter = t.__getitem__
-    every = len(accs) == len(t)  # the accelerators counted, in order, are all of them
+    every = accs == list(range(len(t)))  # the accelerators counted are all of them, in order
     late = 0
     while n_left:
         if every:
