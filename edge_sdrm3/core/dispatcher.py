@@ -46,6 +46,7 @@ class View:
         self.costs = costs
         self.n_acc = len(platform.accelerators)
         self.handoff_ms = platform.handoff_ms
+        self.variants_of = _largest  # the variant the next job of model m will start with (the policy's)
         self.ready: tuple[Job, ...] = ()
         self.running: tuple[Job | None, ...] = ()  # per accelerator, the job running there
         self.free_at: tuple[float, ...] = ()
@@ -167,6 +168,7 @@ class Dispatcher:
         self.policy = policy
         bound = as_policy(policy)
         self._variant_of = bound.variant_of
+        self.view.variants_of = bound.variant_of  # the variant the next job of a model will start with
         self.view.healthy = tuple(self.healthy)
         bound.bind(self.view)  # the workload, before the first release
 
@@ -366,6 +368,10 @@ class Dispatcher:
             job.release, job.start, now, job.deadline, job.energy, status, reason, job,
         )
 
+
+
+def _largest(m: int) -> int:
+    return 0
 
 
 def _fifo_key(j: Job) -> tuple[float, int]:
