@@ -27,7 +27,7 @@ from typing import Any
 from ..core.engine import Engine
 from ..core.types import Start
 from .config import Config, ServiceConfig
-from .executors import AcceleratorWorker, SegmentRun, host_pool, open_worker
+from .executors import AcceleratorWorker, SegmentRun, host_pool, open_worker, small_segments
 from .workload import StartupError, Workload
 
 log = logging.getLogger("edge_sdrm3.service")
@@ -42,7 +42,8 @@ async def open_workers(cfg: Config, wl: Workload, loop: asyncio.AbstractEventLoo
     from hal.emulated import HostSlots
 
     host = HostSlots()
-    shared = host_pool(wl.spec.platform.accelerators, cfg.workload.cpu_threads)
+    accs = wl.spec.platform.accelerators
+    shared = host_pool(accs, cfg.workload.cpu_threads, small_segments(accs, wl.costs, wl.files))
     vnames = [[v.name for v in m.variants] for m in wl.models]
     for i, acc in enumerate(wl.spec.platform.accelerators):
         fault = wl.spec.faults[i] if wl.spec.faults else None

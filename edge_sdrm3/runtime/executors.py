@@ -259,13 +259,28 @@ def open_worker(index: int, acc: Any, costs: Any, models: tuple, variant_names: 
     return AcceleratorWorker(index, acc.id, kind, dev)
 
 
-def host_pool(accelerators: Any, cpu_threads: int) -> HostInterpreters:
+SINGLE_THREAD_MS = 0.1  # a segment profiled below this on the cpu runs on one thread (hal.host.HostInterpreters)
+
+
+def host_pool(accelerators: Any, cpu_threads: int, small: Any = ()) -> HostInterpreters:
     """The host interpreter pool of a platform: the threads of its (first) ``cpu`` accelerator — the config's,
     else the platform file's, else every core — so that the cpu accelerator runs exactly as with its own
-    interpreters; 1 thread when the platform has no cpu accelerator (as an emulated device alone computes)."""
+    interpreters; 1 thread when the platform has no cpu accelerator (as an emulated device alone computes).
+    ``small``: segment files whose work is too small to share between threads (:func:`small_segments`): one
+    thread each."""
     for acc in accelerators:
         if acc.kind == "cpu":
             spec_threads = parse_spec(acc.device or "cpu").arg  # 'cpu:N' wins, as in open_device
             n = (int(spec_threads) if spec_threads else 0) or cpu_threads or acc.threads or default_threads()
-            return HostInterpreters(n)
+            return HostInterpreters(n, single=set(small))
     return HostInterpreters(1)
+
+
+def small_segments(accelerators: Any, costs: Any, files: list[list[VariantFiles]]) -> list[Path]:
+    """The segment files whose profiled latency on the platform's (first) ``cpu`` accelerator is below
+    ``SINGLE_THREAD_MS``."""
+    cpu = next((i for i, acc in enumerate(accelerators) if acc.kind == "cpu"), None)
+    if cpu is None:
+        return []
+    return [path for m, per in enumerate(files) for v, vf in enumerate(per) for s, path in enumerate(vf.segments)
+            if costs.lat[m][v][cpu][s] < SINGLE_THREAD_MS]
