@@ -191,7 +191,9 @@ class Service:
             self.metrics = Metrics(self.metrics_snapshot, loop)
             self.results.observe = self.metrics.observe
             self.metrics.start(cfg.metrics.address, cfg.metrics.port)
-        self.tasks = [loop.create_task(self.ingest.run(self.sockets.pull, clock.now, clock.kick), name="ingest"),
+        # a frame's jobs are scheduled at once (clock.step), not a loop iteration later: ingest yields to the loop
+        # between frames anyway, so a burst is not batched by deferring
+        self.tasks = [loop.create_task(self.ingest.run(self.sockets.pull, clock.now, clock.step), name="ingest"),
                       loop.create_task(self.control.run(self.sockets.rep), name="control")]
         self.ready = True
         msg = (f"ready: {wl.scenario.name} on {wl.spec.platform.name} "
