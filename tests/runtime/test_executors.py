@@ -4,6 +4,7 @@ same outputs, are charged energy the same way (by hal), and are probed the same 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,22 @@ def test_a_failing_emulated_accelerator_reports_through_run_and_probe(tmp_path: 
         assert npu.probe().startswith("InvokeError: ")
         npu.forget([("digits", vf.variant)])
         assert npu.loaded_count() == 0 and npu.probe() == ""  # nothing loaded any more: nothing to fail
+    finally:
+        for w in workers:
+            w.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timer slack is a Linux setting")
+def test_worker_threads_sleep_on_time_so_an_emulated_segment_is_paced_to_its_modelled_latency(tmp_path: Path) -> None:
+    import ctypes
+
+    workers, _, _ = _workers(tmp_path)
+    try:
+        pr_get_timerslack = 30
+        libc = ctypes.CDLL(None)
+        assert libc.prctl(pr_get_timerslack, 0, 0, 0, 0) > 1  # this thread: the default (50 us)
+        for w in workers:  # the worker's pacing sleeps end within the kernel's wake-up time, not 50 us late
+            assert w.pool.submit(libc.prctl, pr_get_timerslack, 0, 0, 0, 0).result() == 1
     finally:
         for w in workers:
             w.close()
