@@ -99,7 +99,7 @@ class Accelerators:
         until = time.monotonic() + (s.job.deadline - self.now()) / 1000.0 if s.n > 1 else None
         budget_ms = max(self.sv.hang_factor * (s.end_ms - s.start_ms), self.sv.hang_min_ms)
         self.health[s.acc].timer = self.loop.call_later(budget_ms / 1000.0, self._check_hang, s, budget_ms)
-        w.pool.submit(self._work, w, s, vf, info.data.feeds, info.computed, until)  # last (WallClock.step)
+        w.pool.post(self._work, w, s, vf, info.data.feeds, info.computed, until)  # last (WallClock.step)
 
     def _work(self, w: AcceleratorWorker, s: Start, vf: Any, feeds: dict, computed: bool,
               until: float | None) -> None:

@@ -1,8 +1,8 @@
 """Per-accelerator executors: one worker thread per accelerator runs a job's segments on a hal device.
 
-TFLite interpreters are not thread-safe and ``invoke()`` releases the GIL, so each accelerator owns one
-single-thread executor (``loop.run_in_executor``) and every model segment loaded on it; loads happen in that
-thread too (at startup, or on first use), never on the event loop. A job's segments pass tensors by name
+TFLite interpreters are not thread-safe and ``invoke()`` releases the GIL, so each accelerator owns one thread
+(:class:`WorkerThread`: blocks posted to it, loads and probes through ``loop.run_in_executor``) and every model
+segment loaded on it; loads happen in that thread too (at startup, or on first use), never on the event loop. A job's segments pass tensors by name
 (edge_sdrm3/tflite/split.py): the feeds start as the model inputs, each segment adds its outputs, and the
 model's outputs are read off the feeds at the end.
 
@@ -43,8 +43,11 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import math
+import queue
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +146,71 @@ def precise_sleeps() -> bool:
         return False
 
 
+class WorkerThread(concurrent.futures.Executor):
+    """An accelerator's one thread, running what it is given in order.
+
+    ``post(fn, *args)`` runs a call with no Future: a block, whose end the call reports to the event loop itself,
+    as its last act, so that nothing is left for this thread to do once the loop is awake (ThreadPoolExecutor
+    settles its Future and its bookkeeping after the call, holding the GIL while the loop handles the block's
+    end and sends its result). ``submit`` is the Executor's verb, for ``loop.run_in_executor`` (loads, probes).
+    """
+
+    def __init__(self, name: str, initializer: Callable[[], Any] | None = None) -> None:
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._initializer = initializer
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self._initializer is not None:
+            self._initializer()
+        get = self._q.get
+        while True:
+            item = get()
+            if item is None:
+                return
+            item[0](*item[1])
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._closed:
+            raise RuntimeError("cannot schedule new work after shutdown")
+        self._q.put((fn, args, None))
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        if self._closed:
+            raise RuntimeError("cannot schedule new work after shutdown")
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def call() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                r = fn(*args, **kwargs)
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the Future
+                fut.set_exception(e)
+            else:
+                fut.set_result(r)
+
+        self._q.put((call, (), fut))
+        return fut
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if not self._closed:
+            self._closed = True
+            if cancel_futures:  # what has not started is not run (a posted block was recorded as abandoned)
+                while True:
+                    try:
+                        item = self._q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None and item[2] is not None:
+                        item[2].cancel()
+            self._q.put(None)
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join()
+
+
 class AcceleratorWorker:
     """One accelerator: its hal device, its loaded segments, and its single worker thread.
 
@@ -155,8 +223,7 @@ class AcceleratorWorker:
         self.id = acc_id
         self.kind = kind
         self.device = device
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"acc-{acc_id}",
-                                                          initializer=precise_sleeps)
+        self.pool = WorkerThread(f"acc-{acc_id}", initializer=precise_sleeps)
         self._loaded: dict[tuple[str, str, int], Loaded] = {}
         self.runs = 0
         self.failures = 0

@@ -12,7 +12,7 @@ import pytest
 from runtime_harness import ROOT, make_workdir, write_config
 
 from edge_sdrm3.runtime.config import load_config
-from edge_sdrm3.runtime.executors import AcceleratorWorker, host_pool, open_worker
+from edge_sdrm3.runtime.executors import AcceleratorWorker, WorkerThread, host_pool, open_worker
 from edge_sdrm3.runtime.service import load_workload
 from hal.devices import open_device
 from hal.emulated import FaultSpec, HostSlots
@@ -98,3 +98,31 @@ def test_worker_threads_sleep_on_time_so_an_emulated_segment_is_paced_to_its_mod
     finally:
         for w in workers:
             w.close()
+
+
+def test_an_accelerators_thread_runs_in_order_answers_futures_and_drops_what_waits_at_shutdown() -> None:
+    import asyncio
+    import threading
+
+    w = WorkerThread("acc-test")
+    seen: list[int] = []
+    w.post(seen.append, 1)  # a block: no Future, it reports its end itself
+    assert w.submit(lambda: seen.append(2) or len(seen)).result(5) == 2
+    with pytest.raises(ZeroDivisionError):
+        w.submit(lambda: 1 / 0).result(5)
+
+    async def on_the_loop() -> str:  # what the service's loads and probes do
+        return await asyncio.get_running_loop().run_in_executor(w, threading.current_thread)  # type: ignore[arg-type]
+
+    assert asyncio.run(on_the_loop()).name == "acc-test"
+    started, release = threading.Event(), threading.Event()
+    w.post(lambda: (started.set(), release.wait(5)))
+    w.post(seen.append, 3)
+    waiting = w.submit(seen.append, 4)
+    assert started.wait(5)
+    w.shutdown(wait=False, cancel_futures=True)
+    release.set()
+    w.shutdown(wait=True)
+    assert waiting.cancelled() and seen == [1, 2]
+    with pytest.raises(RuntimeError):
+        w.post(seen.append, 5)
