@@ -2,9 +2,9 @@
 
 TFLite interpreters are not thread-safe and ``invoke()`` releases the GIL, so each accelerator owns one thread
 (:class:`WorkerThread`: blocks posted to it, loads and probes through ``loop.run_in_executor``) and every model
-segment loaded on it; loads happen in that thread too (at startup, or on first use), never on the event loop. A job's segments pass tensors by name
-(edge_sdrm3/tflite/split.py): the feeds start as the model inputs, each segment adds its outputs, and the
-model's outputs are read off the feeds at the end.
+segment loaded on it; loads happen in that thread too (at startup, or on first use), never on the event loop.
+A job's segments pass tensors by name (edge_sdrm3/tflite/split.py): the feeds start as the model inputs, each
+segment adds its outputs, and the model's outputs are read off the feeds at the end.
 
 Time and energy of what ran come from hal's one ``Loaded.run(inputs) -> RunResult`` for every kind of device, with
 the energy filled by hal; the worker only adds them up:
