@@ -159,7 +159,9 @@ class WorkerThread(concurrent.futures.Executor):
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._initializer = initializer
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name=name)
+        # a daemon: an accelerator never closed (a failed startup's) must not keep the process from exiting; the
+        # service's close joins it (after an injected hang is released; a stuck driver delays the stop)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
