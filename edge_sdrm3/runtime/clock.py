@@ -38,15 +38,19 @@ class WallClock:
         the blocks it starts start then, so that the service's own work between the two (learning the costs,
         recording, publishing the result) is charged to them — a block's measured latency (the learned cost) is
         then all the time from one block's end to the next one's on that accelerator, as a replay of the log
-        counts it."""
+        counts it.
+
+        The blocks are handed to their workers last: a worker thread needs the GIL to start, so whatever the loop
+        does after the hand-off (until it waits for its sockets) delays the block."""
         self._kicked = False
         now = self.now() if at is None else at
-        for s in self.engine.advance(now):
-            self.launch(s)
+        starts = self.engine.advance(now)
         self.stop()
         t = self.engine.next_time()
         if t is not None:
             self._wake = self.loop.call_at(self.t0 + max(t, now) / 1000.0 + 1e-6, self.kick)
+        for s in starts:
+            self.launch(s)
 
     def stop(self) -> None:
         if self._wake is not None:
