@@ -42,7 +42,7 @@ from typing import NamedTuple
 from ..params_table import load_table, workload_of
 from ..scores import EPS_MS, Theta, fairness, hopeless, map_score, urgency
 from ..tuner import Tuner
-from ..types import INF, Completion, Drop, Job, Run
+from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
 
@@ -91,8 +91,8 @@ class SDRM3:
     def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
-                 single_edf: bool = True, shed_list: bool = True, params_table: str | None = None,
-                 **params: float) -> None:
+                 single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
+                 params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -105,6 +105,8 @@ class SDRM3:
         self._lst = order == "lst"  # the order in force (``order="lst"``: see single_edf)
         self.shed_list = shed_list  # also shed by the estimate of the schedule, not only by the bound
         self.shed_check = shed_check  # shed only where the schedule estimate shows the kept jobs fare better
+        # a block that would hold an accelerator a known release about to arrive needs waits (``_holds_release``)
+        self.hold_place = hold_place
         # δ stays as configured: with exact cost estimates a later drop only wastes work
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
@@ -407,6 +409,11 @@ class SDRM3:
             if a != best.fast_acc and self.safe_energy and not self._energy_is_safe(
                     view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
+            if t_at[a] <= now and self.hold_place and self.lookahead:
+                r = self._holds_release(view, now, best.ranked.job, a, f, t_at)
+                if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
+                    out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
+                    continue
             if t_at[a] <= now:
                 out.append(Run(best.ranked.job, a))
                 n_free -= 1
@@ -414,6 +421,24 @@ class SDRM3:
             if f > latest:
                 latest = f
         return out
+
+    def _holds_release(self, view, now: float, job, a: int, f: float, t_at: list[float]) -> float:
+        """Whether starting ``job``'s next block on ``a`` now (ending at ``f``) would make a known release before
+        ``f`` late that would be on time with ``a`` free at its release, while ``job`` could still end in time
+        after it (its deadline less its children's time): blocks cannot be interrupted, so a long block of a job
+        with slack must not hold the accelerator a tight frame about to arrive needs. The release time of the
+        first such frame, or 0.0 (none)."""
+        accs = self._accs
+        wait_until = job.deadline - self._cut[job.m] - job.rem_best[job.seg]  # its latest start
+        for r, dl, lat, _ in self._upcoming(view, now, f + max(self._rel_deadline)):
+            if r >= f:
+                continue
+            on_a = r + sum(lat[a])
+            if on_a > dl or on_a > wait_until:
+                continue  # it misses on ``a`` anyway, or the job cannot wait for it
+            if min(max(r, f if x == a else t_at[x]) + sum(lat[x]) for x in accs) > dl:
+                return r
+        return 0.0
 
     def _best_pair(self, view, now: float, r: Ranked, t_at: list[float], latest: float,
                    best_score: float) -> tuple[float, Placement] | None:
