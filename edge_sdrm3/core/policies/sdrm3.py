@@ -40,6 +40,7 @@ from dataclasses import asdict, replace
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
+from ..policy import Policy
 from ..scores import EPS_MS, Theta, fairness, hopeless, map_score, urgency
 from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Job, Run, Wake
@@ -84,7 +85,7 @@ class Placement(NamedTuple):
 
 
 @register("sdrm3")
-class SDRM3:
+class SDRM3(Policy):
     name = "sdrm3"
     uses_variants = False
 
