@@ -9,7 +9,10 @@ this one's. The best pair is taken; on a busy accelerator the job waits for it a
 accelerator booked; the step repeats while an accelerator is free. Placements that would make a job
 late where another accelerator would not are skipped, and a slower placement chosen for its energy must
 leave every job on time by the estimate (``_energy_is_safe``: the queue, the running jobs and the known
-next releases): energy is never bought with a deadline.
+next releases): energy is never bought with a deadline. Blocks cannot be interrupted, so a block that would
+hold an accelerator past a known release of a tight frame that needs it (``_holds_release``: the frame would be on
+time with that accelerator free, late with it busy or on any other) waits, where its job can still end in time
+after that frame, and the policy asks to be consulted again once the frame is released.
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
 under overload, the jobs shed by Moore-Hodgson checks: first against a bound every schedule obeys, over
