@@ -24,11 +24,13 @@ frames at stake weighted by cascaded children) shows the kept jobs making at lea
 as keeping them all, the victims counted as missed (``_shedding_pays``); otherwise every job is kept.
 Order: latest start on several accelerators, deadline order while only one is healthy (EDF is optimal on
 one processor; latest start lets a long job take an accelerator before it is too late on several).
-Measured with tools/bench_uxcost.py (5 s, seed 0, against the best of all baselines including
-``edf_firm``): on the 41 feasible XRBench cells the geomean UXCost reduction is +12.6% (+26.2% over the
-loaded cells), no cell more than 1% worse; on 60 random mixes x 6 platforms +5.2% (+15.4% over the loaded
-cells), 21 of 360 cells more than 1% worse (heterogeneous big.LITTLE and overloaded mixes, where the
-schedule estimate behind the shedding and the energy check is too pessimistic).
+Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
+the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
++13.6% and +28.3% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms
+(5 s) +11.5% (+29.7% over the loaded cells; +5.2% and +15.4% without it), 18 of 360 cells more than 1% worse
+(overloaded heterogeneous mixes where the schedule estimate behind the shedding and the energy check is too
+pessimistic, or where a long job's blocks, which the overload bound treats as preemptible, push out tight
+frames; and light cells where the per-block slack margin costs 1-4% energy).
 
 Measured variant (kept, see docs/results/uxcost.md): ordering jobs by the urgency ratio, as the
 published summary has it, lets short jobs with slack wait until one non-preemptible segment of a long
