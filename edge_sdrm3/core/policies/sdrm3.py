@@ -98,7 +98,7 @@ class SDRM3(Policy):
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
-                 params_table: str | None = None, **params: float) -> None:
+                 fit_estimate: bool = True, params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -113,6 +113,9 @@ class SDRM3(Policy):
         self.shed_check = shed_check  # shed only where the schedule estimate shows the kept jobs fare better
         # a block that would hold an accelerator a known release about to arrive needs waits (``_holds_release``)
         self.hold_place = hold_place
+        # shed only if the estimate also with blocks that would wait taking a free accelerator instead, where their
+        # job still ends in time there, shows every job kept faring worse (``_first_late(fit=True)``)
+        self.fit_estimate = fit_estimate
         # δ stays as configured: with exact cost estimates a later drop only wastes work
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
@@ -200,6 +203,9 @@ class SDRM3(Policy):
         kept = [it for it in items if it[2] is None or it[2].id not in gone]
         lst = self._lst
         lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst)
+        # keeping every job is judged by the better of two estimates: a job is not given up on the pessimism of one
+        if self.fit_estimate and lost_all > 0 and len(accs) > 1:
+            lost_all = min(lost_all, _first_late(items, start, accs, count=True, weighted=True, lst=lst, fit=True))
         lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst) + \
             sum(value[j.m] for j in victims)
         return lost_kept <= lost_all + 1e-9
@@ -641,14 +647,16 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
 
 
 def _first_late(items: list, start: list[float], accs: list[int], count: bool = False,
-                weighted: bool = False, lst: bool = True) -> float:
+                weighted: bool = False, lst: bool = True, fit: bool = False) -> float:
     """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
     block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
     them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
     remaining best-case work; ``blocks_first_where_they_fit``) each take the accelerator where their next
     block ends first if it is free, else wait for it (a later item may take the free one meanwhile). Returns
     the index in ``items`` of the first to end past its deadline (in time), or -1; ``count``: how many end
-    past their deadlines (``weighted``: the sum of their ``it[3]``)."""
+    past their deadlines (``weighted``: the sum of their ``it[3]``). ``fit``: an item whose best accelerator is
+    busy takes instead a free one where all its remaining blocks would still end by its deadline (on big.LITTLE
+    the waiting for the big one alone sees misses that sharing the work out avoids)."""
     t = list(start)
     ready = [it[6] for it in items]
     nxt = [0] * len(items)
@@ -672,6 +680,11 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
                 f = (t[c] if t[c] > now else now) + lat[c][b]
                 if f < fin or (f == fin and c == a):
                     best, fin = c, f
+            if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the job ends in time
+                for c in accs:
+                    if t[c] <= now and now + sum(lat[c][b:]) <= items[k][0]:
+                        best, fin = c, now + lat[c][b]
+                        break
             if best < 0:  # runs nowhere: it cannot end
                 left.remove(k)
                 if not count:
