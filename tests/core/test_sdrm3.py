@@ -414,18 +414,22 @@ def test_a_long_block_waits_for_a_tight_frame_about_to_arrive() -> None:
         assert [x.status for x in done if x.model == "long"] == ["done"]
 
 
+def _random_mix_runs(seed: int, platform: str, rule: str) -> tuple[dict, dict, dict]:
+    """The first 0.5 s of random mix ``seed`` on ``platform``: edf_firm, sdrm3, and sdrm3 without ``rule``."""
+    from edge_sdrm3.sweep.runner import random_scenario
+
+    tr = T.generate(random_scenario(seed), 0.5, 0)
+    spec = load_platform(platform)
+    return (replay(tr, spec, "edf_firm")[0], replay(tr, spec, "sdrm3")[0],
+            replay(tr, spec, "sdrm3", policy_config={rule: False})[0])
+
+
 def test_on_a_random_mix_sdrm3_misses_no_frame_that_edf_firm_makes() -> None:
     # random_0046 on big.LITTLE: a 90-fps gaze model (6.6 ms on the big accelerator, due 8.9 ms after release)
     # beside two 3-fps models with long blocks. edf_firm misses nothing; without the rule that a block must not
     # hold the accelerator a tight frame about to arrive needs, sdrm3 started a long block just before a gaze
     # release and dropped that frame.
-    from edge_sdrm3.sweep.runner import random_scenario
-
-    tr = T.generate(random_scenario(46), 0.5, 0)
-    spec = load_platform("dual_4k_biglittle_ws_os")
-    firm, _ = replay(tr, spec, "edf_firm")
-    ours, _ = replay(tr, spec, "sdrm3")
-    old, _ = replay(tr, spec, "sdrm3", policy_config={"hold_place": False})
+    firm, ours, old = _random_mix_runs(46, "dual_4k_biglittle_ws_os", "hold_place")
     assert firm["frames_missed"] == 0 and old["frames_missed"] > 0
     assert ours["frames_missed"] == 0
     assert ours["uxcost"] <= firm["uxcost"] * 1.01
@@ -437,13 +441,7 @@ def test_on_big_little_a_frame_is_not_shed_that_sharing_the_accelerators_makes()
     # at every release and shed the hand-tracking frames (23 of 48 frames missed in 0.5 s, edf_firm 6); with the
     # second estimate (a block takes the free little accelerator where its job still ends in time there) the
     # frames are kept and sdrm3 misses fewer than edf_firm.
-    from edge_sdrm3.sweep.runner import random_scenario
-
-    tr = T.generate(random_scenario(43), 0.5, 0)
-    spec = load_platform("dual_4k_biglittle_ws_os")
-    firm, _ = replay(tr, spec, "edf_firm")
-    ours, _ = replay(tr, spec, "sdrm3")
-    old, _ = replay(tr, spec, "sdrm3", policy_config={"fit_estimate": False})
+    firm, ours, old = _random_mix_runs(43, "dual_4k_biglittle_ws_os", "fit_estimate")
     assert old["frames_missed"] > 2 * firm["frames_missed"]
     assert ours["frames_missed"] <= firm["frames_missed"]
     assert ours["uxcost"] < firm["uxcost"]
