@@ -21,14 +21,16 @@ to the frames about to arrive), then against an estimate of the queue's schedule
 (``overload_victims_list``: likely misses on heterogeneous accelerators, which the bound cannot see).
 Victims are shed only where that estimate (the queue, the running jobs and the known next releases,
 frames at stake weighted by cascaded children) shows the kept jobs making at least as many frames on time
-as keeping them all, the victims counted as missed (``_shedding_pays``); otherwise every job is kept.
+as keeping them all, the victims counted as missed (``_shedding_pays``; keeping them all is judged by the
+better of two estimates, the second letting a block that would wait take a free accelerator on which its job
+still ends in time); otherwise every job is kept.
 Order: latest start on several accelerators, deadline order while only one is healthy (EDF is optimal on
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
 +13.6% and +28.3% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms
-(5 s) +11.5% (+29.7% over the loaded cells; +5.2% and +15.4% without it), 18 of 360 cells more than 1% worse
-(overloaded heterogeneous mixes where the schedule estimate behind the shedding and the energy check is too
+(5 s) +12.3% (+31.4% over the loaded cells; +5.2% and +15.4% without the release hold and the second shedding
+estimate), 17 of 360 cells more than 1% worse, the worst -107.6% (overloaded heterogeneous mixes where the schedule estimate behind the shedding and the energy check is too
 pessimistic, or where a long job's blocks, which the overload bound treats as preemptible, push out tight
 frames; and light cells where the per-block slack margin costs 1-4% energy).
 
