@@ -9,7 +9,10 @@ this one's. The best pair is taken; on a busy accelerator the job waits for it a
 accelerator booked; the step repeats while an accelerator is free. Placements that would make a job
 late where another accelerator would not are skipped, and a slower placement chosen for its energy must
 leave every job on time by the estimate (``_energy_is_safe``: the queue, the running jobs and the known
-next releases): energy is never bought with a deadline.
+next releases): energy is never bought with a deadline. Blocks cannot be interrupted, so a block that would
+hold an accelerator past a known release of a tight frame that needs it (``_holds_release``: the frame would be on
+time with that accelerator free, late with it busy or on any other) waits, where its job can still end in time
+after that frame, and the policy asks to be consulted again once the frame is released.
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
 under overload, the jobs shed by Moore-Hodgson checks: first against a bound every schedule obeys, over
@@ -18,14 +21,19 @@ to the frames about to arrive), then against an estimate of the queue's schedule
 (``overload_victims_list``: likely misses on heterogeneous accelerators, which the bound cannot see).
 Victims are shed only where that estimate (the queue, the running jobs and the known next releases,
 frames at stake weighted by cascaded children) shows the kept jobs making at least as many frames on time
-as keeping them all, the victims counted as missed (``_shedding_pays``); otherwise every job is kept.
+as keeping them all, the victims counted as missed (``_shedding_pays``; keeping them all is judged by the
+better of two estimates, the second letting a block that would wait take a free accelerator on which its job
+still ends in time); otherwise every job is kept.
 Order: latest start on several accelerators, deadline order while only one is healthy (EDF is optimal on
 one processor; latest start lets a long job take an accelerator before it is too late on several).
-Measured with tools/bench_uxcost.py (5 s, seed 0, against the best of all baselines including
-``edf_firm``): on the 41 feasible XRBench cells the geomean UXCost reduction is +12.6% (+26.2% over the
-loaded cells), no cell more than 1% worse; on 60 random mixes x 6 platforms +5.2% (+15.4% over the loaded
-cells), 21 of 360 cells more than 1% worse (heterogeneous big.LITTLE and overloaded mixes, where the
-schedule estimate behind the shedding and the energy check is too pessimistic).
+Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
+the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
++13.6% and +28.3% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms
+(5 s) +12.3% (+31.4% over the loaded cells; +5.2% and +15.4% without the release hold and the second shedding
+estimate), 17 of 360 cells more than 1% worse, the worst -107.6% (overloaded heterogeneous mixes where the
+schedule estimate behind the shedding and the energy check is too pessimistic, or where a long job's blocks,
+which the overload bound treats as preemptible, push out tight frames; and light cells where the per-block
+slack margin costs 1-4% energy).
 
 Measured variant (kept, see docs/results/uxcost.md): ordering jobs by the urgency ratio, as the
 published summary has it, lets short jobs with slack wait until one non-preemptible segment of a long
@@ -45,7 +53,7 @@ from ..params_table import load_table, workload_of
 from ..policy import Policy
 from ..scores import EPS_MS, Theta, map_score, urgency
 from ..tuner import Tuner
-from ..types import INF, Completion, Drop, Job, Run
+from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
 
@@ -95,8 +103,8 @@ class SDRM3(Policy):
     def __init__(self, theta: Theta | None = None, shed: bool = True, order: str = "lst", tune: bool = True,
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
-                 single_edf: bool = True, shed_list: bool = True, params_table: str | None = None,
-                 **params: float) -> None:
+                 single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
+                 fit_estimate: bool = True, params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -109,6 +117,11 @@ class SDRM3(Policy):
         self._lst = order == "lst"  # the order in force (``order="lst"``: see single_edf)
         self.shed_list = shed_list  # also shed by the estimate of the schedule, not only by the bound
         self.shed_check = shed_check  # shed only where the schedule estimate shows the kept jobs fare better
+        # a block that would hold an accelerator a known release about to arrive needs waits (``_holds_release``)
+        self.hold_place = hold_place
+        # shed only if the estimate also with blocks that would wait taking a free accelerator instead, where their
+        # job still ends in time there, shows every job kept faring worse (``_first_late(fit=True)``)
+        self.fit_estimate = fit_estimate
         # δ stays as configured: with exact cost estimates a later drop only wastes work
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
@@ -202,6 +215,9 @@ class SDRM3(Policy):
             sum(value[j.m] for j in victims)
         # with every job kept, the frames lost are counted only until they reach those lost by shedding
         lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept)
+        if lost_kept <= lost_all + 1e-9 and self.fit_estimate and len(accs) > 1:
+            # keeping every job is judged by the better of two estimates: no job is given up on one's pessimism
+            lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept, fit=True)
         return lost_kept <= lost_all + 1e-9
 
     def _estimate_items(self, view, now: float, jobs: list, upcoming) -> tuple[list, list[float]]:
@@ -419,6 +435,11 @@ class SDRM3(Policy):
             if a != best.fast_acc and self.safe_energy and not self._energy_is_safe(
                     view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
+            if t_at[a] <= now and self.hold_place and self.lookahead:
+                r = self._holds_release(view, now, best.ranked.job, a, f, t_at)
+                if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
+                    out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
+                    continue
             if t_at[a] <= now:
                 out.append(Run(best.ranked.job, a))
                 n_free -= 1
@@ -426,6 +447,24 @@ class SDRM3(Policy):
             if f > latest:
                 latest = f
         return out
+
+    def _holds_release(self, view, now: float, job, a: int, f: float, t_at: list[float]) -> float:
+        """Whether starting ``job``'s next block on ``a`` now (ending at ``f``) would make a known release before
+        ``f`` late that would be on time with ``a`` free at its release, while ``job`` could still end in time
+        after it (its deadline less its children's time): blocks cannot be interrupted, so a long block of a job
+        with slack must not hold the accelerator a tight frame about to arrive needs. The release time of the
+        first such frame, or 0.0 (none)."""
+        accs = self._accs
+        wait_until = job.deadline - self._cut[job.m] - job.rem_best[job.seg]  # its latest start
+        for r, dl, lat, _ in self._upcoming(view, now, f + max(self._rel_deadline)):
+            if r >= f:
+                continue
+            on_a = r + sum(lat[a])
+            if on_a > dl or on_a > wait_until:
+                continue  # it misses on ``a`` anyway, or the job cannot wait for it
+            if min(max(r, f if x == a else t_at[x]) + sum(lat[x]) for x in accs) > dl:
+                return r
+        return 0.0
 
     def _best_pair(self, view, now: float, r: Ranked, t_at: list[float], latest: float,
                    best_score: float) -> tuple[float, Placement] | None:
@@ -622,7 +661,7 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
 
 
 def _first_late(items: list, start: list[float], accs: list[int], count: bool = False,
-                weighted: bool = False, lst: bool = True, stop: float = INF) -> float:
+                weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False) -> float:
     """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
     block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
     them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
@@ -632,6 +671,9 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     past their deadlines (``weighted``: the sum of their ``it[3]``). ``stop`` (with ``count``): the count
     is returned as soon as ``stop <= count + 1e-9`` is settled: once it holds (the rest of the estimate
     could only add to it), or once it cannot hold any more (the items not finished could not add enough).
+    ``fit``: an item whose best accelerator is busy takes instead a free one where all its remaining blocks would
+    still end by its deadline (on big.LITTLE the waiting for the big one alone sees misses that sharing the work
+    out avoids).
 
     The time estimated (the earliest free accelerator's) never goes back, so the items are kept in two
     sets: those ready by then, sorted by their key in the order (it changes only when one of their blocks
@@ -701,6 +743,16 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
                 f = t[c] + lat[c][b]
                 if f < fin or (f == fin and c == a):
                     best, fin = c, f
+            if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the item ends in time
+                for c in accs:
+                    if t[c] <= now and now + sum(lat[c][b:]) <= dls[k]:
+                        best, fin = c, now + lat[c][b]
+                        break
+            if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the job ends in time
+                for c in accs:
+                    if t[c] <= now and now + sum(lat[c][b:]) <= items[k][0]:
+                        best, fin = c, now + lat[c][b]
+                        break
             if best < 0:  # runs nowhere: it cannot end
                 if cand is avail:
                     cand = avail[:]
