@@ -40,6 +40,10 @@ from .records import cost_record, frame_record, job_record, missed, segment_reco
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
 COMPLETE, RELEASE, WAKE = 0, 1, 2
+ADMISSION_UP = 1.1  # admission_scale: x this for an admitted job that missed
+ADMISSION_WASTE = 0.05  # ... / ADMISSION_DOWN for one on time: settles where this share of the admitted ones miss
+ADMISSION_DOWN = 1.0 + (ADMISSION_UP - 1.0) * ADMISSION_WASTE / (1.0 - ADMISSION_WASTE)
+ADMISSION_MAX = 16.0
 DISTINCT_MS = 1e-6  # two live frames of a model never share a release time (a log is a trace: it is replayed)
 
 
@@ -105,6 +109,9 @@ class Engine:
         self.policy: Bound = as_policy(policy)
         self.disp = Dispatcher(platform, models, costs, self.policy, fallback=fallback, chain_ms=chain_ms)
         self.admission = admission
+        # how much longer than estimated the work before a job takes (>= 1): learned from what admission let in
+        self.admission_scale = 1.0
+        self.admission_counts: Counter = Counter()  # admitted jobs by fate: on time, missed
         self.acc_ids = [a.id for a in platform.accelerators]
         self.idle_power_mw = [a.idle_power_mw for a in platform.accelerators]
         self.infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
@@ -419,27 +426,119 @@ class Engine:
         self.released += 1
         i = self.index[info.model]
         job = Job(self.released, self.models[i], i, info.frame, release, info.deadline_ms, self.costs, data=info)
-        if self.admission and not self.admits(job, release):
-            self._finish(self._missed(info, "admission", release), release, info)
+        if self.admission:
+            finish = self._admission(job, release)
+            if finish > job.deadline:
+                self._finish(self._missed(info, "admission", release), release, info)
+                return
+            self.disp.release(job)
+            self._admit_cascade(info, finish, release)
             return
         self.disp.release(job)
 
     def admits(self, job: Job, now: float) -> bool:
-        """Admission at release: can ``job`` still make its deadline? Optimistic (a frame refused could not have
-        made it under any order): the work already on the accelerators and that of every queued job due no later
-        than it (it would run first by deadline) spread evenly over the healthy accelerators, then the job itself
-        at its best, with the variant the policy would start it with and the costs as learned."""
+        """Admission at release: can ``job`` still make its deadline (:meth:`_admission`)?"""
+        return self._admission(job, now) <= job.deadline
+
+    def _variant(self, m: int, fallback: int = 0) -> int:
+        v = self.policy.variant_of(m)
+        return v if 0 <= v < len(self.models[m].variants) else fallback
+
+    def _admission(self, job: Job, now: float) -> float:
+        """The estimated finish of ``job`` released at ``now`` (``INF``: refused, and so for a job that would make
+        an admitted one miss). The work before it is that of every job due no later than it (it would run first
+        by deadline): the blocks in flight, the rest of the running jobs, the queued jobs and the cascaded frames
+        held on an admitted job, each spread over the healthy accelerators at their speeds for it (``_fluid``);
+        then the job itself at its best, with the variant the policy would start it with and the costs as
+        learned. A job admitted earlier with a later deadline, still on time by the same estimate, must stay
+        so with this one's work before it. Optimistic on the queue (no idle gaps, work split freely), so a
+        refused frame could hardly have made it; counting the cascades held, the rest of the running jobs and
+        the accelerators' speeds keeps it from admitting work that could only be dropped after part of it ran
+        (measured with tools/soak.py)."""
         disp = self.disp
         healthy = [a for a in range(disp.n_acc) if disp.healthy[a]]
         if not healthy:
-            return True  # nothing can run it now; the dispatcher's rules decide when one recovers
-        v = self.policy.variant_of(job.m)
-        v = v if 0 <= v < len(job.model.variants) else job.variant
-        own = self.costs.rem_best[job.m][v][0]
+            return now  # nothing can run it now; the dispatcher's rules decide when one recovers
+        v = self._variant(job.m, job.variant)
+        rem_on, rem_best = self.costs.rem_on[job.m][v], self.costs.rem_best[job.m][v]
         d = job.deadline
-        ahead = sum(j.rem_best[j.seg] for j in disp.ready if j.deadline <= d)
-        ahead += sum(max(0.0, disp.free_at[a] - now) for a in healthy)
-        return now + ahead / len(healthy) + own <= d
+        inv = [1.0 / rem_on[a][0] if 0.0 < rem_on[a][0] < INF else 0.0 for a in healthy]
+        total = sum(inv)
+        busy = sum(w * max(0.0, disp.free_at[a] - now) for a, w in zip(healthy, inv)) / total if total else 0.0
+        work = self._work_ahead(healthy)
+        k = self.admission_scale
+        ahead = k * (busy + sum(t for dl, t, _ in work if dl <= d))
+        finish = now + ahead + rem_best[0]
+        if finish > d:
+            return INF
+        t_new = k * _fluid(rem_on, rem_best, 0, healthy)
+        cum = k * busy
+        for dl, t, tail in sorted(work):
+            cum += k * t
+            if dl > d:
+                own_finish = now + cum - k * t + tail
+                if own_finish <= dl < own_finish + t_new:
+                    return INF
+        return finish
+
+    def _work_ahead(self, healthy: list[int]) -> list[tuple[float, float, float]]:
+        """``(deadline, fluid time, best time)`` of the work admitted and not done: the queued jobs, the rest of the
+        running ones (after their block in flight), and the fired cascaded frames held on any of these."""
+        out = []
+        live = []
+        for j in self.disp.ready:
+            out.append((j.deadline, _fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg]))
+            live.append((j.model.name, j.frame))
+        for j in self.disp.running:
+            if j is not None:
+                live.append((j.model.name, j.frame))
+                if j.seg < j.n_segs:
+                    out.append((j.deadline, _fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg]))
+        held = self.held
+        while live and held:
+            kids = held.get(live.pop())
+            for k in kids or ():
+                m = self.index[k.model]
+                v = self._variant(m)
+                rb = self.costs.rem_best[m][v]
+                out.append((k.deadline_ms, _fluid(self.costs.rem_on[m][v], rb, 0, healthy), rb[0]))
+                live.append((k.model, k.frame))
+        return out
+
+    def _admission_outcome(self, c: Completion) -> None:
+        """An admitted job's fate teaches admission how optimistic its estimate is (``admission_scale``, the factor
+        on the work before a job): each admitted job that misses (late, or dropped for any reason but its
+        upstream's) raises it by ``ADMISSION_UP``, each on-time one lowers it, so that it settles where about
+        ``ADMISSION_WASTE`` of the admitted jobs miss. Costs that leave out what the service itself spends per
+        block (a live service without learned costs) or a policy that does not run jobs in deadline order then
+        cost refusals at release, not work started and dropped. With exact costs (a replay) it stays near 1."""
+        if c.status == DONE:
+            self.admission_counts["on time"] += 1
+            self.admission_scale = max(1.0, self.admission_scale / ADMISSION_DOWN)
+        elif not c.reason.startswith("upstream"):
+            self.admission_counts["missed"] += 1
+            self.admission_scale = min(ADMISSION_MAX, self.admission_scale * ADMISSION_UP)
+
+    def _admit_cascade(self, info: FrameInfo, finish: float, now: float) -> None:
+        """Cascade-aware admission: the fired frames held on an admitted job that could not make their deadline
+        even if it ends at its estimated ``finish`` and they run at once at their best are refused now (reason
+        ``admission``, their own cascades ``upstream dropped``), not when it ends."""
+        kids = self.held.get((info.model, info.frame))
+        if not kids:
+            return
+        keep = []
+        for k in kids:
+            m = self.index[k.model]
+            end = finish + self.costs.rem_best[m][self._variant(m)][0]
+            if end > k.deadline_ms:
+                self._finish(self._missed(k, "admission", now), now, k)
+            else:
+                keep.append(k)
+                self._admit_cascade(k, end, now)
+        if keep:
+            kids[:] = keep
+        else:
+            del self.held[(info.model, info.frame)]
 
     def _missed(self, info: FrameInfo, reason: str, now: float) -> Completion:
         return missed(info.model, info.frame, info.release_ms, info.deadline_ms, now, reason)
@@ -454,6 +553,8 @@ class Engine:
         self._last_end = max(self._last_end, c.end_ms)
         if c.status != DONE:
             self.drops[c.reason or c.status] += 1
+        if self.admission and c.job is not None:
+            self._admission_outcome(c)
         if self.records is not None:
             m = self.models[self.index[c.model]]
             vname = m.variants[c.variant].name if 0 <= c.variant < len(m.variants) else str(c.variant)
@@ -493,3 +594,16 @@ class Engine:
     def _put(self, record: dict) -> None:
         if self.records is not None:
             self.records.put(record)
+
+
+def _fluid(rem_on: list[list[float]], rem_best: list[float], s: int, healthy: list[int]) -> float:
+    """The time of a job's blocks from ``s`` spread over the ``healthy`` accelerators at once, each at its speed
+    for them (``1 / sum(1 / t_a)``); their best time where no accelerator runs them all."""
+    inv = 0.0
+    for a in healthy:
+        t = rem_on[a][s]
+        if t <= 0.0:
+            return 0.0
+        if t < INF:
+            inv += 1.0 / t
+    return 1.0 / inv if inv > 0.0 else rem_best[s]

@@ -24,7 +24,6 @@ import logging
 import random
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,12 +39,28 @@ log = logging.getLogger("edge_sdrm3.service")
 RATE_SLACK = 0.75  # a root model is due on a stream once this share of its period has passed
 
 
-@dataclass
 class FrameData:
-    """A live frame's data, carried by its job (``FrameInfo.data``): the inputs, then every tensor its blocks made."""
+    """A live frame's data, carried by its job (``FrameInfo.data``): the inputs, then every tensor its blocks made.
 
-    feeds: dict[str, np.ndarray]
-    t_capture_ms: float | None = None
+    The inputs are made on first use (``feeds``, when the job first runs), not at ingest: a frame refused at
+    admission, dropped in the queue or cascaded from a job that failed never pays for its images' resizing and
+    conversion (under overload that work, done for every model of every frame, starved the event loop)."""
+
+    __slots__ = ("_feeds", "_make", "t_capture_ms")
+
+    def __init__(self, make: Callable[[], dict[str, np.ndarray]] | dict[str, np.ndarray],
+                 t_capture_ms: float | None = None) -> None:
+        self._feeds: dict[str, np.ndarray] | None = make if isinstance(make, dict) else None
+        self._make = None if isinstance(make, dict) else make
+        self.t_capture_ms = t_capture_ms
+
+    @property
+    def feeds(self) -> dict[str, np.ndarray]:
+        if self._feeds is None:
+            make, self._make = self._make, None
+            assert make is not None
+            self._feeds = make()
+        return self._feeds
 
 
 class Ingest:
@@ -69,6 +84,14 @@ class Ingest:
     def streams(self) -> dict:
         """The per-stream state, for ``status``."""
         return {"tracked": len(self._last_root), "max": self.max_streams, "forgotten": self.streams_forgotten}
+
+    def admission_status(self) -> dict:
+        """Admission at release, for ``status``: on or off, the frames' jobs refused, the fate of those admitted,
+        and the factor admission has learned on its estimate of the work before a job (``Engine._admission``)."""
+        eng = self.engine
+        return {"on": eng.admission, "refused": eng.drops.get("admission", 0),
+                "admitted_on_time": eng.admission_counts["on time"], "admitted_missed": eng.admission_counts["missed"],
+                "scale": round(eng.admission_scale, 3)}
 
     async def run(self, pull, now: Callable[[], float], kick: Callable[[], None]) -> None:
         import asyncio
@@ -97,7 +120,7 @@ class Ingest:
         stream, frame = hdr.stream, hdr.frame
         plan = self.engine.plan(due, lambda child: random.Random(f"{self.seed}:{stream}:{frame}:{child}").random())
         # inputs of every model the frame may run, validated before anything is released
-        data = {name: FrameData(self.inputs_for(name, untagged, tagged.get(name)), hdr.t_capture_ms)
+        data = {name: FrameData(self.inputs_maker(name, untagged, tagged.get(name)), hdr.t_capture_ms)
                 for name, fired, _ in plan if fired}
         t = hdr.t_capture_ms if hdr.t_capture_ms is not None else now
         last = self._last_root.get(stream)
@@ -143,6 +166,14 @@ class Ingest:
         return list(dict.fromkeys(hdr.models))
 
     def inputs_for(self, name: str, untagged: np.ndarray | None, tagged: list[np.ndarray] | None) -> dict:
+        """The inputs of ``name`` from the frame's parts, made at once (:meth:`inputs_maker`)."""
+        made = self.inputs_maker(name, untagged, tagged)
+        return made if isinstance(made, dict) else made()
+
+    def inputs_maker(self, name: str, untagged: np.ndarray | None,
+                     tagged: list[np.ndarray] | None) -> dict | Callable[[], dict]:
+        """The inputs of ``name``, validated now (ProtocolError): the exact tensors as a dict, or a camera image as
+        a function that makes the model's input from it when called."""
         vf = self.wl.files[self.wl.index[name]][0]
         specs = vf.inputs
         if tagged:
@@ -162,7 +193,9 @@ class Ingest:
             raise ProtocolError("no-input", f"{name} takes {len(specs)} inputs: tag one part for each "
                                             f"(a camera image makes only a one-input model's input)")
         declared = self.wl.declared.get(name) or ()
-        return {specs[0].name: adapt(untagged, specs[0], name, declared[0] if declared else None)}
+        make = adapter(untagged, specs[0], name, declared[0] if declared else None)
+        key = specs[0].name
+        return lambda: {key: make()}
 
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -170,6 +203,11 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
+    """Part 0 made into the model input ``spec`` at once (:func:`adapter`)."""
+    return adapter(x, spec, model, declared)()
+
+
+def adapter(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> Callable[[], np.ndarray]:
     """Make part 0 into the model input ``spec`` by the rule of docs/protocol.md ("Inputs"):
 
     - the exact input (shape and dtype), or the same values with dimensions of size 1 added or left out, as is;
@@ -180,11 +218,12 @@ def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
       float input, kept for a ``uint8`` input, shifted by -128 for an ``int8`` one; a float image taken as
       already in the declared range.
 
-    Anything else is refused: ProtocolError ``bad-shape`` or ``bad-dtype`` naming the model and the rule."""
+    Anything else is refused at once: ProtocolError ``bad-shape`` or ``bad-dtype`` naming the model and the rule.
+    What is returned makes the input when called (the checks are cheap, the resizing and conversion are not)."""
     if x.shape == spec.shape and x.dtype == spec.dtype:
-        return x
+        return lambda: x
     if x.dtype == spec.dtype and _squeezed(x.shape) == _squeezed(spec.shape):
-        return x.reshape(spec.shape)
+        return lambda: x.reshape(spec.shape)
     want = f"{model}'s input {list(spec.shape)} {spec.dtype}"
     if declared is None or not declared.image:
         raise ProtocolError("bad-shape", f"part 0 ({list(x.shape)} {x.dtype}) is not {want}, and the catalog declares "
@@ -200,6 +239,15 @@ def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
     if not (x.dtype == np.uint8 or (float_in and x.dtype == dst)):
         raise ProtocolError("bad-dtype", f"part 0 is a {x.dtype} image: {want} is made from a uint8 image"
                                          + (f" or a {dst} one already in its range" if float_in else ""))
+    if not (float_in or dst in (np.uint8, np.int8)):
+        raise ProtocolError("bad-dtype", f"{want}: no image rule for {dst} inputs; send its exact input")
+    return lambda: _image_input(x, img, spec, declared)
+
+
+def _image_input(x: np.ndarray, img: np.ndarray, spec: IOSpec, declared) -> np.ndarray:
+    """The camera image ``img`` (part 0 ``x`` as H×W×C, checked by :func:`adapter`) made into the input ``spec``."""
+    dst = spec.dtype
+    float_in = dst.kind == "f"
     _, h, w, c = spec.shape
     rows = (np.arange(h) * img.shape[0]) // h
     cols = (np.arange(w) * img.shape[1]) // w
@@ -212,10 +260,8 @@ def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
             out = out.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
     elif dst == np.uint8:
         out = np.rint(out) if out.dtype.kind == "f" else out
-    elif dst == np.int8:
+    else:  # int8
         out = np.rint(out).astype(np.int16) - 128 if out.dtype.kind == "f" else out.astype(np.int16) - 128
-    else:
-        raise ProtocolError("bad-dtype", f"{want}: no image rule for {dst} inputs; send its exact input")
     return np.ascontiguousarray(out.astype(dst, copy=False)).reshape(spec.shape)
 
 
