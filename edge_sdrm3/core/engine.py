@@ -40,10 +40,6 @@ from .records import cost_record, frame_record, job_record, missed, segment_reco
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
 COMPLETE, RELEASE, WAKE = 0, 1, 2
-ADMISSION_UP = 1.1  # admission_scale: x this for an admitted job that missed
-ADMISSION_WASTE = 0.05  # ... / ADMISSION_DOWN for one on time: settles where this share of the admitted ones miss
-ADMISSION_DOWN = 1.0 + (ADMISSION_UP - 1.0) * ADMISSION_WASTE / (1.0 - ADMISSION_WASTE)
-ADMISSION_MAX = 16.0
 DISTINCT_MS = 1e-6  # two live frames of a model never share a release time (a log is a trace: it is replayed)
 
 
@@ -60,6 +56,7 @@ class FrameInfo:
     stream_frame: int | None = None
     energy_source: str = ""  # where the measured energy of its last block came from ("" : modelled)
     computed: bool = True  # false once a block ran timing-only (its result has no outputs)
+    ended: bool = False  # its outcome is settled
 
 
 class TraceFrame(Protocol):
@@ -109,8 +106,6 @@ class Engine:
         self.policy: Bound = as_policy(policy)
         self.disp = Dispatcher(platform, models, costs, self.policy, fallback=fallback, chain_ms=chain_ms)
         self.admission = admission
-        # how much longer than estimated the work before a job takes (>= 1): learned from what admission let in
-        self.admission_scale = 1.0
         self.admission_counts: Counter = Counter()  # admitted jobs by fate: on time, missed
         self.acc_ids = [a.id for a in platform.accelerators]
         self.idle_power_mw = [a.idle_power_mw for a in platform.accelerators]
@@ -219,10 +214,12 @@ class Engine:
         return out
 
     def admit(self, now: float, plan: list[tuple[str, bool, str | None]], data: dict[str, Any], *,
-              stream: str | None = None, stream_frame: int | None = None) -> None:
+              stream: str | None = None, stream_frame: int | None = None) -> list[FrameInfo]:
         """A live frame message's frames (:meth:`plan`): numbered per model, recorded, roots released now,
-        cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame."""
+        cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame.
+        Returns the fired frames still to run (neither refused by admission nor missed at once)."""
         frame_of: dict[str, int] = {}
+        infos: list[FrameInfo] = []
         # roots are released once their cascade is held: a root refused at once by admission settles it too
         roots: list[tuple[FrameInfo, float]] = []
         for name, fired, up in plan:
@@ -237,12 +234,14 @@ class Engine:
                 continue
             info = FrameInfo(name, slot, release, release + m.relative_deadline_ms, data.get(name), stream,
                              stream_frame)
+            infos.append(info)
             if up is None:
                 roots.append((info, release))
             else:
                 self.held.setdefault((up, frame_of[up]), []).append(info)
         for info, release in roots:
             self._release(info, release)
+        return [i for i in infos if not i.ended]
 
     def bound_queue(self, now: float, limit: int, reason: str = "overload-queue") -> None:
         """At most ``limit`` released jobs wait unstarted; the oldest beyond are dropped."""
@@ -466,17 +465,16 @@ class Engine:
         total = sum(inv)
         busy = sum(w * max(0.0, disp.free_at[a] - now) for a, w in zip(healthy, inv)) / total if total else 0.0
         work = self._work_ahead(healthy)
-        k = self.admission_scale
-        ahead = k * (busy + sum(t for dl, t, _ in work if dl <= d))
+        ahead = busy + sum(t for dl, t, _ in work if dl <= d)
         finish = now + ahead + rem_best[0]
         if finish > d:
             return INF
-        t_new = k * _fluid(rem_on, rem_best, 0, healthy)
-        cum = k * busy
+        t_new = _fluid(rem_on, rem_best, 0, healthy)
+        cum = busy
         for dl, t, tail in sorted(work):
-            cum += k * t
+            cum += t
             if dl > d:
-                own_finish = now + cum - k * t + tail
+                own_finish = now + cum - t + tail
                 if own_finish <= dl < own_finish + t_new:
                     return INF
         return finish
@@ -506,18 +504,11 @@ class Engine:
         return out
 
     def _admission_outcome(self, c: Completion) -> None:
-        """An admitted job's fate teaches admission how optimistic its estimate is (``admission_scale``, the factor
-        on the work before a job): each admitted job that misses (late, or dropped for any reason but its
-        upstream's) raises it by ``ADMISSION_UP``, each on-time one lowers it, so that it settles where about
-        ``ADMISSION_WASTE`` of the admitted jobs miss. Costs that leave out what the service itself spends per
-        block (a live service without learned costs) or a policy that does not run jobs in deadline order then
-        cost refusals at release, not work started and dropped. With exact costs (a replay) it stays near 1."""
+        """An admitted job's fate, counted (``status``: admission): on time, or missed for a reason of its own."""
         if c.status == DONE:
             self.admission_counts["on time"] += 1
-            self.admission_scale = max(1.0, self.admission_scale / ADMISSION_DOWN)
         elif not c.reason.startswith("upstream"):
             self.admission_counts["missed"] += 1
-            self.admission_scale = min(ADMISSION_MAX, self.admission_scale * ADMISSION_UP)
 
     def _admit_cascade(self, info: FrameInfo, finish: float, now: float) -> None:
         """Cascade-aware admission: the fired frames held on an admitted job that could not make their deadline
@@ -545,6 +536,8 @@ class Engine:
 
     def _settle(self, c: Completion, info: FrameInfo | None) -> None:
         """Count, record and hand over one due frame's outcome."""
+        if info is not None:
+            info.ended = True
         if self.completions is not None:
             self.completions.append(c)
         self.total.add(c)

@@ -24,6 +24,7 @@ import logging
 import random
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,28 +40,39 @@ log = logging.getLogger("edge_sdrm3.service")
 RATE_SLACK = 0.75  # a root model is due on a stream once this share of its period has passed
 
 
+class Feeds(dict):
+    """A job's tensors by name: its model inputs, then every tensor its blocks made. Inputs made from a camera image
+    are made once the frame is admitted (:meth:`make`; on first look-up otherwise): a frame refused at admission
+    never pays for its images' resizing and conversion (under overload that work, done for every model of every
+    frame before admission, starved the event loop), and an admitted one pays before its first block starts, so
+    that the block's measured time (learned costs) is the block's."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], dict[str, np.ndarray]] | None = None,
+                 ready: dict[str, np.ndarray] | None = None) -> None:
+        super().__init__(ready or {})
+        self._make = make
+
+    def make(self) -> None:
+        """The inputs made now (once)."""
+        make, self._make = self._make, None
+        if make is not None:
+            self.update(make())
+
+    def __missing__(self, key: str) -> np.ndarray:
+        if self._make is None:
+            raise KeyError(key)
+        self.make()
+        return self[key]
+
+
+@dataclass
 class FrameData:
-    """A live frame's data, carried by its job (``FrameInfo.data``): the inputs, then every tensor its blocks made.
+    """A live frame's data, carried by its job (``FrameInfo.data``): its tensors (:class:`Feeds`)."""
 
-    The inputs are made on first use (``feeds``, when the job first runs), not at ingest: a frame refused at
-    admission, dropped in the queue or cascaded from a job that failed never pays for its images' resizing and
-    conversion (under overload that work, done for every model of every frame, starved the event loop)."""
-
-    __slots__ = ("_feeds", "_make", "t_capture_ms")
-
-    def __init__(self, make: Callable[[], dict[str, np.ndarray]] | dict[str, np.ndarray],
-                 t_capture_ms: float | None = None) -> None:
-        self._feeds: dict[str, np.ndarray] | None = make if isinstance(make, dict) else None
-        self._make = None if isinstance(make, dict) else make
-        self.t_capture_ms = t_capture_ms
-
-    @property
-    def feeds(self) -> dict[str, np.ndarray]:
-        if self._feeds is None:
-            make, self._make = self._make, None
-            assert make is not None
-            self._feeds = make()
-        return self._feeds
+    feeds: Feeds
+    t_capture_ms: float | None = None
 
 
 class Ingest:
@@ -86,12 +98,10 @@ class Ingest:
         return {"tracked": len(self._last_root), "max": self.max_streams, "forgotten": self.streams_forgotten}
 
     def admission_status(self) -> dict:
-        """Admission at release, for ``status``: on or off, the frames' jobs refused, the fate of those admitted,
-        and the factor admission has learned on its estimate of the work before a job (``Engine._admission``)."""
+        """Admission at release, for ``status``: on or off, the jobs refused, and the fate of those admitted."""
         eng = self.engine
         return {"on": eng.admission, "refused": eng.drops.get("admission", 0),
-                "admitted_on_time": eng.admission_counts["on time"], "admitted_missed": eng.admission_counts["missed"],
-                "scale": round(eng.admission_scale, 3)}
+                "admitted_on_time": eng.admission_counts["on time"], "admitted_missed": eng.admission_counts["missed"]}
 
     async def run(self, pull, now: Callable[[], float], kick: Callable[[], None]) -> None:
         import asyncio
@@ -134,7 +144,8 @@ class Ingest:
         for r in due:
             last[r] = t
         self.counters["frames_accepted"] += 1
-        self.engine.admit(now, plan, data, stream=stream, stream_frame=frame)
+        for info in self.engine.admit(now, plan, data, stream=stream, stream_frame=frame):
+            info.data.feeds.make()  # admitted: its inputs now, not within its first block's measured time
         self.engine.bound_queue(now, self.max_queue)
 
     def due_roots(self, hdr, now: float) -> list[str]:
@@ -165,15 +176,9 @@ class Ingest:
                                                   f"when {up} fires on the frame")
         return list(dict.fromkeys(hdr.models))
 
-    def inputs_for(self, name: str, untagged: np.ndarray | None, tagged: list[np.ndarray] | None) -> dict:
-        """The inputs of ``name`` from the frame's parts, made at once (:meth:`inputs_maker`)."""
-        made = self.inputs_maker(name, untagged, tagged)
-        return made if isinstance(made, dict) else made()
-
-    def inputs_maker(self, name: str, untagged: np.ndarray | None,
-                     tagged: list[np.ndarray] | None) -> dict | Callable[[], dict]:
-        """The inputs of ``name``, validated now (ProtocolError): the exact tensors as a dict, or a camera image as
-        a function that makes the model's input from it when called."""
+    def inputs_maker(self, name: str, untagged: np.ndarray | None, tagged: list[np.ndarray] | None) -> Feeds:
+        """The inputs of ``name``, validated now (ProtocolError): the exact tensors, or a camera image made into the
+        model's input on first look-up (:class:`Feeds`)."""
         vf = self.wl.files[self.wl.index[name]][0]
         specs = vf.inputs
         if tagged:
@@ -185,7 +190,7 @@ class Ingest:
                 if x.shape != sp.shape:
                     raise ProtocolError("bad-shape", f"input {i} of {name}: shape {list(x.shape)}, "
                                                      f"expected {list(sp.shape)}")
-            return {sp.name: x for sp, x in zip(specs, tagged)}
+            return Feeds(ready={sp.name: x for sp, x in zip(specs, tagged)})
         if untagged is None:
             raise ProtocolError("no-input", f"the frame has no input for {name}: neither a camera image (an "
                                             f"untagged part) nor a part tagged for it")
@@ -195,7 +200,7 @@ class Ingest:
         declared = self.wl.declared.get(name) or ()
         make = adapter(untagged, specs[0], name, declared[0] if declared else None)
         key = specs[0].name
-        return lambda: {key: make()}
+        return Feeds(lambda: {key: make()})
 
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
