@@ -1,6 +1,6 @@
 """Hostile load on the live service: the bounds of docs/protocol.md ("Bounds") measured from outside.
 
-    python3 tools/flood.py [--seconds 20] [--frames 20000] [--rate 10] [--overload 3] [--only roots|streams|stalled]
+    python3 tools/flood.py [--seconds 20] [--frames 20000] [--rate 10] [--overload 3] [--only roots|streams|stalled ...]
                            [--emulated-compute always|when-idle|never] [--out docs/results/flood.txt]
 
 Starts ``edge-sdrm3 serve`` (headset_emulated, the MediaPipe XR pipeline + digits when the models are in the
@@ -146,7 +146,8 @@ def flood_roots(svc: Service, seconds: float, roots: list[str], image: np.ndarra
 def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | None, max_growth_mb: float,
         status_timeout: float, max_streams: int | None = None, results_max_bytes: int | None = None,
         phases: tuple[str, ...] = ("roots", "streams", "stalled"), overload: float = 3.0,
-        calibrate_s: float = 5.0, emulated_compute: str = "always", out=sys.stdout) -> list[str]:
+        calibrate_s: float = 5.0, emulated_compute: str = "always", learn_costs: bool = False,
+        out=sys.stdout) -> list[str]:
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
@@ -154,9 +155,13 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
     sockets = [f"max_streams = {max_streams}"] if max_streams else []
     if results_max_bytes:
         sockets.append(f"results_max_bytes = {results_max_bytes}")
-    extra = f'emulated_compute = "{emulated_compute}"\npreload = true\n' + ("[sockets]\n" + "\n".join(sockets) if sockets else "")
+    extra = f'emulated_compute = "{emulated_compute}"\npreload = true\n' + ("[sockets]\n" + "\n".join(sockets) + "\n"
+                                                                            if sockets else "")
+    if learn_costs:
+        extra += "[scheduler]\nlearn_costs = true\n"
     svc = Service(tmp, sc, None, "flood", workload=extra)
-    say(f"workload: {what}; emulated_compute = {emulated_compute}, every variant preloaded; bounds: max_streams {max_streams or 'default'}, "
+    say(f"workload: {what}; emulated_compute = {emulated_compute}, every variant preloaded, learn_costs "
+        f"{'on' if learn_costs else 'off'}; bounds: max_streams {max_streams or 'default'}, "
         f"results_max_bytes {results_max_bytes or 'default'}")
     svc.start()
     failures: list[str] = []
@@ -244,11 +249,13 @@ def main() -> int:
     ap.add_argument("--status-timeout", type=float, default=1.0)
     ap.add_argument("--max-streams", type=int, default=None, help="the service's [sockets] max_streams")
     ap.add_argument("--results-max-bytes", type=int, default=None, help="the service's [sockets] results_max_bytes")
-    ap.add_argument("--only", choices=("roots", "streams", "stalled"), default=None, help="one flood only")
+    ap.add_argument("--only", choices=("roots", "streams", "stalled"), action="append", default=None,
+                    help="this flood only (repeat for several; default all three)")
     ap.add_argument("--overload", type=float, default=3.0, help="the root flood at this x the capacity (default 3)")
     ap.add_argument("--calibrate-seconds", type=float, default=5.0, help="per capacity step (default 5)")
     ap.add_argument("--emulated-compute", choices=("always", "when-idle", "never"), default="always",
                     help="the service's [workload] emulated_compute (default always: results carry outputs)")
+    ap.add_argument("--learn-costs", action="store_true", help="the service learns costs ([scheduler] learn_costs)")
     ap.add_argument("--out", default=None, help="also write the figures to this file")
     args = ap.parse_args()
 
@@ -274,9 +281,9 @@ def main() -> int:
                            scenario=args.scenario, max_growth_mb=args.max_growth_mb,
                            status_timeout=args.status_timeout, max_streams=args.max_streams,
                            results_max_bytes=args.results_max_bytes,
-                           phases=(args.only,) if args.only else ("roots", "streams", "stalled"),
+                           phases=tuple(args.only) if args.only else ("roots", "streams", "stalled"),
                            overload=args.overload, calibrate_s=args.calibrate_seconds,
-                           emulated_compute=args.emulated_compute, out=tee)
+                           emulated_compute=args.emulated_compute, learn_costs=args.learn_costs, out=tee)
         except (ServiceUnavailable, ClientError, OSError) as e:
             print(f"FAIL: service not available: {e}", file=tee)
             failures = ["unavailable"]

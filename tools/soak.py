@@ -220,13 +220,14 @@ class StatusProbe(threading.Thread):
 def calibrate(ctl: Control, sender: Sender, *, step_s: float, start: float = 1.0, factor: float = 1.25,
               max_miss: float = 0.1, say=print) -> tuple[float, float]:
     """The capacity: frames/s raised ``factor`` a step from ``start``, each step held ``step_s`` (after a settle
-    of a third of it, at least 0.5 s), until two steps in a row miss more than ``max_miss`` of their jobs or
-    their on-time completions fall below half the best so far. The capacity is the rate of the step with the most
-    on-time completions per second among those that missed at most ``max_miss`` (a single noisy step neither
-    ends the ramp nor sets the capacity); when none did, the step with the most on-time completions, said so.
-    Returns (frames/s, on-time jobs/s of that step)."""
+    of a third of it, at least 0.5 s), until two steps in a row miss more than ``max_miss`` of their jobs once one
+    step did not, or two steps in a row add less than 5% to the most on-time completions per second so far, or
+    a step's fall below half of it. The capacity is the rate of the step with the most on-time completions per
+    second among those that missed at most ``max_miss`` (a single noisy step neither ends the ramp nor sets the
+    capacity); when none did (a service that misses that much at any load), the step with the most on-time
+    completions, said so. Returns (frames/s, on-time jobs/s of that step)."""
     steps: list[tuple[float, float, float]] = []  # (rate, on-time/s, miss)
-    r, failed = start, 0
+    r, failed, flat = start, 0, 0
     for _ in range(40):
         sender.rate = r
         time.sleep(max(0.5, step_s / 3))  # settle: what the previous step queued ends
@@ -239,9 +240,12 @@ def calibrate(ctl: Control, sender: Sender, *, step_s: float, start: float = 1.0
         steps.append((r, ontime, miss))
         say(f"calibrate: {r:.2f} frames/s: {due / (t1 - t0):.1f} jobs/s due, {ontime:.1f} on time, miss "
             f"{100 * miss:.1f}%")
-        best = max(x[1] for x in steps)
+        before = max((x[1] for x in steps[:-1]), default=0.0)
+        best = max(before, ontime)
         failed = failed + 1 if miss > max_miss else 0
-        if failed >= 2 or ontime < 0.5 * best or due == 0:
+        flat = flat + 1 if ontime < 1.05 * before else 0
+        passed = any(x[2] <= max_miss for x in steps)
+        if (failed >= 2 and passed) or flat >= 2 or ontime < 0.5 * best or due == 0:
             break
         r *= factor
     sender.rate = 0.0

@@ -214,9 +214,11 @@ class Engine:
         return out
 
     def admit(self, now: float, plan: list[tuple[str, bool, str | None]], data: dict[str, Any], *,
-              stream: str | None = None, stream_frame: int | None = None) -> list[FrameInfo]:
+              stream: str | None = None, stream_frame: int | None = None, refuse: str = "") -> list[FrameInfo]:
         """A live frame message's frames (:meth:`plan`): numbered per model, recorded, roots released now,
         cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame.
+        ``refuse``: every root is missed at once with this reason instead (its cascades ``upstream dropped``):
+        the driver sheds the message (a live service too far behind its senders: ``runtime.ingest``).
         Returns the fired frames still to run (neither refused by admission nor missed at once)."""
         frame_of: dict[str, int] = {}
         infos: list[FrameInfo] = []
@@ -240,7 +242,10 @@ class Engine:
             else:
                 self.held.setdefault((up, frame_of[up]), []).append(info)
         for info, release in roots:
-            self._release(info, release)
+            if refuse:
+                self._finish(self._missed(info, refuse, release), release, info)
+            else:
+                self._release(info, release)
         return [i for i in infos if not i.ended]
 
     def bound_queue(self, now: float, limit: int, reason: str = "overload-queue") -> None:

@@ -38,6 +38,7 @@ from .workload import Workload
 log = logging.getLogger("edge_sdrm3.service")
 
 RATE_SLACK = 0.75  # a root model is due on a stream once this share of its period has passed
+BACKLOG_MS = 50.0  # frames found waiting behind each other for longer than this are shed until none waits
 
 
 class Feeds(dict):
@@ -79,7 +80,8 @@ class Ingest:
     """Turns frame messages into the engine's frames. ``error(code, message, stream, frame)`` answers bad input."""
 
     def __init__(self, wl: Workload, engine: Engine, *, seed: int, max_message_bytes: int, max_queue: int,
-                 counters: Counter, error: Callable[..., None], max_streams: int = 1024) -> None:
+                 counters: Counter, error: Callable[..., None], max_streams: int = 1024,
+                 backlog_ms: float = BACKLOG_MS) -> None:
         self.wl = wl
         self.engine = engine
         self.seed = seed
@@ -88,6 +90,8 @@ class Ingest:
         self.counters = counters
         self.error = error
         self.max_streams = max_streams
+        self.backlog_ms = backlog_ms
+        self.shed = 0  # frame messages shed unread (the ingest too far behind)
         # stream -> {root model: the time (capture, else arrival) of its last release there}; least recent first
         self._last_root: OrderedDict[str, dict[str, float]] = OrderedDict()
         self.skipped: Counter = Counter()  # root model -> frames it was not due on (rate)
@@ -98,20 +102,39 @@ class Ingest:
         return {"tracked": len(self._last_root), "max": self.max_streams, "forgotten": self.streams_forgotten}
 
     def admission_status(self) -> dict:
-        """Admission at release, for ``status``: on or off, the jobs refused, and the fate of those admitted."""
+        """Admission, for ``status``: on or off, the jobs refused at release, the fate of those admitted, and the
+        frame messages shed unread at ingest (:meth:`run`)."""
         eng = self.engine
-        return {"on": eng.admission, "refused": eng.drops.get("admission", 0),
+        return {"on": eng.admission, "refused": eng.drops.get("admission", 0), "frames_shed": self.shed,
                 "admitted_on_time": eng.admission_counts["on time"], "admitted_missed": eng.admission_counts["missed"]}
 
     async def run(self, pull, now: Callable[[], float], kick: Callable[[], None]) -> None:
+        """Frame messages off the PULL socket. Shedding: while messages keep waiting behind each other, the
+        ingest is behind the senders; once it has been so for ``backlog_ms`` the frames still waiting are older
+        than that and the event loop is saturated (frames' jobs, their results and records, the scheduling
+        steps): the messages found waiting are then shed unread, each answered with one ``overloaded`` error,
+        nothing of them due, until the socket is found empty. Shedding costs little beside taking a frame in
+        (its jobs' admission, records and results), so the loop keeps time for the work it admitted, and
+        ``status`` answers (docs/protocol.md, "Overload")."""
         import asyncio
 
+        import zmq
+
+        behind_since: float | None = None
         while True:
             parts = await pull.recv_multipart(copy=False)
             await asyncio.sleep(0)  # a queued burst must not starve scheduling and completions
             self.counters["frames_in"] += 1
+            t = now()
+            shed = False
+            if pull.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # another message waits already
+                if behind_since is None:
+                    behind_since = t
+                shed = t - behind_since > self.backlog_ms
+            else:
+                behind_since = None
             try:
-                self.on_frame(parts, now())
+                self.on_frame(parts, t, shed=shed)
                 kick()
             except ProtocolError as e:
                 self.error(e.code, e.message, *_peek_ids(parts))
@@ -119,20 +142,38 @@ class Ingest:
                 log.exception("frame handling failed")
                 self.error("internal", "the service failed on this frame (see its log)", *_peek_ids(parts))
 
-    def on_frame(self, parts: list, now: float) -> None:
+    def on_frame(self, parts: list, now: float, shed: bool = False) -> None:
         hdr, arrays = protocol.decode_frame(parts, self.max_message_bytes)
         due = self.due_roots(hdr, now)
+        if shed:
+            self.shed += 1
+            stream, frame = hdr.stream, hdr.frame
+            plan = self._plan(due, stream, frame)
+            self._seen(stream, due, hdr.t_capture_ms if hdr.t_capture_ms is not None else now)
+            self.engine.admit(now, plan, {}, stream=stream, stream_frame=frame, refuse="admission")
+            return
         untagged = next((a for a, t in zip(arrays, hdr.tensors) if t.model is None), None)
         tagged: dict[str, list[np.ndarray]] = defaultdict(list)
         for a, t in zip(arrays, hdr.tensors):
             if t.model is not None:
                 tagged[t.model].append(a)
         stream, frame = hdr.stream, hdr.frame
-        plan = self.engine.plan(due, lambda child: random.Random(f"{self.seed}:{stream}:{frame}:{child}").random())
+        plan = self._plan(due, stream, frame)
         # inputs of every model the frame may run, validated before anything is released
         data = {name: FrameData(self.inputs_maker(name, untagged, tagged.get(name)), hdr.t_capture_ms)
                 for name, fired, _ in plan if fired}
-        t = hdr.t_capture_ms if hdr.t_capture_ms is not None else now
+        self._seen(stream, due, hdr.t_capture_ms if hdr.t_capture_ms is not None else now)
+        self.counters["frames_accepted"] += 1
+        for info in self.engine.admit(now, plan, data, stream=stream, stream_frame=frame):
+            info.data.feeds.make()  # admitted: its inputs now, not within its first block's measured time
+        self.engine.bound_queue(now, self.max_queue)
+
+    def _plan(self, due: list[str], stream: str, frame: int) -> list[tuple[str, bool, str | None]]:
+        return self.engine.plan(due, lambda child: random.Random(f"{self.seed}:{stream}:{frame}:{child}").random())
+
+    def _seen(self, stream: str, due: list[str], t: float) -> None:
+        """The rate state: ``due`` released on ``stream`` at ``t`` (the stream least recently seen forgotten
+        beyond ``max_streams``)."""
         last = self._last_root.get(stream)
         if last is None:
             last = self._last_root[stream] = {}
@@ -143,10 +184,6 @@ class Ingest:
             self._last_root.move_to_end(stream)
         for r in due:
             last[r] = t
-        self.counters["frames_accepted"] += 1
-        for info in self.engine.admit(now, plan, data, stream=stream, stream_frame=frame):
-            info.data.feeds.make()  # admitted: its inputs now, not within its first block's measured time
-        self.engine.bound_queue(now, self.max_queue)
 
     def due_roots(self, hdr, now: float) -> list[str]:
         """The root models this frame releases: the header's ``models``, else those whose period has passed."""
