@@ -11,18 +11,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .core.types import INF, Accelerator, ConfigError, Costs, Model, Platform, Variant
+from .core.types import INF, Accelerator, Costs, Model, Platform, Variant
 from .data import data_path
+from .fileformat import FileFormatError, _is_real, _need
+from .profiles import RELATIVE, ProfiledModel, _check_profiles_agree, _parse_profile, _relative_profile
 
 SCENARIO_DIR = data_path("scenarios")
 PLATFORM_DIR = data_path("platforms")
 COST_TABLES = {"xrbench": data_path("models", "xrbench", "costs.json")}
-RELATIVE = "relative"  # an emulated accelerator: a profiled one's costs scaled by a speed factor and a power
 PROFILE = "profile"  # costs inline in the platform file, measured by `edge-sdrm3 profile` (edge_sdrm3/profiling.py)
-
-
-class FileFormatError(ConfigError):
-    """A scenario, trace, platform or cost file that cannot be read; names the file, line and field."""
 
 
 @dataclass(frozen=True)
@@ -67,30 +64,6 @@ def _find(name_or_path: str, folder: Path, what: str) -> Path:
         return p
     known = ", ".join(sorted(x.stem for x in folder.glob("*.json")))
     raise FileFormatError(f"unknown {what} {name_or_path!r} (not a file; shipped: {known})")
-
-
-def _need(d: dict, key: str, typ, where: str):
-    if key not in d:
-        raise FileFormatError(f"{where}: missing field '{key}'")
-    v = d[key]
-    if typ is float and isinstance(v, int) and not isinstance(v, bool):
-        if not _is_real(v):
-            raise FileFormatError(f"{where}: field '{key}' must be float, got an integer out of range")
-        v = float(v)
-    if not isinstance(v, typ) or isinstance(v, bool) and typ is not bool:
-        raise FileFormatError(f"{where}: field '{key}' must be {typ.__name__}, got {v!r}")
-    return v
-
-
-def _is_real(v) -> bool:
-    """A JSON number that converts to a float (an integer past ~1.8e308 does not: OverflowError)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return False
-    try:
-        float(v)
-    except OverflowError:
-        return False
-    return True
 
 
 def _load_json(path: Path) -> dict:
@@ -172,24 +145,6 @@ def parse_scenario(doc: dict, where: str) -> Scenario:
 @lru_cache(maxsize=4)
 def load_cost_table(name: str) -> dict:
     return _load_json(COST_TABLES[name])
-
-
-@dataclass(frozen=True)
-class ProfiledVariant:
-    """One variant as profiled on one accelerator; ``inf`` where a segment cannot run there (``null``)."""
-
-    name: str
-    width: float | None
-    accuracy: float | None  # relative to the largest variant; None = not known
-    absolute_accuracy: float | None
-    latency_ms: tuple[float, ...]
-    energy_mj: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class ProfiledModel:
-    segments: int
-    variants: tuple[ProfiledVariant, ...]
 
 
 @dataclass(frozen=True)
@@ -277,122 +232,6 @@ def load_platform(name_or_path: str) -> PlatformSpec:
     plat = Platform(name, tuple(accs), float(hms), float(hmj))
     return PlatformSpec(plat, tuple(units), tables.pop() if len(tables) == 1 else "xrbench", tuple(profiles),
                         tuple(faults) if any(f is not None for f in faults) else ())
-
-
-def _relative_profile(c: dict, accs: list, profiles: list, where: str) -> dict[str, ProfiledModel]:
-    """An emulated accelerator declared relative to a profiled one: ``{"table": "relative", "of": ID,
-    "speed": S, "power_mw": P}`` runs every segment S times faster than accelerator ID did when it was
-    profiled, drawing P mW while it runs (energy = latency x P)."""
-    of = _need(c, "of", str, where)
-    ids = [a.id for a in accs]
-    if of not in ids:
-        raise FileFormatError(f"{where}: field 'of': no accelerator {of!r} (known: {', '.join(ids)})")
-    base = profiles[ids.index(of)]
-    if not isinstance(base, dict) or base.get("table") == RELATIVE or not base:
-        raise FileFormatError(f"{where}: field 'of': accelerator {of!r} has no profile (run `edge-sdrm3 profile`)")
-    speed = _need(c, "speed", float, where)
-    power = _need(c, "power_mw", float, where)
-    if not speed > 0 or not power >= 0:
-        raise FileFormatError(f"{where}: fields 'speed' > 0 and 'power_mw' >= 0 needed, got {speed!r}, {power!r}")
-    out = {}
-    for name, pm in base.items():
-        variants = []
-        for v in pm.variants:
-            lat = tuple(x / speed for x in v.latency_ms)
-            variants.append(ProfiledVariant(v.name, v.width, v.accuracy, v.absolute_accuracy, lat,
-                                            tuple(x * power / 1000.0 for x in lat)))
-        out[name] = ProfiledModel(pm.segments, tuple(variants))
-    return out
-
-
-def _number_list(v: dict, key: str, n: int, where: str, positive: bool, required: bool = True) -> tuple[float, ...]:
-    """A list of ``n`` numbers (> 0 when ``positive``, else >= 0) or nulls (-> inf: the segment cannot run there)."""
-    if key not in v:
-        if required:
-            raise FileFormatError(f"{where}: missing field '{key}'")
-        return ()
-    xs = v[key]
-    if not isinstance(xs, list) or len(xs) != n:
-        got = f"{len(xs)} entries" if isinstance(xs, list) else repr(xs)
-        raise FileFormatError(f"{where}: field '{key}' must be a list of {n} numbers (one per segment, "
-                              f"the model's 'segments'), got {got}")
-    out = []
-    for i, x in enumerate(xs):
-        if x is None:
-            out.append(INF)
-            continue
-        if not _is_real(x) or not (x > 0 if positive else x >= 0) or x == INF:
-            raise FileFormatError(f"{where}: field '{key}[{i}]' must be a finite number "
-                                  f"{'> 0' if positive else '>= 0'} or null, got {x!r}")
-        out.append(float(x))
-    return tuple(out)
-
-
-def _fraction(v: dict, key: str, where: str) -> float | None:
-    x = v.get(key)
-    if x is None:
-        return None
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0.0 <= x <= 1.0:
-        raise FileFormatError(f"{where}: field '{key}' must be a fraction in [0, 1] or null, got {x!r}")
-    return float(x)
-
-
-def _parse_profile(c: dict, where: str) -> dict[str, ProfiledModel]:
-    """The inline costs of one profiled accelerator (``{"table": "profile", "models": {...}}``)."""
-    raw = _need(c, "models", dict, where)
-    src = c.get("energy_source", "")
-    if not isinstance(src, str):
-        raise FileFormatError(f"{where}: field 'energy_source' must be str, got {src!r}")
-    out: dict[str, ProfiledModel] = {}
-    for mname, m in raw.items():
-        w = f"{where}.models.{mname}"
-        if not isinstance(m, dict):
-            raise FileFormatError(f"{w}: expected an object")
-        n = _need(m, "segments", int, w)
-        if n < 1:
-            raise FileFormatError(f"{w}: field 'segments' must be >= 1, got {n!r}")
-        vs = _need(m, "variants", list, w)
-        if not vs:
-            raise FileFormatError(f"{w}: field 'variants' is empty")
-        variants = []
-        for i, v in enumerate(vs):
-            wv = f"{w}.variants[{i}]"
-            if not isinstance(v, dict):
-                raise FileFormatError(f"{wv}: expected an object")
-            vname = _need(v, "name", str, wv)
-            width = v.get("width")
-            if width is not None and (isinstance(width, bool) or not isinstance(width, (int, float))
-                                      or not 0.0 < width <= 1.0):
-                raise FileFormatError(f"{wv}: field 'width' must be in (0, 1], got {width!r}")
-            lat = _number_list(v, "latency_ms", n, wv, True)
-            en = _number_list(v, "energy_mj", n, wv, False)
-            _number_list(v, "latency_p90_ms", n, wv, True, required=False)  # informational; checked all the same
-            variants.append(ProfiledVariant(vname, None if width is None else float(width),
-                                            _fraction(v, "accuracy", wv), _fraction(v, "absolute_accuracy", wv),
-                                            lat, en))
-        names = [v.name for v in variants]
-        if len(set(names)) != len(names):
-            raise FileFormatError(f"{w}: field 'variants': names are not unique {names}")
-        out[mname] = ProfiledModel(n, tuple(variants))
-    return out
-
-
-def _check_profiles_agree(profiles: list, where: str) -> None:
-    """A model profiled on several accelerators must have the same segments and variants (in order) on each."""
-    first: dict[str, tuple[int, ProfiledModel]] = {}
-    for i, prof in enumerate(profiles):
-        for name, pm in (prof or {}).items():
-            if name not in first:
-                first[name] = (i, pm)
-                continue
-            j, ref = first[name]
-            w = f"{where}: accelerators[{i}].costs.models.{name}"
-            if pm.segments != ref.segments:
-                raise FileFormatError(f"{w}: field 'segments' is {pm.segments}, but {ref.segments} on "
-                                      f"accelerators[{j}]")
-            if [v.name for v in pm.variants] != [v.name for v in ref.variants]:
-                raise FileFormatError(f"{w}: field 'variants' {[v.name for v in pm.variants]} differ from "
-                                      f"{[v.name for v in ref.variants]} on accelerators[{j}]")
 
 
 def build_models(scenario: Scenario, widths: tuple[float, ...] | None = (1.0,),

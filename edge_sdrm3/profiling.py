@@ -151,7 +151,6 @@ def _segment_files(entry: Any, variant: Any, n: int, cache: Path, say: Callable[
 def profile(opts: ProfileOptions, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure and return the platform document (see the module docstring)."""
     import hal
-    from hal.errors import HalError
 
     from .tflite import ModelToolError
     from .tflite.manifest import default_cache_dir, load_manifest
@@ -164,8 +163,32 @@ def profile(opts: ProfileOptions, say: Callable[[str], None] = print) -> dict[st
     except ModelToolError as e:
         raise ProfileError(str(e)) from None
     cache = opts.cache_dir or default_cache_dir()
+    chosen = _choose_models(opts, manifest, cache, say)
+    devices = _open_devices(opts, say)
 
-    # models: the named ones (files must be present), else every model with files present
+    skipped_meters: list[tuple[str, str]] = []
+    meter = hal.best_meter(watts_per_core=opts.watts_per_core, skipped=skipped_meters)
+    say(f"energy meter: {meter.source}")
+    files = _split_all(chosen, opts, cache, say)
+
+    accelerators = []
+    try:
+        for dev in devices:
+            acc = _profile_device(dev, chosen, files, opts, meter, cache, say)
+            if acc is not None:
+                accelerators.append(acc)
+    finally:
+        for dev in devices:
+            dev.close()
+    if not accelerators:
+        raise ProfileError(f"no device could run any model (tried: {', '.join(d.spec for d in devices)})")
+    return _platform_doc(opts, accelerators, meter.source, skipped_meters)
+
+
+def _choose_models(opts: ProfileOptions, manifest: Any, cache: Path,
+                   say: Callable[[str], None]) -> list[tuple[Any, list[Any]]]:
+    """(model entry, its variants whose files are present): the named models (their files must be present), else
+    every model with files present."""
     chosen = []
     for name in opts.models or tuple(manifest.models):
         if name not in manifest.models:
@@ -186,8 +209,14 @@ def profile(opts: ProfileOptions, say: Callable[[str], None] = print) -> dict[st
         chosen.append((entry, present))
     if not chosen:
         raise ProfileError(f"no model to profile: no variant file present (cache: {cache})")
+    return chosen
 
-    # devices: the named ones, else what discover() finds; one that fails is skipped with one line
+
+def _open_devices(opts: ProfileOptions, say: Callable[[str], None]) -> list[Any]:
+    """The named devices, else what ``hal.discover()`` finds, opened; one that fails is skipped with one line."""
+    import hal
+    from hal.errors import HalError
+
     if opts.devices:
         specs = list(dict.fromkeys(d.strip() for d in opts.devices if d.strip()))
     else:
@@ -203,12 +232,14 @@ def profile(opts: ProfileOptions, say: Callable[[str], None] = print) -> dict[st
             say(f"device {spec} skipped: {e}")
     if not devices:
         raise ProfileError(f"no device could be profiled (tried: {', '.join(specs) or 'none found'})")
+    return devices
 
-    skipped_meters: list[tuple[str, str]] = []
-    meter = hal.best_meter(watts_per_core=opts.watts_per_core, skipped=skipped_meters)
-    say(f"energy meter: {meter.source}")
 
-    # split once per (model, variant), shared by every device
+def _split_all(chosen: list[tuple[Any, list[Any]]], opts: ProfileOptions, cache: Path,
+               say: Callable[[str], None]) -> dict[tuple[str, str], list[Path]]:
+    """Each (model, variant)'s segment files, split once and shared by every device."""
+    from .tflite import ModelToolError
+
     files: dict[tuple[str, str], list[Path]] = {}
     for entry, present in chosen:
         n = opts.segments or entry.segments
@@ -218,78 +249,94 @@ def profile(opts: ProfileOptions, say: Callable[[str], None] = print) -> dict[st
             except ModelToolError as e:
                 raise ProfileError(f"model {entry.name} variant {v.name}: cannot split into {n} segments: {e}") \
                     from None
+    return files
 
-    accelerators = []
-    try:
-        for dev in devices:
-            acc_id = accelerator_id(dev.spec)
-            models: dict[str, Any] = {}
-            refusals: list[str] = []
-            for entry, present in chosen:
-                n = opts.segments or entry.segments
-                top = entry.variants[0].accuracy
-                variants = []
-                for v in present:
-                    rng = np.random.default_rng(opts.seed)
-                    feeds: dict[str, np.ndarray] = {}
-                    med: list[float | None] = []
-                    p90: list[float | None] = []
-                    en: list[float | None] = []
-                    for seg in files[(entry.name, v.name)]:
-                        try:
-                            loaded = dev.load(seg)
-                            try:
-                                m = measure(loaded, make_inputs(loaded.inputs, rng, feeds), opts.runs, opts.warmup,
-                                            meter, opts.energy_window_s)
-                            finally:
-                                loaded.close()
-                        except HalError as e:
-                            refusals.append(f"{entry.name}/{v.name} {seg.name}: {e}")
-                            med.append(None)
-                            p90.append(None)
-                            en.append(None)
-                            continue
-                        feeds.update(m.outputs)
-                        med.append(round(m.median_ms, 6))
-                        p90.append(round(m.p90_ms, 6))
-                        en.append(round(m.energy_mj, 6))
-                    if all(x is None for x in med):
-                        continue
-                    rec: dict[str, Any] = {"name": v.name}
-                    if v.width is not None:
-                        rec["width"] = v.width
-                    rec["accuracy"] = (round(v.accuracy / top, 4) if v.accuracy is not None and top else None)
-                    rec["absolute_accuracy"] = v.accuracy
-                    rec["latency_ms"] = med
-                    rec["latency_p90_ms"] = p90
-                    rec["energy_mj"] = en
-                    whole = _whole_ms(dev, entry.path(v, cache), n, med, opts, meter)
-                    if whole is not None:
-                        rec["whole_latency_ms"] = whole
-                    variants.append(rec)
-                    seg_txt = " + ".join("-" if x is None else f"{x:.3f}" for x in med)
-                    whole_txt = f" (sum {sum(x for x in med if x):.3f}; whole model {whole:.3f} ms)" if whole else ""
-                    say(f"{acc_id} {entry.name}/{v.name}: {seg_txt} ms{whole_txt}, "
-                        f"{sum(x for x in en if x):.4f} mJ")
-                if variants:
-                    models[entry.name] = {"segments": n, "variants": variants}
-            for r in refusals:
-                say(f"device {dev.spec} refused {r}")
-            if not models:
-                say(f"device {dev.spec} skipped: no model loads on it")
+
+def _profile_device(dev: Any, chosen: list[tuple[Any, list[Any]]], files: dict[tuple[str, str], list[Path]],
+                    opts: ProfileOptions, meter: Any, cache: Path, say: Callable[[str], None]) -> dict[str, Any] | None:
+    """The accelerator record of one device, with every model that runs on it; None (and one line) when none
+    does."""
+    acc_id = accelerator_id(dev.spec)
+    models: dict[str, Any] = {}
+    refusals: list[str] = []
+    for entry, present in chosen:
+        n = opts.segments or entry.segments
+        variants = []
+        for v in present:
+            rec = _profile_variant(dev, entry, v, files[(entry.name, v.name)], n, opts, meter, cache, refusals)
+            if rec is None:
                 continue
-            info = dev.info
-            acc: dict[str, Any] = {"id": acc_id, "kind": info.kind, "device": dev.spec, "backend": info.backend}
-            if info.threads is not None:
-                acc["threads"] = info.threads
-            acc["idle_power_mw"] = 0.0
-            acc["costs"] = {"table": PROFILE, "energy_source": meter.source, "models": models}
-            accelerators.append(acc)
-    finally:
-        for dev in devices:
-            dev.close()
-    if not accelerators:
-        raise ProfileError(f"no device could run any model (tried: {', '.join(d.spec for d in devices)})")
+            variants.append(rec)
+            med, en, whole = rec["latency_ms"], rec["energy_mj"], rec.get("whole_latency_ms")
+            seg_txt = " + ".join("-" if x is None else f"{x:.3f}" for x in med)
+            whole_txt = f" (sum {sum(x for x in med if x):.3f}; whole model {whole:.3f} ms)" if whole else ""
+            say(f"{acc_id} {entry.name}/{v.name}: {seg_txt} ms{whole_txt}, "
+                f"{sum(x for x in en if x):.4f} mJ")
+        if variants:
+            models[entry.name] = {"segments": n, "variants": variants}
+    for r in refusals:
+        say(f"device {dev.spec} refused {r}")
+    if not models:
+        say(f"device {dev.spec} skipped: no model loads on it")
+        return None
+    info = dev.info
+    acc: dict[str, Any] = {"id": acc_id, "kind": info.kind, "device": dev.spec, "backend": info.backend}
+    if info.threads is not None:
+        acc["threads"] = info.threads
+    acc["idle_power_mw"] = 0.0
+    acc["costs"] = {"table": PROFILE, "energy_source": meter.source, "models": models}
+    return acc
+
+
+def _profile_variant(dev: Any, entry: Any, v: Any, segs: list[Path], n: int, opts: ProfileOptions, meter: Any,
+                     cache: Path, refusals: list[str]) -> dict[str, Any] | None:
+    """One variant's record on ``dev``: each segment measured in turn, fed the earlier segments' outputs; a
+    segment the device refuses is ``None`` (and a line in ``refusals``). None when no segment runs."""
+    from hal.errors import HalError
+
+    rng = np.random.default_rng(opts.seed)
+    feeds: dict[str, np.ndarray] = {}
+    med: list[float | None] = []
+    p90: list[float | None] = []
+    en: list[float | None] = []
+    for seg in segs:
+        try:
+            loaded = dev.load(seg)
+            try:
+                m = measure(loaded, make_inputs(loaded.inputs, rng, feeds), opts.runs, opts.warmup,
+                            meter, opts.energy_window_s)
+            finally:
+                loaded.close()
+        except HalError as e:
+            refusals.append(f"{entry.name}/{v.name} {seg.name}: {e}")
+            med.append(None)
+            p90.append(None)
+            en.append(None)
+            continue
+        feeds.update(m.outputs)
+        med.append(round(m.median_ms, 6))
+        p90.append(round(m.p90_ms, 6))
+        en.append(round(m.energy_mj, 6))
+    if all(x is None for x in med):
+        return None
+    top = entry.variants[0].accuracy
+    rec: dict[str, Any] = {"name": v.name}
+    if v.width is not None:
+        rec["width"] = v.width
+    rec["accuracy"] = (round(v.accuracy / top, 4) if v.accuracy is not None and top else None)
+    rec["absolute_accuracy"] = v.accuracy
+    rec["latency_ms"] = med
+    rec["latency_p90_ms"] = p90
+    rec["energy_mj"] = en
+    whole = _whole_ms(dev, entry.path(v, cache), n, med, opts, meter)
+    if whole is not None:
+        rec["whole_latency_ms"] = whole
+    return rec
+
+
+def _platform_doc(opts: ProfileOptions, accelerators: list[dict[str, Any]], energy_source: str,
+                  skipped_meters: list[tuple[str, str]]) -> dict[str, Any]:
+    """The platform document around the measured accelerators, with how and where they were measured."""
     host = host_info()
     return {
         "format": FORMAT,
@@ -303,7 +350,7 @@ def profile(opts: ProfileOptions, say: Callable[[str], None] = print) -> dict[st
             "warmup": opts.warmup,
             "seed": opts.seed,
             "inputs": "seeded random (numpy default_rng(seed)); later segments get the earlier segments' outputs",
-            "energy_source": meter.source,
+            "energy_source": energy_source,
             "energy_meters_skipped": [{"source": s, "reason": r} for s, r in skipped_meters],
             "energy_window_s": opts.energy_window_s,
         },

@@ -19,7 +19,11 @@ filled as ``Dispatcher.schedule`` fills it, and only ``pick`` is timed (``time.p
 For each repetition the policies run in round-robin order (rotated each repetition) on the same state,
 so that noise on the machine hits them alike; ``--states`` different random states are cycled through.
 The garbage collector is off while timing (``--gc`` keeps it on). Decisions are not applied: each pick
-sees the same state again. Reports, per pick call: median, p99 and mean microseconds, and the mean
+sees the same state again. ``--event`` says which pick: ``completion`` (default) as above, where no job
+arrived since the policy's last pick; ``release``: before each timed pick (untimed) the state's jobs get
+new ids, in the same order, as if they had just been released, so a policy that checks new work (SDRM3's
+overload shedding runs only when a job newer than those it checked is ready) does that check every pick
+(and may then drop jobs). Reports, per pick call: median, p99 and mean microseconds, and the mean
 number of decisions (Run/Drop/Wake) a pick returns. Target: SDRM3 <= 20 us median and <= 100 us p99
 at 16 jobs x 4 accelerators.
 """
@@ -136,6 +140,15 @@ class State:
             disp.running[a] = r
             disp.free_at[a] = NOW + rng.uniform(0.1, 1.0) * (seg_lat if seg_lat < INF else 5.0)
 
+    def renumber(self, first: int) -> int:
+        """New ids from ``first`` for every job of the state, in the order of their ids: the jobs look just
+        released to a policy, and their order (ties are broken by id) is kept. Returns the next free id."""
+        d = self.disp
+        for j in sorted([j for j in d.ready] + [j for j in d.running if j is not None], key=lambda j: j.id):
+            j.id = first
+            first += 1
+        return first
+
     def view(self):
         """The view exactly as ``Dispatcher.schedule`` fills it before asking the policy."""
         d = self.disp
@@ -148,7 +161,7 @@ class State:
 
 
 def bench_cell(policy_names_: list[str], n_jobs: int, n_acc: int, platform: str, scenario: str,
-               reps: int, n_states: int, seed: int, keep_gc: bool) -> dict:
+               reps: int, n_states: int, seed: int, keep_gc: bool, event: str = "completion") -> dict:
     spec = load_platform(platform)
     if len(spec.platform.accelerators) != n_acc:
         raise SystemExit(f"platform {platform} has {len(spec.platform.accelerators)} accelerators, not {n_acc}")
@@ -176,11 +189,14 @@ def bench_cell(policy_names_: list[str], n_jobs: int, n_acc: int, platform: str,
     if not keep_gc:
         gc.disable()
     clock = time.perf_counter_ns
+    next_id = 1 << 20  # above every id the states were built with
     try:
         for r in range(reps):
             k = r % n_states
             for step in range(n):
                 i = (r + step) % n
+                if event == "release":
+                    next_id = state_sets[i][k].renumber(next_id)
                 view = state_sets[i][k].view()
                 pick = policies[i].pick
                 t0 = clock()
@@ -218,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--states", type=int, default=16, help="distinct random states per cell (default 16)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gc", action="store_true", help="leave the garbage collector on while timing")
+    ap.add_argument("--event", choices=("completion", "release"), default="completion",
+                    help="the pick timed: at a completion (no new job since the last pick; default) or right "
+                         "after a release (the jobs look new, so a policy's checks of new work run)")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args(argv)
 
@@ -234,14 +253,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"# {command_line()}")
     print(f"# {machine()}; scenario {args.scenario}; {args.reps} picks per policy and cell over "
-          f"{args.states} states; gc {'on' if args.gc else 'off'} while timing")
+          f"{args.states} states, each at a {args.event}; gc {'on' if args.gc else 'off'} while timing")
     t0 = time.perf_counter()
     results = []
     rows = []
     for nj in jobs:
         for na in accs:
             res = bench_cell(names, nj, na, PLATFORM_FOR[na], args.scenario, args.reps, args.states,
-                             args.seed, args.gc)
+                             args.seed, args.gc, args.event)
             for p in names:
                 r = res[p]
                 results.append({"jobs": nj, "accelerators": na, "platform": PLATFORM_FOR[na], "policy": p, **r})
@@ -262,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(wall {wall:.1f} s)")
     if args.json:
         args.json.write_text(json.dumps({"command": command_line(), "machine": machine(), "scenario": args.scenario,
-                                         "reps": args.reps, "states": args.states, "gc": args.gc,
+                                         "reps": args.reps, "states": args.states, "gc": args.gc, "event": args.event,
                                          "results": results}, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0

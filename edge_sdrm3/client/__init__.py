@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -41,6 +40,8 @@ import zmq
 import zmq.asyncio
 
 from . import protocol as wire
+from .keys import CurveKeys, _curve_client, _curve_keys, load_curve_keys
+from .messages import BadMessage, ClientError, ClientTimeout, ErrorReport, Result, ServiceError, _error_report, _result
 
 __all__ = [
     "AsyncPublisher",
@@ -85,98 +86,6 @@ def default_endpoint(role: str) -> str:
     return f"ipc://{default_runtime_dir()}/{_SOCKET_FILES[role]}"
 
 
-# ---- errors ----------------------------------------------------------------------------------------------
-
-
-class ClientError(Exception):
-    """Base of the client's errors."""
-
-
-class ClientTimeout(ClientError, TimeoutError):
-    """No reply or message within the timeout (the service may not be running)."""
-
-
-class ServiceError(ClientError):
-    """The service answered a control request with ``ok: false``; ``code`` is the protocol's error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class BadMessage(ClientError):
-    """A message from the service that does not follow the protocol (logged by callers; never silent)."""
-
-
-# ---- received values -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Result:
-    """One job's outcome: the result header's fields, and the output tensors (zero-copy views)."""
-
-    stream: str
-    frame: int
-    model: str
-    status: str  # done, late, timed (ran timing-only: no outputs), dropped, failed
-    variant: int | str = 0  # index of the supernet variant that ran, 0 = the largest
-    variant_name: str = ""
-    accelerator: str = ""
-    reason: str = ""
-    release_ms: float = 0.0  # service clock, ms
-    start_ms: float = -1.0
-    end_ms: float = 0.0
-    deadline_ms: float = 0.0
-    energy_mj: float = 0.0
-    energy_source: str = ""
-    t_capture_ms: float | None = None  # the frame's capture time (sender's clock), where the service echoes it
-    computed: bool = False  # the outputs are the model's, computed on this frame (only with done and late)
-    outputs: list[np.ndarray] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)  # header keys this client does not know
-
-    @property
-    def ok(self) -> bool:
-        """True when the model ran to completion (on time or late) and outputs are attached."""
-        return self.status in ("done", "late")
-
-    @property
-    def latency_ms(self) -> float:
-        """From release to completion, on the service's clock."""
-        return self.end_ms - self.release_ms
-
-
-@dataclass(frozen=True)
-class ErrorReport:
-    """A message of the ``errors`` topic: the service refused something (and went on)."""
-
-    code: str  # the header's ``error``: bad-msgpack, bad-version, bad-header, unknown-model, bad-shape, ...
-    message: str
-    stream: str | None = None
-    frame: int | None = None
-    count: int | None = None  # errors of this code so far
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-_RESULT_KEYS = {f for f in Result.__dataclass_fields__ if f not in ("outputs", "extra")}
-_ERROR_KEYS = {"error", "message", "stream", "frame", "count"}
-
-
-def _result(h: dict, outputs: list[np.ndarray]) -> Result:
-    missing = [k for k in ("stream", "frame", "model", "status") if k not in h]
-    if missing:
-        raise BadMessage(f"result header lacks {', '.join(missing)}: {h!r}")
-    known = {k: h[k] for k in _RESULT_KEYS if k in h}
-    extra = {k: v for k, v in h.items() if k not in _RESULT_KEYS and k not in ("v", "tensors", "topic")}
-    return Result(**known, outputs=outputs, extra=extra)
-
-
-def _error_report(h: dict) -> ErrorReport:
-    code, message = h.get("error", ""), h.get("message", "")
-    extra = {k: v for k, v in h.items() if k not in _ERROR_KEYS and k not in ("v", "error", "topic", "tensors")}
-    return ErrorReport(str(code), str(message), h.get("stream"), h.get("frame"), h.get("count"), extra)
-
-
 # ---- frames out ------------------------------------------------------------------------------------------
 
 
@@ -191,52 +100,6 @@ def _frame_parts(stream: str, frame: int, arrays: Sequence[np.ndarray], models: 
         return wire.encode_frame(header, arrays)
     except wire.ProtocolError as e:
         raise ValueError(f"cannot send frame {frame} of {stream!r}: {e}") from None
-
-
-CurveKeys = tuple  # (server public key, client public key, client secret key): Z85 text (40) or raw bytes (32)
-
-
-def load_curve_keys(server_key_file: str | os.PathLike[str], client_secret_file: str | os.PathLike[str]) -> CurveKeys:
-    """The ``curve=`` tuple from key files as ``zmq.auth.create_certificates`` writes them: the service's public
-    key file (``server.key``; its ``.key_secret`` works too) and this client's secret key file
-    (``client.key_secret``)."""
-    import zmq.auth
-
-    try:
-        server_pub, _ = zmq.auth.load_certificate(server_key_file)
-        pub, sec = zmq.auth.load_certificate(client_secret_file)
-    except (OSError, ValueError) as e:
-        raise ClientError(f"CURVE keys: {e}") from None
-    if sec is None:
-        raise ClientError(f"CURVE keys: {client_secret_file}: no secret-key in it (give the .key_secret file)")
-    return server_pub, pub, sec
-
-
-def _curve_keys(curve: CurveKeys | None, server_public_key: bytes | str | None, public_key: bytes | str | None,
-                secret_key: bytes | str | None) -> tuple[bytes, bytes, bytes] | None:
-    """The three CURVE keys as bytes from either form of the constructors' arguments; None: no CURVE."""
-    if curve is not None:
-        if server_public_key or public_key or secret_key:
-            raise ValueError("give curve=(server_pub, client_pub, client_sec) or the three curve_* keys, not both")
-        server_public_key, public_key, secret_key = curve
-    keys = (server_public_key, public_key, secret_key)
-    if not any(keys):
-        return None
-    if not all(keys):
-        raise ValueError("CURVE needs curve_server_public_key, curve_public_key and curve_secret_key")
-    b = [k.encode("ascii") if isinstance(k, str) else bytes(k) for k in keys]  # type: ignore[union-attr]
-    for k in b:
-        if len(k) not in (32, 40):
-            raise ValueError(f"not a CURVE key: {len(k)} bytes (40 characters of Z85 text, or 32 raw bytes)")
-    return b[0], b[1], b[2]
-
-
-def _curve_client(sock: zmq.Socket, keys: tuple[bytes, bytes, bytes] | None) -> None:
-    """Make ``sock`` a CURVE client of a service run with ``[sockets] curve_secret_key_file`` (before connect)."""
-    if keys is not None:
-        sock.setsockopt(zmq.CURVE_SERVERKEY, keys[0])
-        sock.setsockopt(zmq.CURVE_PUBLICKEY, keys[1])
-        sock.setsockopt(zmq.CURVE_SECRETKEY, keys[2])
 
 
 class _PushBase:

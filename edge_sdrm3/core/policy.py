@@ -1,6 +1,5 @@
-"""The policy contract (DESIGN.md §3): one required method, ``pick(view, now)``, and optional hooks.
-
-A policy is any object with a ``name`` and ``pick``. The optional hooks have no-op defaults:
+"""The policy contract (DESIGN.md §3): :class:`Policy`, one method to write, ``pick(view, now)``, and optional hooks
+declared with their no-op defaults:
 
 - ``observe(completion, now)``: a due frame's outcome (a tuner, a supernet selector learn from it);
 - ``variant_of(m) -> int``: the variant a new job of model ``m`` starts with (default 0, the largest);
@@ -8,94 +7,93 @@ A policy is any object with a ``name`` and ``pick``. The optional hooks have no-
 - ``params() -> dict`` / ``set_params(values)``: its tunable parameters (default: none);
 - ``tuning_history() -> list``: ``(window end ms, window UXCost, θ)`` of each online tuning window (default: none).
 
-The engine and the dispatcher never look a hook up while running: :func:`as_policy` wraps a policy once,
-at binding, in a :class:`Bound` whose hooks are the policy's own or the defaults. A wrapper rather than a
-base class, so that every policy file (and a test's ad-hoc policy) keeps the contract without inheriting
-anything.
+Every policy file subclasses :class:`Policy` and overrides what it has. :func:`as_policy` binds a policy once,
+into a :class:`Bound` that checks ``set_params``'s values, so that the engine and the dispatcher look nothing
+up while running. An object with only ``pick`` and ``name`` (a test's ad-hoc policy) is bound with the defaults.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from .types import Completion, ConfigError
 
 Decisions = list  # of Run | Drop | Wake (core.types)
 
 
-@runtime_checkable
-class Policy(Protocol):
-    """The required part: a name and ``pick``."""
+class Policy:
+    """A scheduling policy: ``pick`` (required) and the optional hooks, here with their no-op defaults."""
 
-    name: str
+    name: str = "policy"
+    uses_variants: bool = False
 
-    def pick(self, view: Any, now: float) -> Decisions: ...
+    def pick(self, view: Any, now: float) -> Decisions:
+        """The decisions (Run, Drop, Wake) for the ready jobs of ``view`` at ``now``."""
+        raise NotImplementedError(f"{type(self).__name__}.pick")
 
+    def observe(self, c: Completion, now: float) -> None:
+        """A due frame's outcome (default: ignored)."""
 
-class Hooks(Protocol):
-    """The optional part; :class:`Bound` gives every policy all of it."""
+    def variant_of(self, m: int) -> int:
+        """The variant a new job of model ``m`` starts with (default: 0, the largest)."""
+        return 0
 
-    uses_variants: bool
+    def params(self) -> dict[str, float]:
+        """The tunable parameters (default: none)."""
+        return {}
 
-    def observe(self, c: Completion, now: float) -> None: ...
+    def set_params(self, values: dict[str, float]) -> None:
+        """Take new values of some of ``params()``, already checked by :class:`Bound`."""
+        raise ConfigError(f"policy {self.name} has no parameters")
 
-    def variant_of(self, m: int) -> int: ...
-
-    def params(self) -> dict[str, float]: ...
-
-    def tuning_history(self) -> list: ...
-
-    def set_params(self, values: dict[str, float]) -> dict[str, float]: ...
-
-
-def _no_observe(c: Completion, now: float) -> None:
-    return None
-
-
-def _no_history() -> list:
-    return []
+    def tuning_history(self) -> list:
+        """``(window end ms, window UXCost, θ)`` of each online tuning window (default: none)."""
+        return []
 
 
-def _largest(m: int) -> int:
-    return 0
+class _PickOnly(Policy):
+    """An object with ``pick`` (and ``name``) that is not a :class:`Policy`: every hook has its default."""
+
+    def __init__(self, obj: Any) -> None:
+        self.name = getattr(obj, "name", type(obj).__name__)
+        self.pick = obj.pick  # type: ignore[method-assign]
 
 
 class Bound:
-    """A policy with every hook of the contract: its own where it has one, else the default."""
+    """A policy bound to the contract: its hooks as attributes, and ``set_params`` checked."""
 
-    __slots__ = ("_params", "_set_params", "name", "observe", "pick", "policy", "tuning_history", "uses_variants",
-                 "variant_of")
+    __slots__ = ("name", "observe", "pick", "policy", "tuning_history", "uses_variants", "variant_of")
 
     def __init__(self, policy: Any) -> None:
-        if not callable(getattr(policy, "pick", None)):
-            raise ConfigError(f"{type(policy).__name__} is not a policy: it has no pick(view, now)")
-        self.policy = policy
-        self.name: str = getattr(policy, "name", type(policy).__name__)
+        if not isinstance(policy, Policy):
+            if not callable(getattr(policy, "pick", None)):
+                raise ConfigError(f"{type(policy).__name__} is not a policy: it has no pick(view, now)")
+            policy = _PickOnly(policy)
+        self.policy: Policy = policy
+        self.name: str = policy.name
         self.pick: Callable[[Any, float], Decisions] = policy.pick
-        self.observe: Callable[[Completion, float], None] = getattr(policy, "observe", None) or _no_observe
-        self.variant_of: Callable[[int], int] = getattr(policy, "variant_of", None) or _largest
-        self.uses_variants: bool = bool(getattr(policy, "uses_variants", False))
-        self._params = getattr(policy, "params", None)
-        self._set_params = getattr(policy, "set_params", None)
-        self.tuning_history: Callable[[], list] = getattr(policy, "tuning_history", None) or _no_history
+        self.observe: Callable[[Completion, float], None] = policy.observe
+        self.variant_of: Callable[[int], int] = policy.variant_of
+        self.uses_variants: bool = bool(policy.uses_variants)
+        self.tuning_history: Callable[[], list] = policy.tuning_history
 
     def params(self) -> dict[str, float]:
         """The policy's tunable parameters (``{}``: none)."""
-        return dict(self._params()) if self._params is not None else {}
+        return dict(self.policy.params())
 
     def set_params(self, values: dict[str, float]) -> dict[str, float]:
         """Set some of the parameters; returns them all. ConfigError names a parameter that is unknown or not a
         finite number (nothing is changed then)."""
         known = self.params()
-        if not known or self._set_params is None:
+        if not known:
             raise ConfigError(f"policy {self.name} has no parameters")
         for k, v in values.items():
             if k not in known:
                 raise ConfigError(f"unknown parameter {k!r} of policy {self.name} (known: {', '.join(known)})")
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ConfigError(f"parameter {k} must be a finite number, got {v!r}")
-        self._set_params({k: float(v) for k, v in values.items()})
+        self.policy.set_params({k: float(v) for k, v in values.items()})
         return self.params()
 
 

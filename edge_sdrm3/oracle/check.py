@@ -34,8 +34,31 @@ class Checked:
 def check(inst: Instance, schedule: list[dict]) -> Checked:
     plat = inst.spec.platform
     acc_ids = [a.id for a in plat.accelerators]
-    job_of = {(j.model, j.frame): j for j in inst.jobs}
     problems: list[str] = []
+    per_job = _blocks_per_job(inst, schedule, acc_ids, problems)
+    end_of: dict[int, float] = {}  # completed jobs: end of the last block
+    energy: dict[int, float] = {}
+    busy = [0.0] * len(acc_ids)
+    on_acc: list[list[tuple[float, float, str]]] = [[] for _ in acc_ids]
+    for i in sorted(per_job, key=lambda i: _depth(inst, i)):  # upstream jobs first
+        ran = _run_job(inst, i, per_job[i], end_of, acc_ids, busy, on_acc, problems)
+        if ran is not None:
+            end_of[i], energy[i] = ran
+    problems += _overlaps(on_acc, acc_ids)
+    comps = _completions(inst, per_job, end_of, energy)
+    ref = [inst.costs.reference_energy(m) for m in range(len(inst.models))]
+    metrics = summarize(comps, model_infos(inst.models, ref), accelerators=acc_ids, busy_ms=busy,
+                        idle_power_mw=[a.idle_power_mw for a in plat.accelerators], duration_ms=inst.duration_ms)
+    if inst.min_accuracy is not None and metrics["accuracy"] < inst.min_accuracy - 1e-12 and any(
+            c.completed for c in comps):
+        problems.append(f"mean accuracy {metrics['accuracy']} is below the least asked for, {inst.min_accuracy}")
+    return Checked(problems, comps, metrics)
+
+
+def _blocks_per_job(inst: Instance, schedule: list[dict], acc_ids: list[str],
+                    problems: list[str]) -> dict[int, list[dict]]:
+    """The schedule's blocks by job index; a block of no due frame or on no accelerator is a problem."""
+    job_of = {(j.model, j.frame): j for j in inst.jobs}
     per_job: dict[int, list[dict]] = {}
     for r in schedule:
         j = job_of.get((r["model"], r["frame"]))
@@ -46,58 +69,72 @@ def check(inst: Instance, schedule: list[dict]) -> Checked:
             problems.append(f"{r['model']}#{r['frame']}: no accelerator {r['accelerator']!r}")
             continue
         per_job.setdefault(j.index, []).append(r)
-    end_of: dict[int, float] = {}  # completed jobs: end of the last block
-    busy = [0.0] * len(acc_ids)
-    on_acc: list[list[tuple[float, float, str]]] = [[] for _ in acc_ids]
-    energy: dict[int, float] = {}
-    for i in sorted(per_job, key=lambda i: _depth(inst, i)):  # upstream jobs first
-        j = inst.jobs[i]
-        name = f"{j.model}#{j.frame}"
-        blocks = sorted(per_job[i], key=lambda r: r["segment"])
-        n = inst.models[j.m].n_segments
-        if [r["segment"] for r in blocks] != list(range(n)):
-            problems.append(f"{name}: segments {[r['segment'] for r in blocks]}, expected 0..{n - 1} once each")
-            continue
-        variants = {r["variant"] for r in blocks}
-        if len(variants) != 1 or next(iter(variants)) not in j.variants:
-            problems.append(f"{name}: variants {sorted(variants)}, expected one of {list(j.variants)}")
-            continue
-        if not j.runnable:
-            problems.append(f"{name}: runs, but is never released (no upstream frame)")
-            continue
-        ready = j.release_ms
-        if j.upstream is not None:
-            if j.upstream not in end_of:
-                problems.append(f"{name}: runs, but its upstream job did not complete")
-                continue
-            ready = max(ready, end_of[j.upstream])
-        v = blocks[0]["variant"]
-        prev_acc, t, e = -1, ready, 0.0
-        for r in blocks:
-            s, a = r["segment"], acc_ids.index(r["accelerator"])
-            lat = inst.latency_ms(j, v, s, a)
-            en = inst.energy_mj(j, v, s, a)
-            if prev_acc >= 0 and prev_acc != a:
-                lat += plat.handoff_ms
-                en += plat.handoff_mj
-            if r["start_ms"] < t - TOL_MS:
-                problems.append(f"{name} segment {s}: starts at {r['start_ms']} ms, before {t} ms")
-            if abs(r["end_ms"] - r["start_ms"] - lat) > TOL_MS:
-                problems.append(f"{name} segment {s}: lasts {r['end_ms'] - r['start_ms']} ms, its latency is {lat} ms")
-            t = r["start_ms"] + lat
-            e += en
-            busy[a] += lat
-            on_acc[a].append((r["start_ms"], t, f"{name} segment {s}"))
-            prev_acc = a
-        if t > j.deadline_ms + TOL_MS:
-            problems.append(f"{name}: ends at {t} ms, after its deadline {j.deadline_ms} ms")
-        end_of[i] = t
-        energy[i] = e
+    return per_job
+
+
+def _run_job(inst: Instance, i: int, blocks: list[dict], end_of: dict[int, float], acc_ids: list[str],
+             busy: list[float], on_acc: list[list[tuple[float, float, str]]],
+             problems: list[str]) -> tuple[float, float] | None:
+    """Job ``i``'s blocks timed from the costs: (its end, its energy), each block's time added to its accelerator's
+    ``busy`` and ``on_acc``; None when the job cannot count as run (wrong segments or variant, not released)."""
+    plat = inst.spec.platform
+    j = inst.jobs[i]
+    name = f"{j.model}#{j.frame}"
+    blocks = sorted(blocks, key=lambda r: r["segment"])
+    n = inst.models[j.m].n_segments
+    if [r["segment"] for r in blocks] != list(range(n)):
+        problems.append(f"{name}: segments {[r['segment'] for r in blocks]}, expected 0..{n - 1} once each")
+        return None
+    variants = {r["variant"] for r in blocks}
+    if len(variants) != 1 or next(iter(variants)) not in j.variants:
+        problems.append(f"{name}: variants {sorted(variants)}, expected one of {list(j.variants)}")
+        return None
+    if not j.runnable:
+        problems.append(f"{name}: runs, but is never released (no upstream frame)")
+        return None
+    ready = j.release_ms
+    if j.upstream is not None:
+        if j.upstream not in end_of:
+            problems.append(f"{name}: runs, but its upstream job did not complete")
+            return None
+        ready = max(ready, end_of[j.upstream])
+    v = blocks[0]["variant"]
+    prev_acc, t, e = -1, ready, 0.0
+    for r in blocks:
+        s, a = r["segment"], acc_ids.index(r["accelerator"])
+        lat = inst.latency_ms(j, v, s, a)
+        en = inst.energy_mj(j, v, s, a)
+        if prev_acc >= 0 and prev_acc != a:
+            lat += plat.handoff_ms
+            en += plat.handoff_mj
+        if r["start_ms"] < t - TOL_MS:
+            problems.append(f"{name} segment {s}: starts at {r['start_ms']} ms, before {t} ms")
+        if abs(r["end_ms"] - r["start_ms"] - lat) > TOL_MS:
+            problems.append(f"{name} segment {s}: lasts {r['end_ms'] - r['start_ms']} ms, its latency is {lat} ms")
+        t = r["start_ms"] + lat
+        e += en
+        busy[a] += lat
+        on_acc[a].append((r["start_ms"], t, f"{name} segment {s}"))
+        prev_acc = a
+    if t > j.deadline_ms + TOL_MS:
+        problems.append(f"{name}: ends at {t} ms, after its deadline {j.deadline_ms} ms")
+    return t, e
+
+
+def _overlaps(on_acc: list[list[tuple[float, float, str]]], acc_ids: list[str]) -> list[str]:
+    """Blocks that overlap on one accelerator, one problem per pair in start order."""
+    problems = []
     for a, xs in enumerate(on_acc):
         xs.sort()
         for (_, e0, n0), (s1, _, n1) in pairwise(xs):
             if e0 > s1 + TOL_MS:
                 problems.append(f"{acc_ids[a]}: {n0} (until {e0} ms) overlaps {n1} (from {s1} ms)")
+    return problems
+
+
+def _completions(inst: Instance, per_job: dict[int, list[dict]], end_of: dict[int, float],
+                 energy: dict[int, float]) -> list[Completion]:
+    """One completion per due frame: done when its job ran, else dropped by the oracle."""
     comps = []
     for j in inst.jobs:
         if j.index in end_of:
@@ -110,13 +147,7 @@ def check(inst: Instance, schedule: list[dict]) -> Checked:
         else:
             comps.append(Completion(j.model, j.frame, 0, "", j.release_ms, -1.0, j.release_ms, j.deadline_ms, 0.0,
                                     DROPPED, "oracle"))
-    ref = [inst.costs.reference_energy(m) for m in range(len(inst.models))]
-    metrics = summarize(comps, model_infos(inst.models, ref), accelerators=acc_ids, busy_ms=busy,
-                        idle_power_mw=[a.idle_power_mw for a in plat.accelerators], duration_ms=inst.duration_ms)
-    if inst.min_accuracy is not None and metrics["accuracy"] < inst.min_accuracy - 1e-12 and any(
-            c.completed for c in comps):
-        problems.append(f"mean accuracy {metrics['accuracy']} is below the least asked for, {inst.min_accuracy}")
-    return Checked(problems, comps, metrics)
+    return comps
 
 
 def _depth(inst: Instance, i: int) -> int:

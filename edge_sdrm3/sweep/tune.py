@@ -9,7 +9,7 @@ perturbs the best of round 1 (``--trials`` / 2 more). The defaults are always a 
 is never worse than the defaults on the training seeds.
 
 The parameters searched are read from the policy's constructor: its keyword arguments with a
-number or true/false default, and the fields of its θ (``policy.theta``, a dataclass). Ranges: a
+number or true/false default, and the fields of its θ (``params()``). Ranges: a
 positive default d spans [d/4, 4d] on a log scale (at most 1 when d < 1), a zero default [0, 1],
 true/false either.
 
@@ -19,7 +19,6 @@ true/false either.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import inspect
 import json
 import math
@@ -46,12 +45,9 @@ def searchable(policy: str) -> dict[str, object]:
             continue
         if isinstance(p.default, (bool, int, float)):
             out[name] = p.default
-    theta = getattr(obj, "theta", None)
-    if dataclasses.is_dataclass(theta):
-        for f in dataclasses.fields(theta):
-            v = getattr(theta, f.name)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[f.name] = float(v)
+    for k, v in obj.params().items():  # θ's fields, through the policy contract
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = float(v)
     return out
 
 

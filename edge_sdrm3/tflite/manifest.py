@@ -170,125 +170,147 @@ def _range(v: list | None) -> tuple[float, float] | None:
 
 def parse_manifest(doc: dict, path: str | Path = "<manifest>") -> Manifest:
     p = Path(path)
-    where = str(p)
-
-    def fail(key: str, msg: str) -> ManifestError:
-        return ManifestError(f"{where}: {key}: {msg}")
-
+    r = _Reader(str(p))
     if doc.get("format") != FORMAT:
-        raise fail("format", f"expected {FORMAT!r}, got {doc.get('format')!r}")
+        raise r.fail("format", f"expected {FORMAT!r}, got {doc.get('format')!r}")
     if doc.get("version") != 1:
-        raise fail("version", f"expected 1, got {doc.get('version')!r}")
+        raise r.fail("version", f"expected 1, got {doc.get('version')!r}")
     models_doc = doc.get("models")
     if not isinstance(models_doc, dict) or not models_doc:
-        raise fail("models", "missing or empty table")
+        raise r.fail("models", "missing or empty table")
+    models = {name: _model(r, name, m) for name, m in models_doc.items()}
+    _check_cascades(r, models)
+    return Manifest(p, models)
 
-    def need(d: dict, key: str, typ, ctx: str, default: Any = ..., check=None):
+
+class _Reader:
+    """Reads typed, checked values out of the manifest's tables; its errors name the file and the key."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, key: str, msg: str) -> ManifestError:
+        return ManifestError(f"{self.where}: {key}: {msg}")
+
+    def need(self, d: dict, key: str, typ, ctx: str, default: Any = ..., check=None):
+        """``d[key]`` as a ``typ`` (an int is taken for a float) that passes ``check`` (it returns an error message
+        or None); ``default`` when absent, or an error when there is none."""
         if key not in d:
             if default is ...:
-                raise fail(f"{ctx}.{key}", "missing")
+                raise self.fail(f"{ctx}.{key}", "missing")
             return default
         v = d[key]
         if typ is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
-            raise fail(f"{ctx}.{key}", f"expected {getattr(typ, '__name__', typ)}, got {type(v).__name__} {v!r}")
+            raise self.fail(f"{ctx}.{key}", f"expected {getattr(typ, '__name__', typ)}, got {type(v).__name__} {v!r}")
         if check is not None:
             msg = check(v)
             if msg:
-                raise fail(f"{ctx}.{key}", msg)
+                raise self.fail(f"{ctx}.{key}", msg)
         return v
 
-    def specs(m: dict, key: str, ctx: str) -> tuple[TensorSpec, ...]:
-        items = need(m, key, list, ctx, check=lambda v: None if v else "empty list")
-        out = []
-        for i, t in enumerate(items):
-            c = f"{ctx}.{key}[{i}]"
-            if not isinstance(t, dict):
-                raise fail(c, f"expected a table, got {type(t).__name__}")
-            shape = need(t, "shape", list, c, check=lambda v: None if all(
-                isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1) for d in v) and v
-                else "expected a non-empty list of positive integers (-1 for a dynamic dimension)")
-            out.append(TensorSpec(need(t, "name", str, c), tuple(shape),
-                                  need(t, "dtype", str, c, check=lambda v: None if v in DTYPES
-                                       else f"unknown dtype {v!r} (one of {', '.join(DTYPES)})"),
-                                  need(t, "note", str, c, ""),
-                                  need(t, "layout", str, c, "", check=lambda v: None if v in LAYOUTS
-                                       else f"unknown layout {v!r} (one of {', '.join(LAYOUTS)})"),
-                                  need(t, "channels", str, c, "", check=lambda v: None if v in CHANNELS
-                                       else f"unknown channels {v!r} (one of {', '.join(CHANNELS)})"),
-                                  _range(need(t, "range", list, c, None, check=_range_error))))
-            if bool(out[-1].layout) != bool(out[-1].channels):
-                raise fail(c, "an image input declares both layout and channels")
-            if out[-1].layout and not (len(shape) == 4 and shape[3] == CHANNELS[out[-1].channels]):
-                raise fail(f"{c}.channels", f"{out[-1].channels} needs an NHWC shape with "
-                                            f"{CHANNELS[out[-1].channels]} channels, the shape is {shape}")
-            if out[-1].layout and out[-1].dtype.startswith("float") and out[-1].range is None:
-                raise fail(f"{c}.range", "a float image input needs its value range, e.g. [0.0, 1.0]")
-        return tuple(out)
+    def specs(self, m: dict, key: str, ctx: str) -> tuple[TensorSpec, ...]:
+        """A model's ``inputs`` or ``outputs``: a non-empty list of tensor tables."""
+        items = self.need(m, key, list, ctx, check=lambda v: None if v else "empty list")
+        return tuple(self.spec(t, f"{ctx}.{key}[{i}]") for i, t in enumerate(items))
 
-    models: dict[str, ModelEntry] = {}
-    for name, m in models_doc.items():
-        ctx = f"models.{name}"
-        if not isinstance(m, dict):
-            raise fail(ctx, f"expected a table, got {type(m).__name__}")
-        location = need(m, "location", str, ctx, "repo",
-                        check=lambda v: None if v in ("repo", "cache") else f"expected 'repo' or 'cache', got {v!r}")
-        segments = need(m, "segments", int, ctx, 1, check=lambda v: None if v >= 1 else "must be >= 1")
-        vdocs = need(m, "variants", list, ctx, check=lambda v: None if v else "a model needs at least one variant")
-        variants = []
-        for i, v in enumerate(vdocs):
-            c = f"{ctx}.variants[{i}]"
-            if not isinstance(v, dict):
-                raise fail(c, f"expected a table, got {type(v).__name__}")
-            acc = v.get("accuracy")
-            if acc == "none":
-                acc = None
-            elif acc is not None:
-                acc = need(v, "accuracy", float, c,
-                           check=lambda x: None if 0.0 <= x <= 1.0 else f"must be a fraction in [0, 1], got {x}")
-            seg_files = tuple(need(v, "segment_files", list, c, [], check=lambda x, n=segments: None if not x or (
-                len(x) == n and all(isinstance(s, str) for s in x))
-                else f"expected {segments} file names (the model's segment count)"))  # noqa: B023 - called at once
-            variants.append(VariantEntry(
-                name=need(v, "name", str, c),
-                file=need(v, "file", str, c, check=lambda x: None if x.endswith(".tflite") else "expected a .tflite file"),
-                sha256=need(v, "sha256", str, c, check=lambda x: None if _SHA.match(x)
-                            else "expected 64 lower-case hex digits"),
-                size=need(v, "size", int, c, check=lambda x: None if x > 0 else "must be > 0"),
-                accuracy=acc,
-                accuracy_source=need(v, "accuracy_source", str, c, check=lambda x: None if x.strip() else "empty"),
-                width=need(v, "width", float, c, None, check=lambda x: None if 0 < x <= 1 else "must be in (0, 1]"),
-                wheel_path=need(v, "wheel_path", str, c, None),
-                edgetpu_file=need(v, "edgetpu_file", str, c, None),
-                segment_files=seg_files,
-            ))
-        names = [v.name for v in variants]
-        if len(set(names)) != len(names):
-            raise fail(f"{ctx}.variants", f"duplicate variant names {names}")
-        if location == "cache" and not need(m, "source", str, ctx, ""):
-            raise fail(f"{ctx}.source", "a model whose files live in the cache must say where they come from")
-        models[name] = ModelEntry(
-            name=name,
-            task=need(m, "task", str, ctx),
-            location=location,
-            inputs=specs(m, "inputs", ctx),
-            outputs=specs(m, "outputs", ctx),
-            variants=tuple(variants),
-            segments=segments,
-            description=need(m, "description", str, ctx, ""),
-            source=need(m, "source", str, ctx, ""),
-            upstream=need(m, "upstream", str, ctx, None),
-            trigger=need(m, "trigger", str, ctx, ""),
-        )
+    def spec(self, t: Any, c: str) -> TensorSpec:
+        """One tensor; an image input declares its layout, channels (matching its shape) and, if float, range."""
+        need = self.need
+        if not isinstance(t, dict):
+            raise self.fail(c, f"expected a table, got {type(t).__name__}")
+        shape = need(t, "shape", list, c, check=lambda v: None if all(
+            isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1) for d in v) and v
+            else "expected a non-empty list of positive integers (-1 for a dynamic dimension)")
+        spec = TensorSpec(need(t, "name", str, c), tuple(shape),
+                          need(t, "dtype", str, c, check=lambda v: None if v in DTYPES
+                               else f"unknown dtype {v!r} (one of {', '.join(DTYPES)})"),
+                          need(t, "note", str, c, ""),
+                          need(t, "layout", str, c, "", check=lambda v: None if v in LAYOUTS
+                               else f"unknown layout {v!r} (one of {', '.join(LAYOUTS)})"),
+                          need(t, "channels", str, c, "", check=lambda v: None if v in CHANNELS
+                               else f"unknown channels {v!r} (one of {', '.join(CHANNELS)})"),
+                          _range(need(t, "range", list, c, None, check=_range_error)))
+        if bool(spec.layout) != bool(spec.channels):
+            raise self.fail(c, "an image input declares both layout and channels")
+        if spec.layout and not (len(shape) == 4 and shape[3] == CHANNELS[spec.channels]):
+            raise self.fail(f"{c}.channels", f"{spec.channels} needs an NHWC shape with "
+                                             f"{CHANNELS[spec.channels]} channels, the shape is {shape}")
+        if spec.layout and spec.dtype.startswith("float") and spec.range is None:
+            raise self.fail(f"{c}.range", "a float image input needs its value range, e.g. [0.0, 1.0]")
+        return spec
+
+
+def _model(r: _Reader, name: str, m: Any) -> ModelEntry:
+    """One ``[models.NAME]`` table: its fields, its variants (distinct names), where its files come from."""
+    ctx = f"models.{name}"
+    if not isinstance(m, dict):
+        raise r.fail(ctx, f"expected a table, got {type(m).__name__}")
+    need = r.need
+    location = need(m, "location", str, ctx, "repo",
+                    check=lambda v: None if v in ("repo", "cache") else f"expected 'repo' or 'cache', got {v!r}")
+    segments = need(m, "segments", int, ctx, 1, check=lambda v: None if v >= 1 else "must be >= 1")
+    vdocs = need(m, "variants", list, ctx, check=lambda v: None if v else "a model needs at least one variant")
+    variants = [_variant(r, v, f"{ctx}.variants[{i}]", segments) for i, v in enumerate(vdocs)]
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise r.fail(f"{ctx}.variants", f"duplicate variant names {names}")
+    if location == "cache" and not need(m, "source", str, ctx, ""):
+        raise r.fail(f"{ctx}.source", "a model whose files live in the cache must say where they come from")
+    return ModelEntry(
+        name=name,
+        task=need(m, "task", str, ctx),
+        location=location,
+        inputs=r.specs(m, "inputs", ctx),
+        outputs=r.specs(m, "outputs", ctx),
+        variants=tuple(variants),
+        segments=segments,
+        description=need(m, "description", str, ctx, ""),
+        source=need(m, "source", str, ctx, ""),
+        upstream=need(m, "upstream", str, ctx, None),
+        trigger=need(m, "trigger", str, ctx, ""),
+    )
+
+
+def _variant(r: _Reader, v: Any, c: str, segments: int) -> VariantEntry:
+    """One ``[[models.NAME.variants]]`` table; ``segments``: the model's segment count (its segment files')."""
+    if not isinstance(v, dict):
+        raise r.fail(c, f"expected a table, got {type(v).__name__}")
+    need = r.need
+    acc = v.get("accuracy")
+    if acc == "none":
+        acc = None
+    elif acc is not None:
+        acc = need(v, "accuracy", float, c,
+                   check=lambda x: None if 0.0 <= x <= 1.0 else f"must be a fraction in [0, 1], got {x}")
+    seg_files = tuple(need(v, "segment_files", list, c, [], check=lambda x: None if not x or (
+        len(x) == segments and all(isinstance(s, str) for s in x))
+        else f"expected {segments} file names (the model's segment count)"))
+    return VariantEntry(
+        name=need(v, "name", str, c),
+        file=need(v, "file", str, c, check=lambda x: None if x.endswith(".tflite") else "expected a .tflite file"),
+        sha256=need(v, "sha256", str, c, check=lambda x: None if _SHA.match(x)
+                    else "expected 64 lower-case hex digits"),
+        size=need(v, "size", int, c, check=lambda x: None if x > 0 else "must be > 0"),
+        accuracy=acc,
+        accuracy_source=need(v, "accuracy_source", str, c, check=lambda x: None if x.strip() else "empty"),
+        width=need(v, "width", float, c, None, check=lambda x: None if 0 < x <= 1 else "must be in (0, 1]"),
+        wheel_path=need(v, "wheel_path", str, c, None),
+        edgetpu_file=need(v, "edgetpu_file", str, c, None),
+        segment_files=seg_files,
+    )
+
+
+def _check_cascades(r: _Reader, models: dict[str, ModelEntry]) -> None:
+    """Every ``upstream`` names a model of the manifest, and no cascade loops back on itself."""
     for m in models.values():
         if m.upstream is not None and m.upstream not in models:
-            raise fail(f"models.{m.name}.upstream", f"no model {m.upstream!r} in the manifest")
+            raise r.fail(f"models.{m.name}.upstream", f"no model {m.upstream!r} in the manifest")
     for m in models.values():  # cascades must be acyclic
         seen, cur = {m.name}, m.upstream
         while cur is not None:
             if cur in seen:
-                raise fail(f"models.{m.name}.upstream", "the cascade loops back on itself")
+                raise r.fail(f"models.{m.name}.upstream", "the cascade loops back on itself")
             seen.add(cur)
             cur = models[cur].upstream
-    return Manifest(p, models)

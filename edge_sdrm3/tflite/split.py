@@ -198,8 +198,33 @@ def split_model_info(path: str | Path, n_segments: int, out_dir: str | Path,
     model = read_model(src)
     check_splittable(model, str(src))
     sg = model.subgraphs[0]
-    ops = sg.operators
     flags = constant_ops(model)
+    compute, costs, bounds = _compute_bounds(src, model, flags, n_segments, cuts)
+    flow = _Dataflow(model, flags, compute, bounds)
+    flow.check_outputs(src)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = src.name.removesuffix(".tflite")
+    infos: list[SegmentInfo] = []
+    for s in range(n_segments):
+        seg_ops, inputs, outputs = flow.segment(s)
+        if not outputs:
+            raise SplitError(f"{src}: segment {s + 1} (compute operators {bounds[s]}..{bounds[s + 1] - 1}) "
+                             "produces nothing used later; choose other cuts")
+        seg_model = _segment_model(model, seg_ops, inputs, outputs, f"{stem} segment {s + 1}/{n_segments}")
+        p = write_model(seg_model, out / f"{stem}.seg{s + 1}of{n_segments}.tflite")
+        infos.append(SegmentInfo(p, bounds[s], bounds[s + 1], sum(costs[bounds[s]:bounds[s + 1]]),
+                                 tuple(_name(sg.tensors[t]) for t in inputs),
+                                 tuple(_name(sg.tensors[t]) for t in outputs)))
+    return infos
+
+
+def _compute_bounds(src: Path, model: fb.ModelT, flags: list[bool], n_segments: int,
+                    cuts: Sequence[int] | None) -> tuple[list[int], list[int], list[int]]:
+    """(the compute operators' indices, their costs, segment bounds among them: ``[0, *cuts, len(compute)]``);
+    ``cuts`` checked when given, else balanced."""
+    ops = model.subgraphs[0].operators
     compute = [k for k, c in enumerate(flags) if not c]
     if not compute:
         raise SplitError(f"{src}: has no operator that reads an activation")
@@ -211,73 +236,78 @@ def split_model_info(path: str | Path, n_segments: int, out_dir: str | Path,
         if len(cuts) != n_segments - 1 or any(not 0 < c < len(compute) for c in cuts) or cuts != sorted(set(cuts)):
             raise SplitError(f"{src}: cuts {cuts} do not make {n_segments} non-empty segments of "
                              f"{len(compute)} compute operators")
-    bounds = [0, *cuts, len(compute)]
+    return compute, costs, [0, *cuts, len(compute)]
 
-    const = [_is_const(model, t) for t in sg.tensors]
-    producer: dict[int, int] = {}
-    for k, op in enumerate(ops):
-        for t in op.outputs or []:
-            if t >= 0:
-                producer[t] = k
-    derived = list(const)  # constants and tensors computed from constants only
-    for k, op in enumerate(ops):
-        if flags[k]:
+
+class _Dataflow:
+    """Which operator makes each tensor, which tensors are constants or made from constants only, and the last
+    segment that reads each tensor: what a segment's operators, inputs and outputs are made of."""
+
+    def __init__(self, model: fb.ModelT, flags: list[bool], compute: list[int], bounds: list[int]) -> None:
+        sg = model.subgraphs[0]
+        self.sg = sg
+        self.ops = ops = sg.operators
+        self.compute, self.bounds = compute, bounds
+        self.const = [_is_const(model, t) for t in sg.tensors]
+        self.producer: dict[int, int] = {}
+        for k, op in enumerate(ops):
             for t in op.outputs or []:
                 if t >= 0:
-                    derived[t] = True
-    seg_of = {k: s for s in range(n_segments) for k in compute[bounds[s]:bounds[s + 1]]}
-    last_seg: dict[int, int] = {}
-    for k in compute:
-        for t in ops[k].inputs or []:
-            if t >= 0:
-                last_seg[t] = seg_of[k]
-    model_outputs = list(sg.outputs or [])
-    model_inputs = list(sg.inputs or [])
-    for t in model_outputs:
-        if derived[t]:
-            raise SplitError(f"{src}: output tensor {_name(sg.tensors[t])!r} is a constant; cannot be split")
-        if t not in producer and t not in model_inputs:
-            raise SplitError(f"{src}: output tensor {_name(sg.tensors[t])!r} is produced by no operator")
+                    self.producer[t] = k
+        self.derived = list(self.const)  # constants and tensors computed from constants only
+        for k, op in enumerate(ops):
+            if flags[k]:
+                for t in op.outputs or []:
+                    if t >= 0:
+                        self.derived[t] = True
+        seg_of = {k: s for s in range(len(bounds) - 1) for k in compute[bounds[s]:bounds[s + 1]]}
+        self.last_seg: dict[int, int] = {}
+        for k in compute:
+            for t in ops[k].inputs or []:
+                if t >= 0:
+                    self.last_seg[t] = seg_of[k]
+        self.model_outputs = list(sg.outputs or [])
+        self.model_inputs = list(sg.inputs or [])
 
-    def const_closure(ks: list[int]) -> set[int]:
+    def check_outputs(self, src: Path) -> None:
+        """Every model output is computed from the input by some operator (or is an input)."""
+        for t in self.model_outputs:
+            if self.derived[t]:
+                raise SplitError(f"{src}: output tensor {_name(self.sg.tensors[t])!r} is a constant; cannot be split")
+            if t not in self.producer and t not in self.model_inputs:
+                raise SplitError(f"{src}: output tensor {_name(self.sg.tensors[t])!r} is produced by no operator")
+
+    def const_closure(self, ks: list[int]) -> set[int]:
+        """The constant-only operators whose results the operators ``ks`` read, directly or not."""
+        ops, derived, const = self.ops, self.derived, self.const
         need: set[int] = set()
         stack = [t for k in ks for t in (ops[k].inputs or []) if t >= 0 and derived[t] and not const[t]]
         while stack:
             t = stack.pop()
-            k = producer[t]
+            k = self.producer[t]
             if k in need:
                 continue
             need.add(k)
             stack += [u for u in (ops[k].inputs or []) if u >= 0 and derived[u] and not const[u]]
         return need
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = src.name.removesuffix(".tflite")
-    infos: list[SegmentInfo] = []
-    for s in range(n_segments):
-        main = compute[bounds[s]:bounds[s + 1]]
-        seg_ops = [ops[k] for k in sorted(set(main) | const_closure(main))]
+    def segment(self, s: int) -> tuple[list[fb.OperatorT], list[int], list[int]]:
+        """Segment ``s``'s operators (its compute operators and the constant ones they need), its input tensors
+        (model inputs first, in their order, then crossing activations in order of first use) and its outputs
+        (what it makes that a later segment reads or that the model outputs)."""
+        ops, derived, model_inputs = self.ops, self.derived, self.model_inputs
+        main = self.compute[self.bounds[s]:self.bounds[s + 1]]
+        seg_ops = [ops[k] for k in sorted(set(main) | self.const_closure(main))]
         produced = {t for op in seg_ops for t in (op.outputs or []) if t >= 0}
         inputs: list[int] = []
         for op in seg_ops:
             for t in list(op.inputs or []) + list(op.intermediates or []):
                 if t >= 0 and not derived[t] and t not in produced and t not in inputs:
                     inputs.append(t)
-        # model inputs keep their original order first, then crossing activations in order of first use
         inputs = [t for t in model_inputs if t in inputs] + [t for t in inputs if t not in model_inputs]
         outputs = [t for k in main for t in (ops[k].outputs or []) if t >= 0 and
-                   (t in model_outputs or last_seg.get(t, -1) > s)]
-        outputs = list(dict.fromkeys(outputs))
-        if not outputs:
-            raise SplitError(f"{src}: segment {s + 1} (compute operators {bounds[s]}..{bounds[s + 1] - 1}) "
-                             "produces nothing used later; choose other cuts")
-        seg_model = _segment_model(model, seg_ops, inputs, outputs, f"{stem} segment {s + 1}/{n_segments}")
-        p = write_model(seg_model, out / f"{stem}.seg{s + 1}of{n_segments}.tflite")
-        infos.append(SegmentInfo(p, bounds[s], bounds[s + 1], sum(costs[bounds[s]:bounds[s + 1]]),
-                                 tuple(_name(sg.tensors[t]) for t in inputs),
-                                 tuple(_name(sg.tensors[t]) for t in outputs)))
-    return infos
+                   (t in self.model_outputs or self.last_seg.get(t, -1) > s)]
+        return seg_ops, inputs, list(dict.fromkeys(outputs))
 
 
 def _segment_model(model: fb.ModelT, seg_ops: list[fb.OperatorT], inputs: list[int], outputs: list[int],

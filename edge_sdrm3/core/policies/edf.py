@@ -2,11 +2,12 @@
 accelerator where its next segment is fastest (ties: lowest index)."""
 from __future__ import annotations
 
+from ..policy import Policy
 from ._registry import each_to_fastest_free, register
 
 
 @register("edf")
-class EDF:
+class EDF(Policy):
     name = "edf"
 
     def pick(self, view, now: float) -> list:

@@ -18,6 +18,7 @@ booked). The pick stops when no accelerator is free now.
 """
 from __future__ import annotations
 
+from ..policy import Policy
 from ..types import INF, Drop, Run
 from ._registry import register
 
@@ -38,7 +39,7 @@ def cascade_cuts(models, costs) -> list[float]:
 
 
 @register("edf_firm")
-class EDFFirm:
+class EDFFirm(Policy):
     name = "edf_firm"
 
     def __init__(self, slack_use: float = 0.3) -> None:

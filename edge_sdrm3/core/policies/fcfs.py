@@ -2,11 +2,12 @@
 segment is fastest. Also the dispatcher's fallback."""
 from __future__ import annotations
 
+from ..policy import Policy
 from ._registry import each_to_fastest_free, register
 
 
 @register("fcfs")
-class FCFS:
+class FCFS(Policy):
     name = "fcfs"
 
     def pick(self, view, now: float) -> list:

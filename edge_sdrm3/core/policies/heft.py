@@ -8,6 +8,7 @@ jobs never plan on the same one. A job planned on a busy accelerator waits for i
 """
 from __future__ import annotations
 
+from ..policy import Policy
 from ..types import INF, Run
 from ._registry import register
 
@@ -21,7 +22,7 @@ def upward_rank(job) -> float:
 
 
 @register("heft")
-class HEFT:
+class HEFT(Policy):
     name = "heft"
 
     def pick(self, view, now: float) -> list:

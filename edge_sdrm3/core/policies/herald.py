@@ -14,12 +14,13 @@ and waits while that one is busy.
 """
 from __future__ import annotations
 
+from ..policy import Policy
 from ..types import INF, Run
 from ._registry import register
 
 
 @register("herald")
-class Herald:
+class Herald(Policy):
     name = "herald"
 
     def __init__(self) -> None:

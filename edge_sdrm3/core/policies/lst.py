@@ -3,11 +3,12 @@ if every remaining segment ran on its fastest accelerator; ties: release, then i
 accelerator where its next segment is fastest (ties: lowest index)."""
 from __future__ import annotations
 
+from ..policy import Policy
 from ._registry import each_to_fastest_free, register
 
 
 @register("lst")
-class LST:
+class LST(Policy):
     name = "lst"
 
     def pick(self, view, now: float) -> list:

@@ -13,12 +13,13 @@ first. Each goes to the free accelerator where its next block is fastest (ties: 
 """
 from __future__ import annotations
 
+from ..policy import Policy
 from ..scores import EPS_MS
 from ._registry import each_to_fastest_free, register
 
 
 @register("planaria")
-class Planaria:
+class Planaria(Policy):
     name = "planaria"
 
     def __init__(self, priority: float = 1.0) -> None:

@@ -11,12 +11,13 @@ Preemption happens at segment boundaries.
 """
 from __future__ import annotations
 
+from ..policy import Policy
 from ..types import INF, Run
 from ._registry import register
 
 
 @register("prema")
-class PREMA:
+class PREMA(Policy):
     name = "prema"
 
     LEVELS = (1.0, 3.0, 9.0)

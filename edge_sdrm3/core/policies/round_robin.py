@@ -3,12 +3,13 @@ over between picks, ignoring cost. An accelerator that is busy (or cannot run th
 is skipped and the rotation moves on."""
 from __future__ import annotations
 
+from ..policy import Policy
 from ..types import INF, Run
 from ._registry import register
 
 
 @register("round_robin")
-class RoundRobin:
+class RoundRobin(Policy):
     name = "round_robin"
 
     def __init__(self) -> None:

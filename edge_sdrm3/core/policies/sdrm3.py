@@ -36,11 +36,14 @@ ratio for comparison.
 from __future__ import annotations
 
 import inspect
+from bisect import insort
 from dataclasses import asdict, replace
+from heapq import heapify, heappop, heappush
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
-from ..scores import EPS_MS, Theta, fairness, hopeless, map_score, urgency
+from ..policy import Policy
+from ..scores import EPS_MS, Theta, map_score, urgency
 from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Job, Run
 from ._registry import register
@@ -59,6 +62,7 @@ class Candidate(NamedTuple):
     fairness: float  # F: time since its last progress, in units of its next block
     job: Job
     rest: float  # best-case time of its blocks after the next
+    work: float  # best-case time of its blocks from the next on
 
 
 class Ranked(NamedTuple):
@@ -84,7 +88,7 @@ class Placement(NamedTuple):
 
 
 @register("sdrm3")
-class SDRM3:
+class SDRM3(Policy):
     name = "sdrm3"
     uses_variants = False
 
@@ -166,17 +170,20 @@ class SDRM3:
         if self.lookahead:
             items += [(dl, INF, None, 0.0, False, 0.0, r, lat) for r, dl, lat, _ in self._upcoming(view, now, horizon)]
         rest = [la[job.seg + 1:] for la in job.lat]
-        counts = []
+        slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
         for acc, end in ((a, f), (fast_a, fast_f)):
+            own = 1 if not rest[0] and end > job.deadline else 0
+            if slow is not None and slow - own <= 0:
+                return True
             start = list(t_at)
             start[acc] = end
             mine = [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] if rest[0] else []
             its = sorted(items + mine, key=lambda it: (it[0], it[1]))
-            n_late = _first_late(its, start, accs, count=True, lst=self._lst)
-            if not rest[0] and end > job.deadline:
-                n_late += 1
-            counts.append(n_late)
-        return counts[0] <= counts[1]
+            if slow is None:
+                slow = _first_late(its, start, accs, count=True, lst=self._lst) + own
+            else:  # no fewer late jobs with the faster choice once the count reaches the slower one's
+                return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own) + own
+        return True
 
     def _shedding_pays(self, view, now: float, jobs: list, victims: list, accs: list[int], horizon: float) -> bool:
         """Shed ``victims`` only if the estimate of the schedule (``_first_late``: the queue, the rest of the
@@ -191,9 +198,10 @@ class SDRM3:
         items, start = self._estimate_items(view, now, jobs, upcoming)
         kept = [it for it in items if it[2] is None or it[2].id not in gone]
         lst = self._lst
-        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst)
         lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst) + \
             sum(value[j.m] for j in victims)
+        # with every job kept, the frames lost are counted only until they reach those lost by shedding
+        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept)
         return lost_kept <= lost_all + 1e-9
 
     def _estimate_items(self, view, now: float, jobs: list, upcoming) -> tuple[list, list[float]]:
@@ -315,35 +323,38 @@ class SDRM3:
         accs, handoff, cut = self._accs, view.handoff_ms, self._cut
         tol = self._rel_deadline  # per model: its relative deadline (delta is a share of it)
         latest = max([t_at[a] for a in accs])
-        lst, order = self._lst, self.order
+        by_start = self.order == "lst" and self._lst  # latest start: deadline less its children's time less
+        by_due = self.order in ("lst", "edf")  # its best work; else deadline, or the urgency ratio, highest first
         drops: list = []
         cands: list[Candidate] = []
         newest = 0
         for j in view.ready:
-            s = j.seg
+            s, m = j.seg, j.m
             rem = j.rem_best
             work, rest, dl = rem[s], rem[s + 1], j.deadline
-            if delta >= 0:
-                if hopeless(now + work, dl, tol[j.m], delta):
+            if delta >= 0:  # hopeless (scores.hopeless): best-case end past the deadline by more than delta
+                late_by = dl + delta * tol[m]
+                if now + work > late_by:
                     drops.append(Drop(j, "hopeless"))
                     continue
-                if hopeless(latest + work, dl, tol[j.m], delta):  # it might be: its block's best finish decides
+                if latest + work > late_by:  # it might be: its block's best finish decides
                     lat, moved = j.lat, j.acc
                     first = min([t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs])
-                    if hopeless(first + rest, dl, tol[j.m], delta):
+                    if first + rest > late_by:
                         drops.append(Drop(j, "hopeless"))
                         continue
-            due = dl - cut[j.m]  # the end that leaves its cascaded children their time
+            due = dl - cut[m]  # the end that leaves its cascaded children their time
             if now + work > due:
                 due = dl  # its children cannot make theirs any more: its own deadline is what counts
-            if order == "lst" and lst:  # latest start: deadline less its children's time less its best work
+            if by_start:
                 key = due - work
-            elif order in ("lst", "edf"):
+            elif by_due:
                 key = due
-            else:  # the urgency ratio, highest first
+            else:
                 key = -urgency(work, due, now)
-            f_ = fairness(now, j.last_progress, work - rest)
-            cands.append(_tuple(Candidate, (key, j.release, j.id, f_, j, rest)))
+            step = work - rest  # fairness (scores.fairness): the wait in units of its next block
+            f_ = (now - j.last_progress) / (step if step > EPS_MS else EPS_MS)
+            cands.append(_tuple(Candidate, (key, j.release, j.id, f_, j, rest, work)))
             if j.id > newest:
                 newest = j.id
         return drops, cands, newest
@@ -373,13 +384,13 @@ class SDRM3:
         if n > 1:
             cands.sort()
             if self._lst and self.nonpreemptive:
-                fixed = blocks_first_where_they_fit(
-                    [(c.key, c.job.rem_best[c.job.seg] - c.rest, c.job.rem_best[c.job.seg], c) for c in cands], now)
+                # (fields by index: key 0, rest 5, work 6)
+                fixed = blocks_first_where_they_fit([(c[0], c[6] - c[5], c[6], c) for c in cands], now)
                 cands = [x[3] for x in fixed]
         if self.order == "urgency":
             ranked = [_tuple(Ranked, (alpha * c.fairness - c.key, c.job, c.rest)) for c in cands]
         else:  # rank in place of U (neighbours RANK_STEP apart); fairness still adds
-            ranked = [_tuple(Ranked, (RANK_STEP * (n - r) + alpha * c.fairness, c.job, c.rest))
+            ranked = [_tuple(Ranked, (RANK_STEP * (n - r) + alpha * c[3], c[4], c[5]))  # fairness, job, rest
                       for r, c in enumerate(cands)]
         if alpha and n > 1:
             ranked.sort(key=lambda r: -r.score)  # stable: ties keep the order above
@@ -610,57 +621,125 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
 
 
 def _first_late(items: list, start: list[float], accs: list[int], count: bool = False,
-                weighted: bool = False, lst: bool = True) -> float:
+                weighted: bool = False, lst: bool = True, stop: float = INF) -> float:
     """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
     block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
     them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
     remaining best-case work; ``blocks_first_where_they_fit``) each take the accelerator where their next
     block ends first if it is free, else wait for it (a later item may take the free one meanwhile). Returns
     the index in ``items`` of the first to end past its deadline (in time), or -1; ``count``: how many end
-    past their deadlines (``weighted``: the sum of their ``it[3]``)."""
+    past their deadlines (``weighted``: the sum of their ``it[3]``). ``stop`` (with ``count``): the count
+    is returned as soon as ``stop <= count + 1e-9`` is settled: once it holds (the rest of the estimate
+    could only add to it), or once it cannot hold any more (the items not finished could not add enough).
+
+    The time estimated (the earliest free accelerator's) never goes back, so the items are kept in two
+    sets: those ready by then, sorted by their key in the order (it changes only when one of their blocks
+    is placed), and the others in a heap by ready time. The latest-start correction is applied lazily,
+    only as far down the order as the search for a placeable item goes (the order it gives is the same as
+    ``blocks_first_where_they_fit`` over all of them)."""
     t = list(start)
-    ready = [it[6] for it in items]
-    nxt = [0] * len(items)
-    rest = [_best_suffixes(it[7]) for it in items]  # per item: best-case time of its blocks from each on
-    left = [k for k in range(len(items)) if len(items[k][7][0]) > 0]
+    n = len(items)
+    dls = [it[0] for it in items]
+    lats = [it[7] for it in items]
+    n_blocks = [len(la[0]) for la in lats]
+    memo: dict = {}  # items of the same model's releases share their latencies: their suffixes too
+    rest = []  # per item: best-case time of its blocks from each on
+    for la in lats:
+        r = memo.get(id(la))
+        if r is None:
+            r = memo[id(la)] = _best_suffixes(la)
+        rest.append(r)
+    nxt = [0] * n
+    pending = []  # (ready time, index, key) of the items not ready yet
+    for k, it in enumerate(items):
+        if n_blocks[k] > 0:
+            r = rest[k]
+            # (latest start, next block's best-case time, remaining best-case time, index), or
+            # deadline order, as the policy itself ranks with ``order="edf"``
+            pending.append((it[6], k, (it[0] - r[0], r[0] - r[1], r[0], k) if lst else (it[0], k)))
+    heapify(pending)
+    n_left = len(pending)
+    # the most the items not finished could still add to the count (a margin for the sums' rounding)
+    could = (sum(items[k][3] for _, k, _ in pending) if weighted else n_left) + 1e-6 if stop < INF else INF
+    avail: list = []  # the keys of the items ready by ``now``, sorted
+    getter = t.__getitem__
+    every = accs == list(range(len(t)))  # the accelerators counted are all of them, in order
     late = 0
-    while left:
-        a = min(accs, key=lambda a: t[a])
-        now = t[a]
+    while n_left:
+        if every:
+            now = min(t)
+            a = t.index(now)
+        else:
+            a = min(accs, key=getter)
+            now = t[a]
+        while pending and pending[0][0] <= now:
+            insort(avail, heappop(pending)[2])
         placed = False
-        if lst:
-            ranked = blocks_first_where_they_fit(sorted(
-                (items[k][0] - rest[k][nxt[k]], rest[k][nxt[k]] - rest[k][nxt[k] + 1], rest[k][nxt[k]], k)
-                for k in left if ready[k] <= now), now)
-        else:  # deadline order, as the policy itself ranks with ``order="edf"``
-            ranked = sorted((items[k][0], k) for k in left if ready[k] <= now)
-        for *_, k in ranked:
-            lat, b = items[k][7], nxt[k]
+        cand = avail  # copied before the order is corrected or an item leaves it
+        n_c = len(cand)
+        p = 0
+        while p < n_c:
+            kk = cand[p]
+            if lst:  # blocks_first_where_they_fit, one position at a time
+                slack_j, block = kk[0] - now, kk[1]
+                for q in range(p + 1, n_c):
+                    slack_k = cand[q][0] - now
+                    if slack_k >= block:
+                        break
+                    if 0 <= slack_k and cand[q][2] <= slack_j:
+                        if cand is avail:
+                            cand = avail[:]
+                        kk = cand.pop(q)
+                        cand.insert(p, kk)
+                        break
+            p += 1
+            k = kk[-1]
+            lat, b = lats[k], nxt[k]
             best, fin = -1, INF
-            for c in accs:
-                f = (t[c] if t[c] > now else now) + lat[c][b]
+            for c in accs:  # every t[c] >= now: a is the accelerator free first
+                f = t[c] + lat[c][b]
                 if f < fin or (f == fin and c == a):
                     best, fin = c, f
             if best < 0:  # runs nowhere: it cannot end
-                left.remove(k)
+                if cand is avail:
+                    cand = avail[:]
+                avail.remove(kk)
+                n_left -= 1
                 if not count:
                     return k
                 late += items[k][3] if weighted else 1
+                could -= items[k][3] if weighted else 1
+                if stop <= late + 1e-9 or late + could < stop:
+                    return late
                 continue
             if t[best] > now:
                 continue  # it waits for the accelerator that suits it
-            t[best] = ready[k] = fin
-            nxt[k] = b + 1
-            if b + 1 >= len(lat[0]):
-                left.remove(k)
-                if fin > items[k][0]:
+            t[best] = fin
+            avail.remove(kk)
+            b += 1
+            nxt[k] = b
+            if b >= n_blocks[k]:
+                n_left -= 1
+                if fin > dls[k]:
                     if not count:
                         return k
                     late += items[k][3] if weighted else 1
+                    could -= items[k][3] if weighted else 1
+                    if stop <= late + 1e-9:
+                        return late
+                else:
+                    could -= items[k][3] if weighted else 1
+                    if late + could < stop:
+                        return late
+            else:
+                r = rest[k]
+                heappush(pending, (fin, k, (dls[k] - r[b], r[b] - r[b + 1], r[b], k) if lst else kk))
             placed = True
             break
         if not placed:  # the accelerator idles until something changes
-            later = [ready[k] for k in left if ready[k] > now] + [t[c] for c in accs if t[c] > now]
+            later = [t[c] for c in accs if t[c] > now]
+            if pending:
+                later.append(pending[0][0])
             if not later:
                 break
             t[a] = min(later)
@@ -669,8 +748,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
 
 def _best_suffixes(lat: list) -> list[float]:
     """Best-case time of the blocks from each on (``lat[accelerator][block]``), with 0 after the last."""
-    n = len(lat[0])
-    suf = [0.0] * (n + 1)
-    for b in range(n - 1, -1, -1):
-        suf[b] = suf[b + 1] + min(la[b] for la in lat)
+    best = list(map(min, zip(*lat)))  # per block, over the accelerators
+    suf = [0.0] * (len(best) + 1)
+    for b in range(len(best) - 1, -1, -1):
+        suf[b] = suf[b + 1] + best[b]
     return suf

@@ -3,11 +3,12 @@ remaining segment on its fastest accelerator; ties: release, then id), each to t
 where its next segment is fastest (ties: lowest index)."""
 from __future__ import annotations
 
+from ..policy import Policy
 from ._registry import each_to_fastest_free, register
 
 
 @register("sel")
-class SEL:
+class SEL(Policy):
     name = "sel"
 
     def pick(self, view, now: float) -> list:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..policy import as_policy
+from ..policy import Policy, as_policy
 from ..supernet import SupernetSelector
 from ..types import Completion
 
@@ -15,14 +15,14 @@ SUFFIX = "+supernet"
 SELECTOR_PARAMS = ("floor", "selector_window_ms")  # make_policy hands these to the wrapper, the rest to the policy
 
 
-class WithSupernet:
+class WithSupernet(Policy):
     uses_variants = True
 
     def __init__(self, inner: Any, floor: float = 0.9, selector_window_ms: float = 500.0) -> None:
         object.__setattr__(self, "inner", inner)
         object.__setattr__(self, "name", inner.name + SUFFIX)
         object.__setattr__(self, "selector", SupernetSelector(floor=floor, window_ms=selector_window_ms))
-        object.__setattr__(self, "_observe", as_policy(inner).observe)  # the inner policy's, or the no-op
+        object.__setattr__(self, "_observe", as_policy(inner).observe)
 
     def pick(self, view, now: float) -> list:
         self.selector.bind(view.models, view.costs, sum(view.healthy))
@@ -35,6 +35,15 @@ class WithSupernet:
     def observe(self, c: Completion, now: float) -> None:
         self._observe(c, now)
         self.selector.observe(c, now)
+
+    def params(self) -> dict[str, float]:
+        return self.inner.params()
+
+    def set_params(self, values: dict[str, float]) -> None:
+        self.inner.set_params(values)
+
+    def tuning_history(self) -> list:
+        return self.inner.tuning_history()
 
     def __getattr__(self, key: str) -> Any:  # only for what the wrapper itself does not have
         return getattr(self.inner, key)

@@ -7,12 +7,13 @@ never waited for. Queued jobs are dropped at their deadline by the dispatcher.
 """
 from __future__ import annotations
 
+from ..policy import Policy
 from ..types import Run
 from ._registry import register
 
 
 @register("xrbench")
-class XRBench:
+class XRBench(Policy):
     name = "xrbench"
 
     def pick(self, view, now: float) -> list:

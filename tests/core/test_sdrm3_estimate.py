@@ -1,0 +1,113 @@
+"""SDRM3's schedule estimate (``_first_late``) against a plain re-statement of its rule.
+
+The policy's estimate keeps its state incrementally (ready items sorted by key, the others in a heap by
+ready time, the latest-start correction applied lazily) and may stop counting early (``stop``). Here the
+same rule is written the plain way — every step, re-sort every ready item and correct the whole order —
+and both run on random queues: the answers (first late index, late count, weighted late count, and the
+comparison a caller makes with ``stop``) must be the same, so the policy's decisions cannot move.
+"""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from edge_sdrm3.core.policies.sdrm3 import _best_suffixes, _first_late, blocks_first_where_they_fit
+from edge_sdrm3.core.types import INF
+
+
+def plain_first_late(items: list, start: list[float], accs: list[int], count: bool = False,
+                     weighted: bool = False, lst: bool = True) -> float:
+    """The estimate as its docstring states it, recomputing everything at every step."""
+    t = list(start)
+    ready = [it[6] for it in items]
+    nxt = [0] * len(items)
+    rest = [_best_suffixes(it[7]) for it in items]
+    left = [k for k in range(len(items)) if len(items[k][7][0]) > 0]
+    late = 0
+    while left:
+        a = min(accs, key=lambda c: t[c])
+        now = t[a]
+        if lst:
+            order = blocks_first_where_they_fit(sorted(
+                (items[k][0] - rest[k][nxt[k]], rest[k][nxt[k]] - rest[k][nxt[k] + 1], rest[k][nxt[k]], k)
+                for k in left if ready[k] <= now), now)
+        else:
+            order = sorted((items[k][0], k) for k in left if ready[k] <= now)
+        placed = False
+        for *_, k in order:
+            lat, b = items[k][7], nxt[k]
+            best, fin = -1, INF
+            for c in accs:
+                f = max(t[c], now) + lat[c][b]
+                if f < fin or (f == fin and c == a):
+                    best, fin = c, f
+            if best < 0:
+                left.remove(k)
+                if not count:
+                    return k
+                late += items[k][3] if weighted else 1
+                continue
+            if t[best] > now:
+                continue
+            t[best] = ready[k] = fin
+            nxt[k] = b + 1
+            if b + 1 >= len(lat[0]):
+                left.remove(k)
+                if fin > items[k][0]:
+                    if not count:
+                        return k
+                    late += items[k][3] if weighted else 1
+            placed = True
+            break
+        if not placed:
+            later = [ready[k] for k in left if ready[k] > now] + [t[c] for c in accs if t[c] > now]
+            if not later:
+                break
+            t[a] = min(later)
+    return late if count else -1
+
+
+def random_case(rng: random.Random):
+    """Items shaped as the policy builds them: queued jobs (ready now), running ones (ready when their
+    accelerator frees), upcoming releases; some blocks not on every accelerator (or on no healthy one);
+    integer-ish times so that ties between accelerators and between keys happen."""
+    n_acc = rng.randint(1, 4)
+    accs = sorted(rng.sample(range(n_acc), rng.randint(1, n_acc)))
+    now = 100.0
+    start = [now + rng.choice([0.0, 0.0, rng.randint(1, 20), rng.uniform(0, 20)]) for _ in range(n_acc)]
+    items = []
+    for k in range(rng.randint(0, 30)):
+        n_blocks = rng.choice([0, 1, 1, 2, 3, 5])
+        lat = [[rng.choice([float(rng.randint(1, 9)), rng.uniform(0.5, 12.0), INF if rng.random() < 0.2 else 3.0])
+                for _ in range(n_blocks)] for _ in range(n_acc)]
+        for b in range(n_blocks):  # a block runs somewhere (a job with one that runs nowhere is hopeless,
+            if min(la[b] for la in lat) == INF:  # dropped before any estimate), not always where healthy
+                lat[rng.randrange(n_acc)][b] = float(rng.randint(1, 9))
+        ready = rng.choice([now, now, now + rng.randint(0, 40), now + rng.uniform(0, 40)])
+        deadline = ready + rng.choice([rng.uniform(2, 60), float(rng.randint(2, 60))])
+        items.append((deadline, k, None, rng.choice([1.0, 0.5, 2.25]), False, 0.0, ready, lat))
+    items.sort(key=lambda it: (it[0], it[1]))
+    return items, start, accs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_estimate_equals_the_plain_rule(seed: int) -> None:
+    rng = random.Random(seed)
+    checked = 0
+    for _ in range(200):
+        items, start, accs = random_case(rng)
+        for lst in (True, False):
+            assert _first_late(items, start, accs, lst=lst) == plain_first_late(items, start, accs, lst=lst)
+            n = plain_first_late(items, start, accs, count=True, lst=lst)
+            w = plain_first_late(items, start, accs, count=True, weighted=True, lst=lst)
+            assert _first_late(items, start, accs, count=True, lst=lst) == n
+            assert _first_late(items, start, accs, count=True, weighted=True, lst=lst) == w
+            # a caller stopping the count early reaches the same comparison as with the full count
+            for stop in (0, 1, 2, n, n + 1, w, w + 1.0, w - 0.5):
+                got = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=stop)
+                assert (stop <= got + 1e-9) == (stop <= w + 1e-9)
+                got = _first_late(items, start, accs, count=True, lst=lst, stop=stop)
+                assert (stop <= got + 1e-9) == (stop <= n + 1e-9)
+            checked += n > 0
+    assert checked > 25  # the cases do make jobs late, so the counts are exercised
