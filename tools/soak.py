@@ -348,6 +348,7 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
                     f"{100 * smp['miss']:6.1f} {smp['ready']:6d} {smp['in_flight']:5d} {smp['rss']:7.1f}  "
                     f"{json.dumps(smp['drops'])} / {json.dumps(smp['queues'])}")
         final = ctl.stats()
+        admission = ctl.status().get("admission")
     finally:
         sender.stop_flag.set()
         sender.join(5)
@@ -399,7 +400,7 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
     jobs = final["jobs"]
     say(f"at the end: released {jobs['released']}, ready {jobs['ready']}, in flight {jobs['in_flight']}, "
         f"results out {final['sockets']['results_out']}, results dropped {final['sockets']['results_dropped']}, "
-        f"drops {jobs['drops']}")
+        f"drops {jobs['drops']}; admission {admission}")
     say("PASS" if not failures else "FAIL: " + "; ".join(failures))
     return failures
 

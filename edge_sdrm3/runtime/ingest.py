@@ -38,7 +38,7 @@ from .workload import Workload
 log = logging.getLogger("edge_sdrm3.service")
 
 RATE_SLACK = 0.75  # a root model is due on a stream once this share of its period has passed
-BACKLOG_MS = 50.0  # frames found waiting behind each other for longer than this are shed until none waits
+BACKLOG_MS = 100.0  # frames found waiting behind each other for longer than this are shed until none waits
 
 
 class Feeds(dict):
