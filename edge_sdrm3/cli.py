@@ -331,7 +331,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="a policy parameter, repeatable (sdrm3: alpha, beta, gamma, delta, tune, shed, "
-                        "slack_use, window_ms; sdrm3+supernet also floor)")
+                        "slack_use, window_ms; X+supernet also floor, min_accuracy, selector_window_ms)")
 
 
 

@@ -46,6 +46,7 @@ class View:
         self.costs = costs
         self.n_acc = len(platform.accelerators)
         self.handoff_ms = platform.handoff_ms
+        self.variants_of = _largest  # the variant the next job of model m will start with (the policy's)
         self.ready: tuple[Job, ...] = ()
         self.running: tuple[Job | None, ...] = ()  # per accelerator, the job running there
         self.free_at: tuple[float, ...] = ()
@@ -103,7 +104,9 @@ class Dispatcher:
         self._energy_before = [0.0] * self.n_acc  # the job's energy before the block each accelerator runs
         self._first_seg = [0] * self.n_acc  # first segment of what each accelerator runs (a retry restarts there)
         # the variant a new job starts with (a Dispatcher made without a policy only builds views)
-        self._variant_of = as_policy(policy).variant_of if policy is not None else None
+        self._variant_of = None
+        if policy is not None:
+            self.set_policy(policy)
 
     # --- driver interface ---------------------------------------------------------------------
     def release(self, job: Job) -> None:
@@ -163,7 +166,11 @@ class Dispatcher:
 
     def set_policy(self, policy: Policy) -> None:
         self.policy = policy
-        self._variant_of = as_policy(policy).variant_of
+        bound = as_policy(policy)
+        self._variant_of = bound.variant_of
+        self.view.variants_of = bound.variant_of  # the variant the next job of a model will start with
+        self.view.healthy = tuple(self.healthy)
+        bound.bind(self.view)  # the workload, before the first release
 
     def fail(self, a: int, now: float, reason: str, *, retry: bool = False) -> Completion | None:
         """The accelerator failed the segments it was running: mark it unhealthy (no policy may use it until
@@ -361,6 +368,10 @@ class Dispatcher:
             job.release, job.start, now, job.deadline, job.energy, status, reason, job,
         )
 
+
+
+def _largest(m: int) -> int:
+    return 0
 
 
 def _fifo_key(j: Job) -> tuple[float, int]:

@@ -540,9 +540,12 @@ class Engine:
         return missed(info.model, info.frame, info.release_ms, info.deadline_ms, now, reason)
 
     def _settle(self, c: Completion, info: FrameInfo | None) -> None:
-        """Count, record and hand over one due frame's outcome."""
+        """Hand over, count and record one due frame's outcome (handed over first: a live result is sent before
+        the bookkeeping, which nothing in it depends on)."""
         if info is not None:
             info.ended = True
+        if self.on_outcome is not None and info is not None:
+            self.on_outcome(c, info)
         if self.completions is not None:
             self.completions.append(c)
         self.total.add(c)
@@ -561,8 +564,6 @@ class Engine:
             else:
                 self._put(job_record(c, vname, energy_source=info.energy_source, stream=info.stream,
                                      stream_frame=info.stream_frame, computed=info.computed))
-        if self.on_outcome is not None and info is not None:
-            self.on_outcome(c, info)
 
     def _finish(self, c: Completion, now: float, info: FrameInfo | None = None) -> None:
         """One due frame's outcome: settled, observed by the policy, its cascaded frames released or missed."""

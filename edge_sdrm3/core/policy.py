@@ -3,6 +3,7 @@ declared with their no-op defaults:
 
 - ``observe(completion, now)``: a due frame's outcome (a tuner, a supernet selector learn from it);
 - ``variant_of(m) -> int``: the variant a new job of model ``m`` starts with (default 0, the largest);
+- ``bind(view)``: the workload, once, before the first job is released (a supernet selector plans from it);
 - ``uses_variants``: whether the policy picks variants (a replay then builds every variant of each model);
 - ``params() -> dict`` / ``set_params(values)``: its tunable parameters (default: none);
 - ``tuning_history() -> list``: ``(window end ms, window UXCost, θ)`` of each online tuning window (default: none).
@@ -39,6 +40,10 @@ class Policy:
         """The variant a new job of model ``m`` starts with (default: 0, the largest)."""
         return 0
 
+    def bind(self, view: Any) -> None:
+        """The workload (``view``'s models, costs, platform), once, before the first job is released (default:
+        ignored)."""
+
     def params(self) -> dict[str, float]:
         """The tunable parameters (default: none)."""
         return {}
@@ -63,7 +68,7 @@ class _PickOnly(Policy):
 class Bound:
     """A policy bound to the contract: its hooks as attributes, and ``set_params`` checked."""
 
-    __slots__ = ("name", "observe", "pick", "policy", "tuning_history", "uses_variants", "variant_of")
+    __slots__ = ("bind", "name", "observe", "pick", "policy", "tuning_history", "uses_variants", "variant_of")
 
     def __init__(self, policy: Any) -> None:
         if not isinstance(policy, Policy):
@@ -75,6 +80,7 @@ class Bound:
         self.pick: Callable[[Any, float], Decisions] = policy.pick
         self.observe: Callable[[Completion, float], None] = policy.observe
         self.variant_of: Callable[[int], int] = policy.variant_of
+        self.bind: Callable[[Any], None] = policy.bind
         self.uses_variants: bool = bool(policy.uses_variants)
         self.tuning_history: Callable[[], list] = policy.tuning_history
 

@@ -8,6 +8,7 @@ the two must agree. The service and the replay never import this package.
 from __future__ import annotations
 
 from ..catalog import PlatformSpec
+from ..core.supernet import DEFAULT_MIN_ACCURACY
 from ..core.types import CoreError
 from ..sim.trace import Trace
 from .check import Checked, check
@@ -70,9 +71,18 @@ def optimum(trace: Trace, spec: PlatformSpec, *, supernet: bool = False, floor: 
             time_limit_s: float = 60.0, workers: int = 0, with_schedule: bool = False,
             hint: list[dict] | None = None) -> dict:
     """The least-UXCost schedule of the window; the keys of ``edge-sdrm3 oracle --json``. ``min_accuracy``: the
-    least mean relative accuracy of the completed frames (with ``supernet``). ``hint``: a schedule
+    least mean relative accuracy of the completed frames (with ``supernet``; default: the supernet selector's
+    own bound, so that the optimum solves the problem the ``X+supernet`` policies are held to; 0: none, only
+    the per-model floor), lowered to what the deadlines allow (``instance.reachable_accuracy``). ``hint``: a schedule
     to start from (block records as in ``schedule``, or a replay's segment records split per segment)."""
-    inst = build_instance(trace, spec, supernet=supernet, floor=floor, min_accuracy=min_accuracy)
+    if not supernet:
+        min_accuracy = None
+    elif min_accuracy is None:
+        min_accuracy = DEFAULT_MIN_ACCURACY
+    inst = build_instance(trace, spec, supernet=supernet, floor=floor,
+                          min_accuracy=min_accuracy if min_accuracy else None)
+    if inst.min_accuracy is not None:
+        min_accuracy = inst.min_accuracy  # lowered where deadlines leave only less accurate variants
     sol: Solution = solve(inst, time_limit_s=time_limit_s, workers=workers, hint=hint)
     own = accounted(inst, sol.blocks)
     records = schedule_records(inst, sol.blocks)

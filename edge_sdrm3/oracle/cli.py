@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..core.supernet import DEFAULT_MIN_ACCURACY
 from ..core.types import ConfigError
 
 DEFAULT_WINDOW_S = 0.7  # a scenario's window when --duration is not given: long enough to load, short to prove
@@ -21,7 +22,9 @@ def add_oracle_parser(sub) -> None:
     p.add_argument("--floor", type=float, default=None,
                    help="accuracy floor of --supernet (default: the supernet selector's, 0.9)")
     p.add_argument("--min-accuracy", type=float, default=None, metavar="A",
-                   help="with --supernet: the completed frames' mean relative accuracy must be >= A")
+                   help="with --supernet: the completed frames' mean relative accuracy must be >= A (default: the "
+                        f"supernet selector's, {DEFAULT_MIN_ACCURACY:g}, the bound the X+supernet policies keep to, "
+                        "lowered where deadlines leave only less accurate variants; 0: no bound but the floor)")
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                    help="seconds of CP-SAT in all (default 60); past it, the best schedule found and a bound")
     p.add_argument("--workers", type=int, default=0, help="CP-SAT workers (default: the CPUs, at most 8)")
@@ -61,8 +64,8 @@ def cmd_oracle(args: argparse.Namespace) -> int:
         return 0
     what = "optimum proven" if res["optimal"] else f"best found, not proven (lower bound {res['bound']:.4f})"
     sup = f", supernet (floor {res['floor']:g})" if args.supernet else ""
-    if args.min_accuracy is not None:
-        sup += f", mean accuracy >= {args.min_accuracy:g}"
+    if res["min_accuracy"]:
+        sup += f", mean accuracy >= {res['min_accuracy']:g}"
     print(f"{res['scenario']} on {res['platform']} ({res['duration_s']:g} s, seed {res['seed']}{sup}): "
           f"{what} in {res['solve_s']:.1f} s")
     print(f"uxcost {res['uxcost']:.4f}  frames {res['frames_due']} due, {res['frames_missed']} missed  "

@@ -108,4 +108,22 @@ def build_instance(trace: Trace, spec: PlatformSpec, *, supernet: bool = False,
         jobs.append(OracleJob(i, fr.model, index[fr.model], fr.frame, fr.release_ms,
                               fr.release_ms + m.relative_deadline_ms, upstream,
                               allowed_variants(m, supernet, floor), runnable))
+    if min_accuracy is not None:
+        min_accuracy = min(min_accuracy, reachable_accuracy(jobs, models, st.costs))
     return Instance(trace, spec, models, st.costs, tuple(jobs), supernet, floor, min_accuracy)
+
+
+def reachable_accuracy(jobs: list[OracleJob], models: tuple[Model, ...], costs) -> float:
+    """The mean, over the jobs that can be released, of the most accurate allowed variant fast enough to meet the
+    job's deadline alone (at its best): a bound on the mean accuracy above it could only be kept by dropping
+    frames. The supernet selector never plans such a variant either, so the bound held is the lower of the two
+    (jobs with no such variant can never complete and do not count)."""
+    best = []
+    for j in jobs:
+        if not j.runnable:
+            continue
+        rel = j.deadline_ms - j.release_ms
+        fits = [models[j.m].variants[v].accuracy for v in j.variants if costs.rem_best[j.m][v][0] <= rel + 1e-9]
+        if fits:
+            best.append(max(fits))
+    return sum(best) / len(best) if best else 1.0

@@ -32,15 +32,19 @@ class WallClock:
             self.loop.call_soon(self.step)
 
     def step(self) -> None:
-        """At once: the engine catches up with the clock, its blocks start, and it is woken when it asks."""
+        """At once: the engine catches up with the clock, its blocks start, and it is woken when it asks.
+
+        The blocks are handed to their workers last: a worker thread needs the GIL to start, so whatever the loop
+        does after the hand-off (until it waits for its sockets) delays the block."""
         self._kicked = False
         now = self.now()
-        for s in self.engine.advance(now):
-            self.launch(s)
+        starts = self.engine.advance(now)
         self.stop()
         t = self.engine.next_time()
         if t is not None:
             self._wake = self.loop.call_at(self.t0 + max(t, now) / 1000.0 + 1e-6, self.kick)
+        for s in starts:
+            self.launch(s)
 
     def stop(self) -> None:
         if self._wake is not None:

@@ -1,10 +1,10 @@
 """Per-accelerator executors: one worker thread per accelerator runs a job's segments on a hal device.
 
-TFLite interpreters are not thread-safe and ``invoke()`` releases the GIL, so each accelerator owns one
-single-thread executor (``loop.run_in_executor``) and every model segment loaded on it; loads happen in that
-thread too (at startup, or on first use), never on the event loop. A job's segments pass tensors by name
-(edge_sdrm3/tflite/split.py): the feeds start as the model inputs, each segment adds its outputs, and the
-model's outputs are read off the feeds at the end.
+TFLite interpreters are not thread-safe and ``invoke()`` releases the GIL, so each accelerator owns one thread
+(:class:`WorkerThread`: blocks posted to it, loads and probes through ``loop.run_in_executor``) and every model
+segment loaded on it; loads happen in that thread too (at startup, or on first use), never on the event loop.
+A job's segments pass tensors by name (edge_sdrm3/tflite/split.py): the feeds start as the model inputs, each
+segment adds its outputs, and the model's outputs are read off the feeds at the end.
 
 Time and energy of what ran come from hal's one ``Loaded.run(inputs) -> RunResult`` for every kind of device, with
 the energy filled by hal; the worker only adds them up:
@@ -43,7 +43,11 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import math
+import queue
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +127,92 @@ def model_io(path: Path) -> tuple[tuple[IOSpec, ...], tuple[IOSpec, ...]]:
         dev.close()
 
 
+PR_SET_TIMERSLACK = 29  # linux/prctl.h
+
+
+def precise_sleeps() -> bool:
+    """Make this thread's sleeps end on time: Linux lets a sleep end up to the thread's timer slack late (50 us
+    by default), and an emulated accelerator paces each segment with a sleep, often of a few microseconds (its
+    modelled latency minus the host's time), so a block of 4 segments ended up to 0.2 ms late. Measured on the
+    2-core dev VM: ``time.sleep(2e-6)`` took 72 us with the default slack, 16 us with a slack of 1 ns. Called in
+    each worker thread as it starts; elsewhere than Linux nothing changes (False)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class WorkerThread(concurrent.futures.Executor):
+    """An accelerator's one thread, running what it is given in order.
+
+    ``post(fn, *args)`` runs a call with no Future: a block, whose end the call reports to the event loop itself,
+    as its last act, so that nothing is left for this thread to do once the loop is awake (ThreadPoolExecutor
+    settles its Future and its bookkeeping after the call, holding the GIL while the loop handles the block's
+    end and sends its result). ``submit`` is the Executor's verb, for ``loop.run_in_executor`` (loads, probes).
+    """
+
+    def __init__(self, name: str, initializer: Callable[[], Any] | None = None) -> None:
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._initializer = initializer
+        self._closed = False
+        # a daemon: an accelerator never closed (a failed startup's) must not keep the process from exiting; the
+        # service's close joins it (after an injected hang is released; a stuck driver delays the stop)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self._initializer is not None:
+            self._initializer()
+        get = self._q.get
+        while True:
+            item = get()
+            if item is None:
+                return
+            item[0](*item[1])
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._closed:
+            raise RuntimeError("cannot schedule new work after shutdown")
+        self._q.put((fn, args, None))
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        if self._closed:
+            raise RuntimeError("cannot schedule new work after shutdown")
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def call() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                r = fn(*args, **kwargs)
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the Future
+                fut.set_exception(e)
+            else:
+                fut.set_result(r)
+
+        self._q.put((call, (), fut))
+        return fut
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if not self._closed:
+            self._closed = True
+            if cancel_futures:  # what has not started is not run (a posted block was recorded as abandoned)
+                while True:
+                    try:
+                        item = self._q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None and item[2] is not None:
+                        item[2].cancel()
+            self._q.put(None)
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join()
+
+
 class AcceleratorWorker:
     """One accelerator: its hal device, its loaded segments, and its single worker thread.
 
@@ -135,7 +225,7 @@ class AcceleratorWorker:
         self.id = acc_id
         self.kind = kind
         self.device = device
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"acc-{acc_id}")
+        self.pool = WorkerThread(f"acc-{acc_id}", initializer=precise_sleeps)
         self._loaded: dict[tuple[str, str, int], Loaded] = {}
         self.runs = 0
         self.failures = 0
@@ -259,13 +349,28 @@ def open_worker(index: int, acc: Any, costs: Any, models: tuple, variant_names: 
     return AcceleratorWorker(index, acc.id, kind, dev)
 
 
-def host_pool(accelerators: Any, cpu_threads: int) -> HostInterpreters:
+SINGLE_THREAD_MS = 0.1  # a segment profiled below this on the cpu runs on one thread (hal.host.HostInterpreters)
+
+
+def host_pool(accelerators: Any, cpu_threads: int, small: Any = ()) -> HostInterpreters:
     """The host interpreter pool of a platform: the threads of its (first) ``cpu`` accelerator — the config's,
     else the platform file's, else every core — so that the cpu accelerator runs exactly as with its own
-    interpreters; 1 thread when the platform has no cpu accelerator (as an emulated device alone computes)."""
+    interpreters; 1 thread when the platform has no cpu accelerator (as an emulated device alone computes).
+    ``small``: segment files whose work is too small to share between threads (:func:`small_segments`): one
+    thread each."""
     for acc in accelerators:
         if acc.kind == "cpu":
             spec_threads = parse_spec(acc.device or "cpu").arg  # 'cpu:N' wins, as in open_device
             n = (int(spec_threads) if spec_threads else 0) or cpu_threads or acc.threads or default_threads()
-            return HostInterpreters(n)
+            return HostInterpreters(n, single=set(small))
     return HostInterpreters(1)
+
+
+def small_segments(accelerators: Any, costs: Any, files: list[list[VariantFiles]]) -> list[Path]:
+    """The segment files whose profiled latency on the platform's (first) ``cpu`` accelerator is below
+    ``SINGLE_THREAD_MS``."""
+    cpu = next((i for i, acc in enumerate(accelerators) if acc.kind == "cpu"), None)
+    if cpu is None:
+        return []
+    return [path for m, per in enumerate(files) for v, vf in enumerate(per) for s, path in enumerate(vf.segments)
+            if costs.lat[m][v][cpu][s] < SINGLE_THREAD_MS]

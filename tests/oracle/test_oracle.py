@@ -12,6 +12,7 @@ import pytest
 from edge_sdrm3.catalog import load_platform, load_scenario
 from edge_sdrm3.cli import main
 from edge_sdrm3.core.engine import Records
+from edge_sdrm3.core.supernet import SupernetSelector
 from edge_sdrm3.sim.replay import replay
 from edge_sdrm3.sim.trace import Trace, generate
 
@@ -109,6 +110,17 @@ def brute_force(models: list[dict], trace: Trace, *, handoff=(0.0, 0.0), idle=No
         ok = [i for i, v in enumerate(m["variants"]) if v[1] >= floor]
         return ok or [0]
 
+    if min_accuracy is not None:  # lowered to the mean of each job's most accurate variant that fits alone
+        best = []
+        for m, release, dl, up in jobs:
+            if up == -1:
+                continue
+            fits = [v[1] for i, v in enumerate(m["variants"]) if i in allowed(m) and sum(
+                min(x[s] for x in v[2] if x[s] is not None) for s in range(len(v[2][0]))) <= dl - release + 1e-9]
+            if fits:
+                best.append(max(fits))
+        if best:
+            min_accuracy = min(min_accuracy, sum(best) / len(best))
     n = len(jobs)
     e_ref = sum(ref(j[0]) for j in jobs)
     best = float("inf")
@@ -132,7 +144,7 @@ def brute_force(models: list[dict], trace: Trace, *, handoff=(0.0, 0.0), idle=No
         for pick in itertools.product(*choices):
             plan = dict(zip(done, pick))
             accs = [jobs[i][0]["variants"][plan[i][0]][1] for i in done]
-            if min_accuracy is not None and accs and sum(accs) / len(accs) < min_accuracy:
+            if min_accuracy is not None and accs and sum(accs) / len(accs) < min_accuracy - 1e-12:  # float sums
                 continue
             for order in _interleavings({i: len(plan[i][1]) for i in done}):
                 r = _list_schedule(jobs, plan, order, handoff, n_acc)
@@ -279,6 +291,37 @@ def test_least_mean_accuracy_matches_brute_force(tmp_path, seed):
     res = assert_matches_brute_force(models, tr, spec, supernet=True, min_accuracy=0.97)
     assert res["accuracy"] >= 0.97 - 1e-12 or res["frames_missed"] == res["frames_due"]
     assert 0 in {r["variant"] for r in res["schedule"]} or not res["schedule"]  # 0.95 alone is not enough
+
+
+@pytest.mark.parametrize("seed", range(50, 53))
+def test_supernet_default_holds_the_selectors_mean_accuracy_and_matches_brute_force(tmp_path, seed):
+    # floor 0.5 lets variant 2 (accuracy 0.6) in: the per-model floor alone would allow a mean of 0.6
+    models, tr, spec = small_case(tmp_path, seed, n_models=2, n_seg=1, n_var=3, max_jobs=3)
+    bound = SupernetSelector().min_accuracy
+    res = optimum(tr, spec, supernet=True, floor=0.5, time_limit_s=30, workers=1)
+    kw = {"supernet": True, "floor": 0.5, "handoff": (spec.platform.handoff_ms, spec.platform.handoff_mj),
+          "idle": [a.idle_power_mw for a in spec.platform.accelerators]}
+    assert res["optimal"] is True and res["min_accuracy"] == bound == 0.95
+    assert res["uxcost"] == pytest.approx(brute_force(models, tr, min_accuracy=bound, **kw), rel=1e-9, abs=1e-12)
+    assert res["accuracy"] >= bound - 1e-12 or res["frames_missed"] == res["frames_due"]
+    # --min-accuracy 0: only the floor, the problem without the selector's bound (never costlier)
+    free = optimum(tr, spec, supernet=True, floor=0.5, min_accuracy=0.0, time_limit_s=30, workers=1)
+    assert free["uxcost"] == pytest.approx(brute_force(models, tr, **kw), rel=1e-9, abs=1e-12)
+    assert free["uxcost"] <= res["uxcost"] + 1e-12
+
+
+def test_the_accuracy_bound_is_lowered_to_what_the_deadlines_allow(tmp_path):
+    # the largest variant (10 ms) can never meet the 8-ms deadline; the 0.95 one (6 ms) can. Held to 0.97 the
+    # optimum would have to drop every frame; held to what the deadlines allow (0.95, as the selector plans) it
+    # runs them all
+    models = [{"name": "m0", "fps": 50.0, "deadline_ms": 8.0,
+               "variants": [(1.0, 1.0, [[10.0], [10.0]], [[2.0], [2.0]]),
+                            (0.75, 0.95, [[6.0], [6.0]], [[1.0], [1.0]])]}]
+    sc, spec = write_case(tmp_path, models)
+    tr = trace_of(sc, 0.06, 0)
+    res = optimum(tr, spec, supernet=True, min_accuracy=0.97, time_limit_s=30, workers=1)
+    assert res["optimal"] is True and res["min_accuracy"] == pytest.approx(0.95)
+    assert res["frames_due"] == 3 and res["frames_missed"] == 0 and res["accuracy"] == pytest.approx(0.95)
 
 
 # --- worked examples: what a user would notice -----------------------------------------------------------

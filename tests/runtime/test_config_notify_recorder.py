@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,23 @@ def test_rotation_keeps_whole_lines_and_every_file_is_a_trace(tmp_path: Path) ->
         frames += [fr.frame for fr in tr.frames]
     assert frames and sorted(frames) == list(range(200 - len(frames), 200))  # the newest kept, none lost
     assert '"energy_mj": null' in path.read_text()  # no Infinity in JSON
+
+
+def test_the_log_is_written_while_the_service_runs_not_only_at_close(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.jsonl"
+    rec = Recorder(path, traces.header(load_scenario("digits"), 0.0, 0), batch=64, flush_s=0.05)
+    rec.start()
+    try:
+        rec.put({"type": "frame", "model": "digits", "frame": 0, "release_ms": 0.0})
+        t_end = time.monotonic() + 10
+        while rec.records < 1 and time.monotonic() < t_end:  # within flush_s on an idle machine
+            time.sleep(0.01)
+        assert rec.records == 1 and '"frame": 0' in path.read_text()
+        for f in range(1, 200):  # a burst of more than a batch is written in whole batches
+            rec.put({"type": "frame", "model": "digits", "frame": f, "release_ms": f * 16.7})
+        while rec.records < 200 and time.monotonic() < t_end:
+            time.sleep(0.01)
+        assert rec.records == 200
+    finally:
+        assert rec.close()
+    assert [f.frame for f in traces.read(path).frames] == list(range(200))

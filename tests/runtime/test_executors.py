@@ -4,6 +4,7 @@ same outputs, are charged energy the same way (by hal), and are probed the same 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from runtime_harness import ROOT, make_workdir, write_config
 
 from edge_sdrm3.runtime.config import load_config
-from edge_sdrm3.runtime.executors import AcceleratorWorker, host_pool, open_worker
+from edge_sdrm3.runtime.executors import AcceleratorWorker, WorkerThread, host_pool, open_worker
 from edge_sdrm3.runtime.service import load_workload
 from hal.devices import open_device
 from hal.emulated import FaultSpec, HostSlots
@@ -81,3 +82,47 @@ def test_a_failing_emulated_accelerator_reports_through_run_and_probe(tmp_path: 
     finally:
         for w in workers:
             w.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timer slack is a Linux setting")
+def test_worker_threads_sleep_on_time_so_an_emulated_segment_is_paced_to_its_modelled_latency(tmp_path: Path) -> None:
+    import ctypes
+
+    workers, _, _ = _workers(tmp_path)
+    try:
+        pr_get_timerslack = 30
+        libc = ctypes.CDLL(None)
+        assert libc.prctl(pr_get_timerslack, 0, 0, 0, 0) > 1  # this thread: the default (50 us)
+        for w in workers:  # the worker's pacing sleeps end within the kernel's wake-up time, not 50 us late
+            assert w.pool.submit(libc.prctl, pr_get_timerslack, 0, 0, 0, 0).result() == 1
+    finally:
+        for w in workers:
+            w.close()
+
+
+def test_an_accelerators_thread_runs_in_order_answers_futures_and_drops_what_waits_at_shutdown() -> None:
+    import asyncio
+    import threading
+
+    w = WorkerThread("acc-test")
+    seen: list[int] = []
+    w.post(seen.append, 1)  # a block: no Future, it reports its end itself
+    assert w.submit(lambda: seen.append(2) or len(seen)).result(5) == 2
+    with pytest.raises(ZeroDivisionError):
+        w.submit(lambda: 1 / 0).result(5)
+
+    async def on_the_loop() -> str:  # what the service's loads and probes do
+        return await asyncio.get_running_loop().run_in_executor(w, threading.current_thread)  # type: ignore[arg-type]
+
+    assert asyncio.run(on_the_loop()).name == "acc-test"
+    started, release = threading.Event(), threading.Event()
+    w.post(lambda: (started.set(), release.wait(5)))
+    w.post(seen.append, 3)
+    waiting = w.submit(seen.append, 4)
+    assert started.wait(5)
+    w.shutdown(wait=False, cancel_futures=True)
+    release.set()
+    w.shutdown(wait=True)
+    assert waiting.cancelled() and seen == [1, 2]
+    with pytest.raises(RuntimeError):
+        w.post(seen.append, 5)

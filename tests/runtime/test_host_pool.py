@@ -47,6 +47,32 @@ def test_emulated_devices_and_the_cpu_share_one_interpreter_and_free_it_with_the
     again.close()
 
 
+def test_a_file_too_small_to_share_between_threads_gets_one_thread_the_others_the_pools() -> None:
+    w50 = data_path("models", "digits", "digits_w50.tflite")
+    pool = HostInterpreters(threads=2, single={DIGITS})
+    small, other = pool.view(DIGITS, "cpu"), pool.view(w50, "cpu")
+    assert small.threads == 1 and other.threads == 2
+    np.testing.assert_allclose(small.run([X]).outputs[0], _direct(DIGITS)[0], rtol=1e-6)
+    np.testing.assert_allclose(other.run([X]).outputs[0], _direct(w50)[0], rtol=1e-5)
+    small.close()
+    other.close()
+
+
+def test_the_service_runs_segments_profiled_under_0_1_ms_on_one_thread(tmp_path: Path) -> None:
+    files = make_workdir(tmp_path)
+    run = Running(write_config(tmp_path, files, workload={"cpu_threads": 2}))
+    try:
+        pool = run.svc.host_pool
+        assert pool.threads == 2 and pool._entries  # digits' segments: a few microseconds each on the cpu
+        assert {e.loaded.threads for e in pool._entries.values()} == {1}
+        run.send("cam0", 0, [X], models=["digits"])
+        res = [r for r in run.results(until=lambda rs: any(h.get("model") == "digits" for h, _ in rs))
+               if r[0].get("model") == "digits"]
+        assert res and res[0][0]["status"] in ("done", "late"), res[0][0]
+    finally:
+        assert run.stop() == 0
+
+
 def test_when_idle_times_only_while_another_accelerator_holds_the_shared_interpreter() -> None:
     pool = HostInterpreters(threads=1)
     npu = EmulatedDevice("npu0", CostTable({"digits_w100": (0.001, 0.001)}), compute="when-idle", shared=pool)

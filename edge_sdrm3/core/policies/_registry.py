@@ -32,7 +32,7 @@ def policy_names() -> list[str]:
 
 def make_policy(name: str, **config: Any) -> Any:
     """The policy called ``name``; ``X+supernet`` is policy ``X`` wrapped with the supernet selector (the
-    selector's parameters ``floor`` and ``selector_window_ms`` go to it, the rest to ``X``)."""
+    selector's parameters ``floor``, ``min_accuracy`` and ``selector_window_ms`` go to it, the rest to ``X``)."""
     from .with_supernet import SELECTOR_PARAMS, SUFFIX, WithSupernet
 
     if name.endswith(SUFFIX) and name[: -len(SUFFIX)] in POLICIES:

@@ -228,14 +228,15 @@ class SDRM3(Policy):
         for m, model in enumerate(view.models):
             if model.upstream is not None:
                 continue
-            rel, best = self._rel_deadline[m], rem_best[m][0][0]
+            v = view.variants_of(m)  # the variant its next jobs start with (a supernet selector's choice)
+            rel, best = self._rel_deadline[m], rem_best[m][v][0]
             if best > rel or best <= 0:
                 continue
             period = model.period_ms
             r = (int(now / period + 1e-9) + 1) * period
             key = best / self._value[m]
             while r + rel <= horizon:
-                out.append((r, r + rel, lat[m][0], key))
+                out.append((r, r + rel, lat[m][v], key))
                 r += period
         return out
 
