@@ -134,7 +134,8 @@ def problem(scenario, spec, window: float, seed: int, supernet: bool, min_acc: f
         return {"duration_s": window, "seed": seed, "supernet": False, "floor": None, "min_accuracy": None}
     want = DEFAULT_MIN_ACCURACY if min_acc is None else min_acc
     inst = build_instance(generate(scenario, window, seed), spec, supernet=True, min_accuracy=want or None)
-    return {"duration_s": window, "seed": seed, "supernet": True, "floor": inst.floor, "min_accuracy": inst.min_accuracy}
+    return {"duration_s": window, "seed": seed, "supernet": True, "floor": inst.floor,
+            "min_accuracy": inst.min_accuracy}
 
 
 def _same(a, b) -> bool:
