@@ -107,7 +107,8 @@ class SDRM3(Policy):
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
-                 fit_estimate: bool = True, hold_value: bool = True, params_table: str | None = None, **params: float) -> None:
+                 fit_estimate: bool = True, hold_value: bool = True, params_table: str | None = None,
+                 **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
