@@ -471,20 +471,21 @@ class SDRM3(Policy):
         first, lost = 0.0, 0.0  # the first frame the job cannot wait for, the frames at stake of all such
         # the job cannot wait: the accelerator is held for its next blocks too, as long as ``a`` is where they run
         # fastest (``end``: when it lets go of ``a``)
-        end = f
-        if self.hold_value:
-            lat_j = job.lat
-            for s in range(job.seg + 1, job.n_segs):
-                la = lat_j[a][s]
-                if any(lat_j[x][s] < la for x in accs):
-                    break
-                end += la
         # the end that counts: its deadline less its children's time, or its own where they cannot make theirs
         due = job.deadline - self._cut[job.m]
         if now + job.rem_best[job.seg] > due:
             due = job.deadline
-        # its slack on ``a``: a frame released after this block that fits in it goes first at a block boundary
-        slack = due - end
+        # its slack after this block: a frame released after this block that fits in it goes first at a block
+        # boundary, and a later block that another accelerator runs within it may move there
+        slack = due - f - job.rem_best[job.seg + 1]
+        end = f  # when the job lets go of ``a``: after its next blocks that no other accelerator can take in time
+        if self.hold_value:
+            lat_j = job.lat
+            for s in range(job.seg + 1, job.n_segs):
+                la = lat_j[a][s]
+                if any(lat_j[x][s] <= la + slack for x in accs if x != a):
+                    break
+                end += la
         for r, dl, lat, key in self._upcoming(view, now, end + max(self._rel_deadline)):
             if r >= end:
                 continue
