@@ -47,6 +47,7 @@ from edge_sdrm3.core.policies import policy_names  # noqa: E402
 from edge_sdrm3.core.supernet import DEFAULT_MIN_ACCURACY  # noqa: E402
 from edge_sdrm3.feasibility import infeasible, model_feasibility  # noqa: E402
 from edge_sdrm3.oracle import OracleUnavailable, blocks_of_segments, cp_model, optimum  # noqa: E402
+from edge_sdrm3.oracle.instance import build_instance  # noqa: E402
 from edge_sdrm3.sim.replay import replay  # noqa: E402
 from edge_sdrm3.sim.trace import generate  # noqa: E402
 
@@ -55,6 +56,7 @@ GOAL = 0.05  # sdrm3 within 5% of the optimum in every proven cell
 OURS, OURS_SN, FIRM = "sdrm3", "sdrm3+supernet", "edf_firm"
 KEEP = ("uxcost", "frames_due", "frames_missed", "energy_mj", "accuracy")
 MIN_ACCURACY = DEFAULT_MIN_ACCURACY  # the bound the +supernet policies keep to, the --supernet optimum's default
+PROBLEM = ("supernet", "floor", "min_accuracy")  # with the window and seed, what defines an optimum's problem
 MODES = (  # (key, --supernet, least mean accuracy (None: the oracle's default), title)
     ("plain", False, None, "Largest variants"),
     ("supernet", True, None, f"With the supernet selector (`--supernet` optimum: floor 0.9, mean accuracy >= "
@@ -85,7 +87,7 @@ def solve_ladder(scenario, spec, windows: list[float], seed: int, supernet: bool
         opt.pop("steps", None)
         opt["hint_policy"] = lead
         attempts.append({k: opt[k] for k in ("duration_s", "optimal", "uxcost", "bound", "frames_due",
-                                             "frames_missed", "energy_mj", "accuracy", "solve_s")})
+                                             "frames_missed", "energy_mj", "accuracy", "solve_s") + PROBLEM})
         if opt["optimal"]:
             break
     if opt is None:
@@ -125,18 +127,74 @@ def best_of(res: dict, names: list[str]) -> str | None:
     return min(ok, key=lambda p: res[p]["uxcost"]) if ok else None
 
 
+def problem(scenario, spec, window: float, seed: int, supernet: bool, min_acc: float | None) -> dict:
+    """What defines the optimum of a window as the oracle now poses it: the constraints actually imposed (the
+    accuracy floor, and the mean accuracy bound after its lowering to what the deadlines allow)."""
+    if not supernet:
+        return {"duration_s": window, "seed": seed, "supernet": False, "floor": None, "min_accuracy": None}
+    want = DEFAULT_MIN_ACCURACY if min_acc is None else min_acc
+    inst = build_instance(generate(scenario, window, seed), spec, supernet=True, min_accuracy=want or None)
+    return {"duration_s": window, "seed": seed, "supernet": True, "floor": inst.floor,
+            "min_accuracy": inst.min_accuracy}
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
+    return a == b
+
+
+def matches(entry: dict, scenario, spec, seed: int, supernet: bool, min_acc: float | None) -> bool:
+    """Whether a cached mode entry (window, optimum, attempts) holds the optimum the ladder would now reach: its
+    optimum solves the problem now posed on its window, and every shorter-lived attempt before it (windows the
+    ladder tried first) posed the problem now posed there too. An attempt that does not say what it solved is
+    taken to have solved its optimum's problem."""
+    opt = entry.get("optimum") or {}
+    if any(k not in opt for k in PROBLEM):
+        return False
+    here = problem(scenario, spec, entry["window_s"], seed, supernet, min_acc)
+    if not all(_same(opt.get(k), here[k]) for k in here):
+        return False
+    for att in entry.get("attempts", [])[:-1]:
+        then = {k: att.get(k, opt[k]) for k in PROBLEM}
+        now = problem(scenario, spec, att["duration_s"], seed, supernet, min_acc)
+        if not all(_same(then[k], now[k]) for k in PROBLEM):
+            return False
+    return True
+
+
+def cached_mode(cached: dict | None, scenario, spec, seed: int, supernet: bool, min_acc: float | None) -> dict | None:
+    """Among a cached cell's mode entries (whatever their key), one whose optimum is the one now asked for."""
+    for entry in (cached or {}).values():
+        if isinstance(entry, dict) and "optimum" in entry and "window_s" in entry \
+                and matches(entry, scenario, spec, seed, supernet, min_acc):
+            return entry
+    return None
+
+
 def run_cell(task: tuple) -> dict:
-    sc_name, platform, windows, seed, limit, workers, roles = task
+    """A cell: per mode, the optimum taken from ``cached`` (an earlier cell of the same settings) where it solves
+    the problem now posed (``matches``), else solved; every policy replayed on its window. ``cell["solved"]``:
+    the modes solved here."""
+    sc_name, platform, windows, seed, limit, workers, roles, *rest = task
+    cached = rest[0] if rest else None
     sc = load_scenario(sc_name)
     spec = load_platform(platform)
     feas = model_feasibility(sc, spec)
     cell: dict = {"scenario": sc_name, "platform": platform, "infeasible": infeasible(feas),
-                  "infeasible_any_variant": infeasible(feas, any_variant=True)}
+                  "infeasible_any_variant": infeasible(feas, any_variant=True), "solved": []}
     t0 = time.perf_counter()
     for mode, sn, min_acc, _ in MODES:
         base = roles["supernet_baselines"] if sn else roles["baselines"]
         ours = [OURS_SN] if sn else [OURS]
-        tr, opt, res, attempts = solve_ladder(sc, spec, windows, seed, sn, min_acc, limit, workers, base + ours)
+        old = cached_mode(cached, sc, spec, seed, sn, min_acc)
+        if old is not None:
+            opt, attempts = old["optimum"], old["attempts"]
+            tr = generate(sc, old["window_s"], seed)
+            res = replays(tr, spec, base + ours)
+        else:
+            tr, opt, res, attempts = solve_ladder(sc, spec, windows, seed, sn, min_acc, limit, workers, base + ours)
+            cell["solved"].append(mode)
         best = best_of(res, base)
         g = gaps(opt, res, ours + [FIRM + ("+supernet" if sn else "")])
         if best is not None:
@@ -258,27 +316,6 @@ def mode_summary(cells: list[dict], mode: str) -> dict:
             "unproven": [f"{c['scenario']}/{c['platform']}" for c in feas if not c[mode]["optimum"]["optimal"]]}
 
 
-def replay_cell(task: tuple) -> dict:
-    """A cell of an earlier run with its optima kept (the optimum of a window depends on the workload only) and
-    every policy replayed anew on the same windows: the gaps of the policies as the code now stands."""
-    cell, seed, roles = task
-    spec = load_platform(cell["platform"])
-    sc = load_scenario(cell["scenario"])
-    t0 = time.perf_counter()
-    for mode, sn, _, _ in MODES:
-        m = cell[mode]
-        base = roles["supernet_baselines"] if sn else roles["baselines"]
-        ours = [OURS_SN] if sn else [OURS]
-        res = replays(generate(sc, m["window_s"], seed), spec, base + ours)
-        best = best_of(res, base)
-        g = gaps(m["optimum"], res, ours + [FIRM + ("+supernet" if sn else "")])
-        if best is not None:
-            g["best_baseline"] = gaps(m["optimum"], res, [best])[best]
-        m.update(results=res, best_baseline=best, gaps=g)
-    cell["replay_wall_s"] = time.perf_counter() - t0
-    return cell
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenarios", type=csv_list, default=list(SCENARIOS))
@@ -296,8 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown-from", type=Path, metavar="ORACLE.json",
                     help="only rewrite oracle.md in --out-dir from the results of an earlier run")
     ap.add_argument("--optima-from", type=Path, metavar="CELLS.jsonl",
-                    help="take each cell's optimum from an earlier run's --cache file (same settings) and only replay "
-                         "the policies on the same windows (minutes instead of the solver's half hour)")
+                    help="take each cell's optima from an earlier run's --cache file (same settings) where they solve "
+                         "the problem now posed (same window, floor and mean accuracy bound), solve the others, and "
+                         "replay the policies on the same windows (minutes instead of the solver's half hour)")
     a = ap.parse_args(argv)
     if a.markdown_from:
         write_markdown(a.out_dir / "oracle.md", json.loads(a.markdown_from.read_text()))
@@ -323,38 +361,45 @@ def main(argv: list[str] | None = None) -> int:
             g = m["gaps"].get(OURS_SN if sn else OURS, {}).get("gap")
             parts.append(f"{mode} {m['window_s']:g} s {'proven' if m['optimum']['optimal'] else 'NOT proven'} "
                          f"{m['optimum']['uxcost']:.4f} ours {pct(g)}")
-        print(f"[{len(cells)}/{len(tasks)}] {c['scenario']}/{c['platform']}: {'; '.join(parts)} ({c['wall_s']:.0f} s)",
-              flush=True)
+        how = f"solved {'+'.join(c['solved'])}" if c.get("solved") else "optima reused"
+        print(f"[{len(cells)}/{len(tasks)}] {c['scenario']}/{c['platform']}: {'; '.join(parts)} ({c['wall_s']:.0f} s, "
+              f"{how})", flush=True)
 
     settings = {"windows": a.windows, "seed": a.seed, "time_limit_s": a.time_limit, "workers": a.workers}
-    if a.optima_from:
-        earlier = [json.loads(x) for x in a.optima_from.read_text().splitlines() if x.strip()]
-        earlier = {(c["scenario"], c["platform"]): c for c in earlier if c.get("settings") == settings}
-        missing = [f"{t[0]}/{t[1]}" for t in tasks if (t[0], t[1]) not in earlier]
-        if missing:
-            print(f"bench_oracle: {a.optima_from}: no optimum with these settings for {', '.join(missing)}",
-                  file=sys.stderr)
-            return 2
-        todo_cells = [(earlier[(t[0], t[1])], a.seed, roles) for t in tasks]
-        with multiprocessing.Pool(max(1, a.jobs)) as pool:
-            for c in pool.imap_unordered(replay_cell, todo_cells):
-                done(c)
-        tasks_done = True
-    else:
-        tasks_done = False
-    if tasks_done:
-        todo = []
-    elif a.cache and a.cache.exists():
-        have = {}
-        for line in a.cache.read_text().splitlines():
-            c = json.loads(line)
+
+    def load(path: Path | None) -> dict:
+        if path is None or not path.exists():
+            return {}
+        out = {}
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                c = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"bench_oracle: {path}:{n}: not a JSON line: {e}") from None
             if c.get("settings") == settings:
-                have[(c["scenario"], c["platform"])] = c
-        for t in [t for t in tasks if (t[0], t[1]) in have]:
-            done(have[(t[0], t[1])])
-        todo = [t for t in tasks if (t[0], t[1]) not in have]
-    else:
-        todo = tasks
+                out[(c["scenario"], c["platform"])] = c  # the last line of a cell wins
+        return out
+
+    try:
+        earlier = load(a.optima_from)
+        have = load(a.cache)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        return 2
+    todo = []
+    for t in tasks:
+        key = (t[0], t[1])
+        c = have.get(key)
+        if not a.optima_from and c is not None and all(
+                c.get(m) is not None and cached_mode({m: c[m]}, load_scenario(t[0]), load_platform(t[1]), a.seed,
+                                                     sn, acc) is not None for m, sn, acc, _ in MODES):
+            done(c)  # a finished cell of the same settings, every optimum as now posed: taken as it is
+            continue
+        pool_of = {**{f"from:{m}": e for m, e in (earlier.get(key) or {}).items()},
+                   **{f"cache:{m}": e for m, e in (c or {}).items()}}
+        todo.append(t + (pool_of or None,))
 
     def finished(c: dict) -> None:
         done(c)
@@ -371,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             finished(run_cell(t))
     for c in cells:
         c.pop("settings", None)
+        c.pop("solved", None)
     order = {(t[0], t[1]): i for i, t in enumerate(tasks)}
     cells.sort(key=lambda c: order[(c["scenario"], c["platform"])])
     doc = {"command": command_line(), "machine": machine(), "git": git_state(), "seed": a.seed, "windows": a.windows,

@@ -1,13 +1,17 @@
 """Hostile load on the live service: the bounds of docs/protocol.md ("Bounds") measured from outside.
 
-    python3 tools/flood.py [--seconds 20] [--frames 20000] [--rate 10] [--out docs/results/flood.txt]
+    python3 tools/flood.py [--seconds 20] [--frames 20000] [--rate 10] [--overload 3] [--only roots|streams|stalled ...]
+                           [--emulated-compute always|when-idle|never] [--out docs/results/flood.txt]
 
 Starts ``edge-sdrm3 serve`` (headset_emulated, the MediaPipe XR pipeline + digits when the models are in the
 cache, else digits; ``--scenario`` changes it) in a temporary directory; every socket is ipc:// there. After a
 warm-up (every variant loaded, every root model run a few times, the service's resident memory then taken as
-the baseline) two floods,
-each bounded by ``--frames`` and ``--seconds``:
+the baseline) three floods, each bounded by ``--seconds`` (the last two also by ``--frames``):
 
+0. **root flood**: the capacity measured first (``soak.calibrate``: the most on-time completions per second at
+   <= 10% missed, frames naming every root model), held for half ``--seconds``, then every root model at
+   ``--overload`` (default 3) x that rate for ``--seconds``; the on-time completions per second under the flood
+   against those at the capacity (target >= 90%, the same run);
 1. **distinct streams**: frames as fast as the service takes them, each from a new stream named by 1 KiB of
    text, naming no models (so the per-stream rate state is used), each with a small camera image;
 2. **stalled subscriber**: a subscriber to every result that never reads (receive high-water mark 1), while a
@@ -17,7 +21,8 @@ each bounded by ``--frames`` and ``--seconds``:
 Throughout, a ``status`` request every 0.2 s measures the control socket's answer time. It prints, per flood:
 frames sent, the service's RSS growth over the baseline (peak during the flood, and after 2 s idle), the
 slowest ``status`` answer, and what ``status`` says of the bound (``streams``, ``results``). Exit status 1 when a
-growth reaches ``--max-growth-mb`` (default 50) or a ``status`` answer takes ``--status-timeout`` s (default 1).
+growth reaches ``--max-growth-mb`` (default 50), a ``status`` answer takes ``--status-timeout`` s (default 1), or
+the root flood holds less than 90% of the on-time completions at the capacity.
 ``--max-streams`` / ``--results-max-bytes`` set the service's bounds (e.g. huge, to see what they prevent).
 """
 from __future__ import annotations
@@ -27,44 +32,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import _bench_common as common  # puts the repository root on sys.path
 import numpy as np
 import zmq
-from soak import Service, ServiceUnavailable, _rss_mb, _workload_scenario
+from soak import Sender, Service, ServiceUnavailable, StatusProbe, _jobs, _rss_mb, _workload_scenario, calibrate
 
 from edge_sdrm3.client import ClientError, ClientTimeout, Control, Publisher
-
-
-class StatusProbe(threading.Thread):
-    """``status`` every ``every`` s; the slowest answer (a missing answer counts as its timeout)."""
-
-    def __init__(self, endpoint: str, timeout_s: float, every: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        self.endpoint, self.timeout_s, self.every = endpoint, timeout_s, every
-        self.slowest_s = 0.0
-        self.answers = self.missed = 0
-        self.last: dict = {}
-        self.peak_held = 0  # the most result bytes the service said it held (status: results.held_bytes)
-        self.stop_flag = threading.Event()
-
-    def run(self) -> None:
-        ctl = Control(self.endpoint, timeout_ms=int(self.timeout_s * 1000) * 5)
-        try:
-            while not self.stop_flag.wait(self.every):
-                t0 = time.monotonic()
-                try:
-                    self.last = ctl.status()
-                    self.answers += 1
-                    self.peak_held = max(self.peak_held, int((self.last.get("results") or {}).get("held_bytes", 0)))
-                except ClientTimeout:
-                    self.missed += 1
-                    ctl.close()
-                    ctl = Control(self.endpoint, timeout_ms=int(self.timeout_s * 1000) * 5)
-                self.slowest_s = max(self.slowest_s, time.monotonic() - t0)
-        finally:
-            ctl.close()
 
 
 def _peak_rss(pid: int, until: float, stop: threading.Event, peak: list[float]) -> None:
@@ -137,9 +113,41 @@ def flood_stalled(svc: Service, frames: int, seconds: float, rate: float, roots:
     return sent
 
 
+def flood_roots(svc: Service, seconds: float, roots: list[str], image: np.ndarray, overload: float,
+                calibrate_s: float, say) -> tuple[float, float, float, dict, int]:
+    """Every root model at ``overload`` x the capacity measured first in this run (soak.calibrate), for
+    ``seconds``: (capacity frames/s, on-time jobs/s at 1x, on-time jobs/s under the flood, drops under it, frames
+    sent)."""
+    ctl = Control(svc.control_ep, timeout_ms=5000)
+    sender = Sender(svc.frames_ep, roots, image)
+    sender.stream = "roots"
+    sender.start()
+    try:
+        rate, _ = calibrate(ctl, sender, step_s=calibrate_s, say=say)
+
+        def hold(fps: float, secs: float) -> tuple[float, Counter]:
+            sender.rate = fps
+            time.sleep(min(2.0, secs / 4))  # settle
+            j0, d0, t0 = _jobs(ctl.status()), Counter(ctl.stats()["jobs"]["drops"]), time.monotonic()
+            time.sleep(secs)
+            j1, d1, t1 = _jobs(ctl.status()), Counter(ctl.stats()["jobs"]["drops"]), time.monotonic()
+            return ((j1[0] - j1[1]) - (j0[0] - j0[1])) / (t1 - t0), d1 - d0
+
+        at1, _ = hold(rate, max(calibrate_s, seconds / 2))
+        flood, drops = hold(overload * rate, seconds)
+        sender.rate = 0.0
+        return rate, at1, flood, dict(drops), sender.sent
+    finally:
+        sender.stop_flag.set()
+        sender.join(5)
+        ctl.close()
+
+
 def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | None, max_growth_mb: float,
         status_timeout: float, max_streams: int | None = None, results_max_bytes: int | None = None,
-        phases: tuple[str, ...] = ("streams", "stalled"), out=sys.stdout) -> list[str]:
+        phases: tuple[str, ...] = ("roots", "streams", "stalled"), overload: float = 3.0,
+        calibrate_s: float = 5.0, emulated_compute: str = "always", learn_costs: bool = False,
+        out=sys.stdout) -> list[str]:
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
@@ -147,9 +155,13 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
     sockets = [f"max_streams = {max_streams}"] if max_streams else []
     if results_max_bytes:
         sockets.append(f"results_max_bytes = {results_max_bytes}")
-    extra = 'emulated_compute = "always"\npreload = true\n' + ("[sockets]\n" + "\n".join(sockets) if sockets else "")
+    extra = f'emulated_compute = "{emulated_compute}"\npreload = true\n' + ("[sockets]\n" + "\n".join(sockets) + "\n"
+                                                                            if sockets else "")
+    if learn_costs:
+        extra += "[scheduler]\nlearn_costs = true\n"
     svc = Service(tmp, sc, None, "flood", workload=extra)
-    say(f"workload: {what}; emulated_compute = always, every variant preloaded; bounds: max_streams {max_streams or 'default'}, "
+    say(f"workload: {what}; emulated_compute = {emulated_compute}, every variant preloaded, learn_costs "
+        f"{'on' if learn_costs else 'off'}; bounds: max_streams {max_streams or 'default'}, "
         f"results_max_bytes {results_max_bytes or 'default'}")
     svc.start()
     failures: list[str] = []
@@ -175,7 +187,17 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
             watcher.start()
             frames_in = _frames_in(svc)
             t0 = time.monotonic()
-            if phase == "streams":
+            if phase == "roots":
+                cap, at1, fl, drops, n = flood_roots(svc, seconds, roots, image, overload, calibrate_s, say)
+                ratio = fl / at1 if at1 > 0 else 0.0
+                say(f"root flood: every root model at {overload:g} x the capacity ({cap:.2f} frames/s) for "
+                    f"{seconds:g} s: on-time completions {fl:.1f} jobs/s against {at1:.1f} at the capacity: "
+                    f"{100 * ratio:.0f}% (target >= 90%); drops under the flood {drops}")
+                if ratio < 0.9:
+                    failures.append(f"roots: on-time completions under the {overload:g}x flood are "
+                                    f"{100 * ratio:.0f}% of those at the capacity (< 90%)")
+                label = f"root flood: {n} frames (calibration, 1x and {overload:g}x)"
+            elif phase == "streams":
                 n = flood_streams(svc, frames, seconds, small)
                 label = f"distinct streams: {n} frames, each from a new 1-KiB stream id"
             else:
@@ -227,7 +249,13 @@ def main() -> int:
     ap.add_argument("--status-timeout", type=float, default=1.0)
     ap.add_argument("--max-streams", type=int, default=None, help="the service's [sockets] max_streams")
     ap.add_argument("--results-max-bytes", type=int, default=None, help="the service's [sockets] results_max_bytes")
-    ap.add_argument("--only", choices=("streams", "stalled"), default=None, help="one flood only")
+    ap.add_argument("--only", choices=("roots", "streams", "stalled"), action="append", default=None,
+                    help="this flood only (repeat for several; default all three)")
+    ap.add_argument("--overload", type=float, default=3.0, help="the root flood at this x the capacity (default 3)")
+    ap.add_argument("--calibrate-seconds", type=float, default=5.0, help="per capacity step (default 5)")
+    ap.add_argument("--emulated-compute", choices=("always", "when-idle", "never"), default="always",
+                    help="the service's [workload] emulated_compute (default always: results carry outputs)")
+    ap.add_argument("--learn-costs", action="store_true", help="the service learns costs ([scheduler] learn_costs)")
     ap.add_argument("--out", default=None, help="also write the figures to this file")
     args = ap.parse_args()
 
@@ -253,7 +281,9 @@ def main() -> int:
                            scenario=args.scenario, max_growth_mb=args.max_growth_mb,
                            status_timeout=args.status_timeout, max_streams=args.max_streams,
                            results_max_bytes=args.results_max_bytes,
-                           phases=(args.only,) if args.only else ("streams", "stalled"), out=tee)
+                           phases=tuple(args.only) if args.only else ("roots", "streams", "stalled"),
+                           overload=args.overload, calibrate_s=args.calibrate_seconds,
+                           emulated_compute=args.emulated_compute, learn_costs=args.learn_costs, out=tee)
         except (ServiceUnavailable, ClientError, OSError) as e:
             print(f"FAIL: service not available: {e}", file=tee)
             failures = ["unavailable"]

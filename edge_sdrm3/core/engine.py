@@ -58,6 +58,7 @@ class FrameInfo:
     computed: bool = True  # false once a block ran timing-only (its result has no outputs)
     ready_ms: float | None = None  # when its jobs may first run, if later than its release (a live frame: once
     # the service had taken it in; the time from its arrival counts against its deadline all the same)
+    ended: bool = False  # its outcome is settled
 
 
 class TraceFrame(Protocol):
@@ -108,6 +109,7 @@ class Engine:
         self.policy: Bound = as_policy(policy)
         self.disp = Dispatcher(platform, models, costs, self.policy, fallback=fallback, chain_ms=chain_ms)
         self.admission = admission
+        self.admission_counts: Counter = Counter()  # admitted jobs by fate: on time, missed
         self.acc_ids = [a.id for a in platform.accelerators]
         self.idle_power_mw = [a.idle_power_mw for a in platform.accelerators]
         self.infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
@@ -216,17 +218,23 @@ class Engine:
         return out
 
     def admit(self, now: float, plan: list[tuple[str, bool, str | None]], data: dict[str, Any], *,
-              stream: str | None = None, stream_frame: int | None = None, arrived_ms: float | None = None) -> None:
+              stream: str | None = None, stream_frame: int | None = None, arrived_ms: float | None = None,
+              refuse: str = "") -> list[FrameInfo]:
         """A live frame message's frames (:meth:`plan`): numbered per model, recorded, roots released now,
         cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame.
+        Returns the fired frames still to run (neither refused by admission nor missed at once).
 
         ``arrived_ms``: when the message arrived, if the driver took it in later (``now``): its frames are released
         (their deadlines counted) from the arrival, and their records say when they were taken in (``ready_ms``),
         so that a replay of the log releases them to the policy when the service did. The roots of a message get
         distinct release times in plan order (``DISTINCT_MS`` apart), each cascaded frame its upstream's: a replay
-        of the log takes them in the service's order (a trace orders the frames of one instant by model name)."""
+        of the log takes them in the service's order (a trace orders the frames of one instant by model name).
+
+        ``refuse``: every root is missed at once with this reason instead (its cascades ``upstream dropped``):
+        the driver sheds the message (a live service too far behind its senders: ``runtime.ingest``)."""
         frame_of: dict[str, int] = {}
         release_of: dict[str, float] = {}
+        infos: list[FrameInfo] = []
         t = now if arrived_ms is None else min(arrived_ms, now)
         planned = []
         for name, fired, up in plan:
@@ -250,12 +258,17 @@ class Engine:
                 continue
             info = FrameInfo(name, slot, release, release + m.relative_deadline_ms, data.get(name), stream,
                              stream_frame, ready_ms=ready_ms)
+            infos.append(info)
             if up is None:
                 roots.append(info)
             else:
                 self.held.setdefault((up, frame_of[up]), []).append(info)
         for info in roots:
-            self._release(info, info.release_ms, ready)
+            if refuse:
+                self._finish(self._missed(info, refuse, info.release_ms), info.release_ms, info)
+            else:
+                self._release(info, info.release_ms, ready)
+        return [i for i in infos if not i.ended]
 
     def bound_queue(self, now: float, limit: int, reason: str = "overload-queue") -> None:
         """At most ``limit`` released jobs wait unstarted; the oldest beyond are dropped."""
@@ -441,27 +454,111 @@ class Engine:
         self.released += 1
         i = self.index[info.model]
         job = Job(self.released, self.models[i], i, info.frame, release, info.deadline_ms, self.costs, data=info)
-        if self.admission and not self.admits(job, now):
-            self._finish(self._missed(info, "admission", now), now, info)
+        if self.admission:
+            finish = self._admission(job, now)
+            if finish > job.deadline:
+                self._finish(self._missed(info, "admission", now), now, info)
+                return
+            self.disp.release(job)
+            self._admit_cascade(info, finish, now)
             return
         self.disp.release(job)
 
     def admits(self, job: Job, now: float) -> bool:
-        """Admission at release: can ``job`` still make its deadline? Optimistic (a frame refused could not have
-        made it under any order): the work already on the accelerators and that of every queued job due no later
-        than it (it would run first by deadline) spread evenly over the healthy accelerators, then the job itself
-        at its best, with the variant the policy would start it with and the costs as learned."""
+        """Admission at release: can ``job`` still make its deadline (:meth:`_admission`)?"""
+        return self._admission(job, now) <= job.deadline
+
+    def _variant(self, m: int, fallback: int = 0) -> int:
+        v = self.policy.variant_of(m)
+        return v if 0 <= v < len(self.models[m].variants) else fallback
+
+    def _admission(self, job: Job, now: float) -> float:
+        """The estimated finish of ``job`` released at ``now`` (``INF``: refused, and so for a job that would make
+        an admitted one miss). The work before it is that of every job due no later than it (it would run first
+        by deadline): the blocks in flight, the rest of the running jobs, the queued jobs and the cascaded frames
+        held on an admitted job, each spread over the healthy accelerators at their speeds for it (``_fluid``);
+        then the job itself at its best, with the variant the policy would start it with and the costs as
+        learned. A job admitted earlier with a later deadline, still on time by the same estimate, must stay
+        so with this one's work before it. Optimistic on the queue (no idle gaps, work split freely), so a
+        refused frame could hardly have made it; counting the cascades held, the rest of the running jobs and
+        the accelerators' speeds keeps it from admitting work that could only be dropped after part of it ran
+        (measured with tools/soak.py)."""
         disp = self.disp
         healthy = [a for a in range(disp.n_acc) if disp.healthy[a]]
         if not healthy:
-            return True  # nothing can run it now; the dispatcher's rules decide when one recovers
-        v = self.policy.variant_of(job.m)
-        v = v if 0 <= v < len(job.model.variants) else job.variant
-        own = self.costs.rem_best[job.m][v][0]
+            return now  # nothing can run it now; the dispatcher's rules decide when one recovers
+        v = self._variant(job.m, job.variant)
+        rem_on, rem_best = self.costs.rem_on[job.m][v], self.costs.rem_best[job.m][v]
         d = job.deadline
-        ahead = sum(j.rem_best[j.seg] for j in disp.ready if j.deadline <= d)
-        ahead += sum(max(0.0, disp.free_at[a] - now) for a in healthy)
-        return now + ahead / len(healthy) + own <= d
+        inv = [1.0 / rem_on[a][0] if 0.0 < rem_on[a][0] < INF else 0.0 for a in healthy]
+        total = sum(inv)
+        busy = sum(w * max(0.0, disp.free_at[a] - now) for a, w in zip(healthy, inv)) / total if total else 0.0
+        work = self._work_ahead(healthy)
+        ahead = busy + sum(t for dl, t, _ in work if dl <= d)
+        finish = now + ahead + rem_best[0]
+        if finish > d:
+            return INF
+        t_new = _fluid(rem_on, rem_best, 0, healthy)
+        cum = busy
+        for dl, t, tail in sorted(work):
+            cum += t
+            if dl > d:
+                own_finish = now + cum - t + tail
+                if own_finish <= dl < own_finish + t_new:
+                    return INF
+        return finish
+
+    def _work_ahead(self, healthy: list[int]) -> list[tuple[float, float, float]]:
+        """``(deadline, fluid time, best time)`` of the work admitted and not done: the queued jobs, the rest of the
+        running ones (after their block in flight), and the fired cascaded frames held on any of these."""
+        out = []
+        live = []
+        for j in self.disp.ready:
+            out.append((j.deadline, _fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg]))
+            live.append((j.model.name, j.frame))
+        for j in self.disp.running:
+            if j is not None:
+                live.append((j.model.name, j.frame))
+                if j.seg < j.n_segs:
+                    out.append((j.deadline, _fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg]))
+        held = self.held
+        while live and held:
+            kids = held.get(live.pop())
+            for k in kids or ():
+                m = self.index[k.model]
+                v = self._variant(m)
+                rb = self.costs.rem_best[m][v]
+                out.append((k.deadline_ms, _fluid(self.costs.rem_on[m][v], rb, 0, healthy), rb[0]))
+                live.append((k.model, k.frame))
+        return out
+
+    def _admission_outcome(self, c: Completion) -> None:
+        """An admitted job's fate, counted (``status``: admission): on time, or missed for a reason of its own."""
+        if c.status == DONE:
+            self.admission_counts["on time"] += 1
+        elif not c.reason.startswith("upstream"):
+            self.admission_counts["missed"] += 1
+
+    def _admit_cascade(self, info: FrameInfo, finish: float, now: float) -> None:
+        """Cascade-aware admission: the fired frames held on an admitted job that could not make their deadline
+        even if it ends at its estimated ``finish`` and they run at once at their best are refused now (reason
+        ``admission``, their own cascades ``upstream dropped``), not when it ends."""
+        kids = self.held.get((info.model, info.frame))
+        if not kids:
+            return
+        keep = []
+        for k in kids:
+            m = self.index[k.model]
+            end = finish + self.costs.rem_best[m][self._variant(m)][0]
+            if end > k.deadline_ms:
+                self._finish(self._missed(k, "admission", now), now, k)
+            else:
+                keep.append(k)
+                self._admit_cascade(k, end, now)
+        if keep:
+            kids[:] = keep
+        else:
+            del self.held[(info.model, info.frame)]
 
     def _missed(self, info: FrameInfo, reason: str, now: float) -> Completion:
         return missed(info.model, info.frame, info.release_ms, info.deadline_ms, now, reason)
@@ -469,6 +566,8 @@ class Engine:
     def _settle(self, c: Completion, info: FrameInfo | None) -> None:
         """Hand over, count and record one due frame's outcome (handed over first: a live result is sent before
         the bookkeeping, which nothing in it depends on)."""
+        if info is not None:
+            info.ended = True
         if self.on_outcome is not None and info is not None:
             self.on_outcome(c, info)
         if self.completions is not None:
@@ -479,6 +578,8 @@ class Engine:
         self._last_end = max(self._last_end, c.end_ms)
         if c.status != DONE:
             self.drops[c.reason or c.status] += 1
+        if self.admission and c.job is not None:
+            self._admission_outcome(c)
         if self.records is not None:
             m = self.models[self.index[c.model]]
             vname = m.variants[c.variant].name if 0 <= c.variant < len(m.variants) else str(c.variant)
@@ -521,3 +622,16 @@ class Engine:
 def _ready(info: FrameInfo) -> float:
     """When a frame's jobs may first run."""
     return info.release_ms if info.ready_ms is None else info.ready_ms
+
+
+def _fluid(rem_on: list[list[float]], rem_best: list[float], s: int, healthy: list[int]) -> float:
+    """The time of a job's blocks from ``s`` spread over the ``healthy`` accelerators at once, each at its speed
+    for them (``1 / sum(1 / t_a)``); their best time where no accelerator runs them all."""
+    inv = 0.0
+    for a in healthy:
+        t = rem_on[a][s]
+        if t <= 0.0:
+            return 0.0
+        if t < INF:
+            inv += 1.0 / t
+    return 1.0 / inv if inv > 0.0 else rem_best[s]

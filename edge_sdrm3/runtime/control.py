@@ -70,6 +70,7 @@ class Control:
             "uxcost": snap["uxcost"], "miss_rate": snap["miss_rate"], "xrbench_score": snap["xrbench_score"],
             "errors": dict(svc.errors), "uptime_s": svc.now() / 1000.0, "log": svc.recorder.state(),
             "skipped": dict(svc.ingest.skipped), "streams": svc.ingest.streams(), "results": svc.results.status(),
+            "admission": svc.ingest.admission_status(),
             "metrics": {"url": svc.metrics.url} if svc.metrics is not None else None,
         }
 

@@ -38,13 +38,41 @@ from .workload import Workload
 log = logging.getLogger("edge_sdrm3.service")
 
 RATE_SLACK = 0.75  # a root model is due on a stream once this share of its period has passed
+BACKLOG_MS = 100.0  # frames found waiting behind each other for longer than this are shed until none waits
+
+
+class Feeds(dict):
+    """A job's tensors by name: its model inputs, then every tensor its blocks made. Inputs made from a camera image
+    are made once the frame is admitted (:meth:`make`; on first look-up otherwise): a frame refused at admission
+    never pays for its images' resizing and conversion (under overload that work, done for every model of every
+    frame before admission, starved the event loop), and an admitted one pays before its first block starts, so
+    that the block's measured time (learned costs) is the block's."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], dict[str, np.ndarray]] | None = None,
+                 ready: dict[str, np.ndarray] | None = None) -> None:
+        super().__init__(ready or {})
+        self._make = make
+
+    def make(self) -> None:
+        """The inputs made now (once)."""
+        make, self._make = self._make, None
+        if make is not None:
+            self.update(make())
+
+    def __missing__(self, key: str) -> np.ndarray:
+        if self._make is None:
+            raise KeyError(key)
+        self.make()
+        return self[key]
 
 
 @dataclass
 class FrameData:
-    """A live frame's data, carried by its job (``FrameInfo.data``): the inputs, then every tensor its blocks made."""
+    """A live frame's data, carried by its job (``FrameInfo.data``): its tensors (:class:`Feeds`)."""
 
-    feeds: dict[str, np.ndarray]
+    feeds: Feeds
     t_capture_ms: float | None = None
 
 
@@ -52,7 +80,8 @@ class Ingest:
     """Turns frame messages into the engine's frames. ``error(code, message, stream, frame)`` answers bad input."""
 
     def __init__(self, wl: Workload, engine: Engine, *, seed: int, max_message_bytes: int, max_queue: int,
-                 counters: Counter, error: Callable[..., None], max_streams: int = 1024) -> None:
+                 counters: Counter, error: Callable[..., None], max_streams: int = 1024,
+                 backlog_ms: float = BACKLOG_MS) -> None:
         self.wl = wl
         self.engine = engine
         self.seed = seed
@@ -61,6 +90,8 @@ class Ingest:
         self.counters = counters
         self.error = error
         self.max_streams = max_streams
+        self.backlog_ms = backlog_ms
+        self.shed = 0  # frame messages shed unread (the ingest too far behind)
         # stream -> {root model: the time (capture, else arrival) of its last release there}; least recent first
         self._last_root: OrderedDict[str, dict[str, float]] = OrderedDict()
         self.skipped: Counter = Counter()  # root model -> frames it was not due on (rate)
@@ -70,15 +101,40 @@ class Ingest:
         """The per-stream state, for ``status``."""
         return {"tracked": len(self._last_root), "max": self.max_streams, "forgotten": self.streams_forgotten}
 
+    def admission_status(self) -> dict:
+        """Admission, for ``status``: on or off, the jobs refused at release, the fate of those admitted, and the
+        frame messages shed unread at ingest (:meth:`run`)."""
+        eng = self.engine
+        return {"on": eng.admission, "refused": eng.drops.get("admission", 0), "frames_shed": self.shed,
+                "admitted_on_time": eng.admission_counts["on time"], "admitted_missed": eng.admission_counts["missed"]}
+
     async def run(self, pull, now: Callable[[], float], kick: Callable[[], None]) -> None:
+        """Frame messages off the PULL socket. Shedding: while messages keep waiting behind each other, the
+        ingest is behind the senders; once it has been so for ``backlog_ms`` the frames still waiting are older
+        than that and the event loop is saturated (frames' jobs, their results and records, the scheduling
+        steps): the messages found waiting are then shed unread, each answered with one ``overloaded`` error,
+        nothing of them due, until the socket is found empty. Shedding costs little beside taking a frame in
+        (its jobs' admission, records and results), so the loop keeps time for the work it admitted, and
+        ``status`` answers (docs/protocol.md, "Overload")."""
         import asyncio
 
+        import zmq
+
+        behind_since: float | None = None
         while True:
             parts = await pull.recv_multipart(copy=False)
             await asyncio.sleep(0)  # a queued burst must not starve scheduling and completions
             self.counters["frames_in"] += 1
+            t = now()
+            shed = False
+            if pull.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # another message waits already
+                if behind_since is None:
+                    behind_since = t
+                shed = t - behind_since > self.backlog_ms
+            else:
+                behind_since = None
             try:
-                self.on_frame(parts, now(), now)
+                self.on_frame(parts, t, now, shed=shed)
                 kick()
             except ProtocolError as e:
                 self.error(e.code, e.message, *_peek_ids(parts))
@@ -86,23 +142,44 @@ class Ingest:
                 log.exception("frame handling failed")
                 self.error("internal", "the service failed on this frame (see its log)", *_peek_ids(parts))
 
-    def on_frame(self, parts: list, now: float, clock: Callable[[], float] | None = None) -> None:
+    def on_frame(self, parts: list, now: float, clock: Callable[[], float] | None = None,
+                 shed: bool = False) -> None:
         """A frame message that arrived at ``now``; ``clock``: the service's clock, read again once the frame is
-        decoded and its inputs made, when its jobs reach the engine (the log says both: a replay releases them to
-        the policy when the service did, their deadlines counted from the arrival)."""
+        decoded, when its jobs reach the engine (the log says both: a replay releases them to the policy when the
+        service did, their deadlines counted from the arrival); the inputs of the jobs admitted are made then.
+        ``shed``: the message is answered from its header alone, every root refused (``admission``)."""
         hdr, arrays = protocol.decode_frame(parts, self.max_message_bytes)
         due = self.due_roots(hdr, now)
+        if shed:
+            self.shed += 1
+            stream, frame = hdr.stream, hdr.frame
+            plan = self._plan(due, stream, frame)
+            self._seen(stream, due, hdr.t_capture_ms if hdr.t_capture_ms is not None else now)
+            self.engine.admit(now, plan, {}, stream=stream, stream_frame=frame, refuse="admission")
+            return
         untagged = next((a for a, t in zip(arrays, hdr.tensors) if t.model is None), None)
         tagged: dict[str, list[np.ndarray]] = defaultdict(list)
         for a, t in zip(arrays, hdr.tensors):
             if t.model is not None:
                 tagged[t.model].append(a)
         stream, frame = hdr.stream, hdr.frame
-        plan = self.engine.plan(due, lambda child: random.Random(f"{self.seed}:{stream}:{frame}:{child}").random())
+        plan = self._plan(due, stream, frame)
         # inputs of every model the frame may run, validated before anything is released
-        data = {name: FrameData(self.inputs_for(name, untagged, tagged.get(name)), hdr.t_capture_ms)
+        data = {name: FrameData(self.inputs_maker(name, untagged, tagged.get(name)), hdr.t_capture_ms)
                 for name, fired, _ in plan if fired}
-        t = hdr.t_capture_ms if hdr.t_capture_ms is not None else now
+        self._seen(stream, due, hdr.t_capture_ms if hdr.t_capture_ms is not None else now)
+        self.counters["frames_accepted"] += 1
+        ready = now if clock is None else max(now, clock())
+        for info in self.engine.admit(ready, plan, data, stream=stream, stream_frame=frame, arrived_ms=now):
+            info.data.feeds.make()  # admitted: its inputs now, not within its first block's measured time
+        self.engine.bound_queue(ready, self.max_queue)
+
+    def _plan(self, due: list[str], stream: str, frame: int) -> list[tuple[str, bool, str | None]]:
+        return self.engine.plan(due, lambda child: random.Random(f"{self.seed}:{stream}:{frame}:{child}").random())
+
+    def _seen(self, stream: str, due: list[str], t: float) -> None:
+        """The rate state: ``due`` released on ``stream`` at ``t`` (the stream least recently seen forgotten
+        beyond ``max_streams``)."""
         last = self._last_root.get(stream)
         if last is None:
             last = self._last_root[stream] = {}
@@ -113,10 +190,6 @@ class Ingest:
             self._last_root.move_to_end(stream)
         for r in due:
             last[r] = t
-        self.counters["frames_accepted"] += 1
-        ready = now if clock is None else max(now, clock())
-        self.engine.admit(ready, plan, data, stream=stream, stream_frame=frame, arrived_ms=now)
-        self.engine.bound_queue(ready, self.max_queue)
 
     def due_roots(self, hdr, now: float) -> list[str]:
         """The root models this frame releases: the header's ``models``, else those whose period has passed."""
@@ -146,7 +219,9 @@ class Ingest:
                                                   f"when {up} fires on the frame")
         return list(dict.fromkeys(hdr.models))
 
-    def inputs_for(self, name: str, untagged: np.ndarray | None, tagged: list[np.ndarray] | None) -> dict:
+    def inputs_maker(self, name: str, untagged: np.ndarray | None, tagged: list[np.ndarray] | None) -> Feeds:
+        """The inputs of ``name``, validated now (ProtocolError): the exact tensors, or a camera image made into the
+        model's input on first look-up (:class:`Feeds`)."""
         vf = self.wl.files[self.wl.index[name]][0]
         specs = vf.inputs
         if tagged:
@@ -158,7 +233,7 @@ class Ingest:
                 if x.shape != sp.shape:
                     raise ProtocolError("bad-shape", f"input {i} of {name}: shape {list(x.shape)}, "
                                                      f"expected {list(sp.shape)}")
-            return {sp.name: x for sp, x in zip(specs, tagged)}
+            return Feeds(ready={sp.name: x for sp, x in zip(specs, tagged)})
         if untagged is None:
             raise ProtocolError("no-input", f"the frame has no input for {name}: neither a camera image (an "
                                             f"untagged part) nor a part tagged for it")
@@ -166,7 +241,9 @@ class Ingest:
             raise ProtocolError("no-input", f"{name} takes {len(specs)} inputs: tag one part for each "
                                             f"(a camera image makes only a one-input model's input)")
         declared = self.wl.declared.get(name) or ()
-        return {specs[0].name: adapt(untagged, specs[0], name, declared[0] if declared else None)}
+        make = adapter(untagged, specs[0], name, declared[0] if declared else None)
+        key = specs[0].name
+        return Feeds(lambda: {key: make()})
 
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -174,6 +251,11 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
+    """Part 0 made into the model input ``spec`` at once (:func:`adapter`)."""
+    return adapter(x, spec, model, declared)()
+
+
+def adapter(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> Callable[[], np.ndarray]:
     """Make part 0 into the model input ``spec`` by the rule of docs/protocol.md ("Inputs"):
 
     - the exact input (shape and dtype), or the same values with dimensions of size 1 added or left out, as is;
@@ -184,11 +266,12 @@ def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
       float input, kept for a ``uint8`` input, shifted by -128 for an ``int8`` one; a float image taken as
       already in the declared range.
 
-    Anything else is refused: ProtocolError ``bad-shape`` or ``bad-dtype`` naming the model and the rule."""
+    Anything else is refused at once: ProtocolError ``bad-shape`` or ``bad-dtype`` naming the model and the rule.
+    What is returned makes the input when called (the checks are cheap, the resizing and conversion are not)."""
     if x.shape == spec.shape and x.dtype == spec.dtype:
-        return x
+        return lambda: x
     if x.dtype == spec.dtype and _squeezed(x.shape) == _squeezed(spec.shape):
-        return x.reshape(spec.shape)
+        return lambda: x.reshape(spec.shape)
     want = f"{model}'s input {list(spec.shape)} {spec.dtype}"
     if declared is None or not declared.image:
         raise ProtocolError("bad-shape", f"part 0 ({list(x.shape)} {x.dtype}) is not {want}, and the catalog declares "
@@ -204,6 +287,15 @@ def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
     if not (x.dtype == np.uint8 or (float_in and x.dtype == dst)):
         raise ProtocolError("bad-dtype", f"part 0 is a {x.dtype} image: {want} is made from a uint8 image"
                                          + (f" or a {dst} one already in its range" if float_in else ""))
+    if not (float_in or dst in (np.uint8, np.int8)):
+        raise ProtocolError("bad-dtype", f"{want}: no image rule for {dst} inputs; send its exact input")
+    return lambda: _image_input(x, img, spec, declared)
+
+
+def _image_input(x: np.ndarray, img: np.ndarray, spec: IOSpec, declared) -> np.ndarray:
+    """The camera image ``img`` (part 0 ``x`` as H×W×C, checked by :func:`adapter`) made into the input ``spec``."""
+    dst = spec.dtype
+    float_in = dst.kind == "f"
     _, h, w, c = spec.shape
     rows = (np.arange(h) * img.shape[0]) // h
     cols = (np.arange(w) * img.shape[1]) // w
@@ -216,10 +308,8 @@ def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
             out = out.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
     elif dst == np.uint8:
         out = np.rint(out) if out.dtype.kind == "f" else out
-    elif dst == np.int8:
+    else:  # int8
         out = np.rint(out).astype(np.int16) - 128 if out.dtype.kind == "f" else out.astype(np.int16) - 128
-    else:
-        raise ProtocolError("bad-dtype", f"{want}: no image rule for {dst} inputs; send its exact input")
     return np.ascontiguousarray(out.astype(dst, copy=False)).reshape(spec.shape)
 
 

@@ -75,3 +75,60 @@ def test_the_rest_of_a_job_stays_per_block_where_another_accelerator_would_be_fa
     rec = _run(TWO, lat, [F("m", 0, 0.0)], chain_ms=10.0)
     assert [(s["accelerator"], s["segment"], s["segments"]) for s in rec.segments] == \
         [("slow", 0, 1), ("fast", 1, 2)]
+
+
+def _live(platform: Platform, models: tuple[Model, ...], lat: list[list[list[float]]],
+          messages: list[tuple[float, list[str]]]) -> Records:
+    """Frame messages as the live service admits them (``Engine.plan``/``admit`` at each message's time), on the
+    virtual clock; each model's costs ``lat[model][accelerator]`` (one variant), every cascade firing."""
+    costs = Costs([[[list(x) for x in per]] for per in lat], [[[[1.0] * len(x) for x in per]] for per in lat])
+    rec = Records()
+    eng = Engine(platform, models, costs, make_policy("fcfs"), records=rec, admission=True)
+    for t, roots in messages:
+        while eng.next_time() is not None and eng.next_time() <= t:
+            eng.step()
+        eng.admit(t, eng.plan(roots, lambda child: 0.0), {})
+        eng.advance(t)
+    while eng.next_time() is not None:
+        eng.step()
+    return rec
+
+
+def _fates(rec: Records) -> list[tuple[str, int, str, str]]:
+    return sorted((j["model"], j["frame"], j["status"], j["reason"]) for j in rec.jobs)
+
+
+def test_the_cascades_held_on_admitted_frames_count_before_a_new_frame() -> None:
+    # up then down, 30 ms each on one accelerator, both due 100 ms after the message: three messages at once.
+    # The first makes it whole (60 ms); the second's up ends at 90 (behind up and down of the first), so its down
+    # (120) is refused at once; the third's up would end at 120 behind the held down: refused, its down with it.
+    # Counting only the queued jobs, the third's up (60 + 30 = 90) would have been let in and dropped.
+    up, down = Model("up", 10.0, (Variant("v"),), 1), Model("down", 10.0, (Variant("v"),), 1, upstream="up")
+    rec = _live(ONE, (up, down), [[[30.0]], [[30.0]]], [(0.0, ["up"])] * 3)
+    assert _fates(rec) == [("down", 0, "done", ""), ("down", 1, "dropped", "admission"),
+                           ("down", 2, "dropped", "upstream dropped"),
+                           ("up", 0, "done", ""), ("up", 1, "done", ""), ("up", 2, "dropped", "admission")]
+    assert all(j["start_ms"] == -1 for j in rec.jobs if j["status"] != "done")  # nothing refused ever ran
+    assert len(rec.segments) == 3  # one block for each job done
+
+
+def test_a_cascaded_frame_that_cannot_make_it_after_its_upstream_is_refused_before_anything_runs() -> None:
+    # up 60 ms, down 60 ms, both due 100 ms after the message: down can never make it after up, so it is refused
+    # when up is admitted (not run and dropped), and up alone completes
+    up, down = Model("up", 10.0, (Variant("v"),), 2), Model("down", 10.0, (Variant("v"),), 2, upstream="up")
+    rec = _live(ONE, (up, down), [[[30.0, 30.0]], [[30.0, 30.0]]], [(0.0, ["up"]), (500.0, ["up"])])
+    assert _fates(rec) == [("down", 0, "dropped", "admission"), ("down", 1, "dropped", "admission"),
+                           ("up", 0, "done", ""), ("up", 1, "done", "")]
+    assert {s["model"] for s in rec.segments} == {"up"}
+    refused = [j for j in rec.jobs if j["model"] == "down"]
+    assert [j["end_ms"] for j in refused] == [0.0, 500.0]  # answered at the message, not when up ended
+
+
+def test_admission_counts_each_accelerator_at_its_speed() -> None:
+    # a fast (10 ms) and a slow (90 ms) accelerator, 40-ms deadlines, a burst of 8 jobs: at most 4 can make it,
+    # all on the fast one; spreading the work evenly over both as if both were fast would let in 7 (3 to miss)
+    m = Model("m", 25.0, (Variant("v"),), 1)
+    rec = _live(TWO, (m,), [[[10.0], [90.0]]], [(0.0, ["m"])] * 8)
+    refused = sorted(j["frame"] for j in rec.jobs if j["reason"] == "admission")
+    assert refused == [4, 5, 6, 7]
+    assert sum(j["status"] == "done" for j in rec.jobs) >= 3  # fcfs puts one on the slow accelerator: late

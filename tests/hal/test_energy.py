@@ -152,7 +152,7 @@ def test_cpu_time_estimate_grows_with_work_and_is_monotonic() -> None:
     readings.append(meter.read_joules())
     readings.append(meter.read_joules())
     assert readings == sorted(readings)
-    assert readings[-1] >= 2.0 * 0.04  # ≥ 40 ms of CPU at 2 W per core
+    assert readings[-1] >= 2.0 * 0.04 - 1e-9  # ≥ 40 ms of CPU at 2 W per core (CPU time counts in 10-ms ticks)
     assert meter.source.startswith("estimate:")
 
 
