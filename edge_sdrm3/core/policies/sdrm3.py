@@ -32,8 +32,9 @@ one processor; latest start lets a long job take an accelerator before it is too
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
 +13.6% and +28.3% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms
-(5 s) +12.3% (+31.4% over the loaded cells; +5.2% and +15.4% without the release hold and the second shedding
-estimate), 17 of 360 cells more than 1% worse, the worst -107.6% (overloaded heterogeneous mixes where the
+(5 s) +14.1% (+35.7% over the loaded cells; +12.3% and +31.4% without the value hold, +5.2% and +15.4% without
+it, the release hold and the second shedding estimate), 15 of 360 cells more than 1% worse (17 without the value
+hold, which changes no XRBench cell), the worst -83.5% (overloaded heterogeneous mixes where the
 schedule estimate behind the shedding and the energy check is too pessimistic, or where a long job's blocks,
 which the overload bound treats as preemptible, push out tight frames; and light cells where the per-block
 slack margin costs 1-4% energy).
