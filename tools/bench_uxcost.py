@@ -77,6 +77,7 @@ ABLATIONS = (  # (label, policy_config)
     ("no tuner (tune=False)", {"tune": False}),
     ("no release hold (hold_place=False)", {"hold_place": False}),
     ("one shedding estimate (fit_estimate=False)", {"fit_estimate": False}),
+    ("no value hold (hold_value=False)", {"hold_value": False}),
 )
 DROP_KEYS = ("policy", "scenario", "platform", "compat", "duration_s", "seed")  # already in the cell / document
 MODEL_KEYS = ("miss_rate", "p99_ms", "xrbench_score")  # kept of the per-model breakdown

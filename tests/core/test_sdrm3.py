@@ -414,6 +414,26 @@ def test_a_long_block_waits_for_a_tight_frame_about_to_arrive() -> None:
         assert [x.status for x in done if x.model == "long"] == ["done"]
 
 
+def test_a_long_block_that_cannot_wait_gives_way_to_more_frames_than_it_saves() -> None:
+    # one accelerator. "tick": 6 ms, every 10 ms, due at the next release; "long": one 25-ms block, deadline 31, so
+    # its latest start is 6. tick@0 runs 0-6. Started at 6, long would hold the accelerator until 31: tick@10 and
+    # tick@20 (known: periodic) would end at 37 and 43, both late, to save one frame of long; long cannot wait for
+    # them (it would be late). Two frames at stake against one: long gives way and is dropped, every tick is on
+    # time. Without the rule, long runs and the two ticks are dropped. (Shedding off: the overload check over the
+    # known releases sheds long here on its own; the rule covers the blocks started before such a check.)
+    releases = [(0.0, "tick", 10.0), (0.0, "long", 31.0), (10.0, "tick", 20.0), (20.0, "tick", 30.0),
+                (30.0, "tick", 40.0)]
+    for value, missed in ((True, [("long", 0.0)]), (False, [("tick", 10.0), ("tick", 20.0)])):
+        c = Case({"tick": [[6]], "long": [[25]]}, fps={"tick": 100.0, "long": 10.0})
+        done = simulate(c, c.dispatcher(hold_value=value, shed=False), releases)
+        assert sorted((x.model, x.release_ms) for x in done if x.status != "done") == missed
+    # with tick every 20 ms only tick@20 is at stake: one frame against one, long runs (and tick@20 is dropped)
+    releases = [(0.0, "tick", 10.0), (0.0, "long", 31.0), (20.0, "tick", 30.0), (40.0, "tick", 50.0)]
+    c = Case({"tick": [[6]], "long": [[25]]}, fps={"tick": 50.0, "long": 10.0})
+    done = simulate(c, c.dispatcher(shed=False), releases)
+    assert [x.status for x in done if x.model == "long"] == ["done"]
+
+
 def _random_mix_runs(seed: int, platform: str, rule: str) -> tuple[dict, dict, dict]:
     """The first 0.5 s of random mix ``seed`` on ``platform``: edf_firm, sdrm3, and sdrm3 without ``rule``."""
     from edge_sdrm3.sweep.runner import random_scenario

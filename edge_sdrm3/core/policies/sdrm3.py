@@ -12,7 +12,10 @@ leave every job on time by the estimate (``_energy_is_safe``: the queue, the run
 next releases): energy is never bought with a deadline. Blocks cannot be interrupted, so a block that would
 hold an accelerator past a known release of a tight frame that needs it (``_holds_release``: the frame would be on
 time with that accelerator free, late with it busy or on any other) waits, where its job can still end in time
-after that frame, and the policy asks to be consulted again once the frame is released.
+after that frame, and the policy asks to be consulted again once the frame is released; where the job cannot wait,
+its block still waits if the frames it would make late (over the blocks it keeps on that accelerator, counting only
+frames that could not go between its blocks nor move to another accelerator block by block) have more frames at
+stake than the job itself (``hold_value``: two tight frames are not given up to save one).
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
 under overload, the jobs shed by Moore-Hodgson checks: first against a bound every schedule obeys, over
@@ -29,8 +32,9 @@ one processor; latest start lets a long job take an accelerator before it is too
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
 +13.6% and +28.3% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms
-(5 s) +12.3% (+31.4% over the loaded cells; +5.2% and +15.4% without the release hold and the second shedding
-estimate), 17 of 360 cells more than 1% worse, the worst -107.6% (overloaded heterogeneous mixes where the
+(5 s) +14.1% (+35.7% over the loaded cells; +12.3% and +31.4% without the value hold, +5.2% and +15.4% without
+it, the release hold and the second shedding estimate), 15 of 360 cells more than 1% worse (17 without the value
+hold, which changes no XRBench cell), the worst -83.5% (overloaded heterogeneous mixes where the
 schedule estimate behind the shedding and the energy check is too pessimistic, or where a long job's blocks,
 which the overload bound treats as preemptible, push out tight frames; and light cells where the per-block
 slack margin costs 1-4% energy).
@@ -104,7 +108,8 @@ class SDRM3(Policy):
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
-                 fit_estimate: bool = True, params_table: str | None = None, **params: float) -> None:
+                 fit_estimate: bool = True, hold_value: bool = True, params_table: str | None = None,
+                 **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -122,6 +127,9 @@ class SDRM3(Policy):
         # shed only if the estimate also with blocks that would wait taking a free accelerator instead, where their
         # job still ends in time there, shows every job kept faring worse (``_first_late(fit=True)``)
         self.fit_estimate = fit_estimate
+        # a block whose job cannot wait for the releases it would make late waits anyway if those have more frames
+        # at stake than its job (``_holds_release``)
+        self.hold_value = hold_value
         # δ stays as configured: with exact cost estimates a later drop only wastes work
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
@@ -453,18 +461,53 @@ class SDRM3(Policy):
         ``f`` late that would be on time with ``a`` free at its release, while ``job`` could still end in time
         after it (its deadline less its children's time): blocks cannot be interrupted, so a long block of a job
         with slack must not hold the accelerator a tight frame about to arrive needs. The release time of the
-        first such frame, or 0.0 (none)."""
+        first such frame, or 0.0 (none).
+
+        ``hold_value``: where the job cannot wait for such frames (it would be late after them), it still waits
+        if they have more frames at stake than it has (cascaded children count): a long block of a job that
+        would hold the accelerator past two releases of a tight model (each late with it busy, on time with it
+        free) costs two frames to save one, so the job gives way (and is dropped if it cannot make it after)."""
         accs = self._accs
         wait_until = job.deadline - self._cut[job.m] - job.rem_best[job.seg]  # its latest start
-        for r, dl, lat, _ in self._upcoming(view, now, f + max(self._rel_deadline)):
-            if r >= f:
+        first, lost = 0.0, 0.0  # the first frame the job cannot wait for, the frames at stake of all such
+        # the job cannot wait: the accelerator is held for its next blocks too, as long as ``a`` is where they run
+        # fastest (``end``: when it lets go of ``a``)
+        # the end that counts: its deadline less its children's time, or its own where they cannot make theirs
+        due = job.deadline - self._cut[job.m]
+        if now + job.rem_best[job.seg] > due:
+            due = job.deadline
+        # its slack after this block: a frame released after this block that fits in it goes first at a block
+        # boundary, and a later block that another accelerator runs within it may move there
+        slack = due - f - job.rem_best[job.seg + 1]
+        end = f  # when the job lets go of ``a``: after its next blocks that no other accelerator can take in time
+        if self.hold_value:
+            lat_j = job.lat
+            for s in range(job.seg + 1, job.n_segs):
+                la = lat_j[a][s]
+                if any(lat_j[x][s] <= la + slack for x in accs if x != a):
+                    break
+                end += la
+        for r, dl, lat, key in self._upcoming(view, now, end + max(self._rel_deadline)):
+            if r >= end:
                 continue
             on_a = r + sum(lat[a])
-            if on_a > dl or on_a > wait_until:
-                continue  # it misses on ``a`` anyway, or the job cannot wait for it
-            if min(max(r, f if x == a else t_at[x]) + sum(lat[x]) for x in accs) > dl:
-                return r
-        return 0.0
+            if on_a > dl:
+                continue  # it misses on ``a`` anyway
+            if r < f and on_a <= wait_until:  # the job can wait for it: it waits if the block would make it late
+                if min(max(r, f if x == a else t_at[x]) + sum(lat[x]) for x in accs) > dl:
+                    return r
+                continue
+            if r < f and on_a <= due - (job.rem_best[job.seg]):
+                continue  # the job can wait for it (by its own deadline: its children cannot make theirs)
+            if r >= f and on_a - r <= slack:
+                continue  # released after this block, it can go before the job's next one
+            if _blockwise_end(r, lat, accs, [end if x == a else t_at[x] for x in range(len(t_at))]) <= dl:
+                continue  # it is on time anyway (its blocks may move between accelerators)
+            if self.hold_value and key > 0:
+                first = first or r
+                lost += sum(map(min, zip(*lat))) / key  # its frames at stake (key: best-case time per frame)
+        # the job cannot wait for them: it goes first only if it has at least as many frames at stake
+        return first if lost > self._value[job.m] + 1e-9 else 0.0
 
     def _best_pair(self, view, now: float, r: Ranked, t_at: list[float], latest: float,
                    best_score: float) -> tuple[float, Placement] | None:
@@ -502,6 +545,16 @@ class SDRM3(Policy):
                 best_score = score
                 best = (score, Placement(r, a, fins[i], e, accs[fast_i], fins[fast_i]))
         return best
+
+
+def _blockwise_end(r: float, lat: list, accs: list[int], free: list[float]) -> float:
+    """When a frame released at ``r`` with block latencies ``lat[accelerator][block]`` ends at best if each block
+    takes the accelerator that finishes it first, the accelerators free from ``free`` (the frame's own blocks
+    do not book them: a bound that lets it move between accelerators block by block)."""
+    t = r
+    for s in range(len(lat[0])):
+        t = min((free[x] if free[x] > t else t) + lat[x][s] for x in accs)
+    return t
 
 
 def blocks_first_where_they_fit(order: list, now: float) -> list:
