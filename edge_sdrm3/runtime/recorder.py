@@ -9,8 +9,8 @@ them and flushes after each batch, so a crash loses at most the last ``flush_s``
 half a line. Why not a wake-up per record: a woken writer takes the GIL at the event loop's next release of it
 (a ZeroMQ send, a block's hand-off), so the job whose result is being sent waits for JSON to be written —
 measured on the 2-core dev VM, about 0.3 ms of the round trip of a one-frame job went to it. While writing, the
-writer gives the GIL back after each record, so a batch never holds the event loop for longer than one line —
-except while a backlog of a batch or more waits: then it writes at full speed, since a writer yielding after
+writer gives the GIL back after each record, so a batch never holds the event loop for longer than one line,
+except while ``backlog`` records (8 batches) wait: then it writes at full speed, since a writer yielding after
 every line to a busy loop fell behind a flood of frames and held 130 MB of records (tools/flood.py).
 Size-based rotation: past ``rotate_bytes`` the file is renamed ``.1`` (older ones shifted, ``keep`` kept) and the
 new file starts with the header again, so every file is a trace on its own.
@@ -58,6 +58,7 @@ class Recorder:
         self.rotate_bytes = rotate_bytes
         self.keep = keep
         self.batch = batch
+        self.backlog = 8 * batch  # records queued past which the writer stops yielding after each line
         self.lines = 0  # lines written (headers included)
         self.records = 0  # records written (headers excluded)
         self.rotations = 0
@@ -188,8 +189,8 @@ class Recorder:
                 if rec is _STOP:
                     stop = True
                     continue
-                if len(q) < self.batch:  # the GIL back to the event loop between lines, if it waits for it;
-                    time.sleep(0)  # not while a backlog waits: its records are memory the service holds
+                if len(q) < self.backlog:  # the GIL back to the event loop between lines, if it waits for it;
+                    time.sleep(0)  # not while a large backlog waits: its records are memory the service holds
                 try:
                     line = json.dumps(_clean(rec), default=_json_default) + "\n"
                 except (TypeError, ValueError) as e:
