@@ -22,71 +22,32 @@ Workload rules (DESIGN.md §6):
 - at the end (:meth:`Engine.drain`) what runs is abandoned, what waits is dropped, and a frame whose
   upstream never ran is missed at its release.
 
+Its parts: ``core.feed`` (a trace's frames in), ``core.admission`` (admission at release), ``core.frames`` (what it
+keeps of a frame; ``FrameInfo``, ``Sink`` and ``Records`` are re-exported here).
+
 Pure: no clock, no asyncio, no zmq, no hal; ``now`` is always an argument.
 """
 from __future__ import annotations
 
 import heapq
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any
 
+from .admission import Admission
 from .dispatcher import Dispatcher
 from .estimator import Estimator
+from .feed import TraceFeed
+from .frames import COMPLETE, RELEASE, WAKE, FrameInfo, Records, Sink, TraceFrame, ready_time  # noqa: F401
 from .metrics import Accumulator, model_infos, run_figures
 from .policy import Bound, as_policy
 from .records import cost_record, frame_record, job_record, missed, segment_record
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
-COMPLETE, RELEASE, WAKE = 0, 1, 2
 DISTINCT_MS = 1e-6  # two live frames of a model never share a release time (a log is a trace: it is replayed)
 
 
-@dataclass(slots=True)
-class FrameInfo:
-    """A due frame as the engine keeps it beside its core Job (``Job.data``), from its release to its outcome."""
-
-    model: str
-    frame: int
-    release_ms: float  # the frame's (a cascaded job itself may be released later, when its upstream ends)
-    deadline_ms: float
-    data: Any = None  # the driver's: a live frame's inputs, and its outputs as its blocks run
-    stream: str | None = None  # a live frame: the stream and the stream's frame number it came in
-    stream_frame: int | None = None
-    energy_source: str = ""  # where the measured energy of its last block came from ("" : modelled)
-    computed: bool = True  # false once a block ran timing-only (its result has no outputs)
-    ready_ms: float | None = None  # when its jobs may first run, if later than its release (a live frame: once
-    # the service had taken it in; the time from its arrival counts against its deadline all the same)
-    ended: bool = False  # its outcome is settled
-
-
-class TraceFrame(Protocol):
-    model: str
-    frame: int
-    release_ms: float
-    fired: bool
-    ready_ms: float | None  # a live log's frame: when the service had taken it in (None: at its release)
-
-
-class Sink(Protocol):
-    def put(self, record: dict) -> None: ...
-
-
-class Records:
-    """A sink that keeps a run's records in memory, by type (a replay's ``--record``)."""
-
-    def __init__(self) -> None:
-        self.jobs: list[dict] = []
-        self.segments: list[dict] = []
-        self.other: list[dict] = []
-
-    def put(self, record: dict) -> None:
-        t = record.get("type")
-        (self.jobs if t == "job" else self.segments if t == "segment" else self.other).append(record)
-
-
-class Engine:
+class Engine(TraceFeed):
     def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs, policy: Any, *,
                  fallback: Any = None, simulated: bool = True, records: Sink | None = None,
                  record_segments: bool = True, keep_completions: bool = True, keep_latencies: bool = True,
@@ -109,7 +70,6 @@ class Engine:
         self.policy: Bound = as_policy(policy)
         self.disp = Dispatcher(platform, models, costs, self.policy, fallback=fallback, chain_ms=chain_ms)
         self.admission = admission
-        self.admission_counts: Counter = Counter()  # admitted jobs by fate: on time, missed
         self.acc_ids = [a.id for a in platform.accelerators]
         self.idle_power_mw = [a.idle_power_mw for a in platform.accelerators]
         self.infos = model_infos(models, [costs.reference_energy(i) for i in range(len(models))])
@@ -142,63 +102,11 @@ class Engine:
         self._waiting: deque[FrameInfo] = deque()  # cascaded frames taken, their upstream frame not yet known
         self._parents = {m.upstream: models[self.index[m.upstream]].period_ms for m in models if m.upstream}
         self._ended: dict[str, tuple[int, Completion, float]] = {}  # an upstream's last frame taken, once it ended
+        self._adm = Admission(self.disp, costs, models, self.index, self.held, lambda m: self.policy.variant_of(m),
+                              lambda k, now: self._finish(self._missed(k, "admission", now), now, k))
+        self.admission_counts: Counter = self._adm.counts  # admitted jobs by fate: on time, missed
 
-    # --- frames in ----------------------------------------------------------------------------------
-    def add_trace(self, frames: Iterable[TraceFrame]) -> None:
-        """A trace's frames, in time order (release, model, frame): root frames released at their time, cascaded
-        ones held on the upstream frame whose period holds their release; a frame that did not fire (or whose
-        upstream frame did not) is not due. The frames are read from ``frames`` as the clock reaches them
-        (:meth:`next_time`), so a trace made as it is read never has to be held whole."""
-        self._feed = iter(frames)
-        self._peek = next(self._feed, None)
-        self._fill()
-
-    def _fill(self, everything: bool = False) -> None:
-        """Take the trace's frames up to the next event in the heap; on as long as a cascaded frame taken may still
-        meet its upstream frame (released up to 1e-9 ms after it); and on over one period of each upstream model
-        whose last frame taken may end before then, so that the cascaded frames of an upstream frame are held on
-        it before it ends, whatever their rate."""
-        fr = self._peek
-        heap = self._heap
-        while fr is not None and (everything or not heap or fr.release_ms <= heap[0][0] or self._waiting
-                                  or self._lagging(fr.release_ms, heap[0][0])):
-            self._peek = nxt = next(self._feed, None)
-            self._last_up[fr.model] = fr
-            if fr.fired:
-                m = self.models[self.index[fr.model]]
-                info = FrameInfo(fr.model, fr.frame, fr.release_ms, fr.release_ms + m.relative_deadline_ms,
-                                 ready_ms=fr.ready_ms)
-                if m.upstream is None:
-                    self._feed_seq += 1  # before every other release of its time, in trace order
-                    heapq.heappush(heap, (_ready(info), RELEASE, self._feed_seq, info))
-                else:
-                    self._waiting.append(info)
-            while self._waiting and (nxt is None or nxt.release_ms > self._waiting[0].release_ms + 1e-9):
-                self._hold(self._waiting.popleft())
-            fr = nxt
-
-    def _lagging(self, release_ms: float, next_ms: float) -> bool:
-        """An upstream model's last frame taken is released by ``next_ms`` and a frame at ``release_ms`` may still
-        be cascaded on it."""
-        for name, period in self._parents.items():
-            up = self._last_up.get(name)
-            if up is not None and up.release_ms <= next_ms and release_ms <= up.release_ms + period + 1e-6:
-                return True
-        return False
-
-    def _hold(self, info: FrameInfo) -> None:
-        """A fired cascaded frame, on its upstream frame (the last one released up to 1e-9 ms after it)."""
-        upstream = self.models[self.index[info.model]].upstream
-        up = self._last_up.get(upstream)
-        if up is None:  # no upstream frame before it: it can never be released
-            self._settle(self._missed(info, "no upstream frame", info.release_ms), info)
-        elif up.fired:  # else the upstream frame itself was never due: neither is this one
-            ended = self._ended.get(upstream)
-            if ended is not None and ended[0] == up.frame:  # it ended already (a trace of irregular rates)
-                self._follow(info, ended[1], ended[2])
-            else:
-                self.held.setdefault((upstream, up.frame), []).append(info)
-
+    # --- frames in (a trace's: core.feed) ------------------------------------------------------------
     def plan(self, roots: list[str], draw: Callable[[str], float]) -> list[tuple[str, bool, str | None]]:
         """The frames one live frame message makes: each root, then its cascade breadth first, as
         ``(model, fired, upstream)``; a cascaded model fires when ``draw(model) <`` its trigger probability and
@@ -455,110 +363,18 @@ class Engine:
         i = self.index[info.model]
         job = Job(self.released, self.models[i], i, info.frame, release, info.deadline_ms, self.costs, data=info)
         if self.admission:
-            finish = self._admission(job, now)
+            finish = self._adm.finish(job, now)
             if finish > job.deadline:
                 self._finish(self._missed(info, "admission", now), now, info)
                 return
             self.disp.release(job)
-            self._admit_cascade(info, finish, now)
+            self._adm.cascade(info, finish, now)
             return
         self.disp.release(job)
 
     def admits(self, job: Job, now: float) -> bool:
-        """Admission at release: can ``job`` still make its deadline (:meth:`_admission`)?"""
-        return self._admission(job, now) <= job.deadline
-
-    def _variant(self, m: int, fallback: int = 0) -> int:
-        v = self.policy.variant_of(m)
-        return v if 0 <= v < len(self.models[m].variants) else fallback
-
-    def _admission(self, job: Job, now: float) -> float:
-        """The estimated finish of ``job`` released at ``now`` (``INF``: refused, and so for a job that would make
-        an admitted one miss). The work before it is that of every job due no later than it (it would run first
-        by deadline): the blocks in flight, the rest of the running jobs, the queued jobs and the cascaded frames
-        held on an admitted job, each spread over the healthy accelerators at their speeds for it (``_fluid``);
-        then the job itself at its best, with the variant the policy would start it with and the costs as
-        learned. A job admitted earlier with a later deadline, still on time by the same estimate, must stay
-        so with this one's work before it. Optimistic on the queue (no idle gaps, work split freely), so a
-        refused frame could hardly have made it; counting the cascades held, the rest of the running jobs and
-        the accelerators' speeds keeps it from admitting work that could only be dropped after part of it ran
-        (measured with tools/soak.py)."""
-        disp = self.disp
-        healthy = [a for a in range(disp.n_acc) if disp.healthy[a]]
-        if not healthy:
-            return now  # nothing can run it now; the dispatcher's rules decide when one recovers
-        v = self._variant(job.m, job.variant)
-        rem_on, rem_best = self.costs.rem_on[job.m][v], self.costs.rem_best[job.m][v]
-        d = job.deadline
-        inv = [1.0 / rem_on[a][0] if 0.0 < rem_on[a][0] < INF else 0.0 for a in healthy]
-        total = sum(inv)
-        busy = sum(w * max(0.0, disp.free_at[a] - now) for a, w in zip(healthy, inv)) / total if total else 0.0
-        work = self._work_ahead(healthy)
-        ahead = busy + sum(t for dl, t, _ in work if dl <= d)
-        finish = now + ahead + rem_best[0]
-        if finish > d:
-            return INF
-        t_new = _fluid(rem_on, rem_best, 0, healthy)
-        cum = busy
-        for dl, t, tail in sorted(work):
-            cum += t
-            if dl > d:
-                own_finish = now + cum - t + tail
-                if own_finish <= dl < own_finish + t_new:
-                    return INF
-        return finish
-
-    def _work_ahead(self, healthy: list[int]) -> list[tuple[float, float, float]]:
-        """``(deadline, fluid time, best time)`` of the work admitted and not done: the queued jobs, the rest of the
-        running ones (after their block in flight), and the fired cascaded frames held on any of these."""
-        out = []
-        live = []
-        for j in self.disp.ready:
-            out.append((j.deadline, _fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg]))
-            live.append((j.model.name, j.frame))
-        for j in self.disp.running:
-            if j is not None:
-                live.append((j.model.name, j.frame))
-                if j.seg < j.n_segs:
-                    out.append((j.deadline, _fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg]))
-        held = self.held
-        while live and held:
-            kids = held.get(live.pop())
-            for k in kids or ():
-                m = self.index[k.model]
-                v = self._variant(m)
-                rb = self.costs.rem_best[m][v]
-                out.append((k.deadline_ms, _fluid(self.costs.rem_on[m][v], rb, 0, healthy), rb[0]))
-                live.append((k.model, k.frame))
-        return out
-
-    def _admission_outcome(self, c: Completion) -> None:
-        """An admitted job's fate, counted (``status``: admission): on time, or missed for a reason of its own."""
-        if c.status == DONE:
-            self.admission_counts["on time"] += 1
-        elif not c.reason.startswith("upstream"):
-            self.admission_counts["missed"] += 1
-
-    def _admit_cascade(self, info: FrameInfo, finish: float, now: float) -> None:
-        """Cascade-aware admission: the fired frames held on an admitted job that could not make their deadline
-        even if it ends at its estimated ``finish`` and they run at once at their best are refused now (reason
-        ``admission``, their own cascades ``upstream dropped``), not when it ends."""
-        kids = self.held.get((info.model, info.frame))
-        if not kids:
-            return
-        keep = []
-        for k in kids:
-            m = self.index[k.model]
-            end = finish + self.costs.rem_best[m][self._variant(m)][0]
-            if end > k.deadline_ms:
-                self._finish(self._missed(k, "admission", now), now, k)
-            else:
-                keep.append(k)
-                self._admit_cascade(k, end, now)
-        if keep:
-            kids[:] = keep
-        else:
-            del self.held[(info.model, info.frame)]
+        """Admission at release: can ``job`` still make its deadline (``core.admission``)?"""
+        return self._adm.admits(job, now)
 
     def _missed(self, info: FrameInfo, reason: str, now: float) -> Completion:
         return missed(info.model, info.frame, info.release_ms, info.deadline_ms, now, reason)
@@ -579,7 +395,7 @@ class Engine:
         if c.status != DONE:
             self.drops[c.reason or c.status] += 1
         if self.admission and c.job is not None:
-            self._admission_outcome(c)
+            self._adm.outcome(c)
         if self.records is not None:
             m = self.models[self.index[c.model]]
             vname = m.variants[c.variant].name if 0 <= c.variant < len(m.variants) else str(c.variant)
@@ -609,29 +425,11 @@ class Engine:
         if the upstream completed on time, else missed."""
         if c.status != DONE:
             self._finish(self._missed(kid, f"upstream {c.status}", now), now, kid)
-        elif _ready(kid) > now:
-            self._at(_ready(kid), RELEASE, kid)
+        elif ready_time(kid) > now:
+            self._at(ready_time(kid), RELEASE, kid)
         else:
             self._release(kid, now, now)
 
     def _put(self, record: dict) -> None:
         if self.records is not None:
             self.records.put(record)
-
-
-def _ready(info: FrameInfo) -> float:
-    """When a frame's jobs may first run."""
-    return info.release_ms if info.ready_ms is None else info.ready_ms
-
-
-def _fluid(rem_on: list[list[float]], rem_best: list[float], s: int, healthy: list[int]) -> float:
-    """The time of a job's blocks from ``s`` spread over the ``healthy`` accelerators at once, each at its speed
-    for them (``1 / sum(1 / t_a)``); their best time where no accelerator runs them all."""
-    inv = 0.0
-    for a in healthy:
-        t = rem_on[a][s]
-        if t <= 0.0:
-            return 0.0
-        if t < INF:
-            inv += 1.0 / t
-    return 1.0 / inv if inv > 0.0 else rem_best[s]
