@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from edge_sdrm3.core.policies.sdrm3 import _best_suffixes, _first_late, blocks_first_where_they_fit
+from edge_sdrm3.core.policies.sdrm3_estimate import _best_suffixes, _first_late, blocks_first_where_they_fit
 from edge_sdrm3.core.types import INF
 
 

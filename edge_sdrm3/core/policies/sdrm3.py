@@ -48,9 +48,7 @@ ratio for comparison.
 from __future__ import annotations
 
 import inspect
-from bisect import insort
 from dataclasses import asdict, replace
-from heapq import heapify, heappop, heappush
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
@@ -60,6 +58,7 @@ from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
+from .sdrm3_estimate import _blockwise_end, _first_late, blocks_first_where_they_fit
 
 
 RANK_STEP = 10.0  # score between neighbours in deadline order (larger than beta + gamma)
@@ -547,37 +546,6 @@ class SDRM3(Policy):
         return best
 
 
-def _blockwise_end(r: float, lat: list, accs: list[int], free: list[float]) -> float:
-    """When a frame released at ``r`` with block latencies ``lat[accelerator][block]`` ends at best if each block
-    takes the accelerator that finishes it first, the accelerators free from ``free`` (the frame's own blocks
-    do not book them: a bound that lets it move between accelerators block by block)."""
-    t = r
-    for s in range(len(lat[0])):
-        t = min((free[x] if free[x] > t else t) + lat[x][s] for x in accs)
-    return t
-
-
-def blocks_first_where_they_fit(order: list, now: float) -> list:
-    """Latest-start order corrected for blocks that cannot be interrupted. ``order`` holds
-    ``(latest start, next block's best-case time, remaining best-case time, ...)`` sorted by latest start.
-    Starting job j's next block holds an accelerator for that block's whole length: a job k ranked after j
-    whose slack is shorter than that block, and whose whole remaining work fits in j's slack, goes before j
-    (k would miss if it waited; j makes it either way). One pass, earliest-ranked first."""
-    out = list(order)
-    p = 0
-    while p < len(out):
-        slack_j, block = out[p][0] - now, out[p][1]
-        for q in range(p + 1, len(out)):
-            slack_k = out[q][0] - now
-            if slack_k >= block:
-                break  # sorted by latest start: the rest have more slack still
-            if 0 <= slack_k and out[q][2] <= slack_j:
-                out.insert(p, out.pop(q))
-                break
-        p += 1
-    return out
-
-
 def _first_ends(j, fins: list[float], lower: list[float], rest: float, t_at: list[float], accs: list[int],
                 handoff: float, latest: float) -> tuple[list, float, int]:
     """Job ``j``'s end if its next block runs on each accelerator (finishing at ``fins``) and the rest follow
@@ -711,151 +679,3 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
     items.sort(key=lambda it: (it[0], it[1]))
     start = [max(free_at[a], now) for a in range(view.n_acc)]
     return _shed_until_on_time(items, lambda items: _first_late(items, start, accs))
-
-
-def _first_late(items: list, start: list[float], accs: list[int], count: bool = False,
-                weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False) -> float:
-    """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
-    block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
-    them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
-    remaining best-case work; ``blocks_first_where_they_fit``) each take the accelerator where their next
-    block ends first if it is free, else wait for it (a later item may take the free one meanwhile). Returns
-    the index in ``items`` of the first to end past its deadline (in time), or -1; ``count``: how many end
-    past their deadlines (``weighted``: the sum of their ``it[3]``). ``stop`` (with ``count``): the count
-    is returned as soon as ``stop <= count + 1e-9`` is settled: once it holds (the rest of the estimate
-    could only add to it), or once it cannot hold any more (the items not finished could not add enough).
-    ``fit``: an item whose best accelerator is busy takes instead a free one where all its remaining blocks would
-    still end by its deadline (on big.LITTLE the waiting for the big one alone sees misses that sharing the work
-    out avoids).
-
-    The time estimated (the earliest free accelerator's) never goes back, so the items are kept in two
-    sets: those ready by then, sorted by their key in the order (it changes only when one of their blocks
-    is placed), and the others in a heap by ready time. The latest-start correction is applied lazily,
-    only as far down the order as the search for a placeable item goes (the order it gives is the same as
-    ``blocks_first_where_they_fit`` over all of them)."""
-    t = list(start)
-    n = len(items)
-    dls = [it[0] for it in items]
-    lats = [it[7] for it in items]
-    n_blocks = [len(la[0]) for la in lats]
-    memo: dict = {}  # items of the same model's releases share their latencies: their suffixes too
-    rest = []  # per item: best-case time of its blocks from each on
-    for la in lats:
-        r = memo.get(id(la))
-        if r is None:
-            r = memo[id(la)] = _best_suffixes(la)
-        rest.append(r)
-    nxt = [0] * n
-    pending = []  # (ready time, index, key) of the items not ready yet
-    for k, it in enumerate(items):
-        if n_blocks[k] > 0:
-            r = rest[k]
-            # (latest start, next block's best-case time, remaining best-case time, index), or
-            # deadline order, as the policy itself ranks with ``order="edf"``
-            pending.append((it[6], k, (it[0] - r[0], r[0] - r[1], r[0], k) if lst else (it[0], k)))
-    heapify(pending)
-    n_left = len(pending)
-    # the most the items not finished could still add to the count (a margin for the sums' rounding)
-    could = (sum(items[k][3] for _, k, _ in pending) if weighted else n_left) + 1e-6 if stop < INF else INF
-    avail: list = []  # the keys of the items ready by ``now``, sorted
-    getter = t.__getitem__
-    every = accs == list(range(len(t)))  # the accelerators counted are all of them, in order
-    late = 0
-    while n_left:
-        if every:
-            now = min(t)
-            a = t.index(now)
-        else:
-            a = min(accs, key=getter)
-            now = t[a]
-        while pending and pending[0][0] <= now:
-            insort(avail, heappop(pending)[2])
-        placed = False
-        cand = avail  # copied before the order is corrected or an item leaves it
-        n_c = len(cand)
-        p = 0
-        while p < n_c:
-            kk = cand[p]
-            if lst:  # blocks_first_where_they_fit, one position at a time
-                slack_j, block = kk[0] - now, kk[1]
-                for q in range(p + 1, n_c):
-                    slack_k = cand[q][0] - now
-                    if slack_k >= block:
-                        break
-                    if 0 <= slack_k and cand[q][2] <= slack_j:
-                        if cand is avail:
-                            cand = avail[:]
-                        kk = cand.pop(q)
-                        cand.insert(p, kk)
-                        break
-            p += 1
-            k = kk[-1]
-            lat, b = lats[k], nxt[k]
-            best, fin = -1, INF
-            for c in accs:  # every t[c] >= now: a is the accelerator free first
-                f = t[c] + lat[c][b]
-                if f < fin or (f == fin and c == a):
-                    best, fin = c, f
-            if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the item ends in time
-                for c in accs:
-                    if t[c] <= now and now + sum(lat[c][b:]) <= dls[k]:
-                        best, fin = c, now + lat[c][b]
-                        break
-            if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the job ends in time
-                for c in accs:
-                    if t[c] <= now and now + sum(lat[c][b:]) <= items[k][0]:
-                        best, fin = c, now + lat[c][b]
-                        break
-            if best < 0:  # runs nowhere: it cannot end
-                if cand is avail:
-                    cand = avail[:]
-                avail.remove(kk)
-                n_left -= 1
-                if not count:
-                    return k
-                late += items[k][3] if weighted else 1
-                could -= items[k][3] if weighted else 1
-                if stop <= late + 1e-9 or late + could < stop:
-                    return late
-                continue
-            if t[best] > now:
-                continue  # it waits for the accelerator that suits it
-            t[best] = fin
-            avail.remove(kk)
-            b += 1
-            nxt[k] = b
-            if b >= n_blocks[k]:
-                n_left -= 1
-                if fin > dls[k]:
-                    if not count:
-                        return k
-                    late += items[k][3] if weighted else 1
-                    could -= items[k][3] if weighted else 1
-                    if stop <= late + 1e-9:
-                        return late
-                else:
-                    could -= items[k][3] if weighted else 1
-                    if late + could < stop:
-                        return late
-            else:
-                r = rest[k]
-                heappush(pending, (fin, k, (dls[k] - r[b], r[b] - r[b + 1], r[b], k) if lst else kk))
-            placed = True
-            break
-        if not placed:  # the accelerator idles until something changes
-            later = [t[c] for c in accs if t[c] > now]
-            if pending:
-                later.append(pending[0][0])
-            if not later:
-                break
-            t[a] = min(later)
-    return late if count else -1
-
-
-def _best_suffixes(lat: list) -> list[float]:
-    """Best-case time of the blocks from each on (``lat[accelerator][block]``), with 0 after the last."""
-    best = list(map(min, zip(*lat)))  # per block, over the accelerators
-    suf = [0.0] * (len(best) + 1)
-    for b in range(len(best) - 1, -1, -1):
-        suf[b] = suf[b + 1] + best[b]
-    return suf
