@@ -15,7 +15,8 @@ import pytest
 from edge_sdrm3.catalog import build_models, load_platform, load_scenario
 from edge_sdrm3.core.dispatcher import Dispatcher
 from edge_sdrm3.core.policies import make_policy
-from edge_sdrm3.core.policies.sdrm3 import SDRM3, overload_victims, overload_victims_list
+from edge_sdrm3.core.policies.sdrm3 import SDRM3
+from edge_sdrm3.core.policies.sdrm3_shedding import overload_victims, overload_victims_list
 from edge_sdrm3.core.policies.with_supernet import WithSupernet
 from edge_sdrm3.core.types import DROPPED, INF, Accelerator, Completion, Costs, Job, Model, Platform, Variant
 from edge_sdrm3.sim import trace as T

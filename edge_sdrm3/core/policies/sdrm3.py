@@ -9,24 +9,11 @@ this one's. The best pair is taken; on a busy accelerator the job waits for it a
 accelerator booked; the step repeats while an accelerator is free. Placements that would make a job
 late where another accelerator would not are skipped, and a slower placement chosen for its energy must
 leave every job on time by the estimate (``_energy_is_safe``: the queue, the running jobs and the known
-next releases): energy is never bought with a deadline. Blocks cannot be interrupted, so a block that would
-hold an accelerator past a known release of a tight frame that needs it (``_holds_release``: the frame would be on
-time with that accelerator free, late with it busy or on any other) waits, where its job can still end in time
-after that frame, and the policy asks to be consulted again once the frame is released; where the job cannot wait,
-its block still waits if the frames it would make late (over the blocks it keeps on that accelerator, counting only
-frames that could not go between its blocks nor move to another accelerator block by block) have more frames at
-stake than the job itself (``hold_value``: two tight frames are not given up to save one).
+next releases): energy is never bought with a deadline. A block that would hold an accelerator a tight
+frame about to be released needs waits (the release hold: ``sdrm3_hold.py``).
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
-under overload, the jobs shed by Moore-Hodgson checks: first against a bound every schedule obeys, over
-the queue and the known next periodic releases (``overload_victims``: sure misses, so a long job gives way
-to the frames about to arrive), then against an estimate of the queue's schedule
-(``overload_victims_list``: likely misses on heterogeneous accelerators, which the bound cannot see).
-Victims are shed only where that estimate (the queue, the running jobs and the known next releases,
-frames at stake weighted by cascaded children) shows the kept jobs making at least as many frames on time
-as keeping them all, the victims counted as missed (``_shedding_pays``; keeping them all is judged by the
-better of two estimates, the second letting a block that would wait take a free accelerator on which its job
-still ends in time); otherwise every job is kept.
+under overload, the jobs shed by Moore-Hodgson checks where shedding them pays (``sdrm3_shedding.py``).
 Order: latest start on several accelerators, deadline order while only one is healthy (EDF is optimal on
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
@@ -58,7 +45,9 @@ from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
-from .sdrm3_estimate import _blockwise_end, _first_late, blocks_first_where_they_fit
+from .sdrm3_estimate import _first_ends, _first_late, blocks_first_where_they_fit, end_estimate
+from .sdrm3_hold import holds_release
+from .sdrm3_shedding import shed_victims, upcoming_releases
 
 
 RANK_STEP = 10.0  # score between neighbours in deadline order (larger than beta + gamma)
@@ -121,13 +110,13 @@ class SDRM3(Policy):
         self._lst = order == "lst"  # the order in force (``order="lst"``: see single_edf)
         self.shed_list = shed_list  # also shed by the estimate of the schedule, not only by the bound
         self.shed_check = shed_check  # shed only where the schedule estimate shows the kept jobs fare better
-        # a block that would hold an accelerator a known release about to arrive needs waits (``_holds_release``)
+        # a block that would hold an accelerator a known release about to arrive needs waits (``sdrm3_hold``)
         self.hold_place = hold_place
         # shed only if the estimate also with blocks that would wait taking a free accelerator instead, where their
         # job still ends in time there, shows every job kept faring worse (``_first_late(fit=True)``)
         self.fit_estimate = fit_estimate
         # a block whose job cannot wait for the releases it would make late waits anyway if those have more frames
-        # at stake than its job (``_holds_release``)
+        # at stake than its job (``sdrm3_hold``)
         self.hold_value = hold_value
         # δ stays as configured: with exact cost estimates a later drop only wastes work
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
@@ -188,7 +177,8 @@ class SDRM3(Policy):
                 items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], [la[r.seg:] for la in r.lat]))
         horizon = max(it[0] for it in items) if items else job.deadline
         if self.lookahead:
-            items += [(dl, INF, None, 0.0, False, 0.0, r, lat) for r, dl, lat, _ in self._upcoming(view, now, horizon)]
+            items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
+                      for r, dl, lat, _ in upcoming_releases(view, now, horizon, self._rel_deadline, self._value)]
         rest = [la[job.seg + 1:] for la in job.lat]
         slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
         for acc, end in ((a, f), (fast_a, fast_f)):
@@ -204,64 +194,6 @@ class SDRM3(Policy):
             else:  # no fewer late jobs with the faster choice once the count reaches the slower one's
                 return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own) + own
         return True
-
-    def _shedding_pays(self, view, now: float, jobs: list, victims: list, accs: list[int], horizon: float) -> bool:
-        """Shed ``victims`` only if the estimate of the schedule (``_first_late``: the queue, the rest of the
-        running jobs and the known next releases) makes at least as many frames on time, weighted by the
-        frames at stake per job (cascaded children count), with them shed as with every job kept: the victims
-        count as missed. A job is never given up on a bound alone. The releases counted run
-        past the queue's last deadline (``horizon``) by the victims' work, which would push them back."""
-        value = self._value
-        upcoming = self._upcoming(view, now, horizon + sum(j.rem_best[j.seg] for j in victims)) \
-            if self.lookahead else ()
-        gone = {j.id for j in victims}
-        items, start = self._estimate_items(view, now, jobs, upcoming)
-        kept = [it for it in items if it[2] is None or it[2].id not in gone]
-        lst = self._lst
-        lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst) + \
-            sum(value[j.m] for j in victims)
-        # with every job kept, the frames lost are counted only until they reach those lost by shedding
-        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept)
-        if lost_kept <= lost_all + 1e-9 and self.fit_estimate and len(accs) > 1:
-            # keeping every job is judged by the better of two estimates: no job is given up on one's pessimism
-            lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept, fit=True)
-        return lost_kept <= lost_all + 1e-9
-
-    def _estimate_items(self, view, now: float, jobs: list, upcoming) -> tuple[list, list[float]]:
-        """The items ``_first_late`` estimates, weighted by the frames at stake: ``jobs`` (queued), the rest
-        of the running jobs and the ``upcoming`` releases; and the accelerators' free times."""
-        value, cut = self._value, self._cut
-        # a job counts as on time by the end that leaves its cascaded children their time, where it still can
-        items = [(j.deadline - cut[j.m] if now + j.rem_best[j.seg] <= j.deadline - cut[j.m] else j.deadline, j.id, j,
-                  value[j.m], False, 0.0, now, [la[j.seg:] for la in j.lat]) for j in jobs]
-        for b, r in enumerate(view.running):
-            if r is not None and r.seg < r.n_segs:
-                items.append((r.deadline, r.id, r, value[r.m], False, 0.0, view.free_at[b],
-                              [la[r.seg:] for la in r.lat]))
-        items += [(dl, INF, None, 1.0, False, 0.0, r, lat) for r, dl, lat, _ in upcoming]
-        items.sort(key=lambda it: (it[0], it[1]))
-        return items, [max(view.free_at[a], now) for a in range(view.n_acc)]
-
-    def _upcoming(self, view, now: float, horizon: float) -> list:
-        """The known releases of the uncascaded models after ``now`` whose deadlines fall by ``horizon``:
-        ``(release, deadline, block latencies [accelerator][block], work per frame at stake)``. Models that
-        cannot meet their deadline even alone are left out (their jobs are dropped as hopeless)."""
-        out = []
-        rem_best, lat = view.costs.rem_best, view.costs.lat
-        for m, model in enumerate(view.models):
-            if model.upstream is not None:
-                continue
-            v = view.variants_of(m)  # the variant its next jobs start with (a supernet selector's choice)
-            rel, best = self._rel_deadline[m], rem_best[m][v][0]
-            if best > rel or best <= 0:
-                continue
-            period = model.period_ms
-            r = (int(now / period + 1e-9) + 1) * period
-            key = best / self._value[m]
-            while r + rel <= horizon:
-                out.append((r, r + rel, lat[m][v], key))
-                r += period
-        return out
 
     def _start_from(self, view) -> None:
         """Take the table's parameters for this workload and platform (nearest entry): θ is where the
@@ -307,7 +239,7 @@ class SDRM3(Policy):
 
     def pick(self, view, now: float) -> list:
         """The decisions for this instant: drops (hopeless, overload), then runs: MapScore placements while an
-        accelerator is free (``_candidates``, ``_shed``, ``_ranked``, ``_place``)."""
+        accelerator is free (``_candidates``, ``shed_victims``, ``_ranked``, ``_place``)."""
         if self._models is not view.models:
             self._cascades(view)
         if self.theta is not self._theta_seen:
@@ -332,7 +264,10 @@ class SDRM3(Policy):
         # shed only when work arrived since the last check: otherwise the load can only have fallen
         if self.shed and cands and newest > self._checked_id:
             self._checked_id = newest
-            victims = self._shed(view, now, [c.job for c in cands])
+            victims = shed_victims(view, now, [c.job for c in cands], self._accs, self._value, self._cut,
+                                   self._rel_deadline, self._speed, lookahead=self.lookahead,
+                                   shed_list=self.shed_list, shed_check=self.shed_check,
+                                   fit_estimate=self.fit_estimate, lst=self._lst)
             if victims:
                 out.extend(Drop(j, "overload") for j in victims)
                 gone = {j.id for j in victims}
@@ -383,23 +318,6 @@ class SDRM3(Policy):
                 newest = j.id
         return drops, cands, newest
 
-    def _shed(self, view, now: float, jobs: list) -> list:
-        """Under overload, the queued jobs to drop: sure misses first (a bound every schedule obeys, over the
-        queue and the known next releases), then likely ones (an estimate of the queue's schedule); kept only
-        where the estimate shows shedding them pays (``_shedding_pays``)."""
-        accs = self._accs
-        horizon = max(j.deadline for j in jobs)
-        upcoming = self._upcoming(view, now, horizon) if self.lookahead else ()
-        victims = []
-        if len(jobs) > 1 or upcoming:
-            victims = overload_victims(view, now, jobs, self._value, accs, upcoming, self._speed)
-        kept = [j for j in jobs if j not in victims]
-        if len(kept) > 1 and self.shed_list:
-            victims += overload_victims_list(view, now, kept, self._value, accs)
-        if victims and self.shed_check and not self._shedding_pays(view, now, jobs, victims, accs, horizon):
-            return []  # the estimate does not show the kept jobs faring better: keep every job
-        return victims
-
     def _ranked(self, cands: list[Candidate], now: float) -> list[Ranked]:
         """The candidates with their job score (rank in the order, or the urgency, plus alpha x fairness),
         highest first."""
@@ -443,7 +361,8 @@ class SDRM3(Policy):
                     view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
-                r = self._holds_release(view, now, best.ranked.job, a, f, t_at)
+                r = holds_release(view, now, best.ranked.job, a, f, t_at, accs, self._cut, self._value,
+                                  self._rel_deadline, self.hold_value)
                 if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
                     out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
                     continue
@@ -454,59 +373,6 @@ class SDRM3(Policy):
             if f > latest:
                 latest = f
         return out
-
-    def _holds_release(self, view, now: float, job, a: int, f: float, t_at: list[float]) -> float:
-        """Whether starting ``job``'s next block on ``a`` now (ending at ``f``) would make a known release before
-        ``f`` late that would be on time with ``a`` free at its release, while ``job`` could still end in time
-        after it (its deadline less its children's time): blocks cannot be interrupted, so a long block of a job
-        with slack must not hold the accelerator a tight frame about to arrive needs. The release time of the
-        first such frame, or 0.0 (none).
-
-        ``hold_value``: where the job cannot wait for such frames (it would be late after them), it still waits
-        if they have more frames at stake than it has (cascaded children count): a long block of a job that
-        would hold the accelerator past two releases of a tight model (each late with it busy, on time with it
-        free) costs two frames to save one, so the job gives way (and is dropped if it cannot make it after)."""
-        accs = self._accs
-        wait_until = job.deadline - self._cut[job.m] - job.rem_best[job.seg]  # its latest start
-        first, lost = 0.0, 0.0  # the first frame the job cannot wait for, the frames at stake of all such
-        # the job cannot wait: the accelerator is held for its next blocks too, as long as ``a`` is where they run
-        # fastest (``end``: when it lets go of ``a``)
-        # the end that counts: its deadline less its children's time, or its own where they cannot make theirs
-        due = job.deadline - self._cut[job.m]
-        if now + job.rem_best[job.seg] > due:
-            due = job.deadline
-        # its slack after this block: a frame released after this block that fits in it goes first at a block
-        # boundary, and a later block that another accelerator runs within it may move there
-        slack = due - f - job.rem_best[job.seg + 1]
-        end = f  # when the job lets go of ``a``: after its next blocks that no other accelerator can take in time
-        if self.hold_value:
-            lat_j = job.lat
-            for s in range(job.seg + 1, job.n_segs):
-                la = lat_j[a][s]
-                if any(lat_j[x][s] <= la + slack for x in accs if x != a):
-                    break
-                end += la
-        for r, dl, lat, key in self._upcoming(view, now, end + max(self._rel_deadline)):
-            if r >= end:
-                continue
-            on_a = r + sum(lat[a])
-            if on_a > dl:
-                continue  # it misses on ``a`` anyway
-            if r < f and on_a <= wait_until:  # the job can wait for it: it waits if the block would make it late
-                if min(max(r, f if x == a else t_at[x]) + sum(lat[x]) for x in accs) > dl:
-                    return r
-                continue
-            if r < f and on_a <= due - (job.rem_best[job.seg]):
-                continue  # the job can wait for it (by its own deadline: its children cannot make theirs)
-            if r >= f and on_a - r <= slack:
-                continue  # released after this block, it can go before the job's next one
-            if _blockwise_end(r, lat, accs, [end if x == a else t_at[x] for x in range(len(t_at))]) <= dl:
-                continue  # it is on time anyway (its blocks may move between accelerators)
-            if self.hold_value and key > 0:
-                first = first or r
-                lost += sum(map(min, zip(*lat))) / key  # its frames at stake (key: best-case time per frame)
-        # the job cannot wait for them: it goes first only if it has at least as many frames at stake
-        return first if lost > self._value[job.m] + 1e-9 else 0.0
 
     def _best_pair(self, view, now: float, r: Ranked, t_at: list[float], latest: float,
                    best_score: float) -> tuple[float, Placement] | None:
@@ -544,138 +410,3 @@ class SDRM3(Policy):
                 best_score = score
                 best = (score, Placement(r, a, fins[i], e, accs[fast_i], fins[fast_i]))
         return best
-
-
-def _first_ends(j, fins: list[float], lower: list[float], rest: float, t_at: list[float], accs: list[int],
-                handoff: float, latest: float) -> tuple[list, float, int]:
-    """Job ``j``'s end if its next block runs on each accelerator (finishing at ``fins``) and the rest follow
-    greedily on the accelerators as booked (``end_estimate``; ``rest``: the rest's best-case time), computed
-    lazily in order of the lower bounds ``lower`` until none can beat the earliest: the ends (None where not
-    computed), the earliest and its index (INF and -1 where the job runs nowhere)."""
-    last = j.seg + 1 >= j.n_segs
-    ends: list = [None] * len(accs)
-    first, fast_i = INF, -1
-    for i in sorted(range(len(accs)), key=lower.__getitem__):
-        if lower[i] >= first:
-            break
-        f = fins[i]
-        e = f if last else (f + rest if f >= latest and handoff == 0.0
-                            else end_estimate(j, i, fins, t_at, accs, handoff, latest))
-        ends[i] = e
-        if e < first:
-            first, fast_i = e, i
-    return ends, first, fast_i
-
-
-def end_estimate(j, i: int, fins: list[float], t_at: list[float], accs: list[int], handoff: float,
-                 latest: float) -> float:
-    """When job ``j`` would end if its next block runs on ``accs[i]`` (ending at ``fins[i]``) and each
-    later block then goes, in turn, to the accelerator that finishes it first given ``t_at`` (the
-    accelerators the job itself used are free again when its previous block ends). ``latest`` is the
-    largest ``t_at``: from then on every accelerator is free and the rest takes its best-case time."""
-    lat = j.lat
-    t = fins[i]
-    prev = accs[i]
-    for s in range(j.seg + 1, j.n_segs):
-        if t >= latest and handoff == 0.0:
-            return t + j.rem_best[s]
-        bt, ba = INF, prev
-        for a in accs:
-            ta = t_at[a]
-            f = (ta if ta > t else t) + lat[a][s]
-            if a != prev:
-                f += handoff
-            if f < bt:
-                bt, ba = f, a
-        t = bt
-        prev = ba
-    return t
-
-
-def overload_victims(view, now: float, jobs: list, value: list[float], accs: list[int],
-                     upcoming: list | tuple = (), speed: list[float] | None = None) -> list:
-    """Jobs to shed so that the rest can meet their deadlines (Moore-Hodgson, generalised).
-
-    The ready jobs and the rest of the running ones are taken in deadline order against an optimistic
-    bound of when each could finish: the work due by its deadline (its own and that of the jobs before it)
-    must fit in what the accelerators can do from the time each is free until that deadline. A job's work
-    is the time the whole platform would need for it if every accelerator worked on it at its own speed
-    for that job (1 / sum over accelerators of 1 / its remaining time there), the accelerators each
-    counting 1. At the first job that misses its deadline even so, the queued job with the most remaining
-    work per frame at stake (cascaded children count) is shed, and the check starts over. Exact on one
-    accelerator. Running jobs count but are never shed.
-
-    ``speed``: per accelerator, its best speed for the workload relative to a job's best-case time; given,
-    a job's work is its best-case time and each accelerator counts its speed (a bound that heterogeneous
-    accelerators obey too: none works faster than its best speed).
-    ``upcoming``: known future releases, ``(release, deadline, block latencies, work per frame at stake)``
-    each (``speed`` needed). They count as demand like queued jobs (releases are periodic, so the work that
-    will compete for the same window is known); when one of them is the job to shed, nothing is shed for it
-    now (it is decided at its release)."""
-    free_at = view.free_at
-    sp = speed if speed is not None else [1.0] * len(free_at)
-    since = [(max(now, free_at[a]), sp[a]) for a in accs]  # each accelerator: free from, speed
-
-    def work(j) -> float:
-        if speed is not None:
-            return j.rem_best[j.seg]
-        rate = 0.0
-        for a in accs:
-            r = j.rem_on[a][j.seg]
-            if 0 < r < INF:
-                rate += 1.0 / r
-        return len(accs) / rate if rate > 0 else INF
-
-    # (deadline, order, job or None for an upcoming release, work, may be shed, shedding key)
-    items = [(j.deadline, j.id, j, work(j), True, j.rem_best[j.seg] / value[j.m]) for j in jobs]
-    items += [(j.deadline, j.id, j, work(j), False, 0.0)
-              for j in view.running if j is not None and j.seg < j.n_segs]
-    items += [(dl, INF, None, sum(min(la[s] for la in lat) for s in range(len(lat[0]))), True, key)
-              for _r, dl, lat, key in upcoming]
-    items.sort(key=lambda it: (it[0], it[1]))
-
-    def first_late(items: list) -> int:
-        due = 0.0
-        for k, it in enumerate(items):
-            due += it[3]
-            if due > sum(v * (it[0] - t) for t, v in since if it[0] > t) + 1e-9:
-                return k
-        return -1
-
-    return _shed_until_on_time(items, first_late)
-
-
-def _shed_until_on_time(items: list, first_late) -> list:
-    """Moore-Hodgson: while ``first_late(items)`` finds an item late (its index; -1: none), take out the
-    item that may be shed (``it[4]``) with the largest shedding key (``it[5]``; ties: later deadline, then
-    order) among those up to it. Returns the jobs taken out (items without a job are not returned)."""
-    victims = []
-    while True:
-        late = first_late(items)
-        if late < 0:
-            return victims
-        cand = [it for it in items[:late + 1] if it[4]]
-        if not cand:
-            return victims
-        v = max(cand, key=lambda it: (it[5], it[0], it[1]))
-        items.remove(v)
-        if v[2] is not None:
-            victims.append(v[2])
-
-
-def overload_victims_list(view, now: float, jobs: list, value: list[float], accs: list[int]) -> list:
-    """Jobs to shed so that the rest can meet their deadlines: Moore-Hodgson over an estimate of the
-    schedule rather than a bound (``_first_late``: the queued jobs and the rest of the running ones run
-    block by block as a dispatcher would run them). At the first job that ends late, the queued job with
-    the most remaining work per frame at stake among those due no later is shed (running jobs are never
-    shed), and the estimate starts over."""
-    free_at = view.free_at
-    # (deadline, order, job, share (unused), may be shed, shedding key, ready time, block latencies)
-    items = [(j.deadline, j.id, j, 0.0, True, j.rem_best[j.seg] / value[j.m], now, [la[j.seg:] for la in j.lat])
-             for j in jobs]
-    for a, j in enumerate(view.running):
-        if j is not None and j.seg < j.n_segs:
-            items.append((j.deadline, j.id, j, 0.0, False, 0.0, free_at[a], [la[j.seg:] for la in j.lat]))
-    items.sort(key=lambda it: (it[0], it[1]))
-    start = [max(free_at[a], now) for a in range(view.n_acc)]
-    return _shed_until_on_time(items, lambda items: _first_late(items, start, accs))

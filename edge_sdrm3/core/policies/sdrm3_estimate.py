@@ -3,10 +3,11 @@
 run it (``_first_late``), and the bounds and orders it is built from (``blocks_first_where_they_fit``,
 ``_blockwise_end``, ``_best_suffixes``).
 
-Used by the policy in ``sdrm3.py``: the shedding check (``SDRM3._shedding_pays``, and the Moore-Hodgson pass
+Used by the policy in ``sdrm3.py``: the shedding check (``sdrm3_shedding.shedding_pays``, and the Moore-Hodgson pass
 ``overload_victims_list``), the energy guard (``SDRM3._energy_is_safe``: a slower, cheaper placement only if no
-more jobs end late) and the release hold (``SDRM3._holds_release``, through ``_blockwise_end``); the ranking
-itself uses ``blocks_first_where_they_fit``. Pure functions over plain lists: no policy state.
+more jobs end late) and the release hold (``sdrm3_hold.holds_release``, through ``_blockwise_end``); the ranking
+itself uses ``blocks_first_where_they_fit``, and the placement one job's end estimate (``end_estimate``,
+``_first_ends``: ``SDRM3._best_pair``). Pure functions over plain lists: no policy state.
 """
 from __future__ import annotations
 
@@ -226,3 +227,49 @@ def _best_suffixes(lat: list) -> list[float]:
     for b in range(len(best) - 1, -1, -1):
         suf[b] = suf[b + 1] + best[b]
     return suf
+
+
+def _first_ends(j, fins: list[float], lower: list[float], rest: float, t_at: list[float], accs: list[int],
+                handoff: float, latest: float) -> tuple[list, float, int]:
+    """Job ``j``'s end if its next block runs on each accelerator (finishing at ``fins``) and the rest follow
+    greedily on the accelerators as booked (``end_estimate``; ``rest``: the rest's best-case time), computed
+    lazily in order of the lower bounds ``lower`` until none can beat the earliest: the ends (None where not
+    computed), the earliest and its index (INF and -1 where the job runs nowhere)."""
+    last = j.seg + 1 >= j.n_segs
+    ends: list = [None] * len(accs)
+    first, fast_i = INF, -1
+    for i in sorted(range(len(accs)), key=lower.__getitem__):
+        if lower[i] >= first:
+            break
+        f = fins[i]
+        e = f if last else (f + rest if f >= latest and handoff == 0.0
+                            else end_estimate(j, i, fins, t_at, accs, handoff, latest))
+        ends[i] = e
+        if e < first:
+            first, fast_i = e, i
+    return ends, first, fast_i
+
+
+def end_estimate(j, i: int, fins: list[float], t_at: list[float], accs: list[int], handoff: float,
+                 latest: float) -> float:
+    """When job ``j`` would end if its next block runs on ``accs[i]`` (ending at ``fins[i]``) and each
+    later block then goes, in turn, to the accelerator that finishes it first given ``t_at`` (the
+    accelerators the job itself used are free again when its previous block ends). ``latest`` is the
+    largest ``t_at``: from then on every accelerator is free and the rest takes its best-case time."""
+    lat = j.lat
+    t = fins[i]
+    prev = accs[i]
+    for s in range(j.seg + 1, j.n_segs):
+        if t >= latest and handoff == 0.0:
+            return t + j.rem_best[s]
+        bt, ba = INF, prev
+        for a in accs:
+            ta = t_at[a]
+            f = (ta if ta > t else t) + lat[a][s]
+            if a != prev:
+                f += handoff
+            if f < bt:
+                bt, ba = f, a
+        t = bt
+        prev = ba
+    return t
