@@ -206,34 +206,39 @@ class SupernetSelector:
     def plan(self, now: float, fresh: bool = False) -> None:
         """Recompute every model's variants and shares (module docstring: budget, load, misses)."""
         assert self.costs is not None
-        models, rem, ben = self.models, self.costs.rem_best, self.costs.best_en
-        n = len(models)
+        n = len(self.models)
         if not n:
             return
-        w = [self._rate(i) for i in range(n)]
-        hulls = [self._hull(i) for i in range(n)]
-        pos = [0] * n  # index on the hull of the heavier variant
-        share = [0.0] * n
+        p = _Plan(self.models, self.costs, [self._rate(i) for i in range(n)], [self._hull(i) for i in range(n)])
+        # 1. energy within the accuracy budget
+        self._spend_budget(p, self._accuracy_budget(p))
+        cap = self._capacity() if self.healthy is not None else float(self.n_acc)
+        # 2. the load: most work saved per accuracy lost first
+        # 3. the misses: the models that missed step down themselves (their own latency is what their
+        #    deadlines need), then the steps asked for when those could not: most work saved per accuracy lost
+        beyond = self._own_steps(p)  # whether any step goes past the accuracy budget
+        beyond = self._load_steps(p, cap) or beyond
+        self.bounded = not beyond
+        self._adopt(p, now, fresh)
+
+    def _accuracy_budget(self, p: _Plan) -> float:
+        """Accuracy that may be given up, in frames per second: what the bound allows, less what the variants
+        too slow whole cost, less (plus) what the completed frames so far owe (have to spare)."""
+        w, hulls, models, n = p.w, p.hulls, p.models, p.n
         budget = sum(w) * (1.0 - self.min_accuracy)  # accuracy that may be given up, in frames per second
         budget -= sum(w[i] * (1.0 - models[i].variants[hulls[i][0]].accuracy) for i in range(n))  # too slow whole
         if self._acc_n:  # the completed frames' accuracy so far below the bound (or above): repaid over 4 windows
             budget -= (self.min_accuracy * self._acc_n - self._acc_sum) / (4 * self.window_ms / 1000.0)
+        return budget
 
-        def step(i: int) -> tuple[float, float, float] | None:  # (accuracy, energy, work) of the rest of i's step
-            h = hulls[i]
-            if pos[i] + 1 >= len(h):
-                return None
-            v, lv = h[pos[i]], h[pos[i] + 1]
-            left = 1.0 - share[i]
-            acc = models[i].variants
-            return (w[i] * left * (acc[v].accuracy - acc[lv].accuracy), w[i] * left * (sum(ben[i][v]) - sum(ben[i][lv])),
-                    w[i] * left * (rem[i][v][0] - rem[i][lv][0]))
-
-        # 1. energy within the accuracy budget
+    @staticmethod
+    def _spend_budget(p: _Plan, budget: float) -> None:
+        """Steps of most energy saved per accuracy lost while the budget lasts, the last for a share."""
+        pos, share = p.pos, p.share
         while budget > 1e-12:
             best = None
-            for i in range(n):
-                s = step(i)
+            for i in range(p.n):
+                s = p.step(i)
                 if s is not None and s[0] > 0 and (best is None or s[1] / s[0] > best[1][1] / best[1][0]):
                     best = (i, s)
             if best is None:
@@ -246,43 +251,48 @@ class SupernetSelector:
             else:
                 share[i] += (1.0 - share[i]) * budget / d_acc
                 break
-        cap = self._capacity() if self.healthy is not None else float(self.n_acc)
 
-        def util() -> float:
-            return sum(w[i] * ((1 - share[i]) * rem[i][hulls[i][pos[i]]][0]
-                                        + (share[i] * rem[i][hulls[i][pos[i] + 1]][0] if share[i] > 0 else 0.0))
-                       for i in range(n)) / (1000.0 * cap)
-
-        beyond = False  # whether any step goes past the accuracy budget
-        # 2. the load: most work saved per accuracy lost first
-        # 3. the misses: the models that missed step down themselves (their own latency is what their
-        #    deadlines need), then the steps asked for when those could not: most work saved per accuracy lost
-        for i in range(n):
+    def _own_steps(self, p: _Plan) -> bool:
+        """The models that missed step down themselves; whether any did."""
+        pos, share = p.pos, p.share
+        beyond = False
+        for i in range(p.n):
             took = 0
-            while took < self.own[i] and step(i) is not None:
+            while took < self.own[i] and p.step(i) is not None:
                 pos[i] += 1
                 share[i] = 0.0
                 took += 1
             self.own[i] = took  # more than the floor allows was asked for: only what was taken counts
             beyond = beyond or took > 0
+        return beyond
+
+    def _load_steps(self, p: _Plan, cap: float) -> bool:
+        """Steps of most work saved per accuracy lost while the load is too high or extra steps are asked for;
+        whether any was taken."""
+        pos, share = p.pos, p.share
+        beyond = False
         extra = self.extra
-        while util() > self.util_high or extra > 0:  # (util() > util_high: the load's steps, not counted)
+        while p.util(cap) > self.util_high or extra > 0:  # (util() > util_high: the load's steps, not counted)
             best = None
-            for i in range(n):
-                s = step(i)
+            for i in range(p.n):
+                s = p.step(i)
                 if s is not None and s[2] > 0 and (best is None or s[2] / max(s[0], 1e-12) > best[1]):
                     best = (i, s[2] / max(s[0], 1e-12))
             if best is None:
                 self.extra -= extra
                 break
-            if util() <= self.util_high:
+            if p.util(cap) <= self.util_high:
                 extra -= 1
             pos[best[0]] += 1
             share[best[0]] = 0.0
             beyond = True
-        self.bounded = not beyond
+        return beyond
+
+    def _adopt(self, p: _Plan, now: float, fresh: bool) -> None:
+        """The plan's variants and shares become the selector's; a model with a new plan counts its jobs afresh."""
+        models, hulls, pos, share = p.models, p.hulls, p.pos, p.share
         old = list(self.variant)
-        for i in range(n):
+        for i in range(p.n):
             h = hulls[i]
             self.variant[i] = h[pos[i]]
             self.lighter[i] = h[pos[i] + 1] if share[i] > 0 else h[pos[i]]
@@ -332,3 +342,34 @@ class SupernetSelector:
         else:
             self._calm = 0
         self.plan(now)  # also for the accuracy so far: the budget repays what the completed frames owe
+
+
+class _Plan:
+    """A plan being made: each model's rate of due frames ``w``, its hull of variants, its position on the hull
+    (the heavier variant) and the share of its jobs that run the next lighter one."""
+
+    def __init__(self, models: tuple[Model, ...], costs: Costs, w: list[float], hulls: list[list[int]]) -> None:
+        self.models, self.rem, self.ben = models, costs.rem_best, costs.best_en
+        self.n = len(models)
+        self.w = w
+        self.hulls = hulls
+        self.pos = [0] * self.n  # index on the hull of the heavier variant
+        self.share = [0.0] * self.n
+
+    def step(self, i: int) -> tuple[float, float, float] | None:  # (accuracy, energy, work) of the rest of i's step
+        w, hulls, pos, share = self.w, self.hulls, self.pos, self.share
+        models, rem, ben = self.models, self.rem, self.ben
+        h = hulls[i]
+        if pos[i] + 1 >= len(h):
+            return None
+        v, lv = h[pos[i]], h[pos[i] + 1]
+        left = 1.0 - share[i]
+        acc = models[i].variants
+        return (w[i] * left * (acc[v].accuracy - acc[lv].accuracy), w[i] * left * (sum(ben[i][v]) - sum(ben[i][lv])),
+                w[i] * left * (rem[i][v][0] - rem[i][lv][0]))
+
+    def util(self, cap: float) -> float:
+        w, hulls, pos, share, rem, n = self.w, self.hulls, self.pos, self.share, self.rem, self.n
+        return sum(w[i] * ((1 - share[i]) * rem[i][hulls[i][pos[i]]][0]
+                                    + (share[i] * rem[i][hulls[i][pos[i] + 1]][0] if share[i] > 0 else 0.0))
+                   for i in range(n)) / (1000.0 * cap)

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 from ..core.types import ConfigError
 from .instance import Instance, OracleJob
+from .schedules import Block, blocks_of, hint_from, ns
 
-NS_PER_MS = 1_000_000
 ACC_SCALE = 1_000_000  # relative accuracy in millionths (rounded so that the float mean keeps to the least)
 
 
@@ -45,21 +45,6 @@ def cp_model():
         raise OracleUnavailable("the oracle needs OR-Tools CP-SAT, which is not installed: "
                                 "pip install 'edge-sdrm3[oracle]' (or: pip install ortools)") from None
     return cp
-
-
-@dataclass(frozen=True)
-class Block:
-    """One segment of a job as scheduled: on accelerator ``acc`` from ``start_ms`` to ``end_ms`` (the
-    hand-off included when ``moved``), costing ``energy_mj``."""
-
-    job: int
-    variant: int
-    segment: int
-    acc: int
-    start_ms: float
-    end_ms: float
-    energy_mj: float
-    moved: bool = False
 
 
 @dataclass
@@ -84,41 +69,26 @@ class Solution:
     solve_s: float = 0.0
 
 
-def _ns(ms: float, up: bool) -> int:
-    x = ms * NS_PER_MS
-    r = round(x)
-    if abs(x - r) < 1e-3:  # a whole number of nanoseconds up to float error
-        return int(r)
-    return math.ceil(x) if up else math.floor(x)
-
-
 class _Builder:
     """The CP-SAT model of an instance, kept to be solved several times with other objectives."""
 
     def __init__(self, inst: Instance, cp) -> None:
         self.inst = inst
         self.cp = cp
-        plat = inst.spec.platform
-        self.n_acc = len(plat.accelerators)
-        idle = [a.idle_power_mw for a in plat.accelerators]
-        self.with_idle = any(p > 0 for p in idle)
-        self.scale = 1e9 if self.with_idle else 1e6  # pJ or nJ per mJ
-        self.idle_coef = [round(p * self.scale * 1e-9) for p in idle]  # units per ns of idle
-        self.h_ns = _ns(plat.handoff_ms, True) if plat.handoff_ms > 0 else 0
-        self.h_u = round(plat.handoff_mj * self.scale)
-        m = self.model = cp.CpModel()
+        self._platform_units(inst.spec.platform)
+        self.model = cp.CpModel()
         self.vars: list = []  # every variable, for solution hints
         self.present: dict[int, object] = {}
         self.opts: dict[int, list[list[tuple]]] = {}  # job -> per segment [(v, a, y, lat_ns)]
         self.start: dict[int, list] = {}
         self.end: dict[int, list] = {}
         self.moved: dict[tuple[int, int, int], object] = {}  # (job, segment, acc) -> moved onto acc
-        intervals: list[list] = [[] for _ in range(self.n_acc)]
-        energy_terms: list = []
-        ref_terms = 0
-        const_energy = 0
+        self._intervals: list[list] = [[] for _ in range(self.n_acc)]
+        self._energy_terms: list = []
+        self._ref_terms = 0
+        self.const_energy = 0
         self.lb_energy = 0  # least energy of any schedule: each frame at its cheapest or charged its reference
-        busy_terms: list[list] = [[] for _ in range(self.n_acc)]
+        self._busy_terms: list[list] = [[] for _ in range(self.n_acc)]
         self.start_lo: dict[int, int] = {}  # earliest start and latest end of each job that can run
         self.last_end_of: dict[int, int] = {}
         self.x: dict[int, dict] = {}  # job -> variant -> chosen
@@ -126,91 +96,139 @@ class _Builder:
         self.mk = None  # the end of the run, when idle energy counts
         est_end: dict[int, int] = {}  # earliest end of each job that can run
         for j in self._topological(inst.jobs):
-            ref_u = round(inst.ref_mj(j) * self.scale)
-            span = self._span(j, est_end)
-            if span is None:
-                const_energy += ref_u
-                self.lb_energy += ref_u
-                continue
-            est, lct, minlat, emin_u = span
-            self.lb_energy += min(ref_u, emin_u)
-            est_end[j.index] = est[-1] + minlat[-1]
-            self.start_lo[j.index], self.last_end_of[j.index] = est[0], lct[-1]
-            p = self._bool(f"p{j.index}")
-            self.present[j.index] = p
-            ref_terms += ref_u
-            energy_terms.append(-ref_u * p)
-            x = {v: (p if len(j.variants) == 1 else self._bool(f"x{j.index}_{v}")) for v in j.variants}
-            self.x[j.index] = x
-            self.ref_u[j.index] = ref_u
-            if len(j.variants) > 1:
-                m.add(sum(x.values()) == p)
-            starts, ends, per_seg = [], [], []
-            for s in range(len(est)):
-                st = self._int(est[s], lct[s] - minlat[s], f"s{j.index}_{s}")
-                en = self._int(est[s] + minlat[s], lct[s], f"e{j.index}_{s}")
-                if s:
-                    m.add(st >= ends[-1])
-                starts.append(st)
-                ends.append(en)
-                opts = []
-                for v in j.variants:
-                    for a in range(self.n_acc):
-                        if not inst.runs_on(j, v, s, a):
-                            continue
-                        lat = _ns(inst.latency_ms(j, v, s, a), True)
-                        if est[s] + lat > lct[s]:
-                            continue
-                        y = self._bool(f"y{j.index}_{v}_{s}_{a}")
-                        opts.append((v, a, y, lat))
-                        energy_terms.append(round(inst.energy_mj(j, v, s, a) * self.scale) * y)
-                        busy_terms[a].append(lat * y)
-                per_seg.append(opts)
-                m.add(sum(o[2] for o in opts) == p)
-                if len(j.variants) > 1:
-                    for v in j.variants:
-                        m.add(sum(o[2] for o in opts if o[0] == v) == x[v])
-            self._handoffs(j, per_seg, energy_terms, busy_terms)
-            for s, opts in enumerate(per_seg):
-                for v, a, y, lat in opts:
-                    mv = self.moved.get((j.index, s, a))
-                    size = lat + self.h_ns * mv if (mv is not None and self.h_ns) else lat
-                    intervals[a].append(m.new_optional_interval_var(starts[s], size, ends[s], y, f"i{j.index}_{s}"))
-            if j.upstream is not None:
-                up = self.present.get(j.upstream)
-                if up is None:  # cannot happen: a job whose upstream cannot run has no span
-                    raise AssertionError(j)
-                m.add_implication(p, up)
-                m.add(starts[0] >= self.end[j.upstream][-1]).only_enforce_if(p)
-            self.opts[j.index] = per_seg
-            self.start[j.index], self.end[j.index] = starts, ends
-        for ivs in intervals:
-            if len(ivs) > 1:
-                m.add_no_overlap(ivs)
+            self._add_job(j, est_end)
+        self._no_overlap()
         self._window_cuts()
-        if inst.min_accuracy is not None:  # mean accuracy of the completed frames >= the least asked for
+        self._accuracy_bound()
+        self._objective()
+
+    # --- the model, step by step ------------------------------------------------------------------
+    def _platform_units(self, plat) -> None:
+        """The accelerators, the integer energy unit, idle power and the hand-off in integer units."""
+        self.n_acc = len(plat.accelerators)
+        idle = [a.idle_power_mw for a in plat.accelerators]
+        self.with_idle = any(p > 0 for p in idle)
+        self.scale = 1e9 if self.with_idle else 1e6  # pJ or nJ per mJ
+        self.idle_coef = [round(p * self.scale * 1e-9) for p in idle]  # units per ns of idle
+        self.h_ns = ns(plat.handoff_ms, True) if plat.handoff_ms > 0 else 0
+        self.h_u = round(plat.handoff_mj * self.scale)
+
+    def _add_job(self, j: OracleJob, est_end: dict[int, int]) -> None:
+        """A job: charged its reference when it cannot run, else present or dropped, one variant, its blocks."""
+        ref_u = round(self.inst.ref_mj(j) * self.scale)
+        span = self._span(j, est_end)
+        if span is None:
+            self.const_energy += ref_u
+            self.lb_energy += ref_u
+            return
+        est, lct, minlat, emin_u = span
+        self.lb_energy += min(ref_u, emin_u)
+        est_end[j.index] = est[-1] + minlat[-1]
+        self.start_lo[j.index], self.last_end_of[j.index] = est[0], lct[-1]
+        p = self._bool(f"p{j.index}")
+        self.present[j.index] = p
+        self._ref_terms += ref_u
+        self._energy_terms.append(-ref_u * p)
+        x = {v: (p if len(j.variants) == 1 else self._bool(f"x{j.index}_{v}")) for v in j.variants}
+        self.x[j.index] = x
+        self.ref_u[j.index] = ref_u
+        if len(j.variants) > 1:
+            self.model.add(sum(x.values()) == p)
+        starts, ends, per_seg = self._job_blocks(j, est, lct, minlat, p, x)
+        self._handoffs(j, per_seg, self._energy_terms, self._busy_terms)
+        self._block_intervals(j, per_seg, starts, ends)
+        if j.upstream is not None:
+            self._cascade(j, p, starts)
+        self.opts[j.index] = per_seg
+        self.start[j.index], self.end[j.index] = starts, ends
+
+    def _job_blocks(self, j: OracleJob, est: list, lct: list, minlat: list, p, x: dict):
+        """Each block's start and end, in order, and its options (variant, accelerator) that fit its window:
+        exactly one chosen when the job runs, of the job's variant."""
+        inst, m = self.inst, self.model
+        starts, ends, per_seg = [], [], []
+        for s in range(len(est)):
+            st = self._int(est[s], lct[s] - minlat[s], f"s{j.index}_{s}")
+            en = self._int(est[s] + minlat[s], lct[s], f"e{j.index}_{s}")
+            if s:
+                m.add(st >= ends[-1])
+            starts.append(st)
+            ends.append(en)
+            opts = []
+            for v in j.variants:
+                for a in range(self.n_acc):
+                    if not inst.runs_on(j, v, s, a):
+                        continue
+                    lat = ns(inst.latency_ms(j, v, s, a), True)
+                    if est[s] + lat > lct[s]:
+                        continue
+                    y = self._bool(f"y{j.index}_{v}_{s}_{a}")
+                    opts.append((v, a, y, lat))
+                    self._energy_terms.append(round(inst.energy_mj(j, v, s, a) * self.scale) * y)
+                    self._busy_terms[a].append(lat * y)
+            per_seg.append(opts)
+            m.add(sum(o[2] for o in opts) == p)
+            if len(j.variants) > 1:
+                for v in j.variants:
+                    m.add(sum(o[2] for o in opts if o[0] == v) == x[v])
+        return starts, ends, per_seg
+
+    def _block_intervals(self, j: OracleJob, per_seg: list, starts: list, ends: list) -> None:
+        """Each option's optional interval on its accelerator (the hand-off included when it moved there)."""
+        for s, opts in enumerate(per_seg):
+            for v, a, y, lat in opts:
+                mv = self.moved.get((j.index, s, a))
+                size = lat + self.h_ns * mv if (mv is not None and self.h_ns) else lat
+                self._intervals[a].append(self.model.new_optional_interval_var(starts[s], size, ends[s], y,
+                                                                               f"i{j.index}_{s}"))
+
+    def _cascade(self, j: OracleJob, p, starts: list) -> None:
+        """A cascaded job runs only if its upstream job does, and starts after it ends."""
+        up = self.present.get(j.upstream)
+        if up is None:  # cannot happen: a job whose upstream cannot run has no span
+            raise AssertionError(j)
+        self.model.add_implication(p, up)
+        self.model.add(starts[0] >= self.end[j.upstream][-1]).only_enforce_if(p)
+
+    def _no_overlap(self) -> None:
+        """The blocks of an accelerator never overlap."""
+        for ivs in self._intervals:
+            if len(ivs) > 1:
+                self.model.add_no_overlap(ivs)
+
+    def _accuracy_bound(self) -> None:
+        """Mean accuracy of the completed frames >= the least asked for (when one is)."""
+        inst = self.inst
+        if inst.min_accuracy is not None:
             need = math.ceil(inst.min_accuracy * ACC_SCALE)
-            m.add(sum(math.floor(inst.models[inst.jobs[i].m].variants[v].accuracy * ACC_SCALE) * xv
-                      for i, x in self.x.items() for v, xv in x.items())
-                  >= sum(need * p for p in self.present.values()))
+            self.model.add(sum(math.floor(inst.models[inst.jobs[i].m].variants[v].accuracy * ACC_SCALE) * xv
+                               for i, x in self.x.items() for v, xv in x.items())
+                           >= sum(need * p for p in self.present.values()))
+
+    def _idle_terms(self) -> list:
+        """Idle energy (idle power x (end of the run - busy time)), where the platform declares idle power."""
         idle_terms: list = []
         if self.with_idle:
-            d_ns = _ns(inst.duration_ms, True)
+            d_ns = ns(self.inst.duration_ms, True)
             horizon = max([d_ns, *self.last_end_of.values()])
             mk = self.mk = self._int(d_ns, horizon, "makespan")
             for i, p in self.present.items():
-                m.add(mk >= self.end[i][-1]).only_enforce_if(p)
+                self.model.add(mk >= self.end[i][-1]).only_enforce_if(p)
             for a, c in enumerate(self.idle_coef):
                 if c:
                     idle_terms.append(c * mk)
-                    idle_terms.extend(-c * t for t in busy_terms[a])
-        self.n_jobs = len(inst.jobs)
+                    idle_terms.extend(-c * t for t in self._busy_terms[a])
+        return idle_terms
+
+    def _objective(self) -> None:
+        """The two objectives: the misses and the energy; and the energy of dropping every frame."""
+        idle_terms = self._idle_terms()
+        self.n_jobs = len(self.inst.jobs)
         self.misses = self._int(0, self.n_jobs, "misses")
-        m.add(self.misses == self.n_jobs - sum(self.present.values()))
-        self.energy = sum(energy_terms) + sum(idle_terms) + ref_terms + const_energy
-        self.const_energy = const_energy
-        idle_all = sum(self.idle_coef) * _ns(inst.duration_ms, True) if self.with_idle else 0
-        self.drop_all = const_energy + ref_terms + idle_all  # energy of the schedule that drops every frame
+        self.model.add(self.misses == self.n_jobs - sum(self.present.values()))
+        self.energy = sum(self._energy_terms) + sum(idle_terms) + self._ref_terms + self.const_energy
+        idle_all = sum(self.idle_coef) * ns(self.inst.duration_ms, True) if self.with_idle else 0
+        self.drop_all = self.const_energy + self._ref_terms + idle_all  # energy of the schedule that drops every frame
 
     # --- pieces ---------------------------------------------------------------------------------
     def _bool(self, name: str):
@@ -249,7 +267,7 @@ class _Builder:
         n = self.inst.models[j.m].n_segments
         minlat = []
         for s in range(n):
-            lats = [_ns(inst.latency_ms(j, v, s, a), True) for v in j.variants for a in range(self.n_acc)
+            lats = [ns(inst.latency_ms(j, v, s, a), True) for v in j.variants for a in range(self.n_acc)
                     if inst.runs_on(j, v, s, a)]
             if not lats:
                 return None
@@ -258,12 +276,12 @@ class _Builder:
                            if inst.runs_on(j, v, s, a)) for s in range(n))
                    for v in j.variants if all(any(inst.runs_on(j, v, s, a) for a in range(self.n_acc))
                                               for s in range(n)))
-        est = [_ns(j.release_ms, True)]
+        est = [ns(j.release_ms, True)]
         if j.upstream is not None:
             est[0] = max(est[0], est_end[j.upstream])
         for s in range(1, n):
             est.append(est[-1] + minlat[s - 1])
-        lct = [_ns(j.deadline_ms, False)]
+        lct = [ns(j.deadline_ms, False)]
         for s in range(n - 1, 0, -1):
             lct.insert(0, lct[0] - minlat[s])
         if any(e + ml > lc for e, ml, lc in zip(est, minlat, lct)):
@@ -331,87 +349,8 @@ class _Builder:
         status = solver.solve(m)
         return solver, status
 
-    def hint_from(self, records: list[dict]) -> tuple[dict, int, int]:
-        """A given schedule (block records, e.g. a replayed policy's) as a hint: variable values, its misses and
-        its energy without idle energy. Jobs it does not run whole on time-allowed options count as dropped;
-        start times are moved as little as needed to fit the integer model (CP-SAT repairs what is left)."""
-        inst, plat = self.inst, self.inst.spec.platform
-        acc_ids = [a.id for a in plat.accelerators]
-        proto = self.model.Proto().variables
-
-        def lo(v) -> int:
-            return proto[v.Index()].domain[0]
-
-        def clamp(v, x: int) -> int:
-            d = proto[v.Index()].domain
-            return min(max(x, d[0]), d[len(d) - 1])
-
-        vals = {v.Index(): lo(v) for v in self.vars}
-        idx = {(j.model, j.frame): j.index for j in inst.jobs}
-        per: dict[int, dict[int, dict]] = {}
-        for r in records:
-            i = idx.get((r["model"], r["frame"]))
-            if i is not None and i in self.opts and r["accelerator"] in acc_ids:
-                per.setdefault(i, {})[r["segment"]] = r
-        energy, ran = self.const_energy, 0
-        end_of: dict[int, int] = {}
-        for i in sorted(self.opts, key=lambda i: inst.jobs[i].release_ms):
-            per_seg, recs = self.opts[i], per.get(i, {})
-            chosen = []
-            for s_, opts in enumerate(per_seg):
-                r = recs.get(s_)
-                o = None if r is None else next((o for o in opts if o[0] == r["variant"]
-                                                  and o[1] == acc_ids.index(r["accelerator"])), None)
-                chosen.append(o)
-            up = inst.jobs[i].upstream
-            if None in chosen or len({o[0] for o in chosen}) != 1 or (up is not None and up not in end_of):
-                energy += self.ref_u[i]
-                continue
-            ran += 1
-            vals[self.present[i].Index()] = 1
-            vals[self.x[i][chosen[0][0]].Index()] = 1
-            t = lo(self.start[i][0]) if up is None else max(lo(self.start[i][0]), end_of[up])
-            prev = -1
-            for s_, (v, a, y, lat) in enumerate(chosen):
-                vals[y.Index()] = 1
-                energy += round(inst.energy_mj(inst.jobs[i], v, s_, a) * self.scale)
-                moved = prev >= 0 and prev != a
-                mv = self.moved.get((i, s_, a))
-                if mv is not None and moved:
-                    vals[mv.Index()] = 1
-                    energy += self.h_u
-                st = clamp(self.start[i][s_], max(t, _ns(recs[s_]["start_ms"], True)))
-                t = st + lat + (self.h_ns if moved else 0)
-                vals[self.start[i][s_].Index()] = st
-                vals[self.end[i][s_].Index()] = clamp(self.end[i][s_], t)
-                prev = a
-            end_of[i] = t
-        vals[self.misses.Index()] = self.n_jobs - ran
-        if self.mk is not None:
-            vals[self.mk.Index()] = clamp(self.mk, max([lo(self.mk), *end_of.values()]))
-        return vals, self.n_jobs - ran, energy
-
     def values(self, solver) -> dict:
         return {v.Index(): solver.value(v) for v in self.vars}
-
-    def blocks(self, solver) -> list[Block]:
-        inst, plat = self.inst, self.inst.spec.platform
-        out = []
-        for i, per_seg in self.opts.items():
-            if not solver.value(self.present[i]):
-                continue
-            j = inst.jobs[i]
-            prev = -1
-            for s, opts in enumerate(per_seg):
-                v, a = next((o[0], o[1]) for o in opts if solver.value(o[2]))
-                moved = prev >= 0 and prev != a
-                start = solver.value(self.start[i][s]) / NS_PER_MS
-                lat = inst.latency_ms(j, v, s, a) + (plat.handoff_ms if moved else 0.0)
-                en = inst.energy_mj(j, v, s, a) + (plat.handoff_mj if moved else 0.0)
-                out.append(Block(i, v, s, a, start, start + lat, en, moved))
-                prev = a
-        out.sort(key=lambda b: (b.start_ms, b.acc))
-        return out
 
 
 def _status_name(cp, status) -> str:
@@ -441,14 +380,14 @@ def solve(inst: Instance, *, time_limit_s: float = 60.0, workers: int = 0,
                           solver.best_objective_bound, time.monotonic() - ts))
         return solver, status, ok
 
-    given = b.hint_from(hint) if hint else None
+    given = hint_from(b, hint) if hint else None
     # step 1: the least number of misses, in at most half the time (the other half improves the energy)
     solver, status, ok = run(b.misses, None, None, given[0] if given else None, 0.5)
     k_lb = max(0, math.ceil(solver.best_objective_bound - 1e-6))  # no schedule misses fewer
     if ok:
         k = int(solver.value(b.misses))
         hint = b.values(solver)
-        best_blocks = b.blocks(solver)
+        best_blocks = blocks_of(b, solver)
         best = int(solver.value(b.energy)) * (k + 1)
     else:  # no schedule within the time (a loaded machine): dropping every frame is one; go on from the hint
         k = given[1] if given else b.n_jobs
@@ -468,7 +407,7 @@ def solve(inst: Instance, *, time_limit_s: float = 60.0, workers: int = 0,
             prod = int(solver.objective_value) * (int(solver.value(b.misses)) + 1)
             hint = b.values(solver)
             if prod < best:
-                best, best_blocks = prod, b.blocks(solver)
+                best, best_blocks = prod, blocks_of(b, solver)
         if status != cp.OPTIMAL:
             break
         k += 1
