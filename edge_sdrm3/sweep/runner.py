@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..catalog import FileFormatError, Scenario
@@ -224,11 +224,6 @@ def cell_key(rec: dict, where: str = "") -> str:
     except (KeyError, TypeError, ValueError, AttributeError):
         raise FileFormatError(f"{where}: a record whose 'cell' lacks scenario, platform, policy, seed, "
                               f"duration_s or params: {rec.get('cell')!r}") from None
-
-
-def done_keys(records: Iterable[dict], where: str = "") -> set[str]:
-    """Keys of the cells that have a result (a cell that failed is run again)."""
-    return {cell_key(r, where) for r in records if "error" not in r}
 
 
 def cut_torn_tail(path: str | Path) -> None:
