@@ -15,7 +15,7 @@ def files(tmp_path: Path) -> dict:
 
 @pytest.fixture
 def service(tmp_path: Path, files: dict):
-    svc = Running(write_config(tmp_path, files))
+    svc = Running(write_config(tmp_path, files), process=True)
     yield svc
     if svc.thread.is_alive():
         svc.stop()

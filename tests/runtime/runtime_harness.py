@@ -103,15 +103,25 @@ def write_config(tmp: Path, files: dict, **sections: dict) -> Path:
 
 
 class Running:
-    """The service in a thread of this process, plus clients."""
+    """The service in a thread of this process (``process=False``), or as its own ``edge-sdrm3 serve`` process as
+    deployed, plus clients. A test that judges timing (deadlines met) runs it as a process: in a thread it shares
+    this process's interpreter lock with the test's clients, which then decide how fast it runs."""
 
-    def __init__(self, config_path: Path, notify_address: str | None = None) -> None:
+    def __init__(self, config_path: Path, notify_address: str | None = None, *, process: bool = False) -> None:
         self.cfg = load_config(config_path)
-        self.svc = Service(self.cfg, notifier=Notifier(address=notify_address or "", watchdog_usec="200000"))
         self.rc: int | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        wait_ready(self.svc, lambda: self.rc)
+        self.proc: subprocess.Popen | None = None
+        if process:
+            assert notify_address is None, "a service process is not given a notify socket here"
+            self.proc = serve_subprocess(config_path)
+            self.stderr: list[str] = []
+            self.thread = threading.Thread(target=self.stderr.extend, args=(self.proc.stderr,), daemon=True)
+            self.thread.start()  # read on: a full pipe would stall the service
+        else:
+            self.svc = Service(self.cfg, notifier=Notifier(address=notify_address or "", watchdog_usec="200000"))
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+            wait_ready(self.svc, lambda: self.rc)
         self.ctx = zmq.Context()
         self.push = self.ctx.socket(zmq.PUSH)
         self.push.setsockopt(zmq.LINGER, 0)
@@ -161,7 +171,11 @@ class Running:
         return out
 
     def stop(self) -> int:
-        self.svc.loop.call_soon_threadsafe(self.svc.request_stop)
+        if self.proc is not None:
+            self.proc.terminate()
+            self.rc = self.proc.wait(30)
+        else:
+            self.svc.loop.call_soon_threadsafe(self.svc.request_stop)
         self.thread.join(30)
         for s in (self.push, self.sub, self.req):
             s.close(0)

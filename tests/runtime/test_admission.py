@@ -12,7 +12,7 @@ from runtime_harness import Running, digits_images, make_workdir, read_log, writ
 
 def test_an_overloaded_service_refuses_with_reason_admission_before_anything_runs(tmp_path: Path) -> None:
     files = make_workdir(tmp_path, deadline_ms=3.0, trigger=0.5)
-    run = Running(write_config(tmp_path, files))
+    run = Running(write_config(tmp_path, files), process=True)
     try:
         x = digits_images(1)[0]
         n = 600  # at once: far more than 3-ms deadlines allow, and a backlog on the socket
