@@ -96,7 +96,8 @@ class SDRM3(Policy):
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
-                 fit_estimate: bool = True, hold_value: bool = True, params_table: str | None = None,
+                 fit_estimate: bool = True, hold_value: bool = True, hold_running: bool = True,
+                 params_table: str | None = None,
                  **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
@@ -118,6 +119,8 @@ class SDRM3(Policy):
         # a block whose job cannot wait for the releases it would make late waits anyway if those have more frames
         # at stake than its job (``sdrm3_hold``)
         self.hold_value = hold_value
+        # the next blocks of the running jobs count in the release hold like known releases (``sdrm3_hold``)
+        self.hold_running = hold_running
         # δ stays as configured: with exact cost estimates a later drop only wastes work
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
@@ -362,7 +365,7 @@ class SDRM3(Policy):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
                 r = holds_release(view, now, best.ranked.job, a, f, t_at, accs, self._cut, self._value,
-                                  self._rel_deadline, self.hold_value)
+                                  self._rel_deadline, self.hold_value, self.hold_running)
                 if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
                     out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
                     continue

@@ -6,13 +6,18 @@ on any other) waits, where its job can still end in time after that frame, and t
 once the frame is released; where the job cannot wait, its block still waits if the frames it would make late (over
 the blocks it keeps on that accelerator, counting only frames that could not go between its blocks nor move to
 another accelerator block by block) have more frames at stake than the job itself (``hold_value``: two tight frames
-are not given up to save one).
+are not given up to save one). The rest of each running job counts like such a release, from the end of its block in
+flight (``hold_running``): a block must not take the accelerator a running job's next block needs to stay on time
+while the block's own job could wait for it.
 
 Why: measured with tools/bench_uxcost.py (seed 0; the figures in ``sdrm3.py``'s docstring), on the 41 feasible
 XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells) with the release hold,
 +13.6% and +28.3% without it; on 60 random mixes x 6 platforms (5 s) +14.1% (+35.7% over the loaded cells) against
 +12.3% and +31.4% without the value hold (15 of 360 cells more than 1% worse, 17 without it; it changes no XRBench
-cell).
+cell). The running-job hold: +14.7% (+36.8% over the loaded cells) against +14.1% (+35.7%) without it, 14 cells more
+than 1% worse against 15 (random_0035 on quad_8k_ws_os_ws_os from -83.5% to +90.7%: a 72-fps frame with 9 ms to
+spare took the OS accelerator the last block of a 28.5-ms-deadline depth frame needed the moment its block in flight
+ended); no XRBench cell moves by more than 1%.
 
 Called by ``SDRM3._place`` (``sdrm3.py``) for a block about to start on a free accelerator, where ``hold_place`` and
 ``lookahead`` are on. Pure function over the view and the policy's per-model tables: no policy state.
@@ -24,7 +29,7 @@ from .sdrm3_shedding import upcoming_releases
 
 
 def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], accs: list[int], cut: list[float],
-                  value: list[float], rel_deadline: list[float], hold_value: bool) -> float:
+                  value: list[float], rel_deadline: list[float], hold_value: bool, hold_running: bool = True) -> float:
     """Whether starting ``job``'s next block on ``a`` now (ending at ``f``) would make a known release before
     ``f`` late that would be on time with ``a`` free at its release, while ``job`` could still end in time
     after it (its deadline less its children's time): blocks cannot be interrupted, so a long block of a job
@@ -35,6 +40,9 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
     if they have more frames at stake than it has (cascaded children count): a long block of a job that
     would hold the accelerator past two releases of a tight model (each late with it busy, on time with it
     free) costs two frames to save one, so the job gives way (and is dropped if it cannot make it after).
+
+    ``hold_running``: the next blocks of the jobs running on the other accelerators count like releases, from the
+    end of their block in flight (``running_next_blocks``): they are known as surely as a periodic release.
 
     ``accs``: the healthy accelerators; ``cut``, ``value``, ``rel_deadline``: per model, the time its cascaded
     children need before its deadline, its frames at stake per job, its relative deadline."""
@@ -57,7 +65,10 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
             if any(lat_j[x][s] <= la + slack for x in accs if x != a):
                 break
             end += la
-    for r, dl, lat, key in upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value):
+    arrivals = upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value)
+    if hold_running:
+        arrivals += running_next_blocks(view, value)
+    for r, dl, lat, key in arrivals:
         if r >= end:
             continue
         on_a = r + sum(lat[a])
@@ -78,3 +89,14 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
             lost += sum(map(min, zip(*lat))) / key  # its frames at stake (key: best-case time per frame)
     # the job cannot wait for them: it goes first only if it has at least as many frames at stake
     return first if lost > value[job.m] + 1e-9 else 0.0
+
+
+def running_next_blocks(view, value: list[float]) -> list:
+    """The rest of each job running now, as an arrival like ``upcoming_releases``'s: ``(when its block in flight
+    ends, its deadline, its block latencies [accelerator][block] from its next block on, best-case time per frame
+    at stake)``; jobs with no block left are left out."""
+    out = []
+    for b, r in enumerate(view.running):
+        if r is not None and r.seg < r.n_segs:
+            out.append((view.free_at[b], r.deadline, [la[r.seg:] for la in r.lat], r.rem_best[r.seg] / value[r.m]))
+    return out
