@@ -450,6 +450,36 @@ def test_a_block_waits_for_the_accelerator_a_running_job_needs_next() -> None:
         assert [x.status for x in done if x.model == "bulk"] == ["done"]
 
 
+def test_a_frame_is_not_made_on_time_at_more_energy_than_a_miss_costs() -> None:
+    # two accelerators: acc0 cheap (x: 10 ms, 10 mJ), acc1 as fast but costly (x: 10 ms, 500 mJ). "y" holds acc0
+    # from 0 to 30; "x" arrives at 1, due at 15: only acc1 makes it. UXCost is energy x (missed + 1) / (due + 1) over
+    # the reference energy. With nothing missed yet, the frame is worth any energy: x runs on acc1. After 9 missed
+    # frames that cost 900 mJ (E = 900, M = 9), running x adds 500 mJ where missing it costs its reference energy
+    # (10 mJ) anyway: (900 + 500) x 10 = 14000 against (900 + 10) x 11 = 10010 when it is missed, so x waits for acc0
+    # (and is missed). The bound: a frame pays while its energy above what a miss costs is below E / (M + 1) = 90.
+    from edge_sdrm3.core.types import Completion
+
+    for history, runs in ((0, [("x", 1, 1)]), (9, [])):
+        c = Case({"x": [[10], [10]], "y": [[30], [1000]]}, ens={"x": [[10], [500]], "y": [[30], [1000]]})
+        pol = make_policy("sdrm3", tune=False)
+        for k in range(history):
+            pol.observe(Completion("y", k, 0, "acc0", 0.0, 0.0, 1.0, 1.0, 100.0, DROPPED, "hopeless"), 0.0)
+        d = Dispatcher(c.platform, c.models, c.costs, pol, fallback=make_policy("fcfs"))
+        d.release(c.job("y", 0, 1000))
+        assert started(d, 0) == [("y", 0, 1)]
+        d.release(c.job("x", 1, 15))
+        assert started(d, 1) == runs
+    # without the rule, x runs on acc1 whatever was missed before
+    d = Dispatcher(c.platform, c.models, c.costs, make_policy("sdrm3", tune=False, energy_worth=False),
+                   fallback=make_policy("fcfs"))
+    for k in range(9):
+        d.policy.observe(Completion("y", k, 0, "acc0", 0.0, 0.0, 1.0, 1.0, 100.0, DROPPED, "hopeless"), 0.0)
+    d.release(c.job("y", 0, 1000))
+    started(d, 0)
+    d.release(c.job("x", 1, 15))
+    assert started(d, 1) == [("x", 1, 1)]
+
+
 def _random_mix_runs(seed: int, platform: str, rule: str) -> tuple[dict, dict, dict]:
     """The first 0.5 s of random mix ``seed`` on ``platform``: edf_firm, sdrm3, and sdrm3 without ``rule``."""
     from edge_sdrm3.sweep.runner import random_scenario
