@@ -79,6 +79,7 @@ ABLATIONS = (  # (label, policy_config)
     ("one shedding estimate (fit_estimate=False)", {"fit_estimate": False}),
     ("no value hold (hold_value=False)", {"hold_value": False}),
     ("no running-job hold (hold_running=False)", {"hold_running": False}),
+    ("no cascade hold (hold_cascades=False)", {"hold_cascades": False}),
     ("no energy worth (energy_worth=False)", {"energy_worth": False}),
 )
 DROP_KEYS = ("policy", "scenario", "platform", "compat", "duration_s", "seed")  # already in the cell / document

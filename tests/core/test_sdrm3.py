@@ -450,6 +450,23 @@ def test_a_block_waits_for_the_accelerator_a_running_job_needs_next() -> None:
         assert [x.status for x in done if x.model == "bulk"] == ["done"]
 
 
+def test_a_long_block_waits_for_the_cascaded_child_of_a_frame_about_to_arrive() -> None:
+    # one accelerator. "root": 1 ms every 10 ms; "child" (triggered by root, probability 1): 6 ms, due with its
+    # frame at the next release; "long": one 12-ms block, due at 100. Started at 7 (after child@0), long would hold
+    # the accelerator until 19: root@10 still ends in time (20), but its child, released when root@10 ends, could
+    # not (19 + 6 > 20). The release hold sees only root@10, on time either way; counting the cascaded child of each
+    # known release (released when its upstream would end at best, 11, due at 20), long can wait for it (its latest
+    # start is 88), and every frame is on time. Without the rule, child@10 is dropped.
+    releases = [(0.0, "root", 10.0), (1.0, "child", 10.0), (5.0, "long", 100.0), (10.0, "root", 20.0),
+                (11.0, "child", 20.0), (20.0, "root", 30.0), (21.0, "child", 30.0)]
+    for rule, missed in ((True, []), (False, [("child", 11.0)])):
+        c = Case({"root": [[1]], "child": [[6]], "long": [[12]]}, fps={"root": 100.0, "child": 100.0, "long": 10.0},
+                 upstream={"child": "root"})
+        done = simulate(c, c.dispatcher(hold_cascades=rule), releases)
+        assert sorted((x.model, x.release_ms) for x in done if x.status != "done") == missed
+        assert [x.status for x in done if x.model == "long"] == ["done"]
+
+
 def test_a_frame_is_not_made_on_time_at_more_energy_than_a_miss_costs() -> None:
     # two accelerators: acc0 cheap (x: 10 ms, 10 mJ), acc1 as fast but costly (x: 10 ms, 500 mJ). "y" holds acc0
     # from 0 to 30; "x" arrives at 1, due at 15: only acc1 makes it. UXCost is energy x (missed + 1) / (due + 1) over

@@ -104,7 +104,7 @@ class SDRM3(Policy):
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
                  fit_estimate: bool = True, hold_value: bool = True, hold_running: bool = True,
-                 energy_worth: bool = True, params_table: str | None = None,
+                 energy_worth: bool = True, hold_cascades: bool = True, params_table: str | None = None,
                  **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
@@ -128,6 +128,8 @@ class SDRM3(Policy):
         self.hold_value = hold_value
         # the next blocks of the running jobs count in the release hold like known releases (``sdrm3_hold``)
         self.hold_running = hold_running
+        # the cascaded children of the known next releases count in the release hold too (``sdrm3_hold``)
+        self.hold_cascades = hold_cascades
         # no block on an accelerator where its job would cost more energy than a frame on time is worth in UXCost
         # (``_worth``: the energy per missed frame lately)
         self.energy_worth = energy_worth
@@ -388,7 +390,7 @@ class SDRM3(Policy):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
                 r = holds_release(view, now, best.ranked.job, a, f, t_at, accs, self._cut, self._value,
-                                  self._rel_deadline, self.hold_value, self.hold_running)
+                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades)
                 if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
                     out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
                     continue
