@@ -24,13 +24,12 @@ Order: latest start on several accelerators, deadline order while only one is he
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
-+13.6% and +28.3% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms
-(5 s) +14.1% (+35.7% over the loaded cells; +12.3% and +31.4% without the value hold, +5.2% and +15.4% without
-it, the release hold and the second shedding estimate), 15 of 360 cells more than 1% worse (17 without the value
-hold, which changes no XRBench cell), the worst -83.5% (overloaded heterogeneous mixes where the
-schedule estimate behind the shedding and the energy check is too pessimistic, or where a long job's blocks,
-which the overload bound treats as preemptible, push out tight frames; and light cells where the per-block
-slack margin costs 1-4% energy).
++13.6% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.1% (+37.7%
+over the loaded cells; +14.1% and +35.7% without the running-job and cascade holds and the energy worth), 15 of 360
+cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold). Where it still loses: overloaded
+big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last block) starts, holds the big
+accelerator from tight frames and is then given up (the value hold) or where the shedding keeps the job that costs
+the most, and light cells where the per-block slack margin costs 1-4% energy.
 
 Measured variant (kept, see docs/results/uxcost.md): ordering jobs by the urgency ratio, as the
 published summary has it, lets short jobs with slack wait until one non-preemptible segment of a long
