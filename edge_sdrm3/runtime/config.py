@@ -186,7 +186,7 @@ def learns_costs(cfg: Config, platform: Platform) -> bool:
     10-15% of its on-time completions at 4x its capacity (tools/soak.py, MediaPipe XR on headset_emulated).
     Everywhere else the table can be wrong and learning is what keeps it true: a real device drifts (thermal
     throttling), a device emulated by computing ``"always"`` takes the host's time, not the model's (the 3x root
-    flood of tools/flood.py held 1% of the on-time completions at capacity with the table, 87% learning), and a
+    flood of tools/flood.py held 1% of the on-time completions at capacity with the table, 79-95% learning), and a
     timing-only one (``"never"``) takes the model's time plus the service's own dispatch."""
     v = cfg.scheduler.learn_costs
     if isinstance(v, bool):
