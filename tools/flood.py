@@ -160,9 +160,9 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
     if learn_costs is not None:  # else the service's default
         extra += f"[scheduler]\nlearn_costs = {str(learn_costs).lower()}\n"
     svc = Service(tmp, sc, None, "flood", workload=extra)
-    say(f"workload: {what}; emulated_compute = {emulated_compute}, every variant preloaded, learn_costs "
-        f"{'default' if learn_costs is None else 'on' if learn_costs else 'off'}; bounds: max_streams {max_streams or 'default'}, "
-        f"results_max_bytes {results_max_bytes or 'default'}")
+    learn = "the service's default" if learn_costs is None else "on" if learn_costs else "off"
+    say(f"workload: {what}; emulated_compute = {emulated_compute}, every variant preloaded, learn_costs {learn}; "
+        f"bounds: max_streams {max_streams or 'default'}, results_max_bytes {results_max_bytes or 'default'}")
     svc.start()
     failures: list[str] = []
     probe = StatusProbe(svc.control_ep, status_timeout)
