@@ -256,7 +256,8 @@ def main() -> int:
     ap.add_argument("--emulated-compute", choices=("always", "when-idle", "never"), default="always",
                     help="the service's [workload] emulated_compute (default always: results carry outputs)")
     ap.add_argument("--learn-costs", action=argparse.BooleanOptionalAction, default=None,
-                    help="the service learns costs, or not ([scheduler] learn_costs; default: the service's own, \"auto\")")
+                    help="the service learns costs, or not ([scheduler] learn_costs; default: the service's "
+                         "own, \"auto\")")
     ap.add_argument("--out", default=None, help="also write the figures to this file")
     args = ap.parse_args()
 

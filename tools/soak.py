@@ -431,7 +431,8 @@ def main() -> int:
     ap.add_argument("--emulated-compute", choices=["always", "when-idle", "never"], default="",
                     help="the service's [workload] emulated_compute (default its own, when-idle)")
     ap.add_argument("--learn-costs", action=argparse.BooleanOptionalAction, default=None,
-                    help="the service learns costs, or not ([scheduler] learn_costs; default: the service's own, \"auto\")")
+                    help="the service learns costs, or not ([scheduler] learn_costs; default: the service's "
+                         "own, \"auto\")")
     ap.add_argument("--hold-seconds", type=float, default=30.0, help="the 4x mode's 1x and 2x phases (default 30)")
     args = ap.parse_args()
     if args.minutes is not None:
