@@ -68,7 +68,6 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     only as far down the order as the search for a placeable item goes (the order it gives is the same as
     ``blocks_first_where_they_fit`` over all of them)."""
     t = list(start)
-    t = list(start)
     dls, lats, n_blocks, rest = _columns(items)
     pending = _pending(items, rest, n_blocks, lst)
     nxt = [0] * len(items)
@@ -79,6 +78,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     getter = t.__getitem__
     every = accs == list(range(len(t)))  # the accelerators counted are all of them, in order
     late = 0
+    # (the two steps, the next block to place and the idling, are written out in the loop rather than called: it
+    # turns tens of thousands of times per replayed second, and the calls took a third of its time)
     while n_left:
         if every:
             now = min(t)
@@ -88,20 +89,74 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
             now = t[a]
         while pending and pending[0][0] <= now:
             insort(avail, heappop(pending)[2])
-        kk, best, fin, gone = _next_block(avail, now, a, t, accs, lats, nxt, dls, lst, fit)
-        for g in gone or ():  # they run nowhere: they cannot end
-            k = g[-1]
-            n_left -= 1
-            if not count:
-                return k
-            w = items[k][3] if weighted else 1
-            late += w
-            could -= w
-            if stop <= late + 1e-9 or late + could < stop:
-                return late
-        if kk is None:  # the accelerator idles until something changes
-            if not _idle(t, a, accs, now, pending):
+        # the first ready item, in the order (corrected lazily for blocks that cannot be interrupted), whose next
+        # block can start now: each goes to the accelerator where it ends first (ties: ``a``, the one free first);
+        # with ``fit``, rather than wait for a busy one, to a free one where its remaining blocks still end by its
+        # deadline; the items met on the way that run nowhere leave the order (``gone``)
+        cand = avail  # copied before the order is corrected or an item leaves it
+        n_c = len(cand)
+        gone = None
+        p = 0
+        while p < n_c:
+            kk = cand[p]
+            if lst:  # blocks_first_where_they_fit, one position at a time
+                slack_j, block = kk[0] - now, kk[1]
+                for q in range(p + 1, n_c):
+                    slack_k = cand[q][0] - now
+                    if slack_k >= block:
+                        break
+                    if 0 <= slack_k and cand[q][2] <= slack_j:
+                        if cand is avail:
+                            cand = avail[:]
+                        kk = cand.pop(q)
+                        cand.insert(p, kk)
+                        break
+            p += 1
+            k = kk[-1]
+            lat, b = lats[k], nxt[k]
+            best, fin = -1, INF
+            for c in accs:  # every t[c] >= now: a is the accelerator free first
+                f = t[c] + lat[c][b]
+                if f < fin or (f == fin and c == a):
+                    best, fin = c, f
+            if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the item ends in time
+                for c in accs:
+                    if t[c] <= now and now + sum(lat[c][b:]) <= dls[k]:
+                        best, fin = c, now + lat[c][b]
+                        break
+            if best < 0:  # runs nowhere
+                if cand is avail:
+                    cand = avail[:]
+                avail.remove(kk)
+                if gone is None:
+                    gone = []
+                gone.append(kk)
+                continue
+            if t[best] > now:
+                continue  # it waits for the accelerator that suits it
+            break
+        else:
+            kk = None
+        if gone is not None:  # they run nowhere: they cannot end
+            for g in gone:
+                k = g[-1]
+                n_left -= 1
+                if not count:
+                    return k
+                w = items[k][3] if weighted else 1
+                late += w
+                could -= w
+                if stop <= late + 1e-9 or late + could < stop:
+                    return late
+        if kk is None:  # the accelerator idles until the next change (an accelerator freed or an item ready)
+            nt = pending[0][0] if pending else None
+            for c in accs:
+                tc = t[c]
+                if tc > now and (nt is None or tc < nt):
+                    nt = tc
+            if nt is None:
                 break
+            t[a] = nt
             continue
         k = kk[-1]
         t[best] = fin
@@ -154,70 +209,6 @@ def _pending(items: list, rest: list, n_blocks: list, lst: bool) -> list:
             pending.append((it[6], k, (it[0] - r[0], r[0] - r[1], r[0], k) if lst else (it[0], k)))
     heapify(pending)
     return pending
-
-
-def _next_block(avail: list, now: float, a: int, t: list[float], accs: list[int], lats: list, nxt: list,
-                dls: list, lst: bool, fit: bool) -> tuple:
-    """The first ready item, in the order (``avail``, corrected lazily for blocks that cannot be interrupted), whose
-    next block can start now: ``(its key, the accelerator, the block's end)``, or ``(None, -1, INF)`` where every
-    ready item waits for a busy accelerator; and the keys of the items met on the way that run nowhere (taken out
-    of ``avail``), or None. Each item's block goes to the accelerator where it ends first (ties: ``a``, the one
-    free first); with ``fit``, rather than wait for a busy one, to a free one where the item's remaining blocks
-    still end by its deadline."""
-    cand = avail  # copied before the order is corrected or an item leaves it
-    n_c = len(cand)
-    gone = None
-    p = 0
-    while p < n_c:
-        kk = cand[p]
-        if lst:  # blocks_first_where_they_fit, one position at a time
-            slack_j, block = kk[0] - now, kk[1]
-            for q in range(p + 1, n_c):
-                slack_k = cand[q][0] - now
-                if slack_k >= block:
-                    break
-                if 0 <= slack_k and cand[q][2] <= slack_j:
-                    if cand is avail:
-                        cand = avail[:]
-                    kk = cand.pop(q)
-                    cand.insert(p, kk)
-                    break
-        p += 1
-        k = kk[-1]
-        lat, b = lats[k], nxt[k]
-        best, fin = -1, INF
-        for c in accs:  # every t[c] >= now: a is the accelerator free first
-            f = t[c] + lat[c][b]
-            if f < fin or (f == fin and c == a):
-                best, fin = c, f
-        if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the item ends in time
-            for c in accs:
-                if t[c] <= now and now + sum(lat[c][b:]) <= dls[k]:
-                    best, fin = c, now + lat[c][b]
-                    break
-        if best < 0:  # runs nowhere
-            if cand is avail:
-                cand = avail[:]
-            avail.remove(kk)
-            if gone is None:
-                gone = []
-            gone.append(kk)
-            continue
-        if t[best] > now:
-            continue  # it waits for the accelerator that suits it
-        return kk, best, fin, gone
-    return None, -1, INF, gone
-
-
-def _idle(t: list[float], a: int, accs: list[int], now: float, pending: list) -> bool:
-    """Accelerator ``a`` idles until the next change (an accelerator freed or an item ready); False if none comes."""
-    later = [t[c] for c in accs if t[c] > now]
-    if pending:
-        later.append(pending[0][0])
-    if not later:
-        return False
-    t[a] = min(later)
-    return True
 
 
 def _best_suffixes(lat: list) -> list[float]:

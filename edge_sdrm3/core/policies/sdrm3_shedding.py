@@ -87,11 +87,13 @@ def estimate_items(view, now: float, jobs: list, upcoming, value: list[float],
     return items, [max(view.free_at[a], now) for a in range(view.n_acc)]
 
 
-def upcoming_releases(view, now: float, horizon: float, rel_deadline: list[float], value: list[float]) -> list:
+def upcoming_releases(view, now: float, horizon: float, rel_deadline: list[float], value: list[float],
+                      before: float = INF) -> list:
     """The known releases of the uncascaded models after ``now`` whose deadlines fall by ``horizon``:
     ``(release, deadline, block latencies [accelerator][block], work per frame at stake)``. Models that
     cannot meet their deadline even alone are left out (their jobs are dropped as hopeless). ``rel_deadline``,
-    ``value``: per model, its relative deadline and its frames at stake per job."""
+    ``value``: per model, its relative deadline and its frames at stake per job. ``before``: only the releases
+    before it (the release hold looks no further than its block)."""
     out = []
     rem_best, lat = view.costs.rem_best, view.costs.lat
     for m, model in enumerate(view.models):
@@ -104,7 +106,7 @@ def upcoming_releases(view, now: float, horizon: float, rel_deadline: list[float
         period = model.period_ms
         r = (int(now / period + 1e-9) + 1) * period
         key = best / value[m]
-        while r + rel <= horizon:
+        while r + rel <= horizon and r < before:
             out.append((r, r + rel, lat[m][v], key))
             r += period
     return out
