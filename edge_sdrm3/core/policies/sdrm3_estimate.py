@@ -89,6 +89,14 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
             now = t[a]
         while pending and pending[0][0] <= now:
             insort(avail, heappop(pending)[2])
+        if not avail:  # nothing ready: every accelerator idles until the next item is (one at a time, each would
+            if not pending:  # idle to the next change, and the next, until that one: the same in one step)
+                break
+            ready = pending[0][0]
+            for c in accs:
+                if t[c] < ready:
+                    t[c] = ready
+            continue
         # the first ready item, in the order (corrected lazily for blocks that cannot be interrupted), whose next
         # block can start now: each goes to the accelerator where it ends first (ties: ``a``, the one free first);
         # with ``fit``, rather than wait for a busy one, to a free one where its remaining blocks still end by its
