@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import asdict, replace
+from operator import itemgetter
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
@@ -73,6 +74,7 @@ class Ranked(NamedTuple):
     rest: float
 
 
+_score = itemgetter(0)  # a Ranked's score
 _tuple = tuple.__new__  # builds a Candidate or Ranked from a tuple of its fields without a Python-level call
 
 
@@ -286,19 +288,25 @@ class SDRM3(Policy):
         by_due = self.order in ("lst", "edf")  # its best work; else deadline, or the urgency ratio, highest first
         drops: list = []
         cands: list[Candidate] = []
+        add = cands.append
         newest = 0
+        check = delta >= 0
+        t_accs = [(t_at[a], a) for a in accs]
         for j in view.ready:
             s, m = j.seg, j.m
             rem = j.rem_best
             work, rest, dl = rem[s], rem[s + 1], j.deadline
-            if delta >= 0:  # hopeless (scores.hopeless): best-case end past the deadline by more than delta
+            if check:  # hopeless (scores.hopeless): best-case end past the deadline by more than delta
                 late_by = dl + delta * tol[m]
                 if now + work > late_by:
                     drops.append(Drop(j, "hopeless"))
                     continue
                 if latest + work > late_by:  # it might be: its block's best finish decides
                     lat, moved = j.lat, j.acc
-                    first = min([t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs])
+                    if handoff == 0.0 or moved < 0:
+                        first = min([ta + lat[a][s] for ta, a in t_accs])
+                    else:
+                        first = min([ta + lat[a][s] + (handoff if moved != a else 0.0) for ta, a in t_accs])
                     if first + rest > late_by:
                         drops.append(Drop(j, "hopeless"))
                         continue
@@ -312,10 +320,11 @@ class SDRM3(Policy):
             else:
                 key = -urgency(work, due, now)
             step = work - rest  # fairness (scores.fairness): the wait in units of its next block
-            f_ = (now - j.last_progress) / (step if step > EPS_MS else EPS_MS)
-            cands.append(_tuple(Candidate, (key, j.release, j.id, f_, j, rest, work)))
-            if j.id > newest:
-                newest = j.id
+            i = j.id
+            add(_tuple(Candidate, (key, j.release, i, (now - j.last_progress) / (step if step > EPS_MS else EPS_MS),
+                                   j, rest, work)))
+            if i > newest:
+                newest = i
         return drops, cands, newest
 
     def _ranked(self, cands: list[Candidate], now: float) -> list[Ranked]:
@@ -335,7 +344,7 @@ class SDRM3(Policy):
             ranked = [_tuple(Ranked, (RANK_STEP * (n - r) + alpha * c[3], c[4], c[5]))  # fairness, job, rest
                       for r, c in enumerate(cands)]
         if alpha and n > 1:
-            ranked.sort(key=lambda r: -r.score)  # stable: ties keep the order above
+            ranked.sort(key=_score, reverse=True)  # stable (reverse too): ties keep the order above
         return ranked
 
     def _place(self, view, now: float, ranked: list[Ranked], t_at: list[float], n_free: int) -> list:

@@ -34,10 +34,15 @@ def blocks_first_where_they_fit(order: list, now: float) -> list:
     whose slack is shorter than that block, and whose whole remaining work fits in j's slack, goes before j
     (k would miss if it waited; j makes it either way). One pass, earliest-ranked first."""
     out = list(order)
+    n = len(out)
     p = 0
-    while p < len(out):
-        slack_j, block = out[p][0] - now, out[p][1]
-        for q in range(p + 1, len(out)):
+    while p < n:
+        block = out[p][1]
+        if p + 1 == n or out[p + 1][0] - now >= block:
+            p += 1  # (the common case, tested first: the next job has slack for this block)
+            continue
+        slack_j = out[p][0] - now
+        for q in range(p + 1, n):
             slack_k = out[q][0] - now
             if slack_k >= block:
                 break  # sorted by latest start: the rest have more slack still
