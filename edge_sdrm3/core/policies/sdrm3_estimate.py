@@ -112,7 +112,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
         p = 0
         while p < n_c:
             kk = cand[p]
-            if lst:  # blocks_first_where_they_fit, one position at a time
+            # blocks_first_where_they_fit, one position at a time (passed at once where the next has slack for it)
+            if lst and p + 1 < n_c and cand[p + 1][0] - now < kk[1]:
                 slack_j, block = kk[0] - now, kk[1]
                 for q in range(p + 1, n_c):
                     slack_k = cand[q][0] - now
