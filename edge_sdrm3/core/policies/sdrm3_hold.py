@@ -58,6 +58,8 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
                 break
             end += la
     for r, dl, lat, key in upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value, before=end):
+        if r >= end:
+            continue
         on_a = r + sum(lat[a])
         if on_a > dl:
             continue  # it misses on ``a`` anyway
