@@ -99,12 +99,14 @@ def upcoming_releases(view, now: float, horizon: float, rel_deadline: list[float
     for m, model in enumerate(view.models):
         if model.upstream is not None:
             continue
+        period, rel = model.period_ms, rel_deadline[m]
+        r = (int(now / period + 1e-9) + 1) * period
+        if r + rel > horizon or r >= before:
+            continue  # none in the window (asked first: most models have none in the release hold's)
         v = view.variants_of(m)  # the variant its next jobs start with (a supernet selector's choice)
-        rel, best = rel_deadline[m], rem_best[m][v][0]
+        best = rem_best[m][v][0]
         if best > rel or best <= 0:
             continue
-        period = model.period_ms
-        r = (int(now / period + 1e-9) + 1) * period
         key = best / value[m]
         while r + rel <= horizon and r < before:
             out.append((r, r + rel, lat[m][v], key))
