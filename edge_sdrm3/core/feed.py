@@ -3,7 +3,8 @@ held on the upstream frame whose period holds their release, read as the clock r
 
 :class:`TraceFeed` is a part of :class:`~edge_sdrm3.core.engine.Engine` (its base class): the state it reads and
 writes (``_feed``, ``_peek``, ``_fill_top``, ``_fill_peek``, ``_feed_seq``, ``_last_up``, ``_waiting``, ``_parents``,
-the event heap, ``held``, ``_ended``) is the engine's, made in ``Engine.__init__``. Pure: no clock, no asyncio, no zmq, no hal.
+the event heap, ``held``, ``_ended``) is the engine's, made in ``Engine.__init__``. Pure: no clock, no asyncio, no zmq,
+no hal.
 """
 from __future__ import annotations
 

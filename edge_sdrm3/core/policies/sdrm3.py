@@ -46,7 +46,7 @@ from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
-from .sdrm3_estimate import _first_ends, _first_late, blocks_first_where_they_fit, end_estimate
+from .sdrm3_estimate import _first_ends, _first_late, blocks_first_where_they_fit, blocks_left, end_estimate
 from .sdrm3_hold import holds_release
 from .sdrm3_shedding import shed_victims, upcoming_releases
 
@@ -172,11 +172,11 @@ class SDRM3(Policy):
         than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
         the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
         and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
-        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, [la[r.job.seg:] for la in r.job.lat])
+        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, blocks_left(r.job))
                  for r in ranked]
         for b, r in enumerate(view.running):
             if r is not None and r.seg < r.n_segs:
-                items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], [la[r.seg:] for la in r.lat]))
+                items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], blocks_left(r)))
         horizon = max(it[0] for it in items) if items else job.deadline
         if self.lookahead:
             items += [(dl, INF, None, 0.0, False, 0.0, r, lat)

@@ -17,6 +17,13 @@ from heapq import heapify, heappop, heappush
 from ..types import INF
 
 
+def blocks_left(job) -> list:
+    """A job's latencies [accelerator][block] from its next block on, as the estimate's items carry them: the model's
+    own rows while it has not started (shared by its jobs, so the estimate reckons their best-case suffixes once)."""
+    s = job.seg
+    return job.lat if s == 0 else [la[s:] for la in job.lat]
+
+
 def _blockwise_end(r: float, lat: list, accs: list[int], free: list[float]) -> float:
     """When a frame released at ``r`` with block latencies ``lat[accelerator][block]`` ends at best if each block
     takes the accelerator that finishes it first, the accelerators free from ``free`` (the frame's own blocks

@@ -24,7 +24,7 @@ view and the policy's per-model tables: no policy state.
 from __future__ import annotations
 
 from ..types import INF
-from .sdrm3_estimate import _first_late
+from .sdrm3_estimate import _first_late, blocks_left
 
 
 def shed_victims(view, now: float, jobs: list, accs: list[int], value: list[float], cut: list[float],
@@ -77,11 +77,11 @@ def estimate_items(view, now: float, jobs: list, upcoming, value: list[float],
     of the running jobs and the ``upcoming`` releases; and the accelerators' free times."""
     # a job counts as on time by the end that leaves its cascaded children their time, where it still can
     items = [(j.deadline - cut[j.m] if now + j.rem_best[j.seg] <= j.deadline - cut[j.m] else j.deadline, j.id, j,
-              value[j.m], False, 0.0, now, [la[j.seg:] for la in j.lat]) for j in jobs]
+              value[j.m], False, 0.0, now, blocks_left(j)) for j in jobs]
     for b, r in enumerate(view.running):
         if r is not None and r.seg < r.n_segs:
             items.append((r.deadline, r.id, r, value[r.m], False, 0.0, view.free_at[b],
-                          [la[r.seg:] for la in r.lat]))
+                          blocks_left(r)))
     items += [(dl, INF, None, 1.0, False, 0.0, r, lat) for r, dl, lat, _ in upcoming]
     items.sort(key=lambda it: (it[0], it[1]))
     return items, [max(view.free_at[a], now) for a in range(view.n_acc)]
@@ -193,11 +193,11 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
     shed), and the estimate starts over."""
     free_at = view.free_at
     # (deadline, order, job, share (unused), may be shed, shedding key, ready time, block latencies)
-    items = [(j.deadline, j.id, j, 0.0, True, j.rem_best[j.seg] / value[j.m], now, [la[j.seg:] for la in j.lat])
+    items = [(j.deadline, j.id, j, 0.0, True, j.rem_best[j.seg] / value[j.m], now, blocks_left(j))
              for j in jobs]
     for a, j in enumerate(view.running):
         if j is not None and j.seg < j.n_segs:
-            items.append((j.deadline, j.id, j, 0.0, False, 0.0, free_at[a], [la[j.seg:] for la in j.lat]))
+            items.append((j.deadline, j.id, j, 0.0, False, 0.0, free_at[a], blocks_left(j)))
     items.sort(key=lambda it: (it[0], it[1]))
     start = [max(free_at[a], now) for a in range(view.n_acc)]
     return _shed_until_on_time(items, lambda items: _first_late(items, start, accs))
