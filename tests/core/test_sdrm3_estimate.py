@@ -1,10 +1,13 @@
-"""SDRM3's schedule estimate (``_first_late``) against a plain re-statement of its rule.
+"""SDRM3's schedule estimate (``_first_late``) and the look-ups it is built from, against plain re-statements.
 
 The policy's estimate keeps its state incrementally (ready items sorted by key, the others in a heap by
-ready time, the latest-start correction applied lazily) and may stop counting early (``stop``). Here the
-same rule is written the plain way — every step, re-sort every ready item and correct the whole order —
-and both run on random queues: the answers (first late index, late count, weighted late count, and the
-comparison a caller makes with ``stop``) must be the same, so the policy's decisions cannot move.
+ready time, the latest-start correction applied lazily and passed at once where the next item has slack for
+the block, every accelerator idled to the next ready time at once where nothing is ready) and may stop counting
+early (``stop``). Here the same rule is written the plain way — every step, re-sort every ready item and correct
+the whole order, idle one accelerator at a time — and both run on random queues: the answers (first late index,
+late count, weighted late count, and the comparison a caller makes with ``stop``) must be the same, so the
+policy's decisions cannot move. The same holds for the latest-start correction alone and for the look-ahead of
+known releases (``upcoming_releases``, bounded by ``before`` for the release hold).
 """
 from __future__ import annotations
 
@@ -12,7 +15,10 @@ import random
 
 import pytest
 
+from edge_sdrm3.catalog import build_costs, build_models, load_platform, load_scenario
+from edge_sdrm3.core.dispatcher import Dispatcher
 from edge_sdrm3.core.policies.sdrm3_estimate import _best_suffixes, _first_late, blocks_first_where_they_fit
+from edge_sdrm3.core.policies.sdrm3_shedding import upcoming_releases
 from edge_sdrm3.core.types import INF
 
 
@@ -149,3 +155,36 @@ def test_latest_start_correction_equals_the_plain_rule(seed: int) -> None:
         assert got == plain_blocks_first(order, now)
         moved += got != order
     assert moved > 50  # the cases do reorder
+
+
+@pytest.mark.parametrize("scenario", ["ar_assistant", "mediapipe_xr"])
+def test_upcoming_releases_equal_the_plain_rule(scenario: str) -> None:
+    """Every release of an uncascaded model after ``now`` whose deadline falls by ``horizon`` (and, with ``before``,
+    released before it), model by model in time order; models too slow for their deadline even alone left out."""
+    sc = load_scenario(scenario)
+    spec = load_platform("headset_placement" if scenario == "mediapipe_xr" else "dual_4k_biglittle_ws_os")
+    models = build_models(sc, (1.0,), spec)
+    costs = build_costs(models, spec, sc.cost_table)
+    view = Dispatcher(spec.platform, models, costs, policy=None).view
+    rel = [m.relative_deadline_ms for m in models]
+    value = [1.0 + 0.5 * i for i in range(len(models))]
+    rng = random.Random(1)
+    found = 0
+    for _ in range(300):
+        now = rng.choice([rng.uniform(0, 5000), float(rng.randint(0, 50)) * 100.0 / 3.0])
+        horizon = now + rng.uniform(0, 400)
+        before = rng.choice([INF, now + rng.uniform(0, 100)])
+        plain = []
+        for m, model in enumerate(models):
+            best = costs.rem_best[m][0][0]
+            if model.upstream is not None or best > rel[m] or best <= 0:
+                continue
+            r = (int(now / model.period_ms + 1e-9) + 1) * model.period_ms  # the next release, then a period apart
+            while r + rel[m] <= horizon and r < before:
+                plain.append((r, r + rel[m], costs.lat[m][0], best / value[m]))
+                r += model.period_ms
+        got = upcoming_releases(view, now, horizon, rel, value, before=before)
+        assert got == plain
+        assert got == [u for u in upcoming_releases(view, now, horizon, rel, value) if u[0] < before]
+        found += len(got)
+    assert found > 100
