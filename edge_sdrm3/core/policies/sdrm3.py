@@ -183,6 +183,7 @@ class SDRM3(Policy):
                       for r, dl, lat, _ in upcoming_releases(view, now, horizon, self._rel_deadline, self._value)]
         rest = [la[job.seg + 1:] for la in job.lat]
         slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
+        memo: dict = {}  # the items' best-case suffixes, for both estimates
         for acc, end in ((a, f), (fast_a, fast_f)):
             own = 1 if not rest[0] and end > job.deadline else 0
             if slow is not None and slow - own <= 0:
@@ -192,9 +193,10 @@ class SDRM3(Policy):
             mine = [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] if rest[0] else []
             its = sorted(items + mine, key=lambda it: (it[0], it[1]))
             if slow is None:
-                slow = _first_late(its, start, accs, count=True, lst=self._lst) + own
+                slow = _first_late(its, start, accs, count=True, lst=self._lst, memo=memo) + own
             else:  # no fewer late jobs with the faster choice once the count reaches the slower one's
-                return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own) + own
+                return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own,
+                                           memo=memo) + own
         return True
 
     def _start_from(self, view) -> None:

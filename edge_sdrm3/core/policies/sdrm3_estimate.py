@@ -60,7 +60,8 @@ def blocks_first_where_they_fit(order: list, now: float) -> list:
     return out
 
 def _first_late(items: list, start: list[float], accs: list[int], count: bool = False,
-                weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False) -> float:
+                weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False,
+                memo: dict | None = None) -> float:
     """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
     block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
     them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
@@ -72,7 +73,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     could only add to it), or once it cannot hold any more (the items not finished could not add enough).
     ``fit``: an item whose best accelerator is busy takes instead a free one where all its remaining blocks would
     still end by its deadline (on big.LITTLE the waiting for the big one alone sees misses that sharing the work
-    out avoids).
+    out avoids). ``memo``: a dict the caller keeps while the items' latency lists live (several estimates of the
+    same items: their best-case suffixes are reckoned once).
 
     The time estimated (the earliest free accelerator's) never goes back, so the items are kept in two
     sets: those ready by then, sorted by their key in the order (it changes only when one of their blocks
@@ -80,7 +82,7 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     only as far down the order as the search for a placeable item goes (the order it gives is the same as
     ``blocks_first_where_they_fit`` over all of them)."""
     t = list(start)
-    dls, lats, n_blocks, rest = _columns(items)
+    dls, lats, n_blocks, rest = _columns(items, {} if memo is None else memo)
     pending = _pending(items, rest, n_blocks, lst)
     nxt = [0] * len(items)
     n_left = len(pending)
@@ -204,12 +206,13 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     return late if count else -1
 
 
-def _columns(items: list) -> tuple[list, list, list, list]:
-    """Per item: deadline, block latencies, number of blocks, and best-case time of its blocks from each on."""
+def _columns(items: list, memo: dict) -> tuple[list, list, list, list]:
+    """Per item: deadline, block latencies, number of blocks, and best-case time of its blocks from each on
+    (``memo``: by the latency list's id; items of the same model's releases share their latencies, so their suffixes
+    too)."""
     dls = [it[0] for it in items]
     lats = [it[7] for it in items]
     n_blocks = [len(la[0]) for la in lats]
-    memo: dict = {}  # items of the same model's releases share their latencies: their suffixes too
     rest = []
     for la in lats:
         r = memo.get(id(la))

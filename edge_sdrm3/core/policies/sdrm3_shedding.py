@@ -61,13 +61,15 @@ def shedding_pays(view, now: float, jobs: list, victims: list, accs: list[int], 
     gone = {j.id for j in victims}
     items, start = estimate_items(view, now, jobs, upcoming, value, cut)
     kept = [it for it in items if it[2] is None or it[2].id not in gone]
-    lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst) + \
+    memo: dict = {}  # the best-case suffixes of the items' latencies, shared by the estimates below
+    lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst, memo=memo) + \
         sum(value[j.m] for j in victims)
     # with every job kept, the frames lost are counted only until they reach those lost by shedding
-    lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept)
+    lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept, memo=memo)
     if lost_kept <= lost_all + 1e-9 and fit_estimate and len(accs) > 1:
         # keeping every job is judged by the better of two estimates: no job is given up on one's pessimism
-        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept, fit=True)
+        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept, fit=True,
+                               memo=memo)
     return lost_kept <= lost_all + 1e-9
 
 
@@ -200,4 +202,5 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
             items.append((j.deadline, j.id, j, 0.0, False, 0.0, free_at[a], blocks_left(j)))
     items.sort(key=lambda it: (it[0], it[1]))
     start = [max(free_at[a], now) for a in range(view.n_acc)]
-    return _shed_until_on_time(items, lambda items: _first_late(items, start, accs))
+    memo: dict = {}  # the best-case suffixes of the items' latencies, reckoned once for every estimate below
+    return _shed_until_on_time(items, lambda items: _first_late(items, start, accs, memo=memo))
