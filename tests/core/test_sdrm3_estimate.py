@@ -108,6 +108,8 @@ def random_case(rng: random.Random):
         for b in range(n_blocks):  # a block runs somewhere (a job with one that runs nowhere is hopeless,
             if min(la[b] for la in lat) == INF:  # dropped before any estimate), not always where healthy
                 lat[rng.randrange(n_acc)][b] = float(rng.randint(1, 9))
+        if items and rng.random() < 0.3:  # another job of the same model: the very same latency rows, as the
+            lat = rng.choice(items)[7]  # policy passes them (the estimate reckons their suffixes once)
         ready = rng.choice([now, now, now + rng.randint(0, 40), now + rng.uniform(0, 40)])
         deadline = ready + rng.choice([rng.uniform(2, 60), float(rng.randint(2, 60))])
         items.append((deadline, k, None, rng.choice([1.0, 0.5, 2.25]), False, 0.0, ready, lat))
