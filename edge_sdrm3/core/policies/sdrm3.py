@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import asdict, replace
+from operator import itemgetter
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
@@ -45,7 +46,7 @@ from ..tuner import Tuner
 from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
-from .sdrm3_estimate import _first_ends, _first_late, blocks_first_where_they_fit, end_estimate
+from .sdrm3_estimate import _first_ends, _first_late, blocks_first_where_they_fit, blocks_left, end_estimate
 from .sdrm3_hold import holds_release
 from .sdrm3_shedding import shed_victims, upcoming_releases
 
@@ -73,6 +74,7 @@ class Ranked(NamedTuple):
     rest: float
 
 
+_score = itemgetter(0)  # a Ranked's score
 _tuple = tuple.__new__  # builds a Candidate or Ranked from a tuple of its fields without a Python-level call
 
 
@@ -170,17 +172,18 @@ class SDRM3(Policy):
         than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
         the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
         and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
-        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, [la[r.job.seg:] for la in r.job.lat])
+        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, blocks_left(r.job))
                  for r in ranked]
         for b, r in enumerate(view.running):
             if r is not None and r.seg < r.n_segs:
-                items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], [la[r.seg:] for la in r.lat]))
+                items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], blocks_left(r)))
         horizon = max(it[0] for it in items) if items else job.deadline
         if self.lookahead:
             items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
                       for r, dl, lat, _ in upcoming_releases(view, now, horizon, self._rel_deadline, self._value)]
         rest = [la[job.seg + 1:] for la in job.lat]
         slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
+        memo: dict = {}  # the items' best-case suffixes, for both estimates
         for acc, end in ((a, f), (fast_a, fast_f)):
             own = 1 if not rest[0] and end > job.deadline else 0
             if slow is not None and slow - own <= 0:
@@ -190,9 +193,10 @@ class SDRM3(Policy):
             mine = [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] if rest[0] else []
             its = sorted(items + mine, key=lambda it: (it[0], it[1]))
             if slow is None:
-                slow = _first_late(its, start, accs, count=True, lst=self._lst) + own
+                slow = _first_late(its, start, accs, count=True, lst=self._lst, memo=memo) + own
             else:  # no fewer late jobs with the faster choice once the count reaches the slower one's
-                return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own) + own
+                return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own,
+                                           memo=memo) + own
         return True
 
     def _start_from(self, view) -> None:
@@ -286,19 +290,25 @@ class SDRM3(Policy):
         by_due = self.order in ("lst", "edf")  # its best work; else deadline, or the urgency ratio, highest first
         drops: list = []
         cands: list[Candidate] = []
+        add = cands.append
         newest = 0
+        check = delta >= 0
+        t_accs = [(t_at[a], a) for a in accs]
         for j in view.ready:
             s, m = j.seg, j.m
             rem = j.rem_best
             work, rest, dl = rem[s], rem[s + 1], j.deadline
-            if delta >= 0:  # hopeless (scores.hopeless): best-case end past the deadline by more than delta
+            if check:  # hopeless (scores.hopeless): best-case end past the deadline by more than delta
                 late_by = dl + delta * tol[m]
                 if now + work > late_by:
                     drops.append(Drop(j, "hopeless"))
                     continue
                 if latest + work > late_by:  # it might be: its block's best finish decides
                     lat, moved = j.lat, j.acc
-                    first = min([t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs])
+                    if handoff == 0.0 or moved < 0:
+                        first = min([ta + lat[a][s] for ta, a in t_accs])
+                    else:
+                        first = min([ta + lat[a][s] + (handoff if moved != a else 0.0) for ta, a in t_accs])
                     if first + rest > late_by:
                         drops.append(Drop(j, "hopeless"))
                         continue
@@ -312,10 +322,11 @@ class SDRM3(Policy):
             else:
                 key = -urgency(work, due, now)
             step = work - rest  # fairness (scores.fairness): the wait in units of its next block
-            f_ = (now - j.last_progress) / (step if step > EPS_MS else EPS_MS)
-            cands.append(_tuple(Candidate, (key, j.release, j.id, f_, j, rest, work)))
-            if j.id > newest:
-                newest = j.id
+            i = j.id
+            add(_tuple(Candidate, (key, j.release, i, (now - j.last_progress) / (step if step > EPS_MS else EPS_MS),
+                                   j, rest, work)))
+            if i > newest:
+                newest = i
         return drops, cands, newest
 
     def _ranked(self, cands: list[Candidate], now: float) -> list[Ranked]:
@@ -335,7 +346,7 @@ class SDRM3(Policy):
             ranked = [_tuple(Ranked, (RANK_STEP * (n - r) + alpha * c[3], c[4], c[5]))  # fairness, job, rest
                       for r, c in enumerate(cands)]
         if alpha and n > 1:
-            ranked.sort(key=lambda r: -r.score)  # stable: ties keep the order above
+            ranked.sort(key=_score, reverse=True)  # stable (reverse too): ties keep the order above
         return ranked
 
     def _place(self, view, now: float, ranked: list[Ranked], t_at: list[float], n_free: int) -> list:
