@@ -9,8 +9,16 @@ this one's. The best pair is taken; on a busy accelerator the job waits for it a
 accelerator booked; the step repeats while an accelerator is free. Placements that would make a job
 late where another accelerator would not are skipped, and a slower placement chosen for its energy must
 leave every job on time by the estimate (``_energy_is_safe``: the queue, the running jobs and the known
-next releases): energy is never bought with a deadline. A block that would hold an accelerator a tight
-frame about to be released needs waits (the release hold: ``sdrm3_hold.py``).
+next releases): energy is never bought with a deadline. A slower placement may spend at most ``slack_use`` (30%)
+of the job's slack, unless (``stay_slack``) no other job waits, its accelerator is free now and the job's blocks
+from this one on all fit on it by the job's due time: then it may spend all of it, if the estimate of every other
+job with that accelerator held until then has none late (``_stay_is_safe``). The share protects an end that
+relies on another accelerator being free for the later blocks; a job that stays where it is relies on nothing
+else, and with no other job waiting none is pushed onto a costlier accelerator meanwhile (with one waiting,
+ar_gaming/dual_8k_ws_os with the supernet selector spent 1.1% more energy). Where the optimum (``edge-sdrm3
+oracle``) runs a long job whole on the slower, cheaper accelerator (vr_gaming on dual_8k_ws_os: the hand tracker's
+19.3 ms of its 22.2), the share had moved its last blocks to the fast one. A block that would hold an accelerator
+a tight frame about to be released needs waits (the release hold: ``sdrm3_hold.py``).
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
 under overload, the jobs shed by Moore-Hodgson checks where shedding them pays (``sdrm3_shedding.py``).
@@ -87,6 +95,7 @@ class Placement(NamedTuple):
     end: float  # the job's estimated end
     fast_acc: int  # where the job ends first
     fast_finish: float  # its next block's finish there
+    stay: float  # past the slack share: when its blocks from the next on end, all on ``acc`` (else 0)
 
 
 @register("sdrm3")
@@ -98,8 +107,8 @@ class SDRM3(Policy):
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
-                 fit_estimate: bool = True, hold_value: bool = True, params_table: str | None = None,
-                 **params: float) -> None:
+                 fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = True,
+                 params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -120,6 +129,9 @@ class SDRM3(Policy):
         # a block whose job cannot wait for the releases it would make late waits anyway if those have more frames
         # at stake than its job (``sdrm3_hold``)
         self.hold_value = hold_value
+        # a cheaper placement may use all the slack when no other job waits and the job's remaining blocks fit on
+        # that free accelerator by its due time (``_best_pair``, ``_stay_is_safe``)
+        self.stay_slack = stay_slack
         # δ stays as configured: with exact cost estimates a later drop only wastes work
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
@@ -172,15 +184,7 @@ class SDRM3(Policy):
         than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
         the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
         and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
-        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, blocks_left(r.job))
-                 for r in ranked]
-        for b, r in enumerate(view.running):
-            if r is not None and r.seg < r.n_segs:
-                items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], blocks_left(r)))
-        horizon = max(it[0] for it in items) if items else job.deadline
-        if self.lookahead:
-            items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
-                      for r, dl, lat, _ in upcoming_releases(view, now, horizon, self._rel_deadline, self._value)]
+        items = self._others(view, now, job, ranked)
         rest = [la[job.seg + 1:] for la in job.lat]
         slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
         memo: dict = {}  # the items' best-case suffixes, for both estimates
@@ -198,6 +202,29 @@ class SDRM3(Policy):
                 return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own,
                                            memo=memo) + own
         return True
+
+    def _others(self, view, now: float, job, ranked: list) -> list:
+        """The estimate's items besides ``job``: the jobs still queued (``ranked``), the rest of the running ones,
+        and (``lookahead``) the known next releases up to the latest of their deadlines."""
+        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, blocks_left(r.job)) for r in ranked]
+        for b, r in enumerate(view.running):
+            if r is not None and r.seg < r.n_segs:
+                items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], blocks_left(r)))
+        horizon = max(it[0] for it in items) if items else job.deadline
+        if self.lookahead:
+            items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
+                      for r, dl, lat, _ in upcoming_releases(view, now, horizon, self._rel_deadline, self._value)]
+        return items
+
+    def _stay_is_safe(self, view, now: float, job, a: int, end: float, ranked: list, t_at: list[float],
+                      accs: list[int]) -> bool:
+        """A placement past the slack share (``stay_slack``): ``job``'s blocks from the next on all run on ``a``,
+        which it then holds until ``end``; allowed only if the estimate of every other job (``_others``, in
+        deadline order, ``a`` booked until ``end``) has none late."""
+        items = sorted(self._others(view, now, job, ranked), key=lambda it: (it[0], it[1]))
+        start = list(t_at)
+        start[a] = end
+        return _first_late(items, start, accs, count=True, lst=self._lst, stop=1) < 1
 
     def _start_from(self, view) -> None:
         """Take the table's parameters for this workload and platform (nearest entry): θ is where the
@@ -358,17 +385,20 @@ class SDRM3(Policy):
         out: list = []
         while ranked and n_free:
             best, best_score = None, -INF
+            alone = len(ranked) == 1  # no other job waits: one that did could need what a stay would hold
             for r in ranked:
                 if r.score + bound <= best_score:
                     break  # sorted by job score: no later job can win
-                found = self._best_pair(view, now, r, t_at, latest, best_score)
+                found = self._best_pair(view, now, r, t_at, latest, best_score, alone)
                 if found is not None:
                     best_score, best = found
             if best is None:
                 break
             a, f = best.acc, best.finish
             ranked.remove(best.ranked)
-            if a != best.fast_acc and self.safe_energy and not self._energy_is_safe(
+            if best.stay and not self._stay_is_safe(view, now, best.ranked.job, a, best.stay, ranked, t_at, accs):
+                a, f = best.fast_acc, best.fast_finish  # holding it that long would make another job late
+            elif a != best.fast_acc and self.safe_energy and not self._energy_is_safe(
                     view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
@@ -386,9 +416,11 @@ class SDRM3(Policy):
         return out
 
     def _best_pair(self, view, now: float, r: Ranked, t_at: list[float], latest: float,
-                   best_score: float) -> tuple[float, Placement] | None:
+                   best_score: float, alone: bool = False) -> tuple[float, Placement] | None:
         """The accelerator for ``r``'s next block with the highest MapScore above ``best_score``, or None.
-        Only ends within the allowed share of the slack count (a slower end may use ``slack_use`` of it)."""
+        Only ends within the allowed share of the slack count (a slower end may use ``slack_use`` of it), or
+        (``stay_slack``, ``alone``: no other job waits) a free accelerator on which the job's blocks from this one
+        on all end by its due time."""
         j, rest = r.job, r.rest
         accs, handoff = self._accs, view.handoff_ms
         beta, gamma = self._theta_t[1], self._theta_t[2]
@@ -404,20 +436,27 @@ class SDRM3(Policy):
         # speed matters as much as the job is urgent: with slack to spare, energy decides
         b = beta * min(1.0, urgency(j.rem_best[s], dl, now)) if self.urgent_speed else beta
         to_first = first - now + EPS_MS
+        stay = self.stay_slack and alone and first <= due
         best = None
         for i, a in enumerate(accs):
             e = ends[i]
             if e is None:  # not computed yet: its lower bound may settle it
-                if lower[i] > limit or map_score(r.score, b, to_first, lower[i] - now + EPS_MS, gamma, best_en,
-                                                 en[a][s]) <= best_score:
+                if (lower[i] > limit and (not stay or t_at[a] > now)) or map_score(
+                        r.score, b, to_first, lower[i] - now + EPS_MS, gamma, best_en, en[a][s]) <= best_score:
                     continue
                 f = fins[i]
                 e = f + rest if f >= latest and handoff == 0.0 else \
                     end_estimate(j, i, fins, t_at, accs, handoff, latest)
             if e > limit:
-                continue  # would end late, or too close to its deadline, where another would not
+                # would end late, or too close to its deadline, where another would not; unless this accelerator
+                # is free now and the job's blocks from this one on all fit on it by its due time (``stay_slack``)
+                if not stay or t_at[a] > now or fins[i] + j.rem_on[a][s + 1] > due:
+                    continue
+                held = fins[i] + j.rem_on[a][s + 1]
+            else:
+                held = 0.0
             score = map_score(r.score, b, to_first, e - now + EPS_MS, gamma, best_en, en[a][s])
             if score > best_score:
                 best_score = score
-                best = (score, Placement(r, a, fins[i], e, accs[fast_i], fins[fast_i]))
+                best = (score, Placement(r, a, fins[i], e, accs[fast_i], fins[fast_i], held))
         return best
