@@ -20,7 +20,7 @@ def test_a_slow_accelerator_is_learned_logged_and_replayed(tmp_path: Path, capsy
     doc["accelerators"][1]["fault"] = {"hang_rate": 1.0, "hang_s": SLOW_MS / 1000.0}
     Path(files["platform"]).write_text(json.dumps(doc))
     run = Running(write_config(tmp_path, files, service={"hang_min_ms": 5000.0},
-                               scheduler={"policy": "fcfs", "supernet": False, "learn_costs": True}))
+                               scheduler={"policy": "fcfs", "supernet": False, "learn_costs": True}), process=True)
     try:
         for i in range(12):
             run.send("s", i, [digits_images(1, seed=i)[0]], models=["digits"])

@@ -39,7 +39,7 @@ def test_a_live_run_replayed_from_its_log_agrees_with_it(tmp_path: Path, capsys)
     sc["models"][1] = {"name": "digits_cascade", "fps": 2.5}  # two root models of the same deadline
     Path(files["scenario"]).write_text(json.dumps(sc))
     run = Running(write_config(tmp_path, files, workload={"emulated_compute": "never"},
-                               scheduler={"policy": "edf", "supernet": False, "learn_costs": True}))
+                               scheduler={"policy": "edf", "supernet": False, "learn_costs": True}), process=True)
     n = 40
     try:
         for i in range(n):  # each message names the roots out of their name order: the service's order decides
