@@ -227,10 +227,11 @@ class Engine(TraceFeed):
         """Accelerator ``a`` finished its block at ``now`` (``energy_mj``: measured; default the model's);
         ``ran``: only that many of the block's segments ran (it stopped at a boundary past the deadline)."""
         s = self.inflight.pop(a)
-        self._cut.pop(a, None)
         info: FrameInfo = s.job.data
         info.energy_source, info.computed = energy_source, computed
         n = s.n if ran is None else ran
+        if self._cut.pop(a, None) is not None and n < s.n:  # cut at a boundary: the blocks after it did not run
+            self.disp.busy_ms[a] -= sum(s.job.lat[a][s.first_seg + n:s.first_seg + s.n])
         c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms, ran=ran)
         est = self.estimator
         if est is not None:
@@ -338,7 +339,7 @@ class Engine(TraceFeed):
     def _handle(self, kind: int, payload: Any, t: float, now: float) -> None:
         """The event of time ``t``, handled at ``now`` (later than ``t`` only on the wall clock)."""
         if kind == COMPLETE:
-            cut = self._cut.pop(payload.acc, None)
+            cut = self._cut.get(payload.acc)
             if cut is None or cut[0] is not payload:
                 self.complete(payload.acc, now)
             else:  # a run of several blocks cut at a boundary (simulated): the blocks before it ran
@@ -392,7 +393,6 @@ class Engine(TraceFeed):
             if k >= s.n:
                 continue  # in its last block: it ends as planned
             self._cut[a] = (s, k, e)
-            disp.busy_ms[a] -= s.end_ms - t
             if disp.free_at[a] > t:
                 disp.free_at[a] = t
             if self.simulated:
