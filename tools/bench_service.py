@@ -21,6 +21,13 @@
       service round trip − echo round trip − bare invoke of the blocks. Targets: ≤ 0.5 ms median, ≤ 2 ms p99.
       The quantiles of the differences carry the jitter of both round trips; the shift between the quantiles
       (service p99 − echo p99 − bare p99) is printed beside. The echo round trip is printed on its own line.
+      Then the same with ``[scheduler] chain_ms = 0``: each block handed off to its worker and decided on its
+      own, what running a lone job's blocks in one go saves.
+      Why the pauses matter: on the 2-core dev VM shared with other work, ``protocol.decode_frame`` of this frame
+      takes 14 µs repeated and 120–180 µs as the first call after a 20-ms sleep (spinning 1 ms first does not
+      help: it is the caches, not the clock speed); every step of a frame's path pays that, so the service's
+      cost is the length of its path: decoding and admitting the frame, a scheduling step, the hand-off to the
+      worker and back, the result's header.
 (c) **Resident memory** (psutil RSS of the service and its children) with the MediaPipe XR pipeline and the
     digits supernet loaded (digits alone when the MediaPipe models are not in the cache; said in the output),
     right after READY (the default variants loaded), then the same with every variant preloaded, then the
