@@ -393,8 +393,7 @@ class Engine(TraceFeed):
             if k >= s.n:
                 continue  # in its last block: it ends as planned
             self._cut[a] = (s, k, e)
-            if disp.free_at[a] > t:
-                disp.free_at[a] = t
+            disp.free_at[a] = min(disp.free_at[a], t)
             if self.simulated:
                 self._heap.remove(next(x for x in self._heap if x[1] == COMPLETE and x[3] is s))
                 heapq.heapify(self._heap)
