@@ -390,8 +390,11 @@ class Engine(TraceFeed):
                 k += 1
                 if t >= now:
                     break
-            if k >= s.n:
-                continue  # in its last block: it ends as planned
+            if k >= s.n:  # predicted in its last block: it ends as planned; live, the worker may be behind the
+                if not self.simulated and self.on_cut is not None:  # prediction: it stops at its real next boundary
+                    self._cut[a] = (s, s.n, s.energy_mj)
+                    self.on_cut(a)
+                continue
             self._cut[a] = (s, k, e)
             disp.free_at[a] = min(disp.free_at[a], t)
             if self.simulated:
