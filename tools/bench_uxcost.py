@@ -78,6 +78,7 @@ ABLATIONS = (  # (label, policy_config)
     ("no release hold (hold_place=False)", {"hold_place": False}),
     ("one shedding estimate (fit_estimate=False)", {"fit_estimate": False}),
     ("no value hold (hold_value=False)", {"hold_value": False}),
+    ("slack share only (stay_slack=False)", {"stay_slack": False}),
 )
 DROP_KEYS = ("policy", "scenario", "platform", "compat", "duration_s", "seed")  # already in the cell / document
 MODEL_KEYS = ("miss_rate", "p99_ms", "xrbench_score")  # kept of the per-model breakdown

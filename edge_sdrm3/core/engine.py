@@ -100,6 +100,9 @@ class Engine(TraceFeed):
         self._last_release: dict[str, float] = {}
         self._feed: Iterator[TraceFrame] = iter(())  # a trace's frames not yet taken (add_trace)
         self._peek: TraceFrame | None = None
+        # the heap's next time and the next frame where the feed last stopped taking frames (``TraceFeed._fill``)
+        self._fill_top: float | None = float("nan")
+        self._fill_peek: TraceFrame | None = None
         self._feed_seq = -(1 << 62)  # trace releases go before the releases of cascaded frames of their time
         self._last_up: dict[str, TraceFrame] = {}  # each model's last frame taken
         self._waiting: deque[FrameInfo] = deque()  # cascaded frames taken, their upstream frame not yet known

@@ -57,7 +57,7 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
             if any(lat_j[x][s] <= la + slack for x in accs if x != a):
                 break
             end += la
-    for r, dl, lat, key in upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value):
+    for r, dl, lat, key in upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value, before=end):
         if r >= end:
             continue
         on_a = r + sum(lat[a])
