@@ -72,7 +72,7 @@ class SchedulerConfig:
     learn_costs: bool | str = "auto"
     learn_tau_ms: float = 200.0  # the learned costs' time constant (a drift is followed within ~5x this)
     admission: bool = True  # refuse at once (reason "admission") a frame that cannot make its deadline given the queue
-    chain_ms: float = 10.0  # run a job's next blocks in one go up to this long when nothing else waits (0: never)
+    chain_ms: float = 10.0  # run a job's next blocks in one go up to this long while nothing else waits (0: never)
 
 
 @dataclass(frozen=True)
