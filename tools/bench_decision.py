@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import statistics
 import sys
@@ -252,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"accelerator counts must be among {sorted(PLATFORM_FOR)}")
 
     print(f"# {command_line()}")
-    print(f"# {machine()}; scenario {args.scenario}; {args.reps} picks per policy and cell over "
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"# {machine()}; load average {load}; scenario {args.scenario}; {args.reps} picks per policy and cell over "
           f"{args.states} states, each at a {args.event}; gc {'on' if args.gc else 'off'} while timing")
     t0 = time.perf_counter()
     results = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown policies {unknown} (registered: {', '.join(policy_names())})")
 
     print(f"# {command_line()}")
-    print(f"# {machine()}")
+    print(f"# {machine()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     t0 = time.perf_counter()
     scenario = load_scenario(args.scenario)
     tr = generate(scenario, args.duration, args.seed)

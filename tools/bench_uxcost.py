@@ -78,6 +78,7 @@ ABLATIONS = (  # (label, policy_config)
     ("no release hold (hold_place=False)", {"hold_place": False}),
     ("one shedding estimate (fit_estimate=False)", {"fit_estimate": False}),
     ("no value hold (hold_value=False)", {"hold_value": False}),
+    ("slack share only (stay_slack=False)", {"stay_slack": False}),
     ("no running-job hold (hold_running=False)", {"hold_running": False}),
     ("no cascade hold (hold_cascades=False)", {"hold_cascades": False}),
     ("no energy worth (energy_worth=False)", {"energy_worth": False}),

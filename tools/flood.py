@@ -146,7 +146,7 @@ def flood_roots(svc: Service, seconds: float, roots: list[str], image: np.ndarra
 def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | None, max_growth_mb: float,
         status_timeout: float, max_streams: int | None = None, results_max_bytes: int | None = None,
         phases: tuple[str, ...] = ("roots", "streams", "stalled"), overload: float = 3.0,
-        calibrate_s: float = 5.0, emulated_compute: str = "always", learn_costs: bool = False,
+        calibrate_s: float = 5.0, emulated_compute: str = "always", learn_costs: bool | None = None,
         out=sys.stdout) -> list[str]:
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
@@ -157,12 +157,12 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
         sockets.append(f"results_max_bytes = {results_max_bytes}")
     extra = f'emulated_compute = "{emulated_compute}"\npreload = true\n' + ("[sockets]\n" + "\n".join(sockets) + "\n"
                                                                             if sockets else "")
-    if learn_costs:
-        extra += "[scheduler]\nlearn_costs = true\n"
+    if learn_costs is not None:  # else the service's default
+        extra += f"[scheduler]\nlearn_costs = {str(learn_costs).lower()}\n"
     svc = Service(tmp, sc, None, "flood", workload=extra)
-    say(f"workload: {what}; emulated_compute = {emulated_compute}, every variant preloaded, learn_costs "
-        f"{'on' if learn_costs else 'off'}; bounds: max_streams {max_streams or 'default'}, "
-        f"results_max_bytes {results_max_bytes or 'default'}")
+    learn = "the service's default" if learn_costs is None else "on" if learn_costs else "off"
+    say(f"workload: {what}; emulated_compute = {emulated_compute}, every variant preloaded, learn_costs {learn}; "
+        f"bounds: max_streams {max_streams or 'default'}, results_max_bytes {results_max_bytes or 'default'}")
     svc.start()
     failures: list[str] = []
     probe = StatusProbe(svc.control_ep, status_timeout)
@@ -255,7 +255,9 @@ def main() -> int:
     ap.add_argument("--calibrate-seconds", type=float, default=5.0, help="per capacity step (default 5)")
     ap.add_argument("--emulated-compute", choices=("always", "when-idle", "never"), default="always",
                     help="the service's [workload] emulated_compute (default always: results carry outputs)")
-    ap.add_argument("--learn-costs", action="store_true", help="the service learns costs ([scheduler] learn_costs)")
+    ap.add_argument("--learn-costs", action=argparse.BooleanOptionalAction, default=None,
+                    help="the service learns costs, or not ([scheduler] learn_costs; default: the service's "
+                         "own, \"auto\")")
     ap.add_argument("--out", default=None, help="also write the figures to this file")
     args = ap.parse_args()
 

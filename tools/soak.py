@@ -278,8 +278,9 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
         overload: float = 2.0, normal: float = 0.5, every: float = 5.0, warmup: float | None = None,
         max_growth_mb: float = 50.0, status_timeout: float = 5.0, size: tuple[int, int] = (96, 96),
         hold: tuple[float, ...] = (), hold_seconds: float = 30.0, emulated_compute: str = "",
-        learn_costs: bool = False, status_bound: float = 1.0, out=sys.stdout) -> list[str]:
-    """The soak; prints its figures to ``out``; returns the failures (empty: passed)."""
+        learn_costs: bool | None = None, status_bound: float = 1.0, out=sys.stdout) -> list[str]:
+    """The soak; prints its figures to ``out``; returns the failures (empty: passed). ``learn_costs``: the
+    service's ``[scheduler] learn_costs`` (None: its default)."""
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
@@ -290,7 +291,7 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
     normal_seconds = max(30.0, seconds / 3) if normal_seconds is None else normal_seconds
     warmup = len(hold) * hold_seconds + seconds / 3 if warmup is None else warmup
     extra = (f'emulated_compute = "{emulated_compute}"\n' if emulated_compute else "") + \
-        ("[scheduler]\nlearn_costs = true\n" if learn_costs else "")
+        (f"[scheduler]\nlearn_costs = {str(learn_costs).lower()}\n" if learn_costs is not None else "")
     svc = Service(tmp, scenario, platform, "soak", workload=extra)
     failures: list[str] = []
     svc.start()
@@ -429,7 +430,9 @@ def main() -> int:
                          "unless on-time completions/s at 2x and 4x are >= 90%% of those at 1x")
     ap.add_argument("--emulated-compute", choices=["always", "when-idle", "never"], default="",
                     help="the service's [workload] emulated_compute (default its own, when-idle)")
-    ap.add_argument("--learn-costs", action="store_true", help="the service learns costs ([scheduler] learn_costs)")
+    ap.add_argument("--learn-costs", action=argparse.BooleanOptionalAction, default=None,
+                    help="the service learns costs, or not ([scheduler] learn_costs; default: the service's "
+                         "own, \"auto\")")
     ap.add_argument("--hold-seconds", type=float, default=30.0, help="the 4x mode's 1x and 2x phases (default 30)")
     args = ap.parse_args()
     if args.minutes is not None:

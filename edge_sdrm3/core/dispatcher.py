@@ -17,8 +17,9 @@ Fewer hand-offs (``chain_ms`` > 0, the live service): a one-block Run is extende
 on the same accelerator — run by the worker in one go — when it is the only job in the system (none other
 waits or runs: the policy has nothing to choose between), the accelerator is (within the hand-off) the
 fastest healthy one for the rest of the job, and the blocks together are predicted to take at most
-``chain_ms``: a job released meanwhile waits at most that long for the policy to be asked again. Under
-contention every block is decided on its own, and so is every block on an accelerator that ever failed.
+``chain_ms``. Once a job waits meanwhile (the policy left it in the queue), the run ends at its next block boundary
+(``Engine._cut_chains``) and the policy decides the rest. Under contention every block is decided on its own, and
+so is every block on an accelerator that ever failed.
 """
 from __future__ import annotations
 

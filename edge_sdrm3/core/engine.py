@@ -63,7 +63,8 @@ class Engine(TraceFeed):
         gave it to the report, so the driver's own overhead counts), and the cost tables follow in batches,
         each change recorded (``cost`` records); ``admission``: a job that cannot make its deadline given the
         queue is refused at its release (:meth:`admits`); ``chain_ms``: the dispatcher runs a job's next blocks in
-        one go where nothing else waits (``core.dispatcher``)."""
+        one go where nothing else waits (``core.dispatcher``), and such a run ends at its next block boundary once
+        a job waits (:meth:`_cut_chains`; the live driver hears of it through ``on_cut(acc)``)."""
         self.models = models
         self.costs = costs
         self.index = {m.name: i for i, m in enumerate(models)}
@@ -87,6 +88,8 @@ class Engine(TraceFeed):
         self.overrun_ms = overrun_ms
         self.on_outcome = on_outcome
         self.estimator = estimator
+        self.on_cut: Callable[[int], None] | None = None  # live: stop the blocks run in one go on acc at a boundary
+        self._cut: dict[int, tuple[Start, int, float]] = {}  # acc -> (its run of several blocks, blocks kept, energy)
         self._vnames = [[v.name for v in m.variants] for m in models]
         self._children = {m.name: [c.name for c in models if c.upstream == m.name] for m in models}
         self._heap: list[tuple[float, int, int, Any]] = []
@@ -97,6 +100,9 @@ class Engine(TraceFeed):
         self._last_release: dict[str, float] = {}
         self._feed: Iterator[TraceFrame] = iter(())  # a trace's frames not yet taken (add_trace)
         self._peek: TraceFrame | None = None
+        # the heap's next time and the next frame where the feed last stopped taking frames (``TraceFeed._fill``)
+        self._fill_top: float | None = float("nan")
+        self._fill_peek: TraceFrame | None = None
         self._feed_seq = -(1 << 62)  # trace releases go before the releases of cascaded frames of their time
         self._last_up: dict[str, TraceFrame] = {}  # each model's last frame taken
         self._waiting: deque[FrameInfo] = deque()  # cascaded frames taken, their upstream frame not yet known
@@ -227,6 +233,8 @@ class Engine(TraceFeed):
         info: FrameInfo = s.job.data
         info.energy_source, info.computed = energy_source, computed
         n = s.n if ran is None else ran
+        if self._cut.pop(a, None) is not None and n < s.n:  # cut at a boundary: the blocks after it did not run
+            self.disp.busy_ms[a] -= sum(s.job.lat[a][s.first_seg + n:s.first_seg + s.n])
         c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms, ran=ran)
         est = self.estimator
         if est is not None:
@@ -247,6 +255,7 @@ class Engine(TraceFeed):
         """Accelerator ``a`` failed its block (it is unhealthy until :meth:`recover`); True when the job was put
         back to run elsewhere, else it is recorded as failed."""
         self.inflight.pop(a, None)
+        self._cut.pop(a, None)
         retries = self.disp.counters.retries
         c = self.disp.fail(a, now, reason, retry=retry)
         if c is not None:
@@ -256,6 +265,7 @@ class Engine(TraceFeed):
     def abandon(self, a: int, now: float, reason: str) -> None:
         """Give up the block running on ``a`` (its result would come too late); its job is dropped."""
         self.inflight.pop(a, None)
+        self._cut.pop(a, None)
         c = self.disp.abandon(a, now, reason)
         if c is not None:
             self._finish(c, now)
@@ -332,7 +342,11 @@ class Engine(TraceFeed):
     def _handle(self, kind: int, payload: Any, t: float, now: float) -> None:
         """The event of time ``t``, handled at ``now`` (later than ``t`` only on the wall clock)."""
         if kind == COMPLETE:
-            self.complete(payload, now)
+            cut = self._cut.get(payload.acc)
+            if cut is None or cut[0] is not payload:
+                self.complete(payload.acc, now)
+            else:  # a run of several blocks cut at a boundary (simulated): the blocks before it ran
+                self.complete(payload.acc, now, energy_mj=cut[2], ran=cut[1])
         elif kind == RELEASE:
             self._release(payload, payload.release_ms, t)
         elif t == self._pending_wake:
@@ -349,12 +363,49 @@ class Engine(TraceFeed):
         for s in starts:
             self.inflight[s.acc] = s
             if self.simulated:
-                self._at(s.end_ms, COMPLETE, s.acc)
+                self._at(s.end_ms, COMPLETE, s)
+        if disp.chained and disp.ready:
+            self._cut_chains(now)
         w = disp.wake_at
         if w < self._pending_wake:
             self._pending_wake = w
             self._at(w, WAKE)
         return starts
+
+    def _cut_chains(self, now: float) -> None:
+        """A job waits (the policy left it in the queue) while another runs several blocks in one go, decided when
+        it was alone: that run ends at its next block boundary, so that the policy decides the rest block by block
+        (``core.dispatcher``: fewer hand-offs only while nothing else waits). The boundary is the first predicted
+        block end at or after ``now`` (the block running then is finished); the accelerator counts free from it.
+        Simulated, the run's end event moves there; live, ``on_cut(acc)`` tells the driver, whose worker stops
+        between blocks and reports how many ran."""
+        disp = self.disp
+        for a, s in self.inflight.items():
+            if s.n < 2 or a in self._cut:
+                continue
+            job = s.job
+            lat, en = job.lat[a], job.en[a]
+            moved = s.end_ms - s.start_ms - sum(lat[s.first_seg:s.first_seg + s.n])  # the hand-off, if any
+            t, e, k = s.start_ms + moved, s.energy_mj - sum(en[s.first_seg:s.first_seg + s.n]), 0
+            while k < s.n:
+                t += lat[s.first_seg + k]
+                e += en[s.first_seg + k]
+                k += 1
+                if t >= now:
+                    break
+            if k >= s.n:  # predicted in its last block: it ends as planned; live, the worker may be behind the
+                if not self.simulated and self.on_cut is not None:  # prediction: it stops at its real next boundary
+                    self._cut[a] = (s, s.n, s.energy_mj)
+                    self.on_cut(a)
+                continue
+            self._cut[a] = (s, k, e)
+            disp.free_at[a] = min(disp.free_at[a], t)
+            if self.simulated:
+                self._heap.remove(next(x for x in self._heap if x[1] == COMPLETE and x[3] is s))
+                heapq.heapify(self._heap)
+                self._at(t, COMPLETE, s)
+            elif self.on_cut is not None:
+                self.on_cut(a)
 
     def _release(self, info: FrameInfo, release: float, now: float) -> None:
         """A job released (``release``: its release time) to the dispatcher at ``now`` (later than ``release`` for a

@@ -2,8 +2,9 @@
 held on the upstream frame whose period holds their release, read as the clock reaches them.
 
 :class:`TraceFeed` is a part of :class:`~edge_sdrm3.core.engine.Engine` (its base class): the state it reads and
-writes (``_feed``, ``_peek``, ``_feed_seq``, ``_last_up``, ``_waiting``, ``_parents``, the event heap, ``held``,
-``_ended``) is the engine's, made in ``Engine.__init__``. Pure: no clock, no asyncio, no zmq, no hal.
+writes (``_feed``, ``_peek``, ``_fill_top``, ``_fill_peek``, ``_feed_seq``, ``_last_up``, ``_waiting``, ``_parents``,
+the event heap, ``held``, ``_ended``) is the engine's, made in ``Engine.__init__``. Pure: no clock, no asyncio, no zmq,
+no hal.
 """
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ class TraceFeed:
         it before it ends, whatever their rate."""
         fr = self._peek
         heap = self._heap
+        # what decides whether to take more outside this loop is the heap's next time alone (the feed's own state
+        # changes only here): at the same next time as when the last call stopped, this one would stop at once
+        top = heap[0][0] if heap else None
+        if top == self._fill_top and fr is self._fill_peek and not everything:
+            return
         while fr is not None and (everything or not heap or fr.release_ms <= heap[0][0] or self._waiting
                                   or self._lagging(fr.release_ms, heap[0][0])):
             self._peek = nxt = next(self._feed, None)
@@ -46,6 +52,7 @@ class TraceFeed:
             while self._waiting and (nxt is None or nxt.release_ms > self._waiting[0].release_ms + 1e-9):
                 self._hold(self._waiting.popleft())
             fr = nxt
+        self._fill_top, self._fill_peek = (heap[0][0] if heap else None), fr
 
     def _lagging(self, release_ms: float, next_ms: float) -> bool:
         """An upstream model's last frame taken is released by ``next_ms`` and a frame at ``release_ms`` may still

@@ -74,6 +74,7 @@ class Health:
     probing: bool = False  # a probe scheduled or running
     probes: int = 0
     last_error: str = ""
+    cut: Start | None = None  # the blocks run in one go to end at their next boundary (another job waits)
 
 
 class Accelerators:
@@ -90,6 +91,7 @@ class Accelerators:
         self.schedule = schedule  # a scheduling step at once, as of the time given
         self.health = [Health() for _ in workers]
         self.closing = False
+        engine.on_cut = self.cut
 
     def launch(self, s: Start) -> None:
         w = self.workers[s.acc]
@@ -101,13 +103,20 @@ class Accelerators:
         self.health[s.acc].timer = self.loop.call_later(budget_ms / 1000.0, self._check_hang, s, budget_ms)
         w.pool.post(self._work, w, s, vf, info.data.feeds, info.computed, until)  # last (WallClock.step)
 
+    def cut(self, a: int) -> None:
+        """The engine ends the blocks ``a`` runs in one go at their next boundary (another job waits): its worker
+        runs no further block of them once the one in its hands ends (:meth:`AcceleratorWorker.run`'s ``stop``)."""
+        self.health[a].cut = self.engine.inflight.get(a)
+
     def _work(self, w: AcceleratorWorker, s: Start, vf: Any, feeds: dict, computed: bool,
               until: float | None) -> None:
         """In ``w``'s thread: run the block, then hand its end to the event loop in one call. Not through
         ``run_in_executor``: its asyncio future wakes the loop for the future, and its done callback takes another
         loop iteration (measured on the 2-core dev VM: ~0.1 ms per block of the hand-off back)."""
         try:
-            r, err = w.run(vf, s.first_seg, s.n, feeds, computed, until), ""
+            h = self.health[s.acc]
+            stop = (lambda: h.cut is s) if s.n > 1 else None  # read between blocks: set by the event loop
+            r, err = w.run(vf, s.first_seg, s.n, feeds, computed, until, stop), ""
         except Exception as e:  # noqa: BLE001 - the worker raised outside its own handling: the block failed
             r, err = None, f"{type(e).__name__}: {e}"
         try:
@@ -141,6 +150,8 @@ class Accelerators:
         """A worker finished ``s`` (``r``, or ``err`` when it raised): the engine hears of it, the accelerator is
         scheduled again."""
         h = self.health[s.acc]
+        if h.cut is s:
+            h.cut = None
         if h.timer is not None and self._in_flight(s):
             h.timer.cancel()
             h.timer = None

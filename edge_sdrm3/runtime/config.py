@@ -11,9 +11,12 @@ import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..tomlfile import TomlFileError, read_toml
+
+if TYPE_CHECKING:
+    from ..core.types import Platform
 
 
 class ConfigError(Exception):
@@ -64,10 +67,12 @@ class SchedulerConfig:
     delta: float = 0.0  # sdrm3 θ: drop tolerance, fraction of the relative deadline (< 0: no early drops)
     floor: float = 0.9  # supernet: lowest relative accuracy a model may be moved to
     max_queue: int = 256  # ready jobs not yet started; beyond it the oldest is dropped ("overload-queue")
-    learn_costs: bool = False  # learn each segment's cost while running (core/estimator.py); false: the table only
+    # learn each segment's cost while running (core/estimator.py); false: the table only; "auto": learn unless an
+    # emulated accelerator computes when idle (its modelled time then holds already: learns_costs)
+    learn_costs: bool | str = "auto"
     learn_tau_ms: float = 200.0  # the learned costs' time constant (a drift is followed within ~5x this)
     admission: bool = True  # refuse at once (reason "admission") a frame that cannot make its deadline given the queue
-    chain_ms: float = 10.0  # run a job's next blocks in one go up to this long when nothing else waits (0: never)
+    chain_ms: float = 10.0  # run a job's next blocks in one go up to this long while nothing else waits (0: never)
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,9 @@ def _check(section: str, key: str, value: Any, typ: type) -> Any:
     elif typ is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: must be a string, got {value!r}")
+    elif typ is AUTO_BOOL:
+        if not isinstance(value, bool) and value != "auto":
+            raise ConfigError(f'{where}: must be true, false or "auto", got {value!r}')
     choices = CHOICES.get((section, key))
     if choices and value not in choices:
         raise ConfigError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
@@ -166,7 +174,25 @@ def _check(section: str, key: str, value: Any, typ: type) -> Any:
     return value
 
 
-_TYPES = {"float": float, "int": int, "bool": bool, "str": str}
+AUTO_BOOL = (bool, str)  # the type of a key that is true, false or "auto"
+_TYPES = {"float": float, "int": int, "bool": bool, "str": str, "bool | str": AUTO_BOOL}
+
+
+def learns_costs(cfg: Config, platform: Platform) -> bool:
+    """Whether the service learns costs (``[scheduler] learn_costs``). ``"auto"`` (the default): yes, unless the
+    platform has an emulated accelerator and ``[workload] emulated_compute`` is ``"when-idle"``. Such a device
+    computes only where its last host time fits its modelled latency and is timed to that latency otherwise, so
+    the table already holds for it; learning it only adds the host's noise, and that cost a busy 2-core host
+    10-15% of its on-time completions at 4x its capacity (tools/soak.py, MediaPipe XR on headset_emulated).
+    Everywhere else the table can be wrong and learning is what keeps it true: a real device drifts (thermal
+    throttling), a device emulated by computing ``"always"`` takes the host's time, not the model's (the 3x root
+    flood of tools/flood.py held 1% of the on-time completions at capacity with the table, 79-95% learning), and a
+    timing-only one (``"never"``) takes the model's time plus the service's own dispatch."""
+    v = cfg.scheduler.learn_costs
+    if isinstance(v, bool):
+        return v
+    return not (cfg.workload.emulated_compute == "when-idle" and any(a.kind == "emulated"
+                                                                       for a in platform.accelerators))
 
 
 def parse_config(doc: dict, source: str = "") -> Config:

@@ -249,18 +249,20 @@ class AcceleratorWorker:
         return n
 
     def run(self, vf: VariantFiles, first: int, n: int, feeds: dict[str, np.ndarray], computed: bool,
-            until: float | None = None) -> SegmentRun:
+            until: float | None = None, stop: Callable[[], bool] | None = None) -> SegmentRun:
         """Run segments ``first .. first+n-1`` of ``vf``; ``feeds`` (tensor name -> array) grows with outputs.
 
         Once a segment was not computed (here, or before: ``computed`` False), the later ones have no inputs and
         are run timing-only (``run(None)``). Several segments in one go stop at a boundary once ``time.monotonic()``
-        is past ``until`` (the job's firm deadline) or the block was abandoned (``out.ran`` says how many ran)."""
+        is past ``until`` (the job's firm deadline), the block was abandoned, or ``stop()`` says so (another job
+        waits: the scheduler decides the rest block by block); ``out.ran`` says how many ran."""
         out = SegmentRun(computed=computed, energy_source=self.device.energy_source, feeds=feeds)
         self.abandon = False
         t0 = time.perf_counter()
         try:
             for s in range(first, first + n):
-                if s > first and (self.abandon or until is not None and time.monotonic() >= until):
+                if s > first and (self.abandon or until is not None and time.monotonic() >= until
+                                  or stop is not None and stop()):
                     break
                 loaded = self.load(vf, s)
                 inputs = [feeds[spec.name] for spec in loaded.inputs] if out.computed else None

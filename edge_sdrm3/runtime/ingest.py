@@ -43,10 +43,13 @@ BACKLOG_MS = 100.0  # frames found waiting behind each other for longer than thi
 
 class Feeds(dict):
     """A job's tensors by name: its model inputs, then every tensor its blocks made. Inputs made from a camera image
-    are made once the frame is admitted (:meth:`make`; on first look-up otherwise): a frame refused at admission
-    never pays for its images' resizing and conversion (under overload that work, done for every model of every
-    frame before admission, starved the event loop), and an admitted one pays before its first block starts, so
-    that the block's measured time (learned costs) is the block's."""
+    are made on first look-up, by the worker that runs the job's first computed block (:meth:`make`): a frame
+    refused at admission never pays for its images' resizing and conversion (under overload that work, done for
+    every model of every frame before admission, starved the event loop); a job that runs timing only never pays
+    for it; and the event loop never does: made there, between the job's admission and its first block, it delayed
+    every block the step after a frame started (5-20 ms a frame of the MediaPipe roots), a wait a replay of the
+    log cannot see. Made in the worker, it is part of the first block's measured time (learned costs), which a
+    replay does see."""
 
     __slots__ = ("_make",)
 
@@ -146,7 +149,8 @@ class Ingest:
                  shed: bool = False) -> None:
         """A frame message that arrived at ``now``; ``clock``: the service's clock, read again once the frame is
         decoded, when its jobs reach the engine (the log says both: a replay releases them to the policy when the
-        service did, their deadlines counted from the arrival); the inputs of the jobs admitted are made then.
+        service did, their deadlines counted from the arrival); the inputs of the jobs admitted are made by their
+        worker (:class:`Feeds`).
         ``shed``: the message is answered from its header alone, every root refused (``admission``)."""
         hdr, arrays = protocol.decode_frame(parts, self.max_message_bytes)
         due = self.due_roots(hdr, now)
@@ -170,8 +174,7 @@ class Ingest:
         self._seen(stream, due, hdr.t_capture_ms if hdr.t_capture_ms is not None else now)
         self.counters["frames_accepted"] += 1
         ready = now if clock is None else max(now, clock())
-        for info in self.engine.admit(ready, plan, data, stream=stream, stream_frame=frame, arrived_ms=now):
-            info.data.feeds.make()  # admitted: its inputs now, not within its first block's measured time
+        self.engine.admit(ready, plan, data, stream=stream, stream_frame=frame, arrived_ms=now)
         self.engine.bound_queue(ready, self.max_queue)
 
     def _plan(self, due: list[str], stream: str, frame: int) -> list[tuple[str, bool, str | None]]:

@@ -25,8 +25,13 @@ class F:
 def _run(platform: Platform, lat: list[list[float]], frames: list[F], fps: float = 10.0, **rules) -> Records:
     m = Model("m", fps, (Variant("full"),), len(lat[0]))
     costs = Costs([[[list(x) for x in lat]]], [[[[1.0] * len(x) for x in lat]]])
+    return _replay(platform, (m,), costs, frames, "fcfs", **rules)
+
+
+def _replay(platform: Platform, models: tuple[Model, ...], costs: Costs, frames: list[F], policy: str,
+            **rules) -> Records:
     rec = Records()
-    eng = Engine(platform, (m,), costs, make_policy("fcfs"), records=rec, **rules)
+    eng = Engine(platform, models, costs, make_policy(policy), records=rec, **rules)
     eng.add_trace(frames)
     while eng.next_time() is not None:
         eng.step()
@@ -132,3 +137,30 @@ def test_admission_counts_each_accelerator_at_its_speed() -> None:
     refused = sorted(j["frame"] for j in rec.jobs if j["reason"] == "admission")
     assert refused == [4, 5, 6, 7]
     assert sum(j["status"] == "done" for j in rec.jobs) >= 3  # fcfs puts one on the slow accelerator: late
+
+
+def _two_models(policy: str, frames: list[F], chain_ms: float) -> Records:
+    """``bulk`` (4 blocks of 1 ms, 100-ms deadline) and ``urgent`` (1 block of 1 ms, 5-ms deadline) on one
+    accelerator."""
+    bulk = Model("bulk", 10.0, (Variant("v"),), 4)
+    urgent = Model("urgent", 10.0, (Variant("v"),), 1, deadline_ms=5.0)
+    costs = Costs([[[[1.0] * 4]], [[[1.0]]]], [[[[2.0] * 4]], [[[2.0]]]])
+    return _replay(ONE, (bulk, urgent), costs, frames, policy, chain_ms=chain_ms)
+
+
+def test_blocks_run_in_one_go_end_at_the_next_boundary_once_a_job_waits() -> None:
+    # bulk starts alone at 0 and runs its 4 blocks in one go; urgent comes at 1.5 ms and waits (one accelerator):
+    # the run ends at the boundary of 2 ms, and EDF puts urgent first there, not at bulk's end (4 ms)
+    frames = [F("bulk", 0, 0.0), F("urgent", 0, 1.5)]
+    rec = _two_models("edf", frames, chain_ms=10.0)
+    segs = [(s["model"], s["segment"], s["segments"], s["start_ms"], s["end_ms"], s["energy_mj"]) for s in rec.segments]
+    assert segs == [("bulk", 0, 2, 0.0, 2.0, 4.0), ("urgent", 0, 1, 2.0, 3.0, 2.0), ("bulk", 2, 2, 3.0, 5.0, 4.0)]
+    jobs = {j["model"]: j for j in rec.jobs}
+    assert jobs["urgent"]["end_ms"] == 3.0 and jobs["urgent"]["status"] == "done"
+    assert jobs["bulk"]["end_ms"] == 5.0 and jobs["bulk"]["energy_mj"] == 8.0  # every block counted once
+    # one block at a time gives the same schedule (the decisions where they matter are the same)
+    off = _two_models("edf", frames, chain_ms=0.0)
+    assert {j["model"]: j["end_ms"] for j in off.jobs} == {"bulk": 5.0, "urgent": 3.0}
+    # a policy that keeps bulk first (FIFO) still decides at the boundary: bulk's next block, then urgent
+    fifo = _two_models("fcfs", frames, chain_ms=10.0)
+    assert [(s["model"], s["segment"], s["segments"]) for s in fifo.segments][:2] == [("bulk", 0, 2), ("bulk", 2, 1)]

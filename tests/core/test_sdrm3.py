@@ -562,15 +562,16 @@ def test_a_block_that_cannot_be_interrupted_lets_a_tighter_job_go_first() -> Non
 
 def test_a_child_with_a_shorter_deadline_leaves_its_parent_less_slack_for_energy() -> None:
     # parent p: 10 ms / 10 mJ on acc0, 14 ms / 2 mJ on acc1, deadline 100; its cascaded child k (10 ms) is due
-    # 25 ms after the frame time: p must end by 25 - 10 = 15 (cut 85). Fastest end 10; limit 10 + 0.3 x 5 = 11.5
-    # < 14: p runs on acc0 (without the child, acc1 would save 8 mJ: 14 <= 10 + 0.3 x 90).
+    # 23 ms after the frame time: p must end by 23 - 10 = 13 (cut 87). Fastest end 10; limit 10 + 0.3 x 3 = 10.9
+    # < 14, and 14 > 13 (p does not fit on acc1 by its due time either): p runs on acc0 (without the child, acc1
+    # would save 8 mJ: 14 <= 10 + 0.3 x 90).
     from edge_sdrm3.core.policies.edf_firm import cascade_cuts
 
-    for child_deadline, acc in ((25.0, 0), (None, 1)):
+    for child_deadline, acc in ((23.0, 0), (None, 1)):
         models = (Model("p", 10.0, (Variant("full"),), 1),
                   Model("k", 10.0, (Variant("full"),), 1, deadline_ms=child_deadline, upstream="p"))
         costs = Costs([[[[10.0], [14.0]]], [[[10.0], [10.0]]]], [[[[10.0], [2.0]]], [[[10.0], [10.0]]]])
-        assert cascade_cuts(models, costs) == [85.0 if child_deadline else 10.0, 0.0]
+        assert cascade_cuts(models, costs) == [87.0 if child_deadline else 10.0, 0.0]
         for policy in ("sdrm3", "edf_firm"):
             disp = Dispatcher(Platform("two", (Accelerator("acc0", "emulated"), Accelerator("acc1", "emulated"))),
                               models, costs, make_policy(policy, **({"tune": False} if policy == "sdrm3" else {})),
@@ -594,3 +595,29 @@ def test_a_parent_whose_child_cannot_make_it_any_more_ranks_by_its_own_deadline(
     disp.release(Job(1, models[0], 0, 0, 0.0, 100.0, costs))
     disp.release(Job(2, models[2], 2, 0, 0.0, 40.0, costs))
     assert [s.job.model.name for s in disp.schedule(0.0)[0]] == ["o"]
+
+
+def test_a_job_whose_remaining_blocks_fit_on_a_free_cheaper_accelerator_may_use_its_whole_slack() -> None:
+    # h (deadline 20): two blocks of 4 ms / 10 mJ on acc0 or 9 ms / 6 mJ on acc1. Fastest end 8; the slack share
+    # allows 8 + 0.3 x 12 = 11.6, and block 0 on acc1 ends at best at 9 + 4 = 13: without the rule h runs on acc0
+    # (20 mJ in all). Both blocks on the free acc1 end at 18 <= 20, 8 mJ less: with the rule h takes acc1,
+    # since nothing else needs acc1 before 18 (q, 3 ms on acc1 only, next released at 100).
+    lat, ens = {"h": [[4, 4], [9, 9]], "q": [[INF], [3]]}, {"h": [[10, 10], [6, 6]]}
+    c = Case(lat, ens=ens, fps={"h": 10.0, "q": 10.0})
+    d = c.dispatcher()
+    d.release(c.job("h", 0, 20))
+    assert started(d, 0) == [("h", 1, 1)]
+    c = Case(lat, ens=ens, fps={"h": 10.0, "q": 10.0})
+    d = c.dispatcher(stay_slack=False)
+    d.release(c.job("h", 0, 20))
+    assert started(d, 0) == [("h", 0, 1)]
+    # q every 10 ms (next released at 10, due 20): with acc1 held until 18 it would start at 18 and end at 21,
+    # late: h keeps to its slack share and runs on acc0
+    c = Case(lat, ens=ens, fps={"h": 10.0, "q": 100.0})
+    d = c.dispatcher()
+    d.release(c.job("h", 0, 20))
+    assert started(d, 0) == [("h", 0, 1)]
+    # the whole run: h ends on time on acc1 at 18 and q's frames make theirs
+    c = Case(lat, ens=ens, fps={"h": 10.0, "q": 10.0})
+    out = simulate(c, c.dispatcher(), [(0.0, "h", 20.0)])
+    assert [(o.model, o.accelerator, o.end_ms, o.status) for o in out] == [("h", "acc1", 18.0, "done")]

@@ -1,10 +1,13 @@
-"""SDRM3's schedule estimate (``_first_late``) against a plain re-statement of its rule.
+"""SDRM3's schedule estimate (``_first_late``) and the look-ups it is built from, against plain re-statements.
 
 The policy's estimate keeps its state incrementally (ready items sorted by key, the others in a heap by
-ready time, the latest-start correction applied lazily) and may stop counting early (``stop``). Here the
-same rule is written the plain way — every step, re-sort every ready item and correct the whole order —
-and both run on random queues: the answers (first late index, late count, weighted late count, and the
-comparison a caller makes with ``stop``) must be the same, so the policy's decisions cannot move.
+ready time, the latest-start correction applied lazily and passed at once where the next item has slack for
+the block, every accelerator idled to the next ready time at once where nothing is ready) and may stop counting
+early (``stop``). Here the same rule is written the plain way — every step, re-sort every ready item and correct
+the whole order, idle one accelerator at a time — and both run on random queues: the answers (first late index,
+late count, weighted late count, and the comparison a caller makes with ``stop``) must be the same, so the
+policy's decisions cannot move. The same holds for the latest-start correction alone and for the look-ahead of
+known releases (``upcoming_releases``, bounded by ``before`` for the release hold).
 """
 from __future__ import annotations
 
@@ -12,8 +15,29 @@ import random
 
 import pytest
 
+from edge_sdrm3.catalog import build_costs, build_models, load_platform, load_scenario
+from edge_sdrm3.core.dispatcher import Dispatcher
 from edge_sdrm3.core.policies.sdrm3_estimate import _best_suffixes, _first_late, blocks_first_where_they_fit
+from edge_sdrm3.core.policies.sdrm3_shedding import upcoming_releases
 from edge_sdrm3.core.types import INF
+
+
+def plain_blocks_first(order: list, now: float) -> list:
+    """The latest-start correction as its docstring states it: for each position in turn, the first job after
+    it with less slack than its block whose whole remaining work fits in its slack moves before it."""
+    out = list(order)
+    p = 0
+    while p < len(out):
+        slack_j, block = out[p][0] - now, out[p][1]
+        for q in range(p + 1, len(out)):
+            slack_k = out[q][0] - now
+            if slack_k >= block:
+                break
+            if 0 <= slack_k and out[q][2] <= slack_j:
+                out.insert(p, out.pop(q))
+                break
+        p += 1
+    return out
 
 
 def plain_first_late(items: list, start: list[float], accs: list[int], count: bool = False,
@@ -29,7 +53,7 @@ def plain_first_late(items: list, start: list[float], accs: list[int], count: bo
         a = min(accs, key=lambda c: t[c])
         now = t[a]
         if lst:
-            order = blocks_first_where_they_fit(sorted(
+            order = plain_blocks_first(sorted(
                 (items[k][0] - rest[k][nxt[k]], rest[k][nxt[k]] - rest[k][nxt[k] + 1], rest[k][nxt[k]], k)
                 for k in left if ready[k] <= now), now)
         else:
@@ -84,6 +108,8 @@ def random_case(rng: random.Random):
         for b in range(n_blocks):  # a block runs somewhere (a job with one that runs nowhere is hopeless,
             if min(la[b] for la in lat) == INF:  # dropped before any estimate), not always where healthy
                 lat[rng.randrange(n_acc)][b] = float(rng.randint(1, 9))
+        if items and rng.random() < 0.3:  # another job of the same model: the very same latency rows, as the
+            lat = rng.choice(items)[7]  # policy passes them (the estimate reckons their suffixes once)
         ready = rng.choice([now, now, now + rng.randint(0, 40), now + rng.uniform(0, 40)])
         deadline = ready + rng.choice([rng.uniform(2, 60), float(rng.randint(2, 60))])
         items.append((deadline, k, None, rng.choice([1.0, 0.5, 2.25]), False, 0.0, ready, lat))
@@ -103,11 +129,66 @@ def test_estimate_equals_the_plain_rule(seed: int) -> None:
             w = plain_first_late(items, start, accs, count=True, weighted=True, lst=lst)
             assert _first_late(items, start, accs, count=True, lst=lst) == n
             assert _first_late(items, start, accs, count=True, weighted=True, lst=lst) == w
-            # a caller stopping the count early reaches the same comparison as with the full count
+            # a caller stopping the count early reaches the same comparison as with the full count (these calls
+            # share one memo of the items' suffixes, as a caller estimating the same items several times does)
+            memo: dict = {}
             for stop in (0, 1, 2, n, n + 1, w, w + 1.0, w - 0.5):
-                got = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=stop)
+                got = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=stop, memo=memo)
                 assert (stop <= got + 1e-9) == (stop <= w + 1e-9)
-                got = _first_late(items, start, accs, count=True, lst=lst, stop=stop)
+                got = _first_late(items, start, accs, count=True, lst=lst, stop=stop, memo=memo)
                 assert (stop <= got + 1e-9) == (stop <= n + 1e-9)
             checked += n > 0
     assert checked > 25  # the cases do make jobs late, so the counts are exercised
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_latest_start_correction_equals_the_plain_rule(seed: int) -> None:
+    """The correction's shortcut (a job whose follower has slack for its block is passed at once) moves the same
+    jobs as the plain pass, on random orders with ties, negative slacks and blocks longer than every slack."""
+    rng = random.Random(seed)
+    moved = 0
+    for _ in range(300):
+        now = 100.0
+        order = []
+        for k in range(rng.randint(0, 16)):
+            start = now + rng.choice([float(rng.randint(-5, 30)), rng.uniform(-5, 30)])
+            block = rng.choice([float(rng.randint(0, 12)), rng.uniform(0, 12), 40.0])
+            order.append((start, block, block + rng.uniform(0, 20), k))
+        order.sort()
+        got = blocks_first_where_they_fit(order, now)
+        assert got == plain_blocks_first(order, now)
+        moved += got != order
+    assert moved > 50  # the cases do reorder
+
+
+@pytest.mark.parametrize("scenario", ["ar_assistant", "mediapipe_xr"])
+def test_upcoming_releases_equal_the_plain_rule(scenario: str) -> None:
+    """Every release of an uncascaded model after ``now`` whose deadline falls by ``horizon`` (and, with ``before``,
+    released before it), model by model in time order; models too slow for their deadline even alone left out."""
+    sc = load_scenario(scenario)
+    spec = load_platform("headset_placement" if scenario == "mediapipe_xr" else "dual_4k_biglittle_ws_os")
+    models = build_models(sc, (1.0,), spec)
+    costs = build_costs(models, spec, sc.cost_table)
+    view = Dispatcher(spec.platform, models, costs, policy=None).view
+    rel = [m.relative_deadline_ms for m in models]
+    value = [1.0 + 0.5 * i for i in range(len(models))]
+    rng = random.Random(1)
+    found = 0
+    for _ in range(300):
+        now = rng.choice([rng.uniform(0, 5000), float(rng.randint(0, 50)) * 100.0 / 3.0])
+        horizon = now + rng.uniform(0, 400)
+        before = rng.choice([INF, now + rng.uniform(0, 100)])
+        plain = []
+        for m, model in enumerate(models):
+            best = costs.rem_best[m][0][0]
+            if model.upstream is not None or best > rel[m] or best <= 0:
+                continue
+            r = (int(now / model.period_ms + 1e-9) + 1) * model.period_ms  # the next release, then a period apart
+            while r + rel[m] <= horizon and r < before:
+                plain.append((r, r + rel[m], costs.lat[m][0], best / value[m]))
+                r += model.period_ms
+        got = upcoming_releases(view, now, horizon, rel, value, before=before)
+        assert got == plain
+        assert got == [u for u in upcoming_releases(view, now, horizon, rel, value) if u[0] < before]
+        found += len(got)
+    assert found > 100

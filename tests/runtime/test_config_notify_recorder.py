@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from edge_sdrm3.catalog import load_scenario
-from edge_sdrm3.runtime.config import Config, ConfigError, load_config, parse_config
+from edge_sdrm3.catalog import load_platform
+from edge_sdrm3.runtime.config import Config, ConfigError, learns_costs, load_config, parse_config
 from edge_sdrm3.runtime.notify import Notifier
 from edge_sdrm3.runtime.recorder import Recorder
 from edge_sdrm3.sim import trace as traces
@@ -40,12 +41,29 @@ def test_the_shipped_config_documents_every_key_with_its_default() -> None:
     ({"scheduler": {"tuner": 1}}, "config: [scheduler] tuner: must be true or false"),
     ({"scheduler": {"max_queue": 2.5}}, "config: [scheduler] max_queue: must be an integer"),
     ({"workload": {"emulated_compute": "sometimes"}}, "config: [workload] emulated_compute: must be one of"),
+    ({"scheduler": {"learn_costs": "yes"}}, 'config: [scheduler] learn_costs: must be true, false or "auto"'),
+    ({"scheduler": {"learn_costs": 1}}, 'config: [scheduler] learn_costs: must be true, false or "auto"'),
     ({"log": {"path": "{nowhere}/x"}}, "config: [log] path: bad placeholder"),
 ])
 def test_bad_keys_and_values_are_named(doc, message) -> None:
     with pytest.raises(ConfigError) as e:
         parse_config(doc)
     assert str(e.value).startswith(message), str(e.value)
+
+
+@pytest.mark.parametrize("learn, compute, platform, learns", [
+    ("auto", "when-idle", "headset_emulated", False),  # the emulated devices are timed to their model already
+    ("auto", "always", "headset_emulated", True),  # they take the host's time: the table is wrong
+    ("auto", "never", "headset_placement", True),  # timing only: the model's time plus the service's dispatch
+    ("auto", "when-idle", "profile_host_x86", True),  # no emulated accelerator: when-idle changes nothing
+    (True, "when-idle", "headset_emulated", True),  # an explicit choice stands
+    (False, "always", "headset_emulated", False),
+])
+def test_learned_costs_by_default_except_where_emulated_devices_compute_when_idle(learn, compute, platform,
+                                                                                  learns) -> None:
+    assert Config().scheduler.learn_costs == "auto"
+    cfg = parse_config({"scheduler": {"learn_costs": learn}, "workload": {"emulated_compute": compute}})
+    assert learns_costs(cfg, load_platform(platform).platform) is learns
 
 
 def test_placeholders_expand(tmp_path: Path) -> None:

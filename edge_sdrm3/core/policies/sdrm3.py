@@ -9,9 +9,17 @@ this one's. The best pair is taken; on a busy accelerator the job waits for it a
 accelerator booked; the step repeats while an accelerator is free. Placements that would make a job
 late where another accelerator would not are skipped, and a slower placement chosen for its energy must
 leave every job on time by the estimate (``_energy_is_safe``: the queue, the running jobs and the known
-next releases): energy is never bought with a deadline. A block that would hold an accelerator a tight
-frame about to be released needs waits (the release hold: ``sdrm3_hold.py``). No block goes where the rest of its
-job (on that accelerator) would cost more energy than its frames on time are worth in UXCost (``energy_worth``,
+next releases): energy is never bought with a deadline. A slower placement may spend at most ``slack_use`` (30%)
+of the job's slack, unless (``stay_slack``) no other job waits, its accelerator is free now and the job's blocks
+from this one on all fit on it by the job's due time: then it may spend all of it, if the estimate of every other
+job with that accelerator held until then has none late (``_stay_is_safe``). The share protects an end that
+relies on another accelerator being free for the later blocks; a job that stays where it is relies on nothing
+else, and with no other job waiting none is pushed onto a costlier accelerator meanwhile (with one waiting,
+ar_gaming/dual_8k_ws_os with the supernet selector spent 1.1% more energy). Where the optimum (``edge-sdrm3
+oracle``) runs a long job whole on the slower, cheaper accelerator (vr_gaming on dual_8k_ws_os: the hand tracker's
+19.3 ms of its 22.2), the share had moved its last blocks to the fast one. A block that would hold an accelerator
+a tight frame about to be released needs waits (the release hold: ``sdrm3_hold.py``). No block goes where the rest
+of its job (on that accelerator) would cost more energy than its frames on time are worth in UXCost (``energy_worth``,
 ``_worth``): UXCost is energy x (missed + 1), so under overload a frame made at a high energy cost can raise it; the
 bound is E / (M + 1) per frame at stake, E and M the energy and misses observed over the last ``window_ms``, above what
 a miss would cost anyway. On the live workload (mediapipe_xr_slow on headset_placement, replayed at 4x capacity) the
@@ -42,6 +50,7 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import asdict, replace
+from operator import itemgetter
 from typing import NamedTuple
 
 from ..params_table import load_table, workload_of
@@ -51,7 +60,7 @@ from ..tuner import Tuner
 from ..types import DONE, INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
-from .sdrm3_estimate import _first_ends, _first_late, blocks_first_where_they_fit, end_estimate
+from .sdrm3_estimate import _first_ends, _first_late, blocks_first_where_they_fit, blocks_left, end_estimate
 from .sdrm3_hold import holds_release
 from .sdrm3_shedding import shed_victims, upcoming_releases
 
@@ -79,6 +88,7 @@ class Ranked(NamedTuple):
     rest: float
 
 
+_score = itemgetter(0)  # a Ranked's score
 _tuple = tuple.__new__  # builds a Candidate or Ranked from a tuple of its fields without a Python-level call
 
 
@@ -91,6 +101,7 @@ class Placement(NamedTuple):
     end: float  # the job's estimated end
     fast_acc: int  # where the job ends first
     fast_finish: float  # its next block's finish there
+    stay: float  # past the slack share: when its blocks from the next on end, all on ``acc`` (else 0)
 
 
 @register("sdrm3")
@@ -102,9 +113,9 @@ class SDRM3(Policy):
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
-                 fit_estimate: bool = True, hold_value: bool = True, hold_running: bool = True,
-                 energy_worth: bool = True, hold_cascades: bool = True, params_table: str | None = None,
-                 **params: float) -> None:
+                 fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = True,
+                 hold_running: bool = True, energy_worth: bool = True, hold_cascades: bool = True,
+                 params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -125,6 +136,9 @@ class SDRM3(Policy):
         # a block whose job cannot wait for the releases it would make late waits anyway if those have more frames
         # at stake than its job (``sdrm3_hold``)
         self.hold_value = hold_value
+        # a cheaper placement may use all the slack when no other job waits and the job's remaining blocks fit on
+        # that free accelerator by its due time (``_best_pair``, ``_stay_is_safe``)
+        self.stay_slack = stay_slack
         # the next blocks of the running jobs count in the release hold like known releases (``sdrm3_hold``)
         self.hold_running = hold_running
         # the cascaded children of the known next releases count in the release hold too (``sdrm3_hold``)
@@ -190,17 +204,10 @@ class SDRM3(Policy):
         than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
         the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
         and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
-        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, [la[r.job.seg:] for la in r.job.lat])
-                 for r in ranked]
-        for b, r in enumerate(view.running):
-            if r is not None and r.seg < r.n_segs:
-                items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], [la[r.seg:] for la in r.lat]))
-        horizon = max(it[0] for it in items) if items else job.deadline
-        if self.lookahead:
-            items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
-                      for r, dl, lat, _ in upcoming_releases(view, now, horizon, self._rel_deadline, self._value)]
+        items = self._others(view, now, job, ranked)
         rest = [la[job.seg + 1:] for la in job.lat]
         slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
+        memo: dict = {}  # the items' best-case suffixes, for both estimates
         for acc, end in ((a, f), (fast_a, fast_f)):
             own = 1 if not rest[0] and end > job.deadline else 0
             if slow is not None and slow - own <= 0:
@@ -210,10 +217,34 @@ class SDRM3(Policy):
             mine = [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] if rest[0] else []
             its = sorted(items + mine, key=lambda it: (it[0], it[1]))
             if slow is None:
-                slow = _first_late(its, start, accs, count=True, lst=self._lst) + own
+                slow = _first_late(its, start, accs, count=True, lst=self._lst, memo=memo) + own
             else:  # no fewer late jobs with the faster choice once the count reaches the slower one's
-                return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own) + own
+                return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own,
+                                           memo=memo) + own
         return True
+
+    def _others(self, view, now: float, job, ranked: list) -> list:
+        """The estimate's items besides ``job``: the jobs still queued (``ranked``), the rest of the running ones,
+        and (``lookahead``) the known next releases up to the latest of their deadlines."""
+        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, blocks_left(r.job)) for r in ranked]
+        for b, r in enumerate(view.running):
+            if r is not None and r.seg < r.n_segs:
+                items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], blocks_left(r)))
+        horizon = max(it[0] for it in items) if items else job.deadline
+        if self.lookahead:
+            items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
+                      for r, dl, lat, _ in upcoming_releases(view, now, horizon, self._rel_deadline, self._value)]
+        return items
+
+    def _stay_is_safe(self, view, now: float, job, a: int, end: float, ranked: list, t_at: list[float],
+                      accs: list[int]) -> bool:
+        """A placement past the slack share (``stay_slack``): ``job``'s blocks from the next on all run on ``a``,
+        which it then holds until ``end``; allowed only if the estimate of every other job (``_others``, in
+        deadline order, ``a`` booked until ``end``) has none late."""
+        items = sorted(self._others(view, now, job, ranked), key=lambda it: (it[0], it[1]))
+        start = list(t_at)
+        start[a] = end
+        return _first_late(items, start, accs, count=True, lst=self._lst, stop=1) < 1
 
     def _start_from(self, view) -> None:
         """Take the table's parameters for this workload and platform (nearest entry): θ is where the
@@ -313,19 +344,25 @@ class SDRM3(Policy):
         by_due = self.order in ("lst", "edf")  # its best work; else deadline, or the urgency ratio, highest first
         drops: list = []
         cands: list[Candidate] = []
+        add = cands.append
         newest = 0
+        check = delta >= 0
+        t_accs = [(t_at[a], a) for a in accs]
         for j in view.ready:
             s, m = j.seg, j.m
             rem = j.rem_best
             work, rest, dl = rem[s], rem[s + 1], j.deadline
-            if delta >= 0:  # hopeless (scores.hopeless): best-case end past the deadline by more than delta
+            if check:  # hopeless (scores.hopeless): best-case end past the deadline by more than delta
                 late_by = dl + delta * tol[m]
                 if now + work > late_by:
                     drops.append(Drop(j, "hopeless"))
                     continue
                 if latest + work > late_by:  # it might be: its block's best finish decides
                     lat, moved = j.lat, j.acc
-                    first = min([t_at[a] + lat[a][s] + (handoff if 0 <= moved != a else 0.0) for a in accs])
+                    if handoff == 0.0 or moved < 0:
+                        first = min([ta + lat[a][s] for ta, a in t_accs])
+                    else:
+                        first = min([ta + lat[a][s] + (handoff if moved != a else 0.0) for ta, a in t_accs])
                     if first + rest > late_by:
                         drops.append(Drop(j, "hopeless"))
                         continue
@@ -339,10 +376,11 @@ class SDRM3(Policy):
             else:
                 key = -urgency(work, due, now)
             step = work - rest  # fairness (scores.fairness): the wait in units of its next block
-            f_ = (now - j.last_progress) / (step if step > EPS_MS else EPS_MS)
-            cands.append(_tuple(Candidate, (key, j.release, j.id, f_, j, rest, work)))
-            if j.id > newest:
-                newest = j.id
+            i = j.id
+            add(_tuple(Candidate, (key, j.release, i, (now - j.last_progress) / (step if step > EPS_MS else EPS_MS),
+                                   j, rest, work)))
+            if i > newest:
+                newest = i
         return drops, cands, newest
 
     def _ranked(self, cands: list[Candidate], now: float) -> list[Ranked]:
@@ -362,7 +400,7 @@ class SDRM3(Policy):
             ranked = [_tuple(Ranked, (RANK_STEP * (n - r) + alpha * c[3], c[4], c[5]))  # fairness, job, rest
                       for r, c in enumerate(cands)]
         if alpha and n > 1:
-            ranked.sort(key=lambda r: -r.score)  # stable: ties keep the order above
+            ranked.sort(key=_score, reverse=True)  # stable (reverse too): ties keep the order above
         return ranked
 
     def _place(self, view, now: float, ranked: list[Ranked], t_at: list[float], n_free: int) -> list:
@@ -374,17 +412,20 @@ class SDRM3(Policy):
         out: list = []
         while ranked and n_free:
             best, best_score = None, -INF
+            alone = len(ranked) == 1  # no other job waits: one that did could need what a stay would hold
             for r in ranked:
                 if r.score + bound <= best_score:
                     break  # sorted by job score: no later job can win
-                found = self._best_pair(view, now, r, t_at, latest, best_score)
+                found = self._best_pair(view, now, r, t_at, latest, best_score, alone)
                 if found is not None:
                     best_score, best = found
             if best is None:
                 break
             a, f = best.acc, best.finish
             ranked.remove(best.ranked)
-            if a != best.fast_acc and self.safe_energy and not self._energy_is_safe(
+            if best.stay and not self._stay_is_safe(view, now, best.ranked.job, a, best.stay, ranked, t_at, accs):
+                a, f = best.fast_acc, best.fast_finish  # holding it that long would make another job late
+            elif a != best.fast_acc and self.safe_energy and not self._energy_is_safe(
                     view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
@@ -402,9 +443,11 @@ class SDRM3(Policy):
         return out
 
     def _best_pair(self, view, now: float, r: Ranked, t_at: list[float], latest: float,
-                   best_score: float) -> tuple[float, Placement] | None:
+                   best_score: float, alone: bool = False) -> tuple[float, Placement] | None:
         """The accelerator for ``r``'s next block with the highest MapScore above ``best_score``, or None.
-        Only ends within the allowed share of the slack count (a slower end may use ``slack_use`` of it)."""
+        Only ends within the allowed share of the slack count (a slower end may use ``slack_use`` of it), or
+        (``stay_slack``, ``alone``: no other job waits) a free accelerator on which the job's blocks from this one
+        on all end by its due time."""
         j, rest = r.job, r.rest
         accs, handoff = self._accs, view.handoff_ms
         beta, gamma = self._theta_t[1], self._theta_t[2]
@@ -424,25 +467,34 @@ class SDRM3(Policy):
         allow = self._worth(j) if self.energy_worth and self._ux[1] > 0 else INF
         if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
             fast_i = -1  # not worth it there: the energy guard does not fall back to it
+        stay = self.stay_slack and alone and first <= due
         best = None
         for i, a in enumerate(accs):
             if allow < INF and sum(en[a][s:]) > allow:
                 continue  # the rest of the job there (where its next blocks tend to stay) is not worth its energy
             e = ends[i]
             if e is None:  # not computed yet: its lower bound may settle it
-                if lower[i] > limit or map_score(r.score, b, to_first, lower[i] - now + EPS_MS, gamma, best_en,
-                                                 en[a][s]) <= best_score:
+                if (lower[i] > limit and (not stay or t_at[a] > now)) or map_score(
+                        r.score, b, to_first, lower[i] - now + EPS_MS, gamma, best_en, en[a][s]) <= best_score:
                     continue
                 f = fins[i]
                 e = f + rest if f >= latest and handoff == 0.0 else \
                     end_estimate(j, i, fins, t_at, accs, handoff, latest)
             if e > limit:
-                continue  # would end late, or too close to its deadline, where another would not
+                # would end late, or too close to its deadline, where another would not; unless this accelerator
+                # is free now and the job's blocks from this one on all fit on it by its due time (``stay_slack``)
+                if not stay or t_at[a] > now or fins[i] + j.rem_on[a][s + 1] > due:
+                    continue
+                held = fins[i] + j.rem_on[a][s + 1]
+            else:
+                held = 0.0
             score = map_score(r.score, b, to_first, e - now + EPS_MS, gamma, best_en, en[a][s])
             if score > best_score:
                 best_score = score
-                best = (score, Placement(r, a, fins[i], e, accs[fast_i], fins[fast_i]) if fast_i >= 0 else
-                        Placement(r, a, fins[i], e, a, fins[i]))
+                if fast_i >= 0:
+                    best = (score, Placement(r, a, fins[i], e, accs[fast_i], fins[fast_i], held))
+                else:
+                    best = (score, Placement(r, a, fins[i], e, a, fins[i], held))
         return best
 
     def _worth(self, j) -> float:

@@ -17,6 +17,13 @@ from heapq import heapify, heappop, heappush
 from ..types import INF
 
 
+def blocks_left(job) -> list:
+    """A job's latencies [accelerator][block] from its next block on, as the estimate's items carry them: the model's
+    own rows while it has not started (shared by its jobs, so the estimate reckons their best-case suffixes once)."""
+    s = job.seg
+    return job.lat if s == 0 else [la[s:] for la in job.lat]
+
+
 def _blockwise_end(r: float, lat: list, accs: list[int], free: list[float]) -> float:
     """When a frame released at ``r`` with block latencies ``lat[accelerator][block]`` ends at best if each block
     takes the accelerator that finishes it first, the accelerators free from ``free`` (the frame's own blocks
@@ -34,10 +41,15 @@ def blocks_first_where_they_fit(order: list, now: float) -> list:
     whose slack is shorter than that block, and whose whole remaining work fits in j's slack, goes before j
     (k would miss if it waited; j makes it either way). One pass, earliest-ranked first."""
     out = list(order)
+    n = len(out)
     p = 0
-    while p < len(out):
-        slack_j, block = out[p][0] - now, out[p][1]
-        for q in range(p + 1, len(out)):
+    while p < n:
+        block = out[p][1]
+        if p + 1 == n or out[p + 1][0] - now >= block:
+            p += 1  # (the common case, tested first: the next job has slack for this block)
+            continue
+        slack_j = out[p][0] - now
+        for q in range(p + 1, n):
             slack_k = out[q][0] - now
             if slack_k >= block:
                 break  # sorted by latest start: the rest have more slack still
@@ -48,7 +60,8 @@ def blocks_first_where_they_fit(order: list, now: float) -> list:
     return out
 
 def _first_late(items: list, start: list[float], accs: list[int], count: bool = False,
-                weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False) -> float:
+                weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False,
+                memo: dict | None = None) -> float:
     """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
     block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
     them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
@@ -60,7 +73,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     could only add to it), or once it cannot hold any more (the items not finished could not add enough).
     ``fit``: an item whose best accelerator is busy takes instead a free one where all its remaining blocks would
     still end by its deadline (on big.LITTLE the waiting for the big one alone sees misses that sharing the work
-    out avoids).
+    out avoids). ``memo``: a dict the caller keeps while the items' latency lists live (several estimates of the
+    same items: their best-case suffixes are reckoned once).
 
     The time estimated (the earliest free accelerator's) never goes back, so the items are kept in two
     sets: those ready by then, sorted by their key in the order (it changes only when one of their blocks
@@ -68,8 +82,7 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     only as far down the order as the search for a placeable item goes (the order it gives is the same as
     ``blocks_first_where_they_fit`` over all of them)."""
     t = list(start)
-    t = list(start)
-    dls, lats, n_blocks, rest = _columns(items)
+    dls, lats, n_blocks, rest = _columns(items, {} if memo is None else memo)
     pending = _pending(items, rest, n_blocks, lst)
     nxt = [0] * len(items)
     n_left = len(pending)
@@ -79,6 +92,8 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     getter = t.__getitem__
     every = accs == list(range(len(t)))  # the accelerators counted are all of them, in order
     late = 0
+    # (the two steps, the next block to place and the idling, are written out in the loop rather than called: it
+    # turns tens of thousands of times per replayed second, and the calls took a third of its time)
     while n_left:
         if every:
             now = min(t)
@@ -88,20 +103,83 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
             now = t[a]
         while pending and pending[0][0] <= now:
             insort(avail, heappop(pending)[2])
-        kk, best, fin, gone = _next_block(avail, now, a, t, accs, lats, nxt, dls, lst, fit)
-        for g in gone or ():  # they run nowhere: they cannot end
-            k = g[-1]
-            n_left -= 1
-            if not count:
-                return k
-            w = items[k][3] if weighted else 1
-            late += w
-            could -= w
-            if stop <= late + 1e-9 or late + could < stop:
-                return late
-        if kk is None:  # the accelerator idles until something changes
-            if not _idle(t, a, accs, now, pending):
+        if not avail:  # nothing ready: every accelerator idles until the next item is (one at a time, each would
+            if not pending:  # idle to the next change, and the next, until that one: the same in one step)
                 break
+            ready = pending[0][0]
+            for c in accs:
+                if t[c] < ready:
+                    t[c] = ready
+            continue
+        # the first ready item, in the order (corrected lazily for blocks that cannot be interrupted), whose next
+        # block can start now: each goes to the accelerator where it ends first (ties: ``a``, the one free first);
+        # with ``fit``, rather than wait for a busy one, to a free one where its remaining blocks still end by its
+        # deadline; the items met on the way that run nowhere leave the order (``gone``)
+        cand = avail  # copied before the order is corrected or an item leaves it
+        n_c = len(cand)
+        gone = None
+        p = 0
+        while p < n_c:
+            kk = cand[p]
+            # blocks_first_where_they_fit, one position at a time (passed at once where the next has slack for it)
+            if lst and p + 1 < n_c and cand[p + 1][0] - now < kk[1]:
+                slack_j, block = kk[0] - now, kk[1]
+                for q in range(p + 1, n_c):
+                    slack_k = cand[q][0] - now
+                    if slack_k >= block:
+                        break
+                    if 0 <= slack_k and cand[q][2] <= slack_j:
+                        if cand is avail:
+                            cand = avail[:]
+                        kk = cand.pop(q)
+                        cand.insert(p, kk)
+                        break
+            p += 1
+            k = kk[-1]
+            lat, b = lats[k], nxt[k]
+            best, fin = -1, INF
+            for c in accs:  # every t[c] >= now: a is the accelerator free first
+                f = t[c] + lat[c][b]
+                if f < fin or (f == fin and c == a):
+                    best, fin = c, f
+            if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the item ends in time
+                for c in accs:
+                    if t[c] <= now and now + sum(lat[c][b:]) <= dls[k]:
+                        best, fin = c, now + lat[c][b]
+                        break
+            if best < 0:  # runs nowhere
+                if cand is avail:
+                    cand = avail[:]
+                avail.remove(kk)
+                if gone is None:
+                    gone = []
+                gone.append(kk)
+                continue
+            if t[best] > now:
+                continue  # it waits for the accelerator that suits it
+            break
+        else:
+            kk = None
+        if gone is not None:  # they run nowhere: they cannot end
+            for g in gone:
+                k = g[-1]
+                n_left -= 1
+                if not count:
+                    return k
+                w = items[k][3] if weighted else 1
+                late += w
+                could -= w
+                if stop <= late + 1e-9 or late + could < stop:
+                    return late
+        if kk is None:  # the accelerator idles until the next change (an accelerator freed or an item ready)
+            nt = pending[0][0] if pending else None
+            for c in accs:
+                tc = t[c]
+                if tc > now and (nt is None or tc < nt):
+                    nt = tc
+            if nt is None:
+                break
+            t[a] = nt
             continue
         k = kk[-1]
         t[best] = fin
@@ -128,12 +206,13 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
     return late if count else -1
 
 
-def _columns(items: list) -> tuple[list, list, list, list]:
-    """Per item: deadline, block latencies, number of blocks, and best-case time of its blocks from each on."""
+def _columns(items: list, memo: dict) -> tuple[list, list, list, list]:
+    """Per item: deadline, block latencies, number of blocks, and best-case time of its blocks from each on
+    (``memo``: by the latency list's id; items of the same model's releases share their latencies, so their suffixes
+    too)."""
     dls = [it[0] for it in items]
     lats = [it[7] for it in items]
     n_blocks = [len(la[0]) for la in lats]
-    memo: dict = {}  # items of the same model's releases share their latencies: their suffixes too
     rest = []
     for la in lats:
         r = memo.get(id(la))
@@ -154,70 +233,6 @@ def _pending(items: list, rest: list, n_blocks: list, lst: bool) -> list:
             pending.append((it[6], k, (it[0] - r[0], r[0] - r[1], r[0], k) if lst else (it[0], k)))
     heapify(pending)
     return pending
-
-
-def _next_block(avail: list, now: float, a: int, t: list[float], accs: list[int], lats: list, nxt: list,
-                dls: list, lst: bool, fit: bool) -> tuple:
-    """The first ready item, in the order (``avail``, corrected lazily for blocks that cannot be interrupted), whose
-    next block can start now: ``(its key, the accelerator, the block's end)``, or ``(None, -1, INF)`` where every
-    ready item waits for a busy accelerator; and the keys of the items met on the way that run nowhere (taken out
-    of ``avail``), or None. Each item's block goes to the accelerator where it ends first (ties: ``a``, the one
-    free first); with ``fit``, rather than wait for a busy one, to a free one where the item's remaining blocks
-    still end by its deadline."""
-    cand = avail  # copied before the order is corrected or an item leaves it
-    n_c = len(cand)
-    gone = None
-    p = 0
-    while p < n_c:
-        kk = cand[p]
-        if lst:  # blocks_first_where_they_fit, one position at a time
-            slack_j, block = kk[0] - now, kk[1]
-            for q in range(p + 1, n_c):
-                slack_k = cand[q][0] - now
-                if slack_k >= block:
-                    break
-                if 0 <= slack_k and cand[q][2] <= slack_j:
-                    if cand is avail:
-                        cand = avail[:]
-                    kk = cand.pop(q)
-                    cand.insert(p, kk)
-                    break
-        p += 1
-        k = kk[-1]
-        lat, b = lats[k], nxt[k]
-        best, fin = -1, INF
-        for c in accs:  # every t[c] >= now: a is the accelerator free first
-            f = t[c] + lat[c][b]
-            if f < fin or (f == fin and c == a):
-                best, fin = c, f
-        if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the item ends in time
-            for c in accs:
-                if t[c] <= now and now + sum(lat[c][b:]) <= dls[k]:
-                    best, fin = c, now + lat[c][b]
-                    break
-        if best < 0:  # runs nowhere
-            if cand is avail:
-                cand = avail[:]
-            avail.remove(kk)
-            if gone is None:
-                gone = []
-            gone.append(kk)
-            continue
-        if t[best] > now:
-            continue  # it waits for the accelerator that suits it
-        return kk, best, fin, gone
-    return None, -1, INF, gone
-
-
-def _idle(t: list[float], a: int, accs: list[int], now: float, pending: list) -> bool:
-    """Accelerator ``a`` idles until the next change (an accelerator freed or an item ready); False if none comes."""
-    later = [t[c] for c in accs if t[c] > now]
-    if pending:
-        later.append(pending[0][0])
-    if not later:
-        return False
-    t[a] = min(later)
-    return True
 
 
 def _best_suffixes(lat: list) -> list[float]:

@@ -72,7 +72,7 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
             if any(lat_j[x][s] <= la + slack for x in accs if x != a):
                 break
             end += la
-    arrivals = upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value)
+    arrivals = upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value, before=end)
     if hold_running:
         arrivals += running_next_blocks(view, value)
     if hold_cascades:

@@ -24,7 +24,7 @@ view and the policy's per-model tables: no policy state.
 from __future__ import annotations
 
 from ..types import INF
-from .sdrm3_estimate import _first_late
+from .sdrm3_estimate import _first_late, blocks_left
 
 
 def shed_victims(view, now: float, jobs: list, accs: list[int], value: list[float], cut: list[float],
@@ -61,13 +61,15 @@ def shedding_pays(view, now: float, jobs: list, victims: list, accs: list[int], 
     gone = {j.id for j in victims}
     items, start = estimate_items(view, now, jobs, upcoming, value, cut)
     kept = [it for it in items if it[2] is None or it[2].id not in gone]
-    lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst) + \
+    memo: dict = {}  # the best-case suffixes of the items' latencies, shared by the estimates below
+    lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst, memo=memo) + \
         sum(value[j.m] for j in victims)
     # with every job kept, the frames lost are counted only until they reach those lost by shedding
-    lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept)
+    lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept, memo=memo)
     if lost_kept <= lost_all + 1e-9 and fit_estimate and len(accs) > 1:
         # keeping every job is judged by the better of two estimates: no job is given up on one's pessimism
-        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept, fit=True)
+        lost_all = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=lost_kept, fit=True,
+                               memo=memo)
     return lost_kept <= lost_all + 1e-9
 
 
@@ -77,34 +79,38 @@ def estimate_items(view, now: float, jobs: list, upcoming, value: list[float],
     of the running jobs and the ``upcoming`` releases; and the accelerators' free times."""
     # a job counts as on time by the end that leaves its cascaded children their time, where it still can
     items = [(j.deadline - cut[j.m] if now + j.rem_best[j.seg] <= j.deadline - cut[j.m] else j.deadline, j.id, j,
-              value[j.m], False, 0.0, now, [la[j.seg:] for la in j.lat]) for j in jobs]
+              value[j.m], False, 0.0, now, blocks_left(j)) for j in jobs]
     for b, r in enumerate(view.running):
         if r is not None and r.seg < r.n_segs:
             items.append((r.deadline, r.id, r, value[r.m], False, 0.0, view.free_at[b],
-                          [la[r.seg:] for la in r.lat]))
+                          blocks_left(r)))
     items += [(dl, INF, None, 1.0, False, 0.0, r, lat) for r, dl, lat, _ in upcoming]
     items.sort(key=lambda it: (it[0], it[1]))
     return items, [max(view.free_at[a], now) for a in range(view.n_acc)]
 
 
-def upcoming_releases(view, now: float, horizon: float, rel_deadline: list[float], value: list[float]) -> list:
+def upcoming_releases(view, now: float, horizon: float, rel_deadline: list[float], value: list[float],
+                      before: float = INF) -> list:
     """The known releases of the uncascaded models after ``now`` whose deadlines fall by ``horizon``:
     ``(release, deadline, block latencies [accelerator][block], work per frame at stake)``. Models that
     cannot meet their deadline even alone are left out (their jobs are dropped as hopeless). ``rel_deadline``,
-    ``value``: per model, its relative deadline and its frames at stake per job."""
+    ``value``: per model, its relative deadline and its frames at stake per job. ``before``: only the releases
+    before it (the release hold looks no further than its block)."""
     out = []
     rem_best, lat = view.costs.rem_best, view.costs.lat
     for m, model in enumerate(view.models):
         if model.upstream is not None:
             continue
+        period, rel = model.period_ms, rel_deadline[m]
+        r = (int(now / period + 1e-9) + 1) * period
+        if r + rel > horizon or r >= before:
+            continue  # none in the window (asked first: most models have none in the release hold's)
         v = view.variants_of(m)  # the variant its next jobs start with (a supernet selector's choice)
-        rel, best = rel_deadline[m], rem_best[m][v][0]
+        best = rem_best[m][v][0]
         if best > rel or best <= 0:
             continue
-        period = model.period_ms
-        r = (int(now / period + 1e-9) + 1) * period
         key = best / value[m]
-        while r + rel <= horizon:
+        while r + rel <= horizon and r < before:
             out.append((r, r + rel, lat[m][v], key))
             r += period
     return out
@@ -189,11 +195,12 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
     shed), and the estimate starts over."""
     free_at = view.free_at
     # (deadline, order, job, share (unused), may be shed, shedding key, ready time, block latencies)
-    items = [(j.deadline, j.id, j, 0.0, True, j.rem_best[j.seg] / value[j.m], now, [la[j.seg:] for la in j.lat])
+    items = [(j.deadline, j.id, j, 0.0, True, j.rem_best[j.seg] / value[j.m], now, blocks_left(j))
              for j in jobs]
     for a, j in enumerate(view.running):
         if j is not None and j.seg < j.n_segs:
-            items.append((j.deadline, j.id, j, 0.0, False, 0.0, free_at[a], [la[j.seg:] for la in j.lat]))
+            items.append((j.deadline, j.id, j, 0.0, False, 0.0, free_at[a], blocks_left(j)))
     items.sort(key=lambda it: (it[0], it[1]))
     start = [max(free_at[a], now) for a in range(view.n_acc)]
-    return _shed_until_on_time(items, lambda items: _first_late(items, start, accs))
+    memo: dict = {}  # the best-case suffixes of the items' latencies, reckoned once for every estimate below
+    return _shed_until_on_time(items, lambda items: _first_late(items, start, accs, memo=memo))
