@@ -604,7 +604,7 @@ def test_a_job_whose_remaining_blocks_fit_on_a_free_cheaper_accelerator_may_use_
     # since nothing else needs acc1 before 18 (q, 3 ms on acc1 only, next released at 100).
     lat, ens = {"h": [[4, 4], [9, 9]], "q": [[INF], [3]]}, {"h": [[10, 10], [6, 6]]}
     c = Case(lat, ens=ens, fps={"h": 10.0, "q": 10.0})
-    d = c.dispatcher()
+    d = c.dispatcher(stay_slack=True)
     d.release(c.job("h", 0, 20))
     assert started(d, 0) == [("h", 1, 1)]
     c = Case(lat, ens=ens, fps={"h": 10.0, "q": 10.0})
@@ -614,10 +614,10 @@ def test_a_job_whose_remaining_blocks_fit_on_a_free_cheaper_accelerator_may_use_
     # q every 10 ms (next released at 10, due 20): with acc1 held until 18 it would start at 18 and end at 21,
     # late: h keeps to its slack share and runs on acc0
     c = Case(lat, ens=ens, fps={"h": 10.0, "q": 100.0})
-    d = c.dispatcher()
+    d = c.dispatcher(stay_slack=True)
     d.release(c.job("h", 0, 20))
     assert started(d, 0) == [("h", 0, 1)]
     # the whole run: h ends on time on acc1 at 18 and q's frames make theirs
     c = Case(lat, ens=ens, fps={"h": 10.0, "q": 10.0})
-    out = simulate(c, c.dispatcher(), [(0.0, "h", 20.0)])
+    out = simulate(c, c.dispatcher(stay_slack=True), [(0.0, "h", 20.0)])
     assert [(o.model, o.accelerator, o.end_ms, o.status) for o in out] == [("h", "acc1", 18.0, "done")]

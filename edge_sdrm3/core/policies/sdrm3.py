@@ -10,7 +10,7 @@ accelerator booked; the step repeats while an accelerator is free. Placements th
 late where another accelerator would not are skipped, and a slower placement chosen for its energy must
 leave every job on time by the estimate (``_energy_is_safe``: the queue, the running jobs and the known
 next releases): energy is never bought with a deadline. A slower placement may spend at most ``slack_use`` (30%)
-of the job's slack, unless (``stay_slack``) no other job waits, its accelerator is free now and the job's blocks
+of the job's slack, unless (``stay_slack``, off by default) no other job waits, its accelerator is free now and the job's blocks
 from this one on all fit on it by the job's due time: then it may spend all of it, if the estimate of every other
 job with that accelerator held until then has none late (``_stay_is_safe``). The share protects an end that
 relies on another accelerator being free for the later blocks; a job that stays where it is relies on nothing
@@ -115,7 +115,7 @@ class SDRM3(Policy):
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
-                 fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = True,
+                 fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = False,
                  hold_running: bool = True, energy_worth: bool = True, hold_cascades: bool = True,
                  params_table: str | None = None, **params: float) -> None:
         self.order = order
