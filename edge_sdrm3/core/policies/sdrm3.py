@@ -149,7 +149,8 @@ class SDRM3(Policy):
         # (``_worth``: the energy per missed frame lately)
         self.energy_worth = energy_worth
         self._window_ms = window_ms
-        self._ux = [0.0, 0.0, 0.0]  # lately (decayed over window_ms): energy (mJ), frames missed; last update (ms)
+        # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms)
+        self._ux = [0.0, 0.0, 0.0, INF]
         self._ref: list[float] = []  # per model: its reference energy (what a missed frame costs, at least)
         self._ref_of: dict[str, float] = {}
         # δ stays as configured: with exact cost estimates a later drop only wastes work
@@ -294,6 +295,7 @@ class SDRM3(Policy):
         ux[0] = ux[0] * k + (c.energy_mj if c.completed else max(c.energy_mj, ref))
         ux[1] = ux[1] * k + (c.status != DONE)
         ux[2] = max(now, ux[2])
+        ux[3] = min(now, ux[3])
         if self.tuner is not None and self.tuner.observe(c, now):
             self.theta = self.tuner.theta
 
@@ -466,7 +468,9 @@ class SDRM3(Policy):
         b = beta * min(1.0, urgency(j.rem_best[s], dl, now)) if self.urgent_speed else beta
         to_first = first - now + EPS_MS
         # the most energy the rest of the job may cost above what missing it costs anyway (``_worth``)
-        allow = self._worth(j) if self.energy_worth and self._ux[1] > 0 else INF
+        # (once a whole window has been seen: before, E is the energy of a part of it against at least one miss)
+        ux = self._ux
+        allow = self._worth(j) if self.energy_worth and ux[1] > 0 and ux[2] - ux[3] >= self._window_ms else INF
         if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
             fast_i = -1  # not worth it there: the energy guard does not fall back to it
         stay = self.stay_slack and alone and first <= due
@@ -504,6 +508,8 @@ class SDRM3(Policy):
         energy x (missed + 1) up to constants: a frame made rather than missed divides the second factor by about
         (M + 1) / M and multiplies the first by (E + its energy - what a miss costs anyway: the reference energy, or
         what the job already spent) / E. It pays while its energy above that is below E / (M + 1) per frame at stake
-        (cascaded children count), E and M the run's energy and misses, here over the last ``window_ms`` (decayed)."""
+        (cascaded children count), E and M the run's energy and misses, here over the last ``window_ms`` (decayed);
+        applied once outcomes span a whole window (a run's first window would weigh one miss against part of
+        its energy: on a 0.35-s window of ar_assistant on dual_4k_ws_os that made 2 more misses)."""
         e, missed = self._ux[0], self._ux[1]
         return self._value[j.m] * e / (missed + 1.0) + max(0.0, self._ref[j.m] - j.energy)
