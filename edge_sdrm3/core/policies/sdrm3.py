@@ -33,10 +33,11 @@ one processor; latest start lets a long job take an accelerator before it is too
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
 +13.6% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.1% (+37.7%
-over the loaded cells; +14.1% and +35.7% without the running-job and cascade holds and the energy worth), 15 of 360
-cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold); with ``stay_slack`` as well +18.2%
-(+36.1%) on the XRBench cells, none worse, and +15.7% (+38.8%) on the random mixes, 14 worse, the worst -99.0%
-(random_0050 on dual_4k_ws_os: one frame missed that stay_slack=False makes). Where it still loses: overloaded
+over the loaded cells; +14.1% and +35.7% without the running-job and cascade holds and the energy worth), 14 of 360
+cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold). ``stay_slack`` (off by default)
+gives +18.2% (+36.1%) on the XRBench cells, none worse, and brings outdoor_a/dual_4k_ws_os from +5.3% to +0.8% of the optimum,
+but on random_0050 on dual_4k_ws_os its energy trade had a cascaded frame shed at light load (-99.0%): it puts an
+on-time job at risk, so it is not the default. Where it still loses: overloaded
 big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last block) starts, holds the big
 accelerator from tight frames and is then given up (the value hold) or where the shedding keeps the job that costs
 the most, and light cells where the per-block slack margin costs 1-4% energy.
