@@ -626,3 +626,27 @@ def test_a_job_whose_remaining_blocks_fit_on_a_free_cheaper_accelerator_may_use_
     c = Case(lat, ens=ens, fps={"h": 10.0, "q": 10.0})
     out = simulate(c, c.dispatcher(stay_slack=True), [(0.0, "h", 20.0)])
     assert [(o.model, o.accelerator, o.end_ms, o.status) for o in out] == [("h", "acc1", 18.0, "done")]
+
+
+def test_a_running_job_is_shed_at_its_block_boundary_where_that_saves_more_energy() -> None:
+    # two accelerators; every job is fast on acc0 only (acc1: 100 ms a block). At 0, d (three 10-ms blocks on acc0,
+    # 50 mJ each there, 20 on acc1: reference energy 60 mJ; due 35) starts its first block on acc0 and e (3 ms) runs on
+    # acc1. At 1, h (15 ms, 10 mJ anywhere, due 35) and g (5 ms, due 20) arrive (checked at 3, when acc1 is free): acc0
+    # is free at 10, and g, then the 20 ms d has left and h cannot all end in time (g 15, then 35 and 50 > 35). One
+    # frame is lost either way. Over the queued jobs alone, h is shed: that saves nothing (a missed frame is charged
+    # its reference energy, 10 mJ). With d a candidate (it has 20 ms left after its block in flight, h 15, the
+    # longest goes), d is shed: 50 + 100 mJ if it runs on, 60 if missed: 90 mJ saved, for as many frames at stake.
+    # So d is dropped when its block ends (10; its first 50 mJ are spent), and g and h run.
+    c = Case({"d": [[10, 10, 10], [100, 100, 100]], "e": [[100], [3]], "h": [[15], [100]], "g": [[5], [100]]},
+             ens={"d": [[50, 50, 50], [20, 20, 20]], "e": [[1], [1]], "h": [[10], [10]], "g": [[1], [1]]})
+    releases = [(0.0, "d", 35.0), (0.0, "e", 40.0), (1.0, "h", 35.0), (1.0, "g", 20.0)]
+    comps = {x.model: x for x in simulate(c, c.dispatcher(), releases)}
+    assert (comps["d"].status, comps["d"].reason, comps["d"].end_ms, comps["d"].energy_mj) == \
+        (DROPPED, "overload", 10.0, 50.0)
+    assert all(comps[m].status == DONE for m in "egh")
+    assert comps["h"].end_ms <= 35.0 and comps["g"].end_ms <= 20.0
+    # without the rule only queued jobs may be shed: h goes (charged 10 mJ), d runs on and spends its 150 mJ
+    old = {x.model: x for x in simulate(c, c.dispatcher(shed_running=False), releases)}
+    assert (old["h"].status, old["h"].reason) == (DROPPED, "overload")
+    assert all(old[m].status == DONE for m in "deg")
+    assert sum(x.energy_mj for x in comps.values()) < sum(x.energy_mj for x in old.values()) - 80.0

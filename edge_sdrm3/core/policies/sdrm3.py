@@ -27,7 +27,9 @@ CPU ran frames at 8x the energy of the frugal NPU to save a few misses: UXCost 0
 (edf_firm 0.805).
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
-under overload, the jobs shed by Moore-Hodgson checks where shedding them pays (``sdrm3_shedding.py``).
+under overload, the jobs shed by Moore-Hodgson checks where shedding them pays (``sdrm3_shedding.py``); a running
+job may be among them where that sheds as many frames at stake and saves more energy than shedding queued ones only
+(``shed_running``): it is dropped at its next block boundary.
 Order: latest start on several accelerators, deadline order while only one is healthy (EDF is optimal on
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
@@ -118,7 +120,7 @@ class SDRM3(Policy):
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
                  fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = False,
                  hold_running: bool = True, energy_worth: bool = True, hold_cascades: bool = True,
-                 params_table: str | None = None, **params: float) -> None:
+                 shed_running: bool = True, params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -149,6 +151,9 @@ class SDRM3(Policy):
         # no block on an accelerator where its job would cost more energy than a frame on time is worth in UXCost
         # (``_worth``: the energy per missed frame lately)
         self.energy_worth = energy_worth
+        # a running job may be the one shed (``overload_victims_list``): it is dropped at its next block boundary
+        self.shed_running = shed_running
+        self._doomed: set[int] = set()  # ids of running jobs shed, dropped when their block in flight ends
         self._window_ms = window_ms
         # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms)
         self._ux = [0.0, 0.0, 0.0, INF]
@@ -324,14 +329,23 @@ class SDRM3(Policy):
         if not n_free:
             return []
         out, cands, newest = self._candidates(view, now, t_at)
+        if self._doomed:  # running jobs shed earlier, back between blocks: dropped (their next blocks never run)
+            doomed = self._doomed
+            running = {r.id for r in view.running if r is not None}
+            out.extend(Drop(c.job, "overload") for c in cands if c.id in doomed)
+            cands = [c for c in cands if c.id not in doomed]
+            self._doomed = {i for i in doomed if i in running}
         # shed only when work arrived since the last check: otherwise the load can only have fallen
         if self.shed and cands and newest > self._checked_id:
             self._checked_id = newest
             victims = shed_victims(view, now, [c.job for c in cands], self._accs, self._value, self._cut,
                                    self._rel_deadline, self._speed, lookahead=self.lookahead,
                                    shed_list=self.shed_list, shed_check=self.shed_check,
-                                   fit_estimate=self.fit_estimate, lst=self._lst)
+                                   fit_estimate=self.fit_estimate, lst=self._lst, shed_running=self.shed_running,
+                                   ref=self._ref)
             if victims:
+                self._doomed.update(j.id for j in victims if j.running)
+                victims = [j for j in victims if not j.running]
                 out.extend(Drop(j, "overload") for j in victims)
                 gone = {j.id for j in victims}
                 cands = [c for c in cands if c.id not in gone]

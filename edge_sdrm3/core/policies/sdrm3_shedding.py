@@ -4,7 +4,10 @@ them pays.
 The rule: under overload, the jobs shed by Moore-Hodgson checks: first against a bound every schedule obeys, over
 the queue and the known next periodic releases (``overload_victims``: sure misses, so a long job gives way to the
 frames about to arrive), then against an estimate of the queue's schedule (``overload_victims_list``: likely misses
-on heterogeneous accelerators, which the bound cannot see). Victims are shed only where that estimate (the queue,
+on heterogeneous accelerators, which the bound cannot see; a running job with blocks left after the one in flight is a
+candidate there too, in place of queued jobs shed anyway, where that sheds no more frames at stake and saves more energy,
+``energy_saved``: with as many misses, UXCost falls with the energy, and a missed frame is charged its reference
+energy anyway). Victims are shed only where that estimate (the queue,
 the running jobs and the known next releases, frames at stake weighted by cascaded children) shows the kept jobs
 making at least as many frames on time as keeping them all, the victims counted as missed (``shedding_pays``;
 keeping them all is judged by the better of two estimates, the second letting a block that would wait take a free
@@ -17,7 +20,8 @@ value hold, the release hold and the second shedding estimate. Where it still lo
 the schedule estimate behind the shedding is too pessimistic, or a long job's blocks, which the overload bound
 treats as preemptible, push out tight frames.
 
-Called by ``SDRM3.pick`` (``sdrm3.py``) through ``shed_victims`` when work arrived since the last check;
+Called by ``SDRM3.pick`` (``sdrm3.py``) through ``shed_victims`` when work arrived since the last check (a running
+victim is dropped there at its next block boundary);
 ``upcoming_releases`` also by ``SDRM3._energy_is_safe`` and ``sdrm3_hold.holds_release``. Pure functions over the
 view and the policy's per-model tables: no policy state.
 """
@@ -29,23 +33,46 @@ from .sdrm3_estimate import _first_late, blocks_left
 
 def shed_victims(view, now: float, jobs: list, accs: list[int], value: list[float], cut: list[float],
                  rel_deadline: list[float], speed: list[float], *, lookahead: bool, shed_list: bool,
-                 shed_check: bool, fit_estimate: bool, lst: bool) -> list:
+                 shed_check: bool, fit_estimate: bool, lst: bool, shed_running: bool = False,
+                 ref: list[float] | None = None) -> list:
     """Under overload, the queued jobs to drop: sure misses first (a bound every schedule obeys, over the
     queue and the known next releases), then likely ones (an estimate of the queue's schedule); kept only
     where the estimate shows shedding them pays (``shedding_pays``). The flags are ``SDRM3``'s of the same names
-    (``lst``: the latest-start order is in force)."""
+    (``lst``: the latest-start order is in force). ``shed_running``: a running job with blocks left after the one in
+    flight may be a victim of the estimate's check too (the caller drops it at its next block boundary), in place of
+    queued jobs that are shed anyway (the check over them alone found them and shedding them pays), where that sheds
+    no more frames at stake, saves more energy (``energy_saved``; ``ref``: per model, its reference energy) and pays
+    too."""
     horizon = max(j.deadline for j in jobs)
     upcoming = upcoming_releases(view, now, horizon, rel_deadline, value) if lookahead else ()
     victims = []
     if len(jobs) > 1 or upcoming:
         victims = overload_victims(view, now, jobs, value, accs, upcoming, speed)
     kept = [j for j in jobs if j not in victims]
-    if len(kept) > 1 and shed_list:
-        victims += overload_victims_list(view, now, kept, value, accs)
-    if victims and shed_check and not shedding_pays(view, now, jobs, victims, accs, horizon, value, cut,
-                                                     rel_deadline, lookahead, fit_estimate, lst):
+    alt = overload_victims_list(view, now, kept, value, accs) if len(kept) > 1 and shed_list else []
+
+    def pays(shed: list) -> bool:
+        return not shed_check or shedding_pays(view, now, jobs, shed, accs, horizon, value, cut, rel_deadline,
+                                               lookahead, fit_estimate, lst)
+    if (victims or alt) and not pays(victims + alt):
         return []  # the estimate does not show the kept jobs faring better: keep every job
-    return victims
+    if alt and shed_running and ref is not None and any(r is not None and r.seg < r.n_segs for r in view.running):
+        # in place of queued jobs that are shed anyway: a running one, if that sheds no more and saves more energy
+        wide = overload_victims_list(view, now, kept, value, accs, True)
+        if any(j.running for j in wide) and sum(value[j.m] for j in wide) <= sum(value[j.m] for j in alt) and \
+                sum(energy_saved(j, accs, ref) for j in wide) > sum(energy_saved(j, accs, ref) for j in alt) and \
+                pays(victims + wide):
+            alt = wide
+    return victims + alt
+
+
+def energy_saved(job, accs: list[int], ref: list[float]) -> float:
+    """The energy (mJ) shedding ``job`` now saves: its remaining blocks on the accelerator that ends them first, less
+    what its miss is charged anyway (at least its model's reference energy ``ref``, however little it spent)."""
+    s = job.seg
+    a = min(accs, key=lambda x: job.rem_on[x][s])
+    spent = job.energy
+    return max(0.0, spent + sum(job.en[a][s:]) - max(spent, ref[job.m]))
 
 
 def shedding_pays(view, now: float, jobs: list, victims: list, accs: list[int], horizon: float, value: list[float],
@@ -187,19 +214,28 @@ def _shed_until_on_time(items: list, first_late) -> list:
             victims.append(v[2])
 
 
-def overload_victims_list(view, now: float, jobs: list, value: list[float], accs: list[int]) -> list:
+def overload_victims_list(view, now: float, jobs: list, value: list[float], accs: list[int],
+                          shed_running: bool = False) -> list:
     """Jobs to shed so that the rest can meet their deadlines: Moore-Hodgson over an estimate of the
     schedule rather than a bound (``_first_late``: the queued jobs and the rest of the running ones run
     block by block as a dispatcher would run them). At the first job that ends late, the queued job with
-    the most remaining work per frame at stake among those due no later is shed (running jobs are never
-    shed), and the estimate starts over."""
+    the most remaining work per frame at stake among those due no later is shed, and the estimate starts over.
+
+    ``shed_running``: a running job with blocks left after the one in flight is a candidate too, its work the
+    blocks after that one (the block in flight runs to its end whatever is decided: it holds its accelerator
+    until then, and its energy is spent). Without it, a long job that started before the overload showed (a
+    cascaded frame arriving) could only push out the short queued ones: on a 0.2-s window of social_a on
+    dual_4k_ws_os the depth model (22.7 ms of blocks left on the fast accelerator) ran on while the hand
+    tracker (16.4 ms) was shed every period; shedding the depth model instead misses as many frames and
+    saves the 69 mJ its remaining blocks cost above its reference energy (a missed frame's charge)."""
     free_at = view.free_at
     # (deadline, order, job, share (unused), may be shed, shedding key, ready time, block latencies)
     items = [(j.deadline, j.id, j, 0.0, True, j.rem_best[j.seg] / value[j.m], now, blocks_left(j))
              for j in jobs]
     for a, j in enumerate(view.running):
         if j is not None and j.seg < j.n_segs:
-            items.append((j.deadline, j.id, j, 0.0, False, 0.0, free_at[a], blocks_left(j)))
+            items.append((j.deadline, j.id, j, 0.0, shed_running, j.rem_best[j.seg] / value[j.m], free_at[a],
+                          blocks_left(j)))
     items.sort(key=lambda it: (it[0], it[1]))
     start = [max(free_at[a], now) for a in range(view.n_acc)]
     memo: dict = {}  # the best-case suffixes of the items' latencies, reckoned once for every estimate below
