@@ -419,6 +419,10 @@ class Engine(TraceFeed):
                 self._finish(self._missed(info, "admission", now), now, info)
                 return
             self.disp.release(job)
+            displaced = self._adm.displaced
+            if displaced:  # queued jobs that give way to it, none of which ran (``core.admission``)
+                for c in self.disp.drop(displaced, now, "displaced"):
+                    self._finish(c, now)
             self._adm.cascade(info, finish, now)
             return
         self.disp.release(job)
