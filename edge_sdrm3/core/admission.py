@@ -1,5 +1,6 @@
 """Admission at release (``Engine(admission=True)``): the estimate of whether a job can still make its deadline given
-the work admitted before it, and the cascade-aware refusal of the frames held on an admitted job.
+the work admitted before it (or once queued jobs with more work, none of it run, give way to it: Moore-Hodgson),
+and the cascade-aware refusal of the frames held on an admitted job.
 
 Owned by the :class:`~edge_sdrm3.core.engine.Engine`, which hands it its parts (the dispatcher, the costs, the models,
 the cascaded frames it holds, the policy's variant choice and a way to refuse a frame). Pure: no clock, no asyncio,
