@@ -43,7 +43,7 @@ def windows(frames: list[float], settle: float) -> tuple[tuple[float, float], tu
     """(capacity hold, flood) as (start, end) in seconds of the service's clock."""
     per_s = Counter(int(t // 1000) for t in frames)
     if not per_s:
-        raise SystemExit("flood_log: no frames of stream 'roots' in the log (was it kept by tools/flood.py?)")
+        raise ValueError("no frames of stream 'roots' in it (a log tools/flood.py --keep kept?)")
     top = max(per_s.values())
     flood = sorted(s for s, n in per_s.items() if n > 0.6 * top)
     f0, f1 = flood[0], flood[-1]
@@ -88,10 +88,10 @@ def main() -> int:
     args = ap.parse_args()
     try:
         jobs, busy, frames = load(args.log)
+        cap, flood = windows(frames, args.settle)
     except (OSError, ValueError, KeyError) as e:
         print(f"flood_log: {args.log}: {e}", file=sys.stderr)
         return 2
-    cap, flood = windows(frames, args.settle)
     report("capacity", jobs, busy, cap, args.models, sys.stdout)
     report("flood", jobs, busy, flood, args.models, sys.stdout)
     return 0
