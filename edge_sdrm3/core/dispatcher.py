@@ -22,7 +22,8 @@ own dispatch overhead as well as the device's time, a cost not yet measured hold
 where the other accelerator's block still has its table cost it counts with the overhead this accelerator's block
 has shown over its own table cost (:meth:`Dispatcher._chain`). Compared as they stand, the accelerator a lone job
 runs on always looked slower than the ones it never ran on once its costs were learned, and no block ran in one go
-(digits on headset_emulated, ``emulated_compute = "always"``: 7 of 220 jobs chained, 0.8 ms more per model). Once a job waits meanwhile (the policy left it in the queue), the run ends at its next block boundary
+(digits on headset_emulated, ``emulated_compute = "always"``: 7 of 220 jobs chained, 0.8 ms more per model).
+Once a job waits meanwhile (the policy left it in the queue), the run ends at its next block boundary
 (``Engine._cut_chains``) and the policy decides the rest. Under contention every block is decided on its own, and
 so is every block on an accelerator that ever failed.
 """
