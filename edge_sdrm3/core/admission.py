@@ -65,6 +65,8 @@ class Admission:
         finish = now + ahead + rem_best[0]
         if finish > d:
             return INF
+        if not work:  # nothing admitted waits (a lone frame on an idle service): no later deadline to protect
+            return finish
         t_new = fluid(rem_on, rem_best, 0, healthy)
         cum = busy
         for dl, t, tail in sorted(work):
