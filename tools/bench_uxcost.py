@@ -78,7 +78,10 @@ ABLATIONS = (  # (label, policy_config)
     ("no release hold (hold_place=False)", {"hold_place": False}),
     ("one shedding estimate (fit_estimate=False)", {"fit_estimate": False}),
     ("no value hold (hold_value=False)", {"hold_value": False}),
-    ("slack share only (stay_slack=False)", {"stay_slack": False}),
+    ("with the stay-slack rule (stay_slack=True)", {"stay_slack": True}),
+    ("no running-job hold (hold_running=False)", {"hold_running": False}),
+    ("no cascade hold (hold_cascades=False)", {"hold_cascades": False}),
+    ("no energy worth (energy_worth=False)", {"energy_worth": False}),
 )
 DROP_KEYS = ("policy", "scenario", "platform", "compat", "duration_s", "seed")  # already in the cell / document
 MODEL_KEYS = ("miss_rate", "p99_ms", "xrbench_score")  # kept of the per-model breakdown

@@ -10,7 +10,7 @@ accelerator booked; the step repeats while an accelerator is free. Placements th
 late where another accelerator would not are skipped, and a slower placement chosen for its energy must
 leave every job on time by the estimate (``_energy_is_safe``: the queue, the running jobs and the known
 next releases): energy is never bought with a deadline. A slower placement may spend at most ``slack_use`` (30%)
-of the job's slack, unless (``stay_slack``) no other job waits, its accelerator is free now and the job's blocks
+of the job's slack, unless (``stay_slack``, off by default) no other job waits, its accelerator is free now and the job's blocks
 from this one on all fit on it by the job's due time: then it may spend all of it, if the estimate of every other
 job with that accelerator held until then has none late (``_stay_is_safe``). The share protects an end that
 relies on another accelerator being free for the later blocks; a job that stays where it is relies on nothing
@@ -18,7 +18,13 @@ else, and with no other job waiting none is pushed onto a costlier accelerator m
 ar_gaming/dual_8k_ws_os with the supernet selector spent 1.1% more energy). Where the optimum (``edge-sdrm3
 oracle``) runs a long job whole on the slower, cheaper accelerator (vr_gaming on dual_8k_ws_os: the hand tracker's
 19.3 ms of its 22.2), the share had moved its last blocks to the fast one. A block that would hold an accelerator
-a tight frame about to be released needs waits (the release hold: ``sdrm3_hold.py``).
+a tight frame about to be released needs waits (the release hold: ``sdrm3_hold.py``). No block goes where the rest
+of its job (on that accelerator) would cost more energy than its frames on time are worth in UXCost (``energy_worth``,
+``_worth``): UXCost is energy x (missed + 1), so under overload a frame made at a high energy cost can raise it; the
+bound is E / (M + 1) per frame at stake, E and M the energy and misses observed over the last ``window_ms``, above what
+a miss would cost anyway. On the live workload (mediapipe_xr_slow on headset_placement, replayed at 4x capacity) the
+CPU ran frames at 8x the energy of the frugal NPU to save a few misses: UXCost 0.955 without the rule, 0.830 with it
+(edf_firm 0.805).
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
 under overload, the jobs shed by Moore-Hodgson checks where shedding them pays (``sdrm3_shedding.py``).
@@ -26,13 +32,14 @@ Order: latest start on several accelerators, deadline order while only one is he
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
-+13.6% and +28.3% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms
-(5 s) +14.1% (+35.7% over the loaded cells; +12.3% and +31.4% without the value hold, +5.2% and +15.4% without
-it, the release hold and the second shedding estimate), 15 of 360 cells more than 1% worse (17 without the value
-hold, which changes no XRBench cell), the worst -83.5% (overloaded heterogeneous mixes where the
-schedule estimate behind the shedding and the energy check is too pessimistic, or where a long job's blocks,
-which the overload bound treats as preemptible, push out tight frames; and light cells where the per-block
-slack margin costs 1-4% energy).
++13.6% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.1% (+37.7%
+over the loaded cells; +14.1% and +35.7% without the running-job and cascade holds and the energy worth), 15 of 360
+cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold); with ``stay_slack`` as well +18.2%
+(+36.1%) on the XRBench cells, none worse, and +15.7% (+38.8%) on the random mixes, 14 worse, the worst -99.0%
+(random_0050 on dual_4k_ws_os: one frame missed that stay_slack=False makes). Where it still loses: overloaded
+big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last block) starts, holds the big
+accelerator from tight frames and is then given up (the value hold) or where the shedding keeps the job that costs
+the most, and light cells where the per-block slack margin costs 1-4% energy.
 
 Measured variant (kept, see docs/results/uxcost.md): ordering jobs by the urgency ratio, as the
 published summary has it, lets short jobs with slack wait until one non-preemptible segment of a long
@@ -43,6 +50,7 @@ ratio for comparison.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import asdict, replace
 from operator import itemgetter
 from typing import NamedTuple
@@ -51,7 +59,7 @@ from ..params_table import load_table, workload_of
 from ..policy import Policy
 from ..scores import EPS_MS, Theta, map_score, urgency
 from ..tuner import Tuner
-from ..types import INF, Completion, Drop, Job, Run, Wake
+from ..types import DONE, INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
 from .sdrm3_estimate import _first_ends, _first_late, blocks_first_where_they_fit, blocks_left, end_estimate
@@ -107,7 +115,8 @@ class SDRM3(Policy):
                  window_ms: float = 2000.0, slack_use: float = 0.3, urgent_speed: bool = True, lookahead: bool = True,
                  safe_energy: bool = True, nonpreemptive: bool = True, shed_check: bool = True,
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
-                 fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = True,
+                 fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = False,
+                 hold_running: bool = True, energy_worth: bool = True, hold_cascades: bool = True,
                  params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
@@ -132,6 +141,17 @@ class SDRM3(Policy):
         # a cheaper placement may use all the slack when no other job waits and the job's remaining blocks fit on
         # that free accelerator by its due time (``_best_pair``, ``_stay_is_safe``)
         self.stay_slack = stay_slack
+        # the next blocks of the running jobs count in the release hold like known releases (``sdrm3_hold``)
+        self.hold_running = hold_running
+        # the cascaded children of the known next releases count in the release hold too (``sdrm3_hold``)
+        self.hold_cascades = hold_cascades
+        # no block on an accelerator where its job would cost more energy than a frame on time is worth in UXCost
+        # (``_worth``: the energy per missed frame lately)
+        self.energy_worth = energy_worth
+        self._window_ms = window_ms
+        self._ux = [0.0, 0.0, 0.0]  # lately (decayed over window_ms): energy (mJ), frames missed; last update (ms)
+        self._ref: list[float] = []  # per model: its reference energy (what a missed frame costs, at least)
+        self._ref_of: dict[str, float] = {}
         # δ stays as configured: with exact cost estimates a later drop only wastes work
         self.tuner = Tuner(self.theta, window_ms=window_ms, step=0.3, fields=("beta", "gamma", "alpha")) \
             if tune else None
@@ -172,6 +192,8 @@ class SDRM3(Policy):
         self._speed = [max([rem[m][0][0] / ro[m][0][a][0] for m in range(len(ms)) if 0 < ro[m][0][a][0] < INF],
                            default=0.0) for a in range(view.n_acc)]
         self._rel_deadline = [m.relative_deadline_ms for m in ms]
+        self._ref = [view.costs.reference_energy(i) for i in range(len(ms))]
+        self._ref_of = {m.name: r for m, r in zip(ms, self._ref)}
         if self.table is not None and self.table_entry is None:
             self._start_from(view)
         if self.tuner is not None:
@@ -264,7 +286,14 @@ class SDRM3(Policy):
         return list(self.tuner.history) if self.tuner is not None else []
 
     def observe(self, c: Completion, now: float) -> None:
-        """A due frame's outcome (from the driver): feeds the online tuner."""
+        """A due frame's outcome (from the driver): feeds the online tuner, and the energy and misses of late
+        (``_worth``)."""
+        ux = self._ux
+        k = math.exp(-(now - ux[2]) / self._window_ms) if now > ux[2] else 1.0
+        ref = self._ref_of.get(c.model, 0.0)
+        ux[0] = ux[0] * k + (c.energy_mj if c.completed else max(c.energy_mj, ref))
+        ux[1] = ux[1] * k + (c.status != DONE)
+        ux[2] = max(now, ux[2])
         if self.tuner is not None and self.tuner.observe(c, now):
             self.theta = self.tuner.theta
 
@@ -403,7 +432,7 @@ class SDRM3(Policy):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
                 r = holds_release(view, now, best.ranked.job, a, f, t_at, accs, self._cut, self._value,
-                                  self._rel_deadline, self.hold_value)
+                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades)
                 if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
                     out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
                     continue
@@ -436,9 +465,15 @@ class SDRM3(Policy):
         # speed matters as much as the job is urgent: with slack to spare, energy decides
         b = beta * min(1.0, urgency(j.rem_best[s], dl, now)) if self.urgent_speed else beta
         to_first = first - now + EPS_MS
+        # the most energy the rest of the job may cost above what missing it costs anyway (``_worth``)
+        allow = self._worth(j) if self.energy_worth and self._ux[1] > 0 else INF
+        if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
+            fast_i = -1  # not worth it there: the energy guard does not fall back to it
         stay = self.stay_slack and alone and first <= due
         best = None
         for i, a in enumerate(accs):
+            if allow < INF and sum(en[a][s:]) > allow:
+                continue  # the rest of the job there (where its next blocks tend to stay) is not worth its energy
             e = ends[i]
             if e is None:  # not computed yet: its lower bound may settle it
                 if (lower[i] > limit and (not stay or t_at[a] > now)) or map_score(
@@ -458,5 +493,17 @@ class SDRM3(Policy):
             score = map_score(r.score, b, to_first, e - now + EPS_MS, gamma, best_en, en[a][s])
             if score > best_score:
                 best_score = score
-                best = (score, Placement(r, a, fins[i], e, accs[fast_i], fins[fast_i], held))
+                if fast_i >= 0:
+                    best = (score, Placement(r, a, fins[i], e, accs[fast_i], fins[fast_i], held))
+                else:
+                    best = (score, Placement(r, a, fins[i], e, a, fins[i], held))
         return best
+
+    def _worth(self, j) -> float:
+        """The most energy the rest of job ``j`` may cost (mJ) for its frames on time to lower UXCost. UXCost is
+        energy x (missed + 1) up to constants: a frame made rather than missed divides the second factor by about
+        (M + 1) / M and multiplies the first by (E + its energy - what a miss costs anyway: the reference energy, or
+        what the job already spent) / E. It pays while its energy above that is below E / (M + 1) per frame at stake
+        (cascaded children count), E and M the run's energy and misses, here over the last ``window_ms`` (decayed)."""
+        e, missed = self._ux[0], self._ux[1]
+        return self._value[j.m] * e / (missed + 1.0) + max(0.0, self._ref[j.m] - j.energy)

@@ -6,13 +6,21 @@ on any other) waits, where its job can still end in time after that frame, and t
 once the frame is released; where the job cannot wait, its block still waits if the frames it would make late (over
 the blocks it keeps on that accelerator, counting only frames that could not go between its blocks nor move to
 another accelerator block by block) have more frames at stake than the job itself (``hold_value``: two tight frames
-are not given up to save one).
+are not given up to save one). The rest of each running job counts like such a release, from the end of its block in
+flight (``hold_running``): a block must not take the accelerator a running job's next block needs to stay on time
+while the block's own job could wait for it. The cascaded children of the known releases count too, released when
+their upstream would end at best, at stake by their trigger probability (``hold_cascades``): a block can leave the
+parent on time and still make its child late.
 
 Why: measured with tools/bench_uxcost.py (seed 0; the figures in ``sdrm3.py``'s docstring), on the 41 feasible
 XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells) with the release hold,
 +13.6% and +28.3% without it; on 60 random mixes x 6 platforms (5 s) +14.1% (+35.7% over the loaded cells) against
 +12.3% and +31.4% without the value hold (15 of 360 cells more than 1% worse, 17 without it; it changes no XRBench
-cell).
+cell). The running-job hold: +14.7% (+36.8% over the loaded cells) against +14.1% (+35.7%) without it, 14 cells more
+than 1% worse against 15 (random_0035 on quad_8k_ws_os_ws_os from -83.5% to +90.7%: a 72-fps frame with 9 ms to
+spare took the OS accelerator the last block of a 28.5-ms-deadline depth frame needed the moment its block in flight
+ended); no XRBench cell moves by more than 1%. The cascade hold: +15.1% (+37.7% over the loaded cells) against
++14.7% (+36.8%) without it, no cell more than 1% worse that was not before; no XRBench cell moves.
 
 Called by ``SDRM3._place`` (``sdrm3.py``) for a block about to start on a free accelerator, where ``hold_place`` and
 ``lookahead`` are on. Pure function over the view and the policy's per-model tables: no policy state.
@@ -24,7 +32,8 @@ from .sdrm3_shedding import upcoming_releases
 
 
 def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], accs: list[int], cut: list[float],
-                  value: list[float], rel_deadline: list[float], hold_value: bool) -> float:
+                  value: list[float], rel_deadline: list[float], hold_value: bool, hold_running: bool = True,
+                  hold_cascades: bool = True) -> float:
     """Whether starting ``job``'s next block on ``a`` now (ending at ``f``) would make a known release before
     ``f`` late that would be on time with ``a`` free at its release, while ``job`` could still end in time
     after it (its deadline less its children's time): blocks cannot be interrupted, so a long block of a job
@@ -35,6 +44,12 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
     if they have more frames at stake than it has (cascaded children count): a long block of a job that
     would hold the accelerator past two releases of a tight model (each late with it busy, on time with it
     free) costs two frames to save one, so the job gives way (and is dropped if it cannot make it after).
+
+    ``hold_cascades``: the cascaded children of the known next releases count too, released when their upstream
+    would end at best and weighted by their trigger probability (``upcoming_cascades``).
+
+    ``hold_running``: the next blocks of the jobs running on the other accelerators count like releases, from the
+    end of their block in flight (``running_next_blocks``): they are known as surely as a periodic release.
 
     ``accs``: the healthy accelerators; ``cut``, ``value``, ``rel_deadline``: per model, the time its cascaded
     children need before its deadline, its frames at stake per job, its relative deadline."""
@@ -57,7 +72,12 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
             if any(lat_j[x][s] <= la + slack for x in accs if x != a):
                 break
             end += la
-    for r, dl, lat, key in upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value, before=end):
+    arrivals = upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value, before=end)
+    if hold_running:
+        arrivals += running_next_blocks(view, value)
+    if hold_cascades:
+        arrivals += upcoming_cascades(view, now, end + max(rel_deadline), rel_deadline, value)
+    for r, dl, lat, key in arrivals:
         if r >= end:
             continue
         on_a = r + sum(lat[a])
@@ -78,3 +98,48 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
             lost += sum(map(min, zip(*lat))) / key  # its frames at stake (key: best-case time per frame)
     # the job cannot wait for them: it goes first only if it has at least as many frames at stake
     return first if lost > value[job.m] + 1e-9 else 0.0
+
+
+def running_next_blocks(view, value: list[float]) -> list:
+    """The rest of each job running now, as an arrival like ``upcoming_releases``'s: ``(when its block in flight
+    ends, its deadline, its block latencies [accelerator][block] from its next block on, best-case time per frame
+    at stake)``; jobs with no block left are left out."""
+    out = []
+    for b, r in enumerate(view.running):
+        if r is not None and r.seg < r.n_segs:
+            out.append((view.free_at[b], r.deadline, [la[r.seg:] for la in r.lat], r.rem_best[r.seg] / value[r.m]))
+    return out
+
+
+def upcoming_cascades(view, now: float, horizon: float, rel_deadline: list[float], value: list[float]) -> list:
+    """The cascaded children of the known next releases (``upcoming_releases``), as arrivals like its own: a child's
+    frame is released when its chain of upstreams would end at best after the root's release, is due by its own
+    deadline from the same frame time, and is at stake by its trigger probability (times those of the chain): the
+    last field, the best-case time per frame at stake, is divided by it. Children that could not make their
+    deadline even at best after their upstreams are left out."""
+    ms = view.models
+    rem_best, lat = view.costs.rem_best, view.costs.lat
+    idx = {m.name: i for i, m in enumerate(ms)}
+    chain: dict[int, tuple[float, float]] = {}  # child: (its upstreams' best-case time from the frame, probability)
+    out = []
+    for i, m in enumerate(ms):  # an upstream is listed before its children
+        u = idx.get(m.upstream) if m.upstream is not None else None
+        if u is None or m.trigger_probability <= 0:
+            continue
+        off, p = chain.get(u, (0.0, 1.0)) if ms[u].upstream is not None else (0.0, 1.0)
+        if ms[u].upstream is not None and u not in chain:
+            continue
+        off += rem_best[u][view.variants_of(u)][0]
+        p *= m.trigger_probability
+        chain[i] = (off, p)
+        v = view.variants_of(i)
+        best, rel = rem_best[i][v][0], rel_deadline[i]
+        if off + best > rel or best <= 0:
+            continue
+        period = m.period_ms
+        r = (int(now / period + 1e-9) + 1) * period
+        key = best / (p * value[i])
+        while r + rel <= horizon:
+            out.append((r + off, r + rel, lat[i][v], key))
+            r += period
+    return out
