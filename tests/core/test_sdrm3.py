@@ -18,7 +18,7 @@ from edge_sdrm3.core.policies import make_policy
 from edge_sdrm3.core.policies.sdrm3 import SDRM3
 from edge_sdrm3.core.policies.sdrm3_shedding import overload_victims, overload_victims_list
 from edge_sdrm3.core.policies.with_supernet import WithSupernet
-from edge_sdrm3.core.types import DROPPED, INF, Accelerator, Completion, Costs, Job, Model, Platform, Variant
+from edge_sdrm3.core.types import DONE, DROPPED, INF, Accelerator, Completion, Costs, Job, Model, Platform, Variant
 from edge_sdrm3.sim import trace as T
 from edge_sdrm3.sim.replay import replay
 
@@ -474,11 +474,15 @@ def test_a_frame_is_not_made_on_time_at_more_energy_than_a_miss_costs() -> None:
     # frames that cost 900 mJ (E = 900, M = 9), running x adds 500 mJ where missing it costs its reference energy
     # (10 mJ) anyway: (900 + 500) x 10 = 14000 against (900 + 10) x 11 = 10010 when it is missed, so x waits for acc0
     # (and is missed). The bound: a frame pays while its energy above what a miss costs is below E / (M + 1) = 90.
+    # The rule waits until the outcomes seen span a whole window (window_ms, 2 s): the same 9 misses with nothing
+    # seen before them leave x on acc1. (The outcome 2 s earlier cost nothing: E and M stay 900 and 9.)
     from edge_sdrm3.core.types import Completion
 
-    for history, runs in ((0, [("x", 1, 1)]), (9, [])):
+    for history, since, runs in ((0, 0.0, [("x", 1, 1)]), (9, -2000.0, []), (9, 0.0, [("x", 1, 1)])):
         c = Case({"x": [[10], [10]], "y": [[30], [1000]]}, ens={"x": [[10], [500]], "y": [[30], [1000]]})
         pol = make_policy("sdrm3", tune=False)
+        if since < 0.0:
+            pol.observe(Completion("y", -1, 0, "acc0", since, since, since, since + 100.0, 0.0, DONE), since)
         for k in range(history):
             pol.observe(Completion("y", k, 0, "acc0", 0.0, 0.0, 1.0, 1.0, 100.0, DROPPED, "hopeless"), 0.0)
         d = Dispatcher(c.platform, c.models, c.costs, pol, fallback=make_policy("fcfs"))
@@ -489,6 +493,7 @@ def test_a_frame_is_not_made_on_time_at_more_energy_than_a_miss_costs() -> None:
     # without the rule, x runs on acc1 whatever was missed before
     d = Dispatcher(c.platform, c.models, c.costs, make_policy("sdrm3", tune=False, energy_worth=False),
                    fallback=make_policy("fcfs"))
+    d.policy.observe(Completion("y", -1, 0, "acc0", -2000.0, -2000.0, -2000.0, -1900.0, 0.0, DONE), -2000.0)
     for k in range(9):
         d.policy.observe(Completion("y", k, 0, "acc0", 0.0, 0.0, 1.0, 1.0, 100.0, DROPPED, "hopeless"), 0.0)
     d.release(c.job("y", 0, 1000))

@@ -33,10 +33,11 @@ one processor; latest start lets a long job take an accelerator before it is too
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
 +13.6% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.1% (+37.7%
-over the loaded cells; +14.1% and +35.7% without the running-job and cascade holds and the energy worth), 15 of 360
-cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold); with ``stay_slack`` as well +18.2%
-(+36.1%) on the XRBench cells, none worse, and +15.7% (+38.8%) on the random mixes, 14 worse, the worst -99.0%
-(random_0050 on dual_4k_ws_os: one frame missed that stay_slack=False makes). Where it still loses: overloaded
+over the loaded cells; +14.1% and +35.7% without the running-job and cascade holds and the energy worth), 14 of 360
+cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold). ``stay_slack`` (off by default)
+gives +18.2% (+36.1%) on the XRBench cells, none worse, and brings outdoor_a/dual_4k_ws_os from +5.3% to +0.8% of the optimum,
+but on random_0050 on dual_4k_ws_os its energy trade had a cascaded frame shed at light load (-99.0%): it puts an
+on-time job at risk, so it is not the default. Where it still loses: overloaded
 big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last block) starts, holds the big
 accelerator from tight frames and is then given up (the value hold) or where the shedding keeps the job that costs
 the most, and light cells where the per-block slack margin costs 1-4% energy.
@@ -149,7 +150,8 @@ class SDRM3(Policy):
         # (``_worth``: the energy per missed frame lately)
         self.energy_worth = energy_worth
         self._window_ms = window_ms
-        self._ux = [0.0, 0.0, 0.0]  # lately (decayed over window_ms): energy (mJ), frames missed; last update (ms)
+        # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms)
+        self._ux = [0.0, 0.0, 0.0, INF]
         self._ref: list[float] = []  # per model: its reference energy (what a missed frame costs, at least)
         self._ref_of: dict[str, float] = {}
         # δ stays as configured: with exact cost estimates a later drop only wastes work
@@ -294,6 +296,7 @@ class SDRM3(Policy):
         ux[0] = ux[0] * k + (c.energy_mj if c.completed else max(c.energy_mj, ref))
         ux[1] = ux[1] * k + (c.status != DONE)
         ux[2] = max(now, ux[2])
+        ux[3] = min(now, ux[3])
         if self.tuner is not None and self.tuner.observe(c, now):
             self.theta = self.tuner.theta
 
@@ -466,7 +469,9 @@ class SDRM3(Policy):
         b = beta * min(1.0, urgency(j.rem_best[s], dl, now)) if self.urgent_speed else beta
         to_first = first - now + EPS_MS
         # the most energy the rest of the job may cost above what missing it costs anyway (``_worth``)
-        allow = self._worth(j) if self.energy_worth and self._ux[1] > 0 else INF
+        # (once a whole window has been seen: before, E is the energy of a part of it against at least one miss)
+        ux = self._ux
+        allow = self._worth(j) if self.energy_worth and ux[1] > 0 and ux[2] - ux[3] >= self._window_ms else INF
         if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
             fast_i = -1  # not worth it there: the energy guard does not fall back to it
         stay = self.stay_slack and alone and first <= due
@@ -504,6 +509,8 @@ class SDRM3(Policy):
         energy x (missed + 1) up to constants: a frame made rather than missed divides the second factor by about
         (M + 1) / M and multiplies the first by (E + its energy - what a miss costs anyway: the reference energy, or
         what the job already spent) / E. It pays while its energy above that is below E / (M + 1) per frame at stake
-        (cascaded children count), E and M the run's energy and misses, here over the last ``window_ms`` (decayed)."""
+        (cascaded children count), E and M the run's energy and misses, here over the last ``window_ms`` (decayed);
+        applied once outcomes span a whole window (a run's first window would weigh one miss against part of
+        its energy: on a 0.35-s window of ar_assistant on dual_4k_ws_os that made 2 more misses)."""
         e, missed = self._ux[0], self._ux[1]
         return self._value[j.m] * e / (missed + 1.0) + max(0.0, self._ref[j.m] - j.energy)
