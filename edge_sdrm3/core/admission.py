@@ -81,6 +81,8 @@ class Admission:
         # what this job cannot make give way (started or held work) already leaves it no time: refused at once
         if now + busy + sum(t for dl, t, _, j in work if dl <= d and j is None) + tail > d:
             return INF
+        if not work:  # nothing admitted waits (a lone frame on an idle service): nothing to protect or displace
+            return now + busy + tail
         # [deadline, order, fluid time, best time, job that may give way (else None), its key, checked]
         items = [[dl, k, t, b, j, b / self.value[j.m] if j is not None else 0.0, True]
                  for k, (dl, t, b, j) in enumerate(work)]

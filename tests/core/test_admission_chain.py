@@ -82,6 +82,32 @@ def test_the_rest_of_a_job_stays_per_block_where_another_accelerator_would_be_fa
         [("slow", 0, 1), ("fast", 1, 2)]
 
 
+def _learned(measured: dict[int, list[float]]) -> Records:
+    """A lone job on TWO (table: 1 ms a block on fast, 3 ms on slow) after the costs in ``measured`` (accelerator ->
+    its learned latency of each block) were learned while running, as ``core.estimator`` writes them."""
+    m = Model("m", 10.0, (Variant("full"),), 4)
+    costs = Costs([[[[1.0] * 4, [3.0] * 4]]], [[[[1.0] * 4, [1.0] * 4]]])
+    rec = Records()
+    eng = Engine(TWO, (m,), costs, make_policy("fcfs"), records=rec, chain_ms=50.0)
+    for a, lat in measured.items():
+        costs.lat[0][0][a][:] = lat
+    costs.refresh()
+    eng.add_trace([F("m", 0, 0.0)])
+    while eng.next_time() is not None:
+        eng.step()
+    return rec
+
+
+def test_a_learned_dispatch_overhead_does_not_stop_blocks_running_in_one_go() -> None:
+    # fast's blocks after the first learned at 3.5 ms (the service's overhead with each block), slow never measured:
+    # slow's table cost is 3 ms, but a block there would pay the same overhead, so the job stays on fast in one go
+    rec = _learned({0: [1.0, 3.5, 3.5, 3.5]})
+    assert [(s["accelerator"], s["segment"], s["segments"]) for s in rec.segments] == [("fast", 0, 4)]
+    # slow measured too, and faster than fast for the rest: the first block alone, the rest moves (in one go there)
+    rec = _learned({0: [1.0, 3.5, 3.5, 3.5], 1: [3.0, 2.0, 2.0, 2.0]})
+    assert [(s["accelerator"], s["segment"], s["segments"]) for s in rec.segments] == [("fast", 0, 1), ("slow", 1, 3)]
+
+
 def _live(platform: Platform, models: tuple[Model, ...], lat: list[list[list[float]]],
           messages: list[tuple[float, list[str]]], policy: str = "fcfs") -> Records:
     """Frame messages as the live service admits them (``Engine.plan``/``admit`` at each message's time), on the
