@@ -1,7 +1,7 @@
 """Hostile load on the live service: the bounds of docs/protocol.md ("Bounds") measured from outside.
 
     python3 tools/flood.py [--seconds 20] [--frames 20000] [--rate 10] [--overload 3] [--only roots|streams|stalled ...]
-                           [--emulated-compute always|when-idle|never] [--out docs/results/flood.txt]
+                           [--emulated-compute always|when-idle|never] [--keep DIR] [--out docs/results/flood.txt]
 
 Starts ``edge-sdrm3 serve`` (headset_emulated, the MediaPipe XR pipeline + digits when the models are in the
 cache, else digits; ``--scenario`` changes it) in a temporary directory; every socket is ipc:// there. After a
@@ -258,6 +258,8 @@ def main() -> int:
     ap.add_argument("--learn-costs", action=argparse.BooleanOptionalAction, default=None,
                     help="the service learns costs, or not ([scheduler] learn_costs; default: the service's "
                          "own, \"auto\")")
+    ap.add_argument("--keep", metavar="DIR", default=None,
+                    help="run the service in DIR and keep its job log there (state/jobs.jsonl)")
     ap.add_argument("--out", default=None, help="also write the figures to this file")
     args = ap.parse_args()
 
@@ -279,7 +281,9 @@ def main() -> int:
     print(f"# flood  ({common.machine()})\n# {common.command_line()}", file=tee, flush=True)
     with tempfile.TemporaryDirectory(prefix="flood-") as td:
         try:
-            failures = run(Path(td), seconds=args.seconds, frames=args.frames, rate=args.rate,
+            if args.keep:
+                Path(args.keep).mkdir(parents=True, exist_ok=True)
+            failures = run(Path(args.keep or td), seconds=args.seconds, frames=args.frames, rate=args.rate,
                            scenario=args.scenario, max_growth_mb=args.max_growth_mb,
                            status_timeout=args.status_timeout, max_streams=args.max_streams,
                            results_max_bytes=args.results_max_bytes,

@@ -1,5 +1,6 @@
 """Admission at release (``Engine(admission=True)``): the estimate of whether a job can still make its deadline given
-the work admitted before it, and the cascade-aware refusal of the frames held on an admitted job.
+the work admitted before it (or once queued jobs with more work, none of it run, give way to it: Moore-Hodgson),
+and the cascade-aware refusal of the frames held on an admitted job.
 
 Owned by the :class:`~edge_sdrm3.core.engine.Engine`, which hands it its parts (the dispatcher, the costs, the models,
 the cascaded frames it holds, the policy's variant choice and a way to refuse a frame). Pure: no clock, no asyncio,
@@ -30,6 +31,14 @@ class Admission:
         self.variant_of = variant_of
         self.refuse = refuse
         self.counts: Counter = Counter()  # admitted jobs by fate: on time, missed
+        self.displaced: list[Job] = []  # the queued jobs the last job admitted displaces (:meth:`finish`)
+        # per model: the frames at stake per job, itself and its expected cascaded descendants (an upstream is
+        # listed before its children)
+        self.value = [1.0] * len(models)
+        for i in reversed(range(len(models))):
+            up = models[i].upstream
+            if up is not None and up in index and models[i].trigger_probability > 0:
+                self.value[index[up]] += models[i].trigger_probability * self.value[i]
 
     def admits(self, job: Job, now: float) -> bool:
         """Admission at release: can ``job`` still make its deadline (:meth:`finish`)?"""
@@ -40,16 +49,23 @@ class Admission:
         return v if 0 <= v < len(self.models[m].variants) else fallback
 
     def finish(self, job: Job, now: float) -> float:
-        """The estimated finish of ``job`` released at ``now`` (``INF``: refused, and so for a job that would make
-        an admitted one miss). The work before it is that of every job due no later than it (it would run first
-        by deadline): the blocks in flight, the rest of the running jobs, the queued jobs and the cascaded frames
-        held on an admitted job, each spread over the healthy accelerators at their speeds for it (:func:`fluid`);
-        then the job itself at its best, with the variant the policy would start it with and the costs as
-        learned. A job admitted earlier with a later deadline, still on time by the same estimate, must stay
-        so with this one's work before it. Optimistic on the queue (no idle gaps, work split freely), so a
-        refused frame could hardly have made it; counting the cascades held, the rest of the running jobs and
-        the accelerators' speeds keeps it from admitting work that could only be dropped after part of it ran
-        (measured with tools/soak.py)."""
+        """The estimated finish of ``job`` released at ``now`` (``INF``: refused). The work before it is that of
+        every job due no later than it (it would run first by deadline): the blocks in flight, the rest of the
+        running jobs, the queued jobs and the cascaded frames held on an admitted job, each spread over the healthy
+        accelerators at their speeds for it (:func:`fluid`); then the job itself at its best, with the variant the
+        policy would start it with and the costs as learned. Optimistic on the queue (no idle gaps, work split
+        freely), so a refused frame could hardly have made it; counting the cascades held, the rest of the running
+        jobs and the accelerators' speeds keeps it from admitting work that could only be dropped after part of it
+        ran (measured with tools/soak.py).
+
+        The jobs admitted earlier that this estimate has on time must stay so, or give way (Moore-Hodgson, the rule
+        that keeps the most jobs on time on one machine): taken in deadline order with this one, at the first that
+        would end late the job with the most work per frame at stake (cascaded children count) among those due no
+        later, this one or a queued job none of which has run, gives way, and the check starts over. This one
+        giving way: it is refused. Queued jobs giving way: it is admitted and they are dropped before any of
+        them runs (:attr:`displaced`, reason ``displaced``), where they would otherwise take the place of the
+        cheaper job and still miss, or be shed by the policy after taking it (measured with tools/flood.py)."""
+        self.displaced = []
         disp = self.disp
         healthy = [a for a in range(disp.n_acc) if disp.healthy[a]]
         if not healthy:
@@ -61,33 +77,61 @@ class Admission:
         total = sum(inv)
         busy = sum(w * max(0.0, disp.free_at[a] - now) for a, w in zip(healthy, inv)) / total if total else 0.0
         work = self.work_ahead(healthy)
-        ahead = busy + sum(t for dl, t, _ in work if dl <= d)
-        finish = now + ahead + rem_best[0]
-        if finish > d:
+        tail = rem_best[0]
+        # what this job cannot make give way (started or held work) already leaves it no time: refused at once
+        if now + busy + sum(t for dl, t, _, j in work if dl <= d and j is None) + tail > d:
             return INF
-        t_new = fluid(rem_on, rem_best, 0, healthy)
+        if not work:  # nothing admitted waits (a lone frame on an idle service): nothing to protect or displace
+            return now + busy + tail
+        # [deadline, order, fluid time, best time, job that may give way (else None), its key, checked]
+        items = [[dl, k, t, b, j, b / self.value[j.m] if j is not None else 0.0, True]
+                 for k, (dl, t, b, j) in enumerate(work)]
+        items.sort(key=lambda it: (it[0], it[1]))
         cum = busy
-        for dl, t, tail in sorted(work):
-            cum += t
-            if dl > d:
-                own_finish = now + cum - t + tail
-                if own_finish <= dl < own_finish + t_new:
-                    return INF
-        return finish
+        for it in items:  # a job the estimate has late already is the policy's business, not this one's
+            it[6] = now + cum + it[3] <= it[0]
+            cum += it[2]
+        new = [d, len(items), fluid(rem_on, rem_best, 0, healthy), tail, job, tail / self.value[job.m], True]
+        at = next((k for k, it in enumerate(items) if it[0] > d), len(items))
+        items.insert(at, new)
+        victims = []
+        while True:
+            cum, late = busy, -1
+            for k, it in enumerate(items):
+                if it[6] and now + cum + it[3] > it[0]:
+                    late = k
+                    break
+                cum += it[2]
+            if late < 0:
+                break
+            cand = [it for it in items[:late + 1] if it[4] is not None]
+            if not cand:
+                items[late][6] = False  # late whatever gives way: not this job's to fix
+                continue
+            out = max(cand, key=lambda it: (it[5], it[0], it[1]))
+            if out is new:
+                return INF
+            items.remove(out)
+            victims.append(out[4])
+        self.displaced = victims
+        return now + busy + sum(it[2] for it in items[:items.index(new)]) + tail
 
-    def work_ahead(self, healthy: list[int]) -> list[tuple[float, float, float]]:
-        """``(deadline, fluid time, best time)`` of the work admitted and not done: the queued jobs, the rest of the
-        running ones (after their block in flight), and the fired cascaded frames held on any of these."""
-        out = []
+    def work_ahead(self, healthy: list[int]) -> list[tuple[float, float, float, Job | None]]:
+        """``(deadline, fluid time, best time, job)`` of the work admitted and not done: the queued jobs, the rest of
+        the running ones (after their block in flight), and the fired cascaded frames held on any of these;
+        ``job`` is the queued job where none of it has run (it may give way to a new one: :meth:`finish`), else
+        None."""
+        out: list[tuple[float, float, float, Job | None]] = []
         live = []
         for j in self.disp.ready:
-            out.append((j.deadline, fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg]))
+            out.append((j.deadline, fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg],
+                        j if j.start < 0 else None))
             live.append((j.model.name, j.frame))
         for j in self.disp.running:
             if j is not None:
                 live.append((j.model.name, j.frame))
                 if j.seg < j.n_segs:
-                    out.append((j.deadline, fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg]))
+                    out.append((j.deadline, fluid(j.rem_on, j.rem_best, j.seg, healthy), j.rem_best[j.seg], None))
         held = self.held
         while live and held:
             kids = held.get(live.pop())
@@ -95,7 +139,7 @@ class Admission:
                 m = self.index[k.model]
                 v = self._variant(m)
                 rb = self.costs.rem_best[m][v]
-                out.append((k.deadline_ms, fluid(self.costs.rem_on[m][v], rb, 0, healthy), rb[0]))
+                out.append((k.deadline_ms, fluid(self.costs.rem_on[m][v], rb, 0, healthy), rb[0], None))
                 live.append((k.model, k.frame))
         return out
 

@@ -62,7 +62,8 @@ class Engine(TraceFeed):
         ``estimator``: learns the costs from every block the driver reports (its time from the start the engine
         gave it to the report, so the driver's own overhead counts), and the cost tables follow in batches,
         each change recorded (``cost`` records); ``admission``: a job that cannot make its deadline given the
-        queue is refused at its release (:meth:`admits`); ``chain_ms``: the dispatcher runs a job's next blocks in
+        queue is refused at its release (:meth:`admits`), or queued jobs with more work, none of which ran, give
+        way to it (reason ``displaced``, ``core.admission``); ``chain_ms``: the dispatcher runs a job's next blocks in
         one go where nothing else waits (``core.dispatcher``), and such a run ends at its next block boundary once
         a job waits (:meth:`_cut_chains`; the live driver hears of it through ``on_cut(acc)``)."""
         self.models = models
@@ -419,6 +420,10 @@ class Engine(TraceFeed):
                 self._finish(self._missed(info, "admission", now), now, info)
                 return
             self.disp.release(job)
+            displaced = self._adm.displaced
+            if displaced:  # queued jobs that give way to it, none of which ran (``core.admission``)
+                for c in self.disp.drop(displaced, now, "displaced"):
+                    self._finish(c, now)
             self._adm.cascade(info, finish, now)
             return
         self.disp.release(job)

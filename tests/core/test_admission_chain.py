@@ -82,13 +82,39 @@ def test_the_rest_of_a_job_stays_per_block_where_another_accelerator_would_be_fa
         [("slow", 0, 1), ("fast", 1, 2)]
 
 
+def _learned(measured: dict[int, list[float]]) -> Records:
+    """A lone job on TWO (table: 1 ms a block on fast, 3 ms on slow) after the costs in ``measured`` (accelerator ->
+    its learned latency of each block) were learned while running, as ``core.estimator`` writes them."""
+    m = Model("m", 10.0, (Variant("full"),), 4)
+    costs = Costs([[[[1.0] * 4, [3.0] * 4]]], [[[[1.0] * 4, [1.0] * 4]]])
+    rec = Records()
+    eng = Engine(TWO, (m,), costs, make_policy("fcfs"), records=rec, chain_ms=50.0)
+    for a, lat in measured.items():
+        costs.lat[0][0][a][:] = lat
+    costs.refresh()
+    eng.add_trace([F("m", 0, 0.0)])
+    while eng.next_time() is not None:
+        eng.step()
+    return rec
+
+
+def test_a_learned_dispatch_overhead_does_not_stop_blocks_running_in_one_go() -> None:
+    # fast's blocks after the first learned at 3.5 ms (the service's overhead with each block), slow never measured:
+    # slow's table cost is 3 ms, but a block there would pay the same overhead, so the job stays on fast in one go
+    rec = _learned({0: [1.0, 3.5, 3.5, 3.5]})
+    assert [(s["accelerator"], s["segment"], s["segments"]) for s in rec.segments] == [("fast", 0, 4)]
+    # slow measured too, and faster than fast for the rest: the first block alone, the rest moves (in one go there)
+    rec = _learned({0: [1.0, 3.5, 3.5, 3.5], 1: [3.0, 2.0, 2.0, 2.0]})
+    assert [(s["accelerator"], s["segment"], s["segments"]) for s in rec.segments] == [("fast", 0, 1), ("slow", 1, 3)]
+
+
 def _live(platform: Platform, models: tuple[Model, ...], lat: list[list[list[float]]],
-          messages: list[tuple[float, list[str]]]) -> Records:
+          messages: list[tuple[float, list[str]]], policy: str = "fcfs") -> Records:
     """Frame messages as the live service admits them (``Engine.plan``/``admit`` at each message's time), on the
     virtual clock; each model's costs ``lat[model][accelerator]`` (one variant), every cascade firing."""
     costs = Costs([[[list(x) for x in per]] for per in lat], [[[[1.0] * len(x) for x in per]] for per in lat])
     rec = Records()
-    eng = Engine(platform, models, costs, make_policy("fcfs"), records=rec, admission=True)
+    eng = Engine(platform, models, costs, make_policy(policy), records=rec, admission=True)
     for t, roots in messages:
         while eng.next_time() is not None and eng.next_time() <= t:
             eng.step()
@@ -137,6 +163,27 @@ def test_admission_counts_each_accelerator_at_its_speed() -> None:
     refused = sorted(j["frame"] for j in rec.jobs if j["reason"] == "admission")
     assert refused == [4, 5, 6, 7]
     assert sum(j["status"] == "done" for j in rec.jobs) >= 3  # fcfs puts one on the slow accelerator: late
+
+
+def test_an_admitted_job_with_more_work_gives_way_to_cheaper_ones_before_it_runs() -> None:
+    # one accelerator; bulk 25 ms due 100 ms after its message, quick 5 ms due 40 ms after. Four bulk frames at 0
+    # fill the accelerator to their deadline exactly (ends 25, 50, 75, 100). A quick frame at 1 and another at 2
+    # each fit before bulk 1 (EDF), but either would push the last bulk past 100: protecting every admitted job
+    # refuses both (4 jobs on time). Moore-Hodgson at release: the job with the most work among those due by the
+    # first to end late gives way, bulk 3, which has not run: it is dropped at once (reason displaced) and both
+    # quick frames are admitted: 5 jobs on time, and nothing that ran was lost.
+    bulk = Model("bulk", 10.0, (Variant("v"),), 1)
+    quick = Model("quick", 25.0, (Variant("v"),), 1)
+    rec = _live(ONE, (bulk, quick), [[[25.0]], [[5.0]]],
+                [(0.0, ["bulk"])] * 4 + [(1.0, ["quick"]), (2.0, ["quick"])], policy="edf")
+    assert _fates(rec) == [("bulk", 0, "done", ""), ("bulk", 1, "done", ""), ("bulk", 2, "done", ""),
+                           ("bulk", 3, "dropped", "displaced"), ("quick", 0, "done", ""), ("quick", 1, "done", "")]
+    gone = next(j for j in rec.jobs if j["reason"] == "displaced")
+    assert gone["start_ms"] == -1 and gone["end_ms"] == 1.0 and gone["energy_mj"] == 0  # at quick 0's release
+    assert len(rec.segments) == 5  # every block that ran belongs to a job done
+    # the new job gives way itself where it has the most work: a bulk frame at 1 is refused, nothing displaced
+    more = _live(ONE, (bulk, quick), [[[25.0]], [[5.0]]], [(0.0, ["bulk"])] * 4 + [(1.0, ["bulk"])], policy="edf")
+    assert [(j["frame"], j["reason"]) for j in more.jobs if j["status"] != "done"] == [(4, "admission")]
 
 
 def _two_models(policy: str, frames: list[F], chain_ms: float) -> Records:
