@@ -33,11 +33,11 @@ job may be among them where that sheds as many frames at stake and saves more en
 Order: latest start on several accelerators, deadline order while only one is healthy (EDF is optimal on
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
-the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.2% (+34.9% over the loaded cells;
-+13.6% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.1% (+37.7%
+the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.4% (+35.3% over the loaded cells;
++13.8% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.1% (+37.8%
 over the loaded cells; +14.1% and +35.7% without the running-job and cascade holds and the energy worth), 14 of 360
 cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold). ``stay_slack`` (off by default)
-gives +18.2% (+36.1%) on the XRBench cells, none worse, and brings outdoor_a/dual_4k_ws_os from +5.3% to +0.8% of the optimum,
+gives +18.4% on the XRBench cells, none worse, and brings outdoor_a/dual_4k_ws_os from +5.3% to +0.8% of the optimum,
 but on random_0050 on dual_4k_ws_os its energy trade had a cascaded frame shed at light load (-99.0%): it puts an
 on-time job at risk, so it is not the default. Where it still loses: overloaded
 big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last block) starts, holds the big
