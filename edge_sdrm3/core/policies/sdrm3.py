@@ -7,24 +7,8 @@ finish of the next segment over its finish on this accelerator, waiting included
 accelerator that suits the segment can beat a poor free one), and energy ``E`` = cheapest energy over
 this one's. The best pair is taken; on a busy accelerator the job waits for it and later jobs see that
 accelerator booked; the step repeats while an accelerator is free. Placements that would make a job
-late where another accelerator would not are skipped, and a slower placement chosen for its energy must
-leave every job on time by the estimate (``_energy_is_safe``: the queue, the running jobs and the known
-next releases): energy is never bought with a deadline. A slower placement may spend at most ``slack_use`` (30%)
-of the job's slack, unless (``stay_slack``, off by default) no other job waits, its accelerator is free now and the job's blocks
-from this one on all fit on it by the job's due time: then it may spend all of it, if the estimate of every other
-job with that accelerator held until then has none late (``_stay_is_safe``). The share protects an end that
-relies on another accelerator being free for the later blocks; a job that stays where it is relies on nothing
-else, and with no other job waiting none is pushed onto a costlier accelerator meanwhile (with one waiting,
-ar_gaming/dual_8k_ws_os with the supernet selector spent 1.1% more energy). Where the optimum (``edge-sdrm3
-oracle``) runs a long job whole on the slower, cheaper accelerator (vr_gaming on dual_8k_ws_os: the hand tracker's
-19.3 ms of its 22.2), the share had moved its last blocks to the fast one. A block that would hold an accelerator
-a tight frame about to be released needs waits (the release hold: ``sdrm3_hold.py``). No block goes where the rest
-of its job (on that accelerator) would cost more energy than its frames on time are worth in UXCost (``energy_worth``,
-``_worth``): UXCost is energy x (missed + 1), so under overload a frame made at a high energy cost can raise it; the
-bound is E / (M + 1) per frame at stake, E and M the energy and misses observed over the last ``window_ms``, above what
-a miss would cost anyway. On the live workload (mediapipe_xr_slow on headset_placement, replayed at 4x capacity) the
-CPU ran frames at 8x the energy of the frugal NPU to save a few misses: UXCost 0.955 without the rule, 0.830 with it
-(edf_firm 0.805).
+late where another accelerator would not are skipped; the energy side of placement (the energy guard,
+the slack share, ``stay_slack``, ``energy_worth``) is in ``sdrm3_energy.py``.
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
 under overload, the jobs shed by Moore-Hodgson checks where shedding them pays (``sdrm3_shedding.py``); a running
@@ -36,13 +20,10 @@ Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines i
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.4% (+35.3% over the loaded cells;
 +13.8% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.1% (+37.8%
 over the loaded cells; +14.1% and +35.7% without the running-job and cascade holds and the energy worth), 14 of 360
-cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold). ``stay_slack`` (off by default)
-gives +18.4% on the XRBench cells, none worse, and brings outdoor_a/dual_4k_ws_os from +5.3% to +0.8% of the optimum,
-but on random_0050 on dual_4k_ws_os its energy trade had a cascaded frame shed at light load (-99.0%): it puts an
-on-time job at risk, so it is not the default. Where it still loses: overloaded
-big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last block) starts, holds the big
-accelerator from tight frames and is then given up (the value hold) or where the shedding keeps the job that costs
-the most, and light cells where the per-block slack margin costs 1-4% energy.
+cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold); ``stay_slack``: ``sdrm3_energy.py``.
+Where it still loses: overloaded big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last
+block) starts, holds the big accelerator from tight frames and is then given up (the value hold) or where the shedding
+keeps the job that costs the most, and light cells where the per-block slack margin costs 1-4% energy.
 
 Measured variant (kept, see docs/results/uxcost.md): ordering jobs by the urgency ratio, as the
 published summary has it, lets short jobs with slack wait until one non-preemptible segment of a long
@@ -53,7 +34,6 @@ ratio for comparison.
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import asdict, replace
 from operator import itemgetter
 from typing import NamedTuple
@@ -62,12 +42,13 @@ from ..params_table import load_table, workload_of
 from ..policy import Policy
 from ..scores import EPS_MS, Theta, map_score, urgency
 from ..tuner import Tuner
-from ..types import DONE, INF, Completion, Drop, Job, Run, Wake
+from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
-from .sdrm3_estimate import _first_ends, _first_late, blocks_first_where_they_fit, blocks_left, end_estimate
+from .sdrm3_estimate import _first_ends, blocks_first_where_they_fit, end_estimate
+from .sdrm3_energy import energy_is_safe, observe, stay_is_safe, worth
 from .sdrm3_hold import holds_release
-from .sdrm3_shedding import shed_victims, upcoming_releases
+from .sdrm3_shedding import shed_victims
 
 
 RANK_STEP = 10.0  # score between neighbours in deadline order (larger than beta + gamma)
@@ -142,7 +123,7 @@ class SDRM3(Policy):
         # at stake than its job (``sdrm3_hold``)
         self.hold_value = hold_value
         # a cheaper placement may use all the slack when no other job waits and the job's remaining blocks fit on
-        # that free accelerator by its due time (``_best_pair``, ``_stay_is_safe``)
+        # that free accelerator by its due time (``_best_pair``, ``sdrm3_energy.stay_is_safe``)
         self.stay_slack = stay_slack
         # the next blocks of the running jobs count in the release hold like known releases (``sdrm3_hold``)
         self.hold_running = hold_running
@@ -207,54 +188,6 @@ class SDRM3(Policy):
             ref = {m.name: view.costs.reference_energy(i) for i, m in enumerate(ms)}
             self.tuner.ref_energy = lambda name: ref.get(name, 0.0)
 
-    def _energy_is_safe(self, view, now: float, job, a: int, f: float, fast_a: int, fast_f: float, ranked: list,
-                        t_at: list[float], accs: list[int]) -> bool:
-        """Never trade a deadline for energy: placing ``job``'s next block on ``a`` (ending at ``f``) rather
-        than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
-        the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
-        and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
-        items = self._others(view, now, job, ranked)
-        rest = [la[job.seg + 1:] for la in job.lat]
-        slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
-        memo: dict = {}  # the items' best-case suffixes, for both estimates
-        for acc, end in ((a, f), (fast_a, fast_f)):
-            own = 1 if not rest[0] and end > job.deadline else 0
-            if slow is not None and slow - own <= 0:
-                return True
-            start = list(t_at)
-            start[acc] = end
-            mine = [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] if rest[0] else []
-            its = sorted(items + mine, key=lambda it: (it[0], it[1]))
-            if slow is None:
-                slow = _first_late(its, start, accs, count=True, lst=self._lst, memo=memo) + own
-            else:  # no fewer late jobs with the faster choice once the count reaches the slower one's
-                return slow <= _first_late(its, start, accs, count=True, lst=self._lst, stop=slow - own,
-                                           memo=memo) + own
-        return True
-
-    def _others(self, view, now: float, job, ranked: list) -> list:
-        """The estimate's items besides ``job``: the jobs still queued (``ranked``), the rest of the running ones,
-        and (``lookahead``) the known next releases up to the latest of their deadlines."""
-        items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, blocks_left(r.job)) for r in ranked]
-        for b, r in enumerate(view.running):
-            if r is not None and r.seg < r.n_segs:
-                items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], blocks_left(r)))
-        horizon = max(it[0] for it in items) if items else job.deadline
-        if self.lookahead:
-            items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
-                      for r, dl, lat, _ in upcoming_releases(view, now, horizon, self._rel_deadline, self._value)]
-        return items
-
-    def _stay_is_safe(self, view, now: float, job, a: int, end: float, ranked: list, t_at: list[float],
-                      accs: list[int]) -> bool:
-        """A placement past the slack share (``stay_slack``): ``job``'s blocks from the next on all run on ``a``,
-        which it then holds until ``end``; allowed only if the estimate of every other job (``_others``, in
-        deadline order, ``a`` booked until ``end``) has none late."""
-        items = sorted(self._others(view, now, job, ranked), key=lambda it: (it[0], it[1]))
-        start = list(t_at)
-        start[a] = end
-        return _first_late(items, start, accs, count=True, lst=self._lst, stop=1) < 1
-
     def _start_from(self, view) -> None:
         """Take the table's parameters for this workload and platform (nearest entry): θ is where the
         online tuner starts; the others replace the constructor's."""
@@ -294,14 +227,8 @@ class SDRM3(Policy):
 
     def observe(self, c: Completion, now: float) -> None:
         """A due frame's outcome (from the driver): feeds the online tuner, and the energy and misses of late
-        (``_worth``)."""
-        ux = self._ux
-        k = math.exp(-(now - ux[2]) / self._window_ms) if now > ux[2] else 1.0
-        ref = self._ref_of.get(c.model, 0.0)
-        ux[0] = ux[0] * k + (c.energy_mj if c.completed else max(c.energy_mj, ref))
-        ux[1] = ux[1] * k + (c.status != DONE)
-        ux[2] = max(now, ux[2])
-        ux[3] = min(now, ux[3])
+        (``sdrm3_energy.observe``)."""
+        observe(self, c, now)
         if self.tuner is not None and self.tuner.observe(c, now):
             self.theta = self.tuner.theta
 
@@ -442,10 +369,10 @@ class SDRM3(Policy):
                 break
             a, f = best.acc, best.finish
             ranked.remove(best.ranked)
-            if best.stay and not self._stay_is_safe(view, now, best.ranked.job, a, best.stay, ranked, t_at, accs):
+            if best.stay and not stay_is_safe(self, view, now, best.ranked.job, a, best.stay, ranked, t_at, accs):
                 a, f = best.fast_acc, best.fast_finish  # holding it that long would make another job late
-            elif a != best.fast_acc and self.safe_energy and not self._energy_is_safe(
-                    view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
+            elif a != best.fast_acc and self.safe_energy and not energy_is_safe(
+                    self, view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
                 r = holds_release(view, now, best.ranked.job, a, f, t_at, accs, self._cut, self._value,
@@ -485,7 +412,7 @@ class SDRM3(Policy):
         # the most energy the rest of the job may cost above what missing it costs anyway (``_worth``)
         # (once a whole window has been seen: before, E is the energy of a part of it against at least one miss)
         ux = self._ux
-        allow = self._worth(j) if self.energy_worth and ux[1] > 0 and ux[2] - ux[3] >= self._window_ms else INF
+        allow = worth(self, j) if self.energy_worth and ux[1] > 0 and ux[2] - ux[3] >= self._window_ms else INF
         if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
             fast_i = -1  # not worth it there: the energy guard does not fall back to it
         stay = self.stay_slack and alone and first <= due
@@ -517,14 +444,3 @@ class SDRM3(Policy):
                 else:
                     best = (score, Placement(r, a, fins[i], e, a, fins[i], held))
         return best
-
-    def _worth(self, j) -> float:
-        """The most energy the rest of job ``j`` may cost (mJ) for its frames on time to lower UXCost. UXCost is
-        energy x (missed + 1) up to constants: a frame made rather than missed divides the second factor by about
-        (M + 1) / M and multiplies the first by (E + its energy - what a miss costs anyway: the reference energy, or
-        what the job already spent) / E. It pays while its energy above that is below E / (M + 1) per frame at stake
-        (cascaded children count), E and M the run's energy and misses, here over the last ``window_ms`` (decayed);
-        applied once outcomes span a whole window (a run's first window would weigh one miss against part of
-        its energy: on a 0.35-s window of ar_assistant on dual_4k_ws_os that made 2 more misses)."""
-        e, missed = self._ux[0], self._ux[1]
-        return self._value[j.m] * e / (missed + 1.0) + max(0.0, self._ref[j.m] - j.energy)

@@ -4,7 +4,7 @@ run it (``_first_late``), and the bounds and orders it is built from (``blocks_f
 ``_blockwise_end``, ``_best_suffixes``).
 
 Used by the policy in ``sdrm3.py``: the shedding check (``sdrm3_shedding.shedding_pays``, and the Moore-Hodgson pass
-``overload_victims_list``), the energy guard (``SDRM3._energy_is_safe``: a slower, cheaper placement only if no
+``overload_victims_list``), the energy guard (``sdrm3_energy.energy_is_safe``: a slower, cheaper placement only if no
 more jobs end late) and the release hold (``sdrm3_hold.holds_release``, through ``_blockwise_end``); the ranking
 itself uses ``blocks_first_where_they_fit``, and the placement one job's end estimate (``end_estimate``,
 ``_first_ends``: ``SDRM3._best_pair``). Pure functions over plain lists: no policy state.

@@ -22,7 +22,7 @@ treats as preemptible, push out tight frames.
 
 Called by ``SDRM3.pick`` (``sdrm3.py``) through ``shed_victims`` when work arrived since the last check (a running
 victim is dropped there at its next block boundary);
-``upcoming_releases`` also by ``SDRM3._energy_is_safe`` and ``sdrm3_hold.holds_release``. Pure functions over the
+``upcoming_releases`` also by ``sdrm3_energy.energy_is_safe`` and ``sdrm3_hold.holds_release``. Pure functions over the
 view and the policy's per-model tables: no policy state.
 """
 from __future__ import annotations

@@ -1,0 +1,107 @@
+"""SDRM3's energy side of placement, for ``SDRM3._best_pair`` and ``SDRM3._place`` (``sdrm3.py``).
+
+A slower placement chosen for its energy must leave every job on time by the estimate (:func:`energy_is_safe`: the
+queue, the running jobs and the known next releases): energy is never bought with a deadline. A slower placement may
+spend at most ``slack_use`` (30%) of the job's slack, unless (``stay_slack``, off by default) no other job waits, its
+accelerator is free now and the job's blocks from this one on all fit on it by the job's due time: then it may spend
+all of it, if the estimate of every other job with that accelerator held until then has none late
+(:func:`stay_is_safe`). The share protects an end that relies on another accelerator being free for the later blocks;
+a job that stays where it is relies on nothing else, and with no other job waiting none is pushed onto a costlier
+accelerator meanwhile (with one waiting, ar_gaming/dual_8k_ws_os with the supernet selector spent 1.1% more energy).
+Where the optimum (``edge-sdrm3 oracle``) runs a long job whole on the slower, cheaper accelerator (vr_gaming on
+dual_8k_ws_os: the hand tracker's 19.3 ms of its 22.2), the share had moved its last blocks to the fast one. A block
+that would hold an accelerator a tight frame about to be released needs waits (the release hold: ``sdrm3_hold.py``).
+No block goes where the rest of its job (on that accelerator) would cost more energy than its frames on time are worth
+in UXCost (``energy_worth``, :func:`worth`): UXCost is energy x (missed + 1), so under overload a frame made at a high
+energy cost can raise it; the bound is E / (M + 1) per frame at stake, E and M the energy and misses observed over the
+last ``window_ms``, above what a miss would cost anyway. On the live workload (mediapipe_xr_slow on headset_placement,
+replayed at 4x capacity) the CPU ran frames at 8x the energy of the frugal NPU to save a few misses: UXCost 0.955
+without the rule, 0.830 with it (edf_firm 0.805).
+``stay_slack`` (off by default) gives +18.4% on the XRBench cells (tools/bench_uxcost.py), none worse, and brings
+outdoor_a/dual_4k_ws_os from +5.3% to +0.8% of the optimum, but on random_0050 on dual_4k_ws_os its energy trade had
+a cascaded frame shed at light load (-99.0%): it puts an on-time job at risk, so it is not the default.
+
+Functions over the policy (``pol``: its parameters and per-model tables) and the view; pure: no clock, no asyncio.
+"""
+from __future__ import annotations
+
+import math
+
+from ..types import DONE, INF, Completion
+from .sdrm3_estimate import _first_late, blocks_left
+from .sdrm3_shedding import upcoming_releases
+
+
+def energy_is_safe(pol, view, now: float, job, a: int, f: float, fast_a: int, fast_f: float, ranked: list,
+                   t_at: list[float], accs: list[int]) -> bool:
+    """Never trade a deadline for energy: placing ``job``'s next block on ``a`` (ending at ``f``) rather
+    than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
+    the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
+    and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
+    items = others(pol, view, now, job, ranked)
+    rest = [la[job.seg + 1:] for la in job.lat]
+    slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
+    memo: dict = {}  # the items' best-case suffixes, for both estimates
+    for acc, end in ((a, f), (fast_a, fast_f)):
+        own = 1 if not rest[0] and end > job.deadline else 0
+        if slow is not None and slow - own <= 0:
+            return True
+        start = list(t_at)
+        start[acc] = end
+        mine = [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] if rest[0] else []
+        its = sorted(items + mine, key=lambda it: (it[0], it[1]))
+        if slow is None:
+            slow = _first_late(its, start, accs, count=True, lst=pol._lst, memo=memo) + own
+        else:  # no fewer late jobs with the faster choice once the count reaches the slower one's
+            return slow <= _first_late(its, start, accs, count=True, lst=pol._lst, stop=slow - own,
+                                       memo=memo) + own
+    return True
+
+
+def others(pol, view, now: float, job, ranked: list) -> list:
+    """The estimate's items besides ``job``: the jobs still queued (``ranked``), the rest of the running ones,
+    and (``lookahead``) the known next releases up to the latest of their deadlines."""
+    items = [(r.job.deadline, r.job.id, r.job, 0.0, False, 0.0, now, blocks_left(r.job)) for r in ranked]
+    for b, r in enumerate(view.running):
+        if r is not None and r.seg < r.n_segs:
+            items.append((r.deadline, r.id, r, 0.0, False, 0.0, view.free_at[b], blocks_left(r)))
+    horizon = max(it[0] for it in items) if items else job.deadline
+    if pol.lookahead:
+        items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
+                  for r, dl, lat, _ in upcoming_releases(view, now, horizon, pol._rel_deadline, pol._value)]
+    return items
+
+
+def stay_is_safe(pol, view, now: float, job, a: int, end: float, ranked: list, t_at: list[float],
+                 accs: list[int]) -> bool:
+    """A placement past the slack share (``stay_slack``): ``job``'s blocks from the next on all run on ``a``,
+    which it then holds until ``end``; allowed only if the estimate of every other job (:func:`others`, in
+    deadline order, ``a`` booked until ``end``) has none late."""
+    items = sorted(others(pol, view, now, job, ranked), key=lambda it: (it[0], it[1]))
+    start = list(t_at)
+    start[a] = end
+    return _first_late(items, start, accs, count=True, lst=pol._lst, stop=1) < 1
+
+
+def worth(pol, j) -> float:
+    """The most energy the rest of job ``j`` may cost (mJ) for its frames on time to lower UXCost. UXCost is
+    energy x (missed + 1) up to constants: a frame made rather than missed divides the second factor by about
+    (M + 1) / M and multiplies the first by (E + its energy - what a miss costs anyway: the reference energy, or
+    what the job already spent) / E. It pays while its energy above that is below E / (M + 1) per frame at stake
+    (cascaded children count), E and M the run's energy and misses, here over the last ``window_ms`` (decayed);
+    applied once outcomes span a whole window (a run's first window would weigh one miss against part of
+    its energy: on a 0.35-s window of ar_assistant on dual_4k_ws_os that made 2 more misses)."""
+    e, missed = pol._ux[0], pol._ux[1]
+    return pol._value[j.m] * e / (missed + 1.0) + max(0.0, pol._ref[j.m] - j.energy)
+
+
+def observe(pol, c: Completion, now: float) -> None:
+    """A due frame's outcome: the energy (a missed frame's at least its model's reference energy) and the misses of
+    late, decayed over ``window_ms``, and the span of outcomes seen (for :func:`worth`)."""
+    ux = pol._ux
+    k = math.exp(-(now - ux[2]) / pol._window_ms) if now > ux[2] else 1.0
+    ref = pol._ref_of.get(c.model, 0.0)
+    ux[0] = ux[0] * k + (c.energy_mj if c.completed else max(c.energy_mj, ref))
+    ux[1] = ux[1] * k + (c.status != DONE)
+    ux[2] = max(now, ux[2])
+    ux[3] = min(now, ux[3])
