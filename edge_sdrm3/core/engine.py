@@ -22,8 +22,8 @@ Workload rules (DESIGN.md §6):
 - at the end (:meth:`Engine.drain`) what runs is abandoned, what waits is dropped, and a frame whose
   upstream never ran is missed at its release.
 
-Its parts: ``core.feed`` (a trace's frames in), ``core.admission`` (admission at release), ``core.frames`` (what it
-keeps of a frame; ``FrameInfo``, ``Sink`` and ``Records`` are re-exported here).
+Its parts: ``core.feed`` (a trace's frames in, and a live frame message's), ``core.admission`` (admission at release),
+``core.frames`` (what it keeps of a frame; ``FrameInfo``, ``Sink`` and ``Records`` are re-exported here).
 
 Pure: no clock, no asyncio, no zmq, no hal; ``now`` is always an argument.
 """
@@ -37,17 +37,14 @@ from typing import Any
 from .admission import Admission
 from .dispatcher import Dispatcher
 from .estimator import Estimator
-from .feed import TraceFeed
+from .feed import DISTINCT_MS, LiveFeed, TraceFeed  # noqa: F401
 from .frames import COMPLETE, RELEASE, WAKE, FrameInfo, Records, Sink, TraceFrame, ready_time  # noqa: F401
 from .metrics import Accumulator, model_infos, run_figures
 from .policy import Bound, as_policy
-from .records import cost_record, frame_record, job_record, missed, segment_record
+from .records import cost_record, job_record, missed, segment_record
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
-DISTINCT_MS = 1e-6  # two live frames of a model never share a release time (a log is a trace: it is replayed)
-
-
-class Engine(TraceFeed):
+class Engine(TraceFeed, LiveFeed):
     def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs, policy: Any, *,
                  fallback: Any = None, simulated: bool = True, records: Sink | None = None,
                  record_segments: bool = True, keep_completions: bool = True, keep_latencies: bool = True,
@@ -114,85 +111,6 @@ class Engine(TraceFeed):
         self.admission_counts: Counter = self._adm.counts  # admitted jobs by fate: on time, missed
 
     # --- frames in (a trace's: core.feed) ------------------------------------------------------------
-    def plan(self, roots: list[str], draw: Callable[[str], float]) -> list[tuple[str, bool, str | None]]:
-        """The frames one live frame message makes: each root, then its cascade breadth first, as
-        ``(model, fired, upstream)``; a cascaded model fires when ``draw(model) <`` its trigger probability and
-        its upstream fired."""
-        out: list[tuple[str, bool, str | None]] = []
-        for r in roots:
-            out.append((r, True, None))
-            fired = {r: True}
-            queue = [r]
-            while queue:
-                up = queue.pop(0)
-                for child in self._children.get(up, []):
-                    p = self.models[self.index[child]].trigger_probability
-                    fired[child] = fired[up] and draw(child) < p
-                    out.append((child, fired[child], up))
-                    queue.append(child)
-        return out
-
-    def admit(self, now: float, plan: list[tuple[str, bool, str | None]], data: dict[str, Any], *,
-              stream: str | None = None, stream_frame: int | None = None, arrived_ms: float | None = None,
-              refuse: str = "") -> list[FrameInfo]:
-        """A live frame message's frames (:meth:`plan`): numbered per model, recorded, roots released now,
-        cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame.
-        Returns the fired frames still to run (neither refused by admission nor missed at once).
-
-        ``arrived_ms``: when the message arrived, if the driver took it in later (``now``): its frames are released
-        (their deadlines counted) from the arrival, and their records say when they were taken in (``ready_ms``),
-        so that a replay of the log releases them to the policy when the service did. The roots of a message get
-        distinct release times in plan order (``DISTINCT_MS`` apart), each cascaded frame its upstream's: a replay
-        of the log takes them in the service's order (a trace orders the frames of one instant by model name).
-
-        ``refuse``: every root is missed at once with this reason instead (its cascades ``upstream dropped``):
-        the driver sheds the message (a live service too far behind its senders: ``runtime.ingest``)."""
-        frame_of: dict[str, int] = {}
-        release_of: dict[str, float] = {}
-        infos: list[FrameInfo] = []
-        t = now if arrived_ms is None else min(arrived_ms, now)
-        planned = []
-        for name, fired, up in plan:
-            slot = frame_of[name] = self._slot.get(name, 0)
-            self._slot[name] = slot + 1
-            release = max(t if up is None else release_of[up], self._last_release.get(name, -1.0) + DISTINCT_MS)
-            if up is None:
-                t = release + DISTINCT_MS
-            release_of[name] = self._last_release[name] = release
-            planned.append((name, fired, up, slot, release))
-        ready = max(now, max(release_of.values(), default=now))
-        # roots are released once their cascade is held: a root refused at once by admission settles it too
-        roots: list[FrameInfo] = []
-        for name, fired, up, slot, release in planned:
-            m = self.models[self.index[name]]
-            triggered = m.upstream is not None or m.trigger_probability < 1.0
-            ready_ms = ready if ready > release else None
-            self._put(frame_record(name, slot, release, fired if triggered else None, stream, stream_frame,
-                                   ready_ms=ready_ms))
-            if not fired:
-                continue
-            info = FrameInfo(name, slot, release, release + m.relative_deadline_ms, data.get(name), stream,
-                             stream_frame, ready_ms=ready_ms)
-            infos.append(info)
-            if up is None:
-                roots.append(info)
-            else:
-                self.held.setdefault((up, frame_of[up]), []).append(info)
-        for info in roots:
-            if refuse:
-                self._finish(self._missed(info, refuse, info.release_ms), info.release_ms, info)
-            else:
-                self._release(info, info.release_ms, ready)
-        return [i for i in infos if not i.ended]
-
-    def bound_queue(self, now: float, limit: int, reason: str = "overload-queue") -> None:
-        """At most ``limit`` released jobs wait unstarted; the oldest beyond are dropped."""
-        waiting = [j for j in self.disp.ready if not j.started]
-        if len(waiting) > limit:
-            waiting.sort(key=lambda j: (j.release, j.id))
-            for c in self.disp.drop(waiting[: len(waiting) - limit], now, reason):
-                self._finish(c, now)
-
     # --- time ------------------------------------------------------------------------------------------
     def next_time(self) -> float | None:
         """When the engine next has something to do on its own (a release, a block's end, a wake-up)."""

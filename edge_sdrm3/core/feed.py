@@ -1,17 +1,23 @@
-"""A trace's frames into the workload engine (``core.engine``): root frames released at their time, cascaded ones
-held on the upstream frame whose period holds their release, read as the clock reaches them.
+"""Frames into the workload engine (``core.engine``). A trace's (:class:`TraceFeed`): root frames released at their
+time, cascaded ones held on the upstream frame whose period holds their release, read as the clock reaches them. A
+live frame message's (:class:`LiveFeed`): its frames planned, numbered, recorded, the roots released now and the
+cascaded ones held on their upstream's frame.
 
-:class:`TraceFeed` is a part of :class:`~edge_sdrm3.core.engine.Engine` (its base class): the state it reads and
-writes (``_feed``, ``_peek``, ``_fill_top``, ``_fill_peek``, ``_feed_seq``, ``_last_up``, ``_waiting``, ``_parents``,
-the event heap, ``held``, ``_ended``) is the engine's, made in ``Engine.__init__``. Pure: no clock, no asyncio, no zmq,
-no hal.
+Both are parts of :class:`~edge_sdrm3.core.engine.Engine` (its base classes): the state they read and write
+(``_feed``, ``_peek``, ``_fill_top``, ``_fill_peek``, ``_feed_seq``, ``_last_up``, ``_waiting``, ``_parents``, the
+event heap, ``held``, ``_ended``; live: ``_slot``, ``_last_release``) is the engine's, made in ``Engine.__init__``.
+Pure: no clock, no asyncio, no zmq, no hal.
 """
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .frames import RELEASE, FrameInfo, TraceFrame, ready_time
+from .records import frame_record
+
+DISTINCT_MS = 1e-6  # two live frames of a model never share a release time (a log is a trace: it is replayed)
 
 
 class TraceFeed:
@@ -75,3 +81,84 @@ class TraceFeed:
                 self._follow(info, ended[1], ended[2])
             else:
                 self.held.setdefault((upstream, up.frame), []).append(info)
+
+
+class LiveFeed:
+    def plan(self, roots: list[str], draw: Callable[[str], float]) -> list[tuple[str, bool, str | None]]:
+        """The frames one live frame message makes: each root, then its cascade breadth first, as
+        ``(model, fired, upstream)``; a cascaded model fires when ``draw(model) <`` its trigger probability and
+        its upstream fired."""
+        out: list[tuple[str, bool, str | None]] = []
+        for r in roots:
+            out.append((r, True, None))
+            fired = {r: True}
+            queue = [r]
+            while queue:
+                up = queue.pop(0)
+                for child in self._children.get(up, []):
+                    p = self.models[self.index[child]].trigger_probability
+                    fired[child] = fired[up] and draw(child) < p
+                    out.append((child, fired[child], up))
+                    queue.append(child)
+        return out
+
+    def admit(self, now: float, plan: list[tuple[str, bool, str | None]], data: dict[str, Any], *,
+              stream: str | None = None, stream_frame: int | None = None, arrived_ms: float | None = None,
+              refuse: str = "") -> list[FrameInfo]:
+        """A live frame message's frames (:meth:`plan`): numbered per model, recorded, roots released now,
+        cascaded ones held on their upstream's frame. ``data[model]``: the driver's data of each fired frame.
+        Returns the fired frames still to run (neither refused by admission nor missed at once).
+
+        ``arrived_ms``: when the message arrived, if the driver took it in later (``now``): its frames are released
+        (their deadlines counted) from the arrival, and their records say when they were taken in (``ready_ms``),
+        so that a replay of the log releases them to the policy when the service did. The roots of a message get
+        distinct release times in plan order (``DISTINCT_MS`` apart), each cascaded frame its upstream's: a replay
+        of the log takes them in the service's order (a trace orders the frames of one instant by model name).
+
+        ``refuse``: every root is missed at once with this reason instead (its cascades ``upstream dropped``):
+        the driver sheds the message (a live service too far behind its senders: ``runtime.ingest``)."""
+        frame_of: dict[str, int] = {}
+        release_of: dict[str, float] = {}
+        infos: list[FrameInfo] = []
+        t = now if arrived_ms is None else min(arrived_ms, now)
+        planned = []
+        for name, fired, up in plan:
+            slot = frame_of[name] = self._slot.get(name, 0)
+            self._slot[name] = slot + 1
+            release = max(t if up is None else release_of[up], self._last_release.get(name, -1.0) + DISTINCT_MS)
+            if up is None:
+                t = release + DISTINCT_MS
+            release_of[name] = self._last_release[name] = release
+            planned.append((name, fired, up, slot, release))
+        ready = max(now, max(release_of.values(), default=now))
+        # roots are released once their cascade is held: a root refused at once by admission settles it too
+        roots: list[FrameInfo] = []
+        for name, fired, up, slot, release in planned:
+            m = self.models[self.index[name]]
+            triggered = m.upstream is not None or m.trigger_probability < 1.0
+            ready_ms = ready if ready > release else None
+            self._put(frame_record(name, slot, release, fired if triggered else None, stream, stream_frame,
+                                   ready_ms=ready_ms))
+            if not fired:
+                continue
+            info = FrameInfo(name, slot, release, release + m.relative_deadline_ms, data.get(name), stream,
+                             stream_frame, ready_ms=ready_ms)
+            infos.append(info)
+            if up is None:
+                roots.append(info)
+            else:
+                self.held.setdefault((up, frame_of[up]), []).append(info)
+        for info in roots:
+            if refuse:
+                self._finish(self._missed(info, refuse, info.release_ms), info.release_ms, info)
+            else:
+                self._release(info, info.release_ms, ready)
+        return [i for i in infos if not i.ended]
+
+    def bound_queue(self, now: float, limit: int, reason: str = "overload-queue") -> None:
+        """At most ``limit`` released jobs wait unstarted; the oldest beyond are dropped."""
+        waiting = [j for j in self.disp.ready if not j.started]
+        if len(waiting) > limit:
+            waiting.sort(key=lambda j: (j.release, j.id))
+            for c in self.disp.drop(waiting[: len(waiting) - limit], now, reason):
+                self._finish(c, now)
