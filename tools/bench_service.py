@@ -400,6 +400,20 @@ def sim_to_real(tmp: Path, platform: str | None, seconds: float) -> None:
 # ---- main -----------------------------------------------------------------------------------------------
 
 
+
+def _served(svc, label: str, run) -> bool:
+    """Start ``svc``, ``run()`` against it, stop it whatever happens; False (said under ``label``) if it was not
+    available."""
+    try:
+        svc.start()
+        run()
+        return True
+    except (ServiceUnavailable, ClientError, OSError) as e:
+        print(f"{label} service not available: {e}")
+        return False
+    finally:
+        svc.stop()
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=2000, help="frames per ingest measurement (default 2000)")
@@ -429,14 +443,16 @@ def main() -> int:
             # outputs computed for real, as by the bare invoke (under the default when-idle an emulated accelerator
             # faster than the host only times the model, and its result is `timed`, without outputs)
             svc = Service(tmp, "digits", args.platform, "digits", 'emulated_compute = "always"')
-            try:
-                svc.start()
+            blocks: dict = {}
+
+            def in_one_go() -> None:
                 ing = service_ingest(svc, args.frames, (w, h))
                 bare2 = bare_ingest(tmp, args.frames, (w, h))  # again, to bracket the service run
                 ref = (bare + bare2) / 2
                 print(f"(a) service ingest {ing:,.0f} frames/s; bare pyzmq (before/after) {bare:,.0f}/{bare2:,.0f}: "
                       f"ratio {ing / ref:.2f} (target >= 0.80) {'OK' if ing / ref >= 0.8 else 'MISSED'}")
-                blocks, nblocks = bare_blocks(svc.config)
+                got, nblocks = bare_blocks(svc.config)
+                blocks.update(got)
                 t = added_ms(svc, tmp, args.latency_frames, blocks)
                 added = [x - r for x, r in zip(t["service"], t["run"])]
                 med, p99 = statistics.median(added), common.percentile(sorted(added), 99)
@@ -450,25 +466,15 @@ def main() -> int:
                       f"other, paced like the frames): {_stats(t['bare'])}")
                 print(f"(b) added per model of {nblocks} blocks over a bare invoke of them, its blocks in one go "
                       f"(chain_ms 10, the default): {_added(t, True)}")
-            except (ServiceUnavailable, ClientError, OSError) as e:
-                print(f"(a)/(b) service not available: {e}")
-                failed = True
-            finally:
-                svc.stop()
+
+            failed = not _served(svc, "(a)/(b)", in_one_go)
             if "b" in parts and not failed:
                 # the same with every block handed off and decided on its own: what running them in one go saves
-                svc = Service(tmp, "digits", args.platform, "digits-per-block",
-                              'emulated_compute = "always"\n[scheduler]\nchain_ms = 0')
-                try:
-                    svc.start()
-                    t = added_ms(svc, tmp, args.latency_frames, blocks)
-                    print(f"(b) the same, every block handed off and decided on its own (chain_ms 0): "
-                          f"{_added(t, False)}")
-                except (ServiceUnavailable, ClientError, OSError) as e:
-                    print(f"(b) service not available: {e}")
-                    failed = True
-                finally:
-                    svc.stop()
+                per_block = Service(tmp, "digits", args.platform, "digits-per-block",
+                                    'emulated_compute = "always"\n[scheduler]\nchain_ms = 0')
+                failed = not _served(per_block, "(b)", lambda: print(
+                    "(b) the same, every block handed off and decided on its own (chain_ms 0): "
+                    f"{_added(added_ms(per_block, tmp, args.latency_frames, blocks), False)}"))
         for part, fn in (("c", lambda: memory(tmp, args.platform)), ("d", lambda: soak(tmp, args.platform, args.soak)),
                          ("e", lambda: sim_to_real(tmp, args.platform, args.sim_s))):
             if part not in parts:
