@@ -26,6 +26,7 @@ Functions over the policy (``pol``: its parameters and per-model tables) and the
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 
 from ..types import DONE, INF, Completion
 from .sdrm3_estimate import _first_late, blocks_left
@@ -38,24 +39,45 @@ def energy_is_safe(pol, view, now: float, job, a: int, f: float, fast_a: int, fa
     than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
     the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
     and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
-    items = others(pol, view, now, job, ranked)
+    items = sorted(others(pol, view, now, job, ranked), key=_deadline_order)
     rest = [la[job.seg + 1:] for la in job.lat]
     slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
-    memo: dict = {}  # the items' best-case suffixes, for both estimates
+    memo = suffix_memo(pol, view.costs)  # the items' best-case suffixes, for both estimates
+    # the job's own rest goes where a stable sort of the items and it (last) would put it, both times
+    at = bisect_right(items, (job.deadline, job.id), key=_deadline_order) if rest[0] else 0
     for acc, end in ((a, f), (fast_a, fast_f)):
         own = 1 if not rest[0] and end > job.deadline else 0
         if slow is not None and slow - own <= 0:
             return True
         start = list(t_at)
         start[acc] = end
-        mine = [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] if rest[0] else []
-        its = sorted(items + mine, key=lambda it: (it[0], it[1]))
+        its = items[:at] + [(job.deadline, job.id, job, 0.0, False, 0.0, end, rest)] + items[at:] if rest[0] \
+            else items
         if slow is None:
             slow = _first_late(its, start, accs, count=True, lst=pol._lst, memo=memo) + own
         else:  # no fewer late jobs with the faster choice once the count reaches the slower one's
             return slow <= _first_late(its, start, accs, count=True, lst=pol._lst, stop=slow - own,
                                        memo=memo) + own
     return True
+
+
+def _deadline_order(it: tuple) -> tuple:
+    """An estimate item's place in the estimate's input: deadline, then id (upcoming releases last)."""
+    return (it[0], it[1])
+
+
+def suffix_memo(pol, costs) -> dict:
+    """A fresh ``memo`` for ``_first_late`` holding the best-case suffixes of the cost table's own rows (those of
+    unstarted jobs and of the known releases): ``costs.rem_best[m][v]`` is exactly what ``_best_suffixes`` reckons
+    for ``costs.lat[m][v]`` (the same minima, summed in the same order), and ``Costs.refresh`` keeps it so in place.
+    Built once per table (again if the derived tables were replaced), so an estimate reckons only the suffixes of
+    started jobs' rows."""
+    seed = pol._suffix_seed
+    if seed is None or seed[0] is not costs or seed[1] is not costs.rem_best:
+        rows = [lv for lm in costs.lat for lv in lm]  # held: their ids stay theirs while the seed lives
+        seed = pol._suffix_seed = (costs, costs.rem_best, rows,
+                                   {id(lv): rb for lm, rbm in zip(costs.lat, costs.rem_best) for lv, rb in zip(lm, rbm)})
+    return seed[3].copy()
 
 
 def others(pol, view, now: float, job, ranked: list) -> list:
@@ -77,10 +99,10 @@ def stay_is_safe(pol, view, now: float, job, a: int, end: float, ranked: list, t
     """A placement past the slack share (``stay_slack``): ``job``'s blocks from the next on all run on ``a``,
     which it then holds until ``end``; allowed only if the estimate of every other job (:func:`others`, in
     deadline order, ``a`` booked until ``end``) has none late."""
-    items = sorted(others(pol, view, now, job, ranked), key=lambda it: (it[0], it[1]))
+    items = sorted(others(pol, view, now, job, ranked), key=_deadline_order)
     start = list(t_at)
     start[a] = end
-    return _first_late(items, start, accs, count=True, lst=pol._lst, stop=1) < 1
+    return _first_late(items, start, accs, count=True, lst=pol._lst, stop=1, memo=suffix_memo(pol, view.costs)) < 1
 
 
 def worth(pol, j) -> float:

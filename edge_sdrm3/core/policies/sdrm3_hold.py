@@ -27,6 +27,7 @@ Called by ``SDRM3._place`` (``sdrm3.py``) for a block about to start on a free a
 """
 from __future__ import annotations
 
+from ..types import INF
 from .sdrm3_estimate import _blockwise_end
 from .sdrm3_shedding import upcoming_releases
 
@@ -72,11 +73,12 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
             if any(lat_j[x][s] <= la + slack for x in accs if x != a):
                 break
             end += la
+    # (only the arrivals before ``end`` count: the others are not asked for)
     arrivals = upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value, before=end)
     if hold_running:
-        arrivals += running_next_blocks(view, value)
+        arrivals += running_next_blocks(view, value, before=end)
     if hold_cascades:
-        arrivals += upcoming_cascades(view, now, end + max(rel_deadline), rel_deadline, value)
+        arrivals += upcoming_cascades(view, now, end + max(rel_deadline), rel_deadline, value, before=end)
     for r, dl, lat, key in arrivals:
         if r >= end:
             continue
@@ -100,24 +102,28 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
     return first if lost > value[job.m] + 1e-9 else 0.0
 
 
-def running_next_blocks(view, value: list[float]) -> list:
+def running_next_blocks(view, value: list[float], before: float = INF) -> list:
     """The rest of each job running now, as an arrival like ``upcoming_releases``'s: ``(when its block in flight
     ends, its deadline, its block latencies [accelerator][block] from its next block on, best-case time per frame
-    at stake)``; jobs with no block left are left out."""
+    at stake)``; jobs with no block left are left out, and those whose block in flight ends at ``before`` or later."""
     out = []
+    free_at = view.free_at
     for b, r in enumerate(view.running):
-        if r is not None and r.seg < r.n_segs:
-            out.append((view.free_at[b], r.deadline, [la[r.seg:] for la in r.lat], r.rem_best[r.seg] / value[r.m]))
+        if r is not None and r.seg < r.n_segs and free_at[b] < before:
+            out.append((free_at[b], r.deadline, [la[r.seg:] for la in r.lat], r.rem_best[r.seg] / value[r.m]))
     return out
 
 
-def upcoming_cascades(view, now: float, horizon: float, rel_deadline: list[float], value: list[float]) -> list:
+def upcoming_cascades(view, now: float, horizon: float, rel_deadline: list[float], value: list[float],
+                      before: float = INF) -> list:
     """The cascaded children of the known next releases (``upcoming_releases``), as arrivals like its own: a child's
     frame is released when its chain of upstreams would end at best after the root's release, is due by its own
     deadline from the same frame time, and is at stake by its trigger probability (times those of the chain): the
     last field, the best-case time per frame at stake, is divided by it. Children that could not make their
-    deadline even at best after their upstreams are left out."""
+    deadline even at best after their upstreams are left out, and so are the arrivals at ``before`` or later."""
     ms = view.models
+    if all(m.upstream is None for m in ms):
+        return []
     rem_best, lat = view.costs.rem_best, view.costs.lat
     idx = {m.name: i for i, m in enumerate(ms)}
     chain: dict[int, tuple[float, float]] = {}  # child: (its upstreams' best-case time from the frame, probability)
@@ -139,7 +145,7 @@ def upcoming_cascades(view, now: float, horizon: float, rel_deadline: list[float
         period = m.period_ms
         r = (int(now / period + 1e-9) + 1) * period
         key = best / (p * value[i])
-        while r + rel <= horizon:
+        while r + rel <= horizon and r + off < before:
             out.append((r + off, r + rel, lat[i][v], key))
             r += period
     return out
