@@ -47,8 +47,8 @@ from ._registry import register
 from .edf_firm import cascade_cuts
 from .sdrm3_estimate import _first_ends, blocks_first_where_they_fit, end_estimate
 from .sdrm3_energy import energy_is_safe, observe, stay_is_safe, worth
-from .sdrm3_hold import holds_release
-from .sdrm3_shedding import shed_victims
+from .sdrm3_hold import cascade_chains, holds_release
+from .sdrm3_shedding import root_periods, shed_victims
 
 
 RANK_STEP = 10.0  # score between neighbours in deadline order (larger than beta + gamma)
@@ -146,6 +146,7 @@ class SDRM3(Policy):
         self._value: list[float] = []
         self._cut: list[float] = []  # per model: how long before its deadline its children need (cascade_cuts)
         self._rel_deadline: list[float] = []
+        self._roots, self._chains = [], []  # the look-ahead's models: ``root_periods``, ``cascade_chains``
         self._healthy: tuple = ()
         self._theta_seen: Theta | None = None
         self._theta_t: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
@@ -181,6 +182,7 @@ class SDRM3(Policy):
         self._speed = [max([rem[m][0][0] / ro[m][0][a][0] for m in range(len(ms)) if 0 < ro[m][0][a][0] < INF],
                            default=0.0) for a in range(view.n_acc)]
         self._rel_deadline = [m.relative_deadline_ms for m in ms]
+        self._roots, self._chains = root_periods(ms), cascade_chains(ms)
         self._ref = [view.costs.reference_energy(i) for i in range(len(ms))]
         self._ref_of = {m.name: r for m, r in zip(ms, self._ref)}
         if self.table is not None and self.table_entry is None:
@@ -377,7 +379,8 @@ class SDRM3(Policy):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
                 r = holds_release(view, now, best.ranked.job, a, f, t_at, accs, self._cut, self._value,
-                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades)
+                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades,
+                                  self._roots, self._chains)
                 if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
                     out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
                     continue

@@ -34,7 +34,7 @@ from .sdrm3_shedding import upcoming_releases
 
 def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], accs: list[int], cut: list[float],
                   value: list[float], rel_deadline: list[float], hold_value: bool, hold_running: bool = True,
-                  hold_cascades: bool = True) -> float:
+                  hold_cascades: bool = True, roots: list | None = None, chains: list | None = None) -> float:
     """Whether starting ``job``'s next block on ``a`` now (ending at ``f``) would make a known release before
     ``f`` late that would be on time with ``a`` free at its release, while ``job`` could still end in time
     after it (its deadline less its children's time): blocks cannot be interrupted, so a long block of a job
@@ -53,7 +53,8 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
     end of their block in flight (``running_next_blocks``): they are known as surely as a periodic release.
 
     ``accs``: the healthy accelerators; ``cut``, ``value``, ``rel_deadline``: per model, the time its cascaded
-    children need before its deadline, its frames at stake per job, its relative deadline."""
+    children need before its deadline, its frames at stake per job, its relative deadline; ``roots``, ``chains``: the
+    workload's ``root_periods`` and ``cascade_chains``, where the caller keeps them."""
     wait_until = job.deadline - cut[job.m] - job.rem_best[job.seg]  # its latest start
     first, lost = 0.0, 0.0  # the first frame the job cannot wait for, the frames at stake of all such
     # the job cannot wait: the accelerator is held for its next blocks too, as long as ``a`` is where they run
@@ -74,11 +75,12 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
                 break
             end += la
     # (only the arrivals before ``end`` count: the others are not asked for)
-    arrivals = upcoming_releases(view, now, end + max(rel_deadline), rel_deadline, value, before=end)
+    horizon = end + max(rel_deadline)
+    arrivals = upcoming_releases(view, now, horizon, rel_deadline, value, before=end, roots=roots)
     if hold_running:
         arrivals += running_next_blocks(view, value, before=end)
     if hold_cascades:
-        arrivals += upcoming_cascades(view, now, end + max(rel_deadline), rel_deadline, value, before=end)
+        arrivals += upcoming_cascades(view, now, horizon, rel_deadline, value, before=end, chains=chains)
     for r, dl, lat, key in arrivals:
         if r >= end:
             continue
@@ -115,37 +117,49 @@ def running_next_blocks(view, value: list[float], before: float = INF) -> list:
 
 
 def upcoming_cascades(view, now: float, horizon: float, rel_deadline: list[float], value: list[float],
-                      before: float = INF) -> list:
+                      before: float = INF, chains: list | None = None) -> list:
     """The cascaded children of the known next releases (``upcoming_releases``), as arrivals like its own: a child's
     frame is released when its chain of upstreams would end at best after the root's release, is due by its own
     deadline from the same frame time, and is at stake by its trigger probability (times those of the chain): the
     last field, the best-case time per frame at stake, is divided by it. Children that could not make their
-    deadline even at best after their upstreams are left out, and so are the arrivals at ``before`` or later."""
-    ms = view.models
-    if all(m.upstream is None for m in ms):
+    deadline even at best after their upstreams are left out, and so are the arrivals at ``before`` or later.
+    ``chains``: ``cascade_chains(view.models)``, where the caller keeps it."""
+    if chains is None:
+        chains = cascade_chains(view.models)
+    if not chains:
         return []
-    rem_best, lat = view.costs.rem_best, view.costs.lat
-    idx = {m.name: i for i, m in enumerate(ms)}
-    chain: dict[int, tuple[float, float]] = {}  # child: (its upstreams' best-case time from the frame, probability)
+    rem_best, lat, variants_of = view.costs.rem_best, view.costs.lat, view.variants_of
+    offs: dict[int, float] = {}  # child: its upstreams' best-case time from the frame
     out = []
-    for i, m in enumerate(ms):  # an upstream is listed before its children
-        u = idx.get(m.upstream) if m.upstream is not None else None
-        if u is None or m.trigger_probability <= 0:
-            continue
-        off, p = chain.get(u, (0.0, 1.0)) if ms[u].upstream is not None else (0.0, 1.0)
-        if ms[u].upstream is not None and u not in chain:
-            continue
-        off += rem_best[u][view.variants_of(u)][0]
-        p *= m.trigger_probability
-        chain[i] = (off, p)
-        v = view.variants_of(i)
+    for i, u, cascaded, p, period in chains:  # an upstream before its children
+        off = (offs[u] if cascaded else 0.0) + rem_best[u][variants_of(u)][0]
+        offs[i] = off
+        v = variants_of(i)
         best, rel = rem_best[i][v][0], rel_deadline[i]
         if off + best > rel or best <= 0:
             continue
-        period = m.period_ms
         r = (int(now / period + 1e-9) + 1) * period
         key = best / (p * value[i])
         while r + rel <= horizon and r + off < before:
             out.append((r + off, r + rel, lat[i][v], key))
             r += period
+    return out
+
+
+def cascade_chains(models) -> list:
+    """The models ``upcoming_cascades`` reckons, in order: ``(child, its upstream, whether that is cascaded too, the
+    probability of the chain, the child's period)``; a child whose upstream is unknown, never triggers it, or is
+    itself left out (or listed after it) is left out."""
+    idx = {m.name: i for i, m in enumerate(models)}
+    prob: dict[int, float] = {}
+    out = []
+    for i, m in enumerate(models):
+        u = idx.get(m.upstream) if m.upstream is not None else None
+        if u is None or m.trigger_probability <= 0:
+            continue
+        cascaded = models[u].upstream is not None
+        if cascaded and u not in prob:
+            continue
+        p = prob[i] = (prob[u] if cascaded else 1.0) * m.trigger_probability
+        out.append((i, u, cascaded, p, m.period_ms))
     return out

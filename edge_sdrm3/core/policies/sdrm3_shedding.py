@@ -117,18 +117,17 @@ def estimate_items(view, now: float, jobs: list, upcoming, value: list[float],
 
 
 def upcoming_releases(view, now: float, horizon: float, rel_deadline: list[float], value: list[float],
-                      before: float = INF) -> list:
+                      before: float = INF, roots: list | None = None) -> list:
     """The known releases of the uncascaded models after ``now`` whose deadlines fall by ``horizon``:
     ``(release, deadline, block latencies [accelerator][block], work per frame at stake)``. Models that
     cannot meet their deadline even alone are left out (their jobs are dropped as hopeless). ``rel_deadline``,
     ``value``: per model, its relative deadline and its frames at stake per job. ``before``: only the releases
-    before it (the release hold looks no further than its block)."""
+    before it (the release hold looks no further than its block). ``roots``: ``root_periods(view.models)``, where
+    the caller keeps it."""
     out = []
     rem_best, lat = view.costs.rem_best, view.costs.lat
-    for m, model in enumerate(view.models):
-        if model.upstream is not None:
-            continue
-        period, rel = model.period_ms, rel_deadline[m]
+    for m, period in root_periods(view.models) if roots is None else roots:
+        rel = rel_deadline[m]
         r = (int(now / period + 1e-9) + 1) * period
         if r + rel > horizon or r >= before:
             continue  # none in the window (asked first: most models have none in the release hold's)
@@ -141,6 +140,11 @@ def upcoming_releases(view, now: float, horizon: float, rel_deadline: list[float
             out.append((r, r + rel, lat[m][v], key))
             r += period
     return out
+
+
+def root_periods(models) -> list[tuple[int, float]]:
+    """The uncascaded models (``upcoming_releases``'s): ``(index, period)`` each, in order."""
+    return [(m, model.period_ms) for m, model in enumerate(models) if model.upstream is None]
 
 
 def overload_victims(view, now: float, jobs: list, value: list[float], accs: list[int],
