@@ -241,10 +241,16 @@ class Dispatcher:
                 view.free_at = tuple(self.free_at)
                 self._apply(self.fallback.pick(view, now), now, starts, ended)
         # wake at the next deadline of a queued job (strict: an unstarted one), so that it is dropped on time
-        strict = self.drop_strict
-        for j in self.ready:
-            if j.deadline < self.wake_at and (j.seg == 0 or not strict):
-                self.wake_at = j.deadline
+        w = self.wake_at
+        if self.drop_strict:
+            for j in self.ready:
+                if j.seg == 0 and j.deadline < w:
+                    w = j.deadline
+        else:
+            for j in self.ready:
+                if j.deadline < w:
+                    w = j.deadline
+        self.wake_at = w
         return starts, ended
 
     # --- internals ----------------------------------------------------------------------------

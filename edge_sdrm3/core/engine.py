@@ -122,10 +122,11 @@ class Engine(TraceFeed, LiveFeed):
         """The virtual clock: jump to the next event, handle every event of that instant, then schedule."""
         if self._peek is not None:
             self._fill()
-        now = self._heap[0][0]
+        heap = self._heap
+        now = heap[0][0]
         self.now = now
-        while self._heap and self._heap[0][0] == now:
-            _, kind, _, payload = heapq.heappop(self._heap)
+        while heap and heap[0][0] == now:
+            _, kind, _, payload = heapq.heappop(heap)
             self._handle(kind, payload, now, now)
         self._schedule(now)
         return now

@@ -55,12 +55,20 @@ def each_to_fastest_free(view, now: float, jobs) -> list:
     from ..types import INF, Run
 
     free = view.free_accs(now)
-    out = []
+    out: list = []
+    handoff = view.handoff_ms
     for job in jobs:
         if not free:
             break
-        a = min(free, key=lambda a: (view.latency(job, a), a))
-        if view.latency(job, a) < INF:
-            free.remove(a)
-            out.append(Run(job, a))
+        # ``view.latency`` written out (the hand-off where the job moves); ``free`` is in index order and a later
+        # accelerator wins only where strictly faster: the lowest index on ties
+        lat, s, moved = job.lat, job.seg, job.acc
+        best, fastest = -1, INF
+        for a in free:
+            t = lat[a][s] + handoff if 0 <= moved != a else lat[a][s]
+            if t < fastest:
+                best, fastest = a, t
+        if best >= 0:
+            free.remove(best)
+            out.append(Run(job, best))
     return out
