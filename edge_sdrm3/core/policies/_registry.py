@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..types import ConfigError
+from ..types import INF, ConfigError, Run
 
 POLICIES: dict[str, Callable[..., Any]] = {}
 # the baselines of DESIGN.md §4: the "best baseline" of a cell is the lowest UXCost among these
@@ -52,8 +52,6 @@ def make_policy(name: str, **config: Any) -> Any:
 def each_to_fastest_free(view, now: float, jobs) -> list:
     """The rule several baselines share: jobs in the given order, each to the free accelerator where
     its next segment is fastest (ties: lowest index); a job whose segment runs nowhere free waits."""
-    from ..types import INF, Run
-
     free = view.free_accs(now)
     out: list = []
     handoff = view.handoff_ms
