@@ -8,6 +8,7 @@ estimate would reckon, also after a cost changes.
 """
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
@@ -121,3 +122,16 @@ def test_seeded_suffixes_are_the_estimates_own_also_after_a_cost_changes(scenari
     lv = costs.lat[0][0]
     costs.set_segment(0, 0, 0, 0, lv[0][0] * 0.25 + 0.01)  # a learned cost: the table is refreshed in place
     assert suffix_memo(pol, costs)[id(lv)] == _best_suffixes(lv)
+
+
+def test_seeded_suffixes_of_a_copied_policy_are_reckoned_for_the_copy() -> None:
+    """A policy copied with its table (deep-copied together) does not keep ids of the original."""
+    _, costs, _ = workload("ar_assistant", "dual_4k_ws_os")
+    pol = make_policy("sdrm3")
+    suffix_memo(pol, costs)
+    pol2, costs2 = copy.deepcopy((pol, costs))
+    memo = suffix_memo(pol2, costs2)
+    assert sorted(memo) == sorted(id(lv) for lm in costs2.lat for lv in lm)
+    for lm in costs2.lat:
+        for lv in lm:
+            assert memo[id(lv)] == _best_suffixes(lv)

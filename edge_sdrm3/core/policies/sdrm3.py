@@ -154,7 +154,7 @@ class SDRM3(Policy):
         self._speed: list[float] = []
 
         self._checked_id = 0
-        self._suffix_seed: tuple | None = None  # (costs, its rem_best, rows, memo seed): ``sdrm3_energy.suffix_memo``
+        self._suffix_seed: tuple | None = None  # ``sdrm3_energy.suffix_memo``'s
         self._models = None
         # parameters learned offline (`edge-sdrm3 tune`): applied when the workload is first seen
         self.table = load_table(params_table) if params_table else None

@@ -70,13 +70,14 @@ def suffix_memo(pol, costs) -> dict:
     """A fresh ``memo`` for ``_first_late`` holding the best-case suffixes of the cost table's own rows (those of
     unstarted jobs and of the known releases): ``costs.rem_best[m][v]`` is exactly what ``_best_suffixes`` reckons
     for ``costs.lat[m][v]`` (the same minima, summed in the same order), and ``Costs.refresh`` keeps it so in place.
-    Built once per table (again if the derived tables were replaced), so an estimate reckons only the suffixes of
-    started jobs' rows."""
+    Built once per table (again if the derived tables were replaced, or the seed outlived the ids it was made with,
+    as a copied policy would), so an estimate reckons only the suffixes of started jobs' rows."""
     seed = pol._suffix_seed
-    if seed is None or seed[0] is not costs or seed[1] is not costs.rem_best:
+    if seed is None or seed[0] is not costs or seed[1] is not costs.rem_best or id(seed[2]) != seed[4]:
         rows = [lv for lm in costs.lat for lv in lm]  # held: their ids stay theirs while the seed lives
         seed = pol._suffix_seed = (costs, costs.rem_best, rows,
-                                   {id(lv): rb for lm, rbm in zip(costs.lat, costs.rem_best) for lv, rb in zip(lm, rbm)})
+                                   {id(lv): rb for lm, rbm in zip(costs.lat, costs.rem_best) for lv, rb in zip(lm, rbm)},
+                                   id(rows))
     return seed[3].copy()
 
 
