@@ -46,7 +46,7 @@ from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
 from .sdrm3_estimate import _first_ends, blocks_first_where_they_fit, end_estimate
-from .sdrm3_energy import energy_is_safe, observe, stay_is_safe, worth
+from .sdrm3_energy import energy_is_safe, observe, stay_is_safe, suffix_memo, worth
 from .sdrm3_hold import cascade_chains, holds_release
 from .sdrm3_shedding import root_periods, shed_victims
 
@@ -272,7 +272,7 @@ class SDRM3(Policy):
                                    self._rel_deadline, self._speed, lookahead=self.lookahead,
                                    shed_list=self.shed_list, shed_check=self.shed_check,
                                    fit_estimate=self.fit_estimate, lst=self._lst, shed_running=self.shed_running,
-                                   ref=self._ref)
+                                   ref=self._ref, seed=suffix_memo(self, view.costs))
             if victims:
                 self._doomed.update(j.id for j in victims if j.running)
                 victims = [j for j in victims if not j.running]

@@ -75,9 +75,8 @@ def suffix_memo(pol, costs) -> dict:
     seed = pol._suffix_seed
     if seed is None or seed[0] is not costs or seed[1] is not costs.rem_best or id(seed[2]) != seed[4]:
         rows = [lv for lm in costs.lat for lv in lm]  # held: their ids stay theirs while the seed lives
-        seed = pol._suffix_seed = (costs, costs.rem_best, rows,
-                                   {id(lv): rb for lm, rbm in zip(costs.lat, costs.rem_best) for lv, rb in zip(lm, rbm)},
-                                   id(rows))
+        sufs = [rb for rbm in costs.rem_best for rb in rbm]
+        seed = pol._suffix_seed = (costs, costs.rem_best, rows, {id(lv): rb for lv, rb in zip(rows, sufs)}, id(rows))
     return seed[3].copy()
 
 

@@ -34,7 +34,7 @@ from .sdrm3_estimate import _first_late, blocks_left
 def shed_victims(view, now: float, jobs: list, accs: list[int], value: list[float], cut: list[float],
                  rel_deadline: list[float], speed: list[float], *, lookahead: bool, shed_list: bool,
                  shed_check: bool, fit_estimate: bool, lst: bool, shed_running: bool = False,
-                 ref: list[float] | None = None) -> list:
+                 ref: list[float] | None = None, seed: dict | None = None) -> list:
     """Under overload, the queued jobs to drop: sure misses first (a bound every schedule obeys, over the
     queue and the known next releases), then likely ones (an estimate of the queue's schedule); kept only
     where the estimate shows shedding them pays (``shedding_pays``). The flags are ``SDRM3``'s of the same names
@@ -42,23 +42,23 @@ def shed_victims(view, now: float, jobs: list, accs: list[int], value: list[floa
     flight may be a victim of the estimate's check too (the caller drops it at its next block boundary), in place of
     queued jobs that are shed anyway (the check over them alone found them and shedding them pays), where that sheds
     no more frames at stake, saves more energy (``energy_saved``; ``ref``: per model, its reference energy) and pays
-    too."""
+    too. ``seed``: best-case suffixes known already (``sdrm3_energy.suffix_memo``), copied into each estimate's memo."""
     horizon = max(j.deadline for j in jobs)
     upcoming = upcoming_releases(view, now, horizon, rel_deadline, value) if lookahead else ()
     victims = []
     if len(jobs) > 1 or upcoming:
         victims = overload_victims(view, now, jobs, value, accs, upcoming, speed)
     kept = [j for j in jobs if j not in victims]
-    alt = overload_victims_list(view, now, kept, value, accs) if len(kept) > 1 and shed_list else []
+    alt = overload_victims_list(view, now, kept, value, accs, seed=seed) if len(kept) > 1 and shed_list else []
 
     def pays(shed: list) -> bool:
         return not shed_check or shedding_pays(view, now, jobs, shed, accs, horizon, value, cut, rel_deadline,
-                                               lookahead, fit_estimate, lst)
+                                               lookahead, fit_estimate, lst, seed=seed)
     if (victims or alt) and not pays(victims + alt):
         return []  # the estimate does not show the kept jobs faring better: keep every job
     if alt and shed_running and ref is not None and any(r is not None and r.seg < r.n_segs for r in view.running):
         # in place of queued jobs that are shed anyway: a running one, if that sheds no more and saves more energy
-        wide = overload_victims_list(view, now, kept, value, accs, True)
+        wide = overload_victims_list(view, now, kept, value, accs, True, seed=seed)
         if any(j.running for j in wide) and sum(value[j.m] for j in wide) <= sum(value[j.m] for j in alt) and \
                 sum(energy_saved(j, accs, ref) for j in wide) > sum(energy_saved(j, accs, ref) for j in alt) and \
                 pays(victims + wide):
@@ -76,7 +76,8 @@ def energy_saved(job, accs: list[int], ref: list[float]) -> float:
 
 
 def shedding_pays(view, now: float, jobs: list, victims: list, accs: list[int], horizon: float, value: list[float],
-                  cut: list[float], rel_deadline: list[float], lookahead: bool, fit_estimate: bool, lst: bool) -> bool:
+                  cut: list[float], rel_deadline: list[float], lookahead: bool, fit_estimate: bool, lst: bool,
+                  seed: dict | None = None) -> bool:
     """Shed ``victims`` only if the estimate of the schedule (``_first_late``: the queue, the rest of the
     running jobs and the known next releases) makes at least as many frames on time, weighted by the
     frames at stake per job (cascaded children count), with them shed as with every job kept: the victims
@@ -88,7 +89,7 @@ def shedding_pays(view, now: float, jobs: list, victims: list, accs: list[int], 
     gone = {j.id for j in victims}
     items, start = estimate_items(view, now, jobs, upcoming, value, cut)
     kept = [it for it in items if it[2] is None or it[2].id not in gone]
-    memo: dict = {}  # the best-case suffixes of the items' latencies, shared by the estimates below
+    memo = dict(seed or ())  # the best-case suffixes of the items' latencies, shared by the estimates below
     lost_kept = _first_late(kept, start, accs, count=True, weighted=True, lst=lst, memo=memo) + \
         sum(value[j.m] for j in victims)
     # with every job kept, the frames lost are counted only until they reach those lost by shedding
@@ -219,7 +220,7 @@ def _shed_until_on_time(items: list, first_late) -> list:
 
 
 def overload_victims_list(view, now: float, jobs: list, value: list[float], accs: list[int],
-                          shed_running: bool = False) -> list:
+                          shed_running: bool = False, seed: dict | None = None) -> list:
     """Jobs to shed so that the rest can meet their deadlines: Moore-Hodgson over an estimate of the
     schedule rather than a bound (``_first_late``: the queued jobs and the rest of the running ones run
     block by block as a dispatcher would run them). At the first job that ends late, the queued job with
@@ -242,5 +243,5 @@ def overload_victims_list(view, now: float, jobs: list, value: list[float], accs
                           blocks_left(j)))
     items.sort(key=lambda it: (it[0], it[1]))
     start = [max(free_at[a], now) for a in range(view.n_acc)]
-    memo: dict = {}  # the best-case suffixes of the items' latencies, reckoned once for every estimate below
+    memo = dict(seed or ())  # the best-case suffixes of the items' latencies, reckoned once for every estimate below
     return _shed_until_on_time(items, lambda items: _first_late(items, start, accs, memo=memo))
