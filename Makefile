@@ -38,7 +38,7 @@ demo: $(STAMP)
 # the wheel, into dist/ (`python -m build` makes the sdist and the wheel, with the build package installed)
 # (build/ is setuptools' staging folder: a file left there from an older tree would be packed too)
 # The wheel is pure Python (py3-none-any, for every board: EDGE_SDRM3_PURE=1 builds no C estimate); installing
-# from the tree or the sdist compiles the C estimate where a compiler is (README "Boards").
+# from the tree or the sdist compiles the C estimate where a compiler is (README "The package").
 dist:
 	rm -rf build
 	EDGE_SDRM3_PURE=1 $(PYTHON) -m pip wheel -q --no-deps -w dist .

@@ -65,8 +65,8 @@ def blocks_first_where_they_fit(order: list, now: float) -> list:
     return out
 
 def _first_late_py(items: list, start: list[float], accs: list[int], count: bool = False,
-                weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False,
-                memo: dict | None = None) -> float:
+                   weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False,
+                   memo: dict | None = None) -> float:
     """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
     block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
     them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
