@@ -44,6 +44,9 @@ from .policy import Bound, as_policy
 from .records import cost_record, job_record, missed, segment_record
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
+OVERRUN_MS = 0.01  # live: an accelerator past its predicted end is taken to be this close to finishing
+
+
 class Engine(TraceFeed, LiveFeed):
     def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs, policy: Any, *,
                  fallback: Any = None, simulated: bool = True, records: Sink | None = None,
@@ -87,6 +90,9 @@ class Engine(TraceFeed, LiveFeed):
         self.on_outcome = on_outcome
         self.estimator = estimator
         self.on_cut: Callable[[int], None] | None = None  # live: stop the blocks run in one go on acc at a boundary
+        # simulated: when a block of n segments ends as a live run ran it (a live log's ``--costs measured``), None
+        # where it did not run it so: its predicted end then; the dispatcher still plans with the prediction, as live
+        self.measured: Callable[[Start, int], float | None] | None = None
         self._cut: dict[int, tuple[Start, int, float]] = {}  # acc -> (its run of several blocks, blocks kept, energy)
         self._vnames = [[v.name for v in m.variants] for m in models]
         self._children = {m.name: [c.name for c in models if c.upstream == m.name] for m in models}
@@ -282,7 +288,7 @@ class Engine(TraceFeed, LiveFeed):
         for s in starts:
             self.inflight[s.acc] = s
             if self.simulated:
-                self._at(s.end_ms, COMPLETE, s)
+                self._at(self._sim_end(s, s.n, s.end_ms), COMPLETE, s)
         if disp.chained and disp.ready:
             self._cut_chains(now)
         w = disp.wake_at
@@ -322,9 +328,13 @@ class Engine(TraceFeed, LiveFeed):
             if self.simulated:
                 self._heap.remove(next(x for x in self._heap if x[1] == COMPLETE and x[3] is s))
                 heapq.heapify(self._heap)
-                self._at(t, COMPLETE, s)
+                self._at(self._sim_end(s, k, t), COMPLETE, s)
             elif self.on_cut is not None:
                 self.on_cut(a)
+
+    def _sim_end(self, s: Start, n: int, predicted: float) -> float:
+        end = None if self.measured is None else self.measured(s, n)
+        return predicted if end is None else end
 
     def _release(self, info: FrameInfo, release: float, now: float) -> None:
         """A job released (``release``: its release time) to the dispatcher at ``now`` (later than ``release`` for a

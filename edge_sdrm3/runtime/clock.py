@@ -48,9 +48,15 @@ class WallClock:
         self.stop()
         t = self.engine.next_time()
         if t is not None:
-            self._wake = self.loop.call_at(self.t0 + max(t, now) / 1000.0 + 1e-6, self.kick)
+            self._wake = self.loop.call_at(self.t0 + max(t, now) / 1000.0 + 1e-6, self._woken, max(t, now))
         for s in starts:
             self.launch(s)
+
+    def _woken(self, t: float) -> None:
+        """The timer of the engine's next event (``t``): a step as of that time, as a replay of the log takes it,
+        however late the loop ran the timer (the blocks it starts are charged the delay, as after a block's end)."""
+        self._wake = None
+        self.step(max(t, self.engine.now))
 
     def stop(self) -> None:
         if self._wake is not None:

@@ -32,7 +32,7 @@ import zmq
 import zmq.asyncio
 
 from ..client.protocol import ProtocolError
-from ..core.engine import Engine
+from ..core.engine import OVERRUN_MS, Engine
 from ..core.estimator import Estimator
 from ..core.policies import make_policy
 from ..core.records import header
@@ -56,7 +56,6 @@ __all__ = ["Service", "StartupError", "load_workload", "make_policy_from"]
 
 log = logging.getLogger("edge_sdrm3.service")
 
-OVERRUN_MS = 0.01  # an accelerator past its predicted end is taken to be this close to finishing
 STARTUP_ERRORS = (StartupError, ExecutorError, ConfigError, CoreConfigError, zmq.ZMQError, OSError,
                   MetricsUnavailable)
 
