@@ -151,9 +151,11 @@ class Engine(TraceFeed, LiveFeed):
 
     # --- what the driver's workers report ------------------------------------------------------------------
     def complete(self, a: int, now: float, *, energy_mj: float | None = None, end_ms: float | None = None,
-                 energy_source: str = "", computed: bool = True, ran: int | None = None) -> None:
+                 energy_source: str = "", computed: bool = True, ran: int | None = None,
+                 device_ms: float | None = None) -> None:
         """Accelerator ``a`` finished its block at ``now`` (``energy_mj``: measured; default the model's);
-        ``ran``: only that many of the block's segments ran (it stopped at a boundary past the deadline)."""
+        ``ran``: only that many of the block's segments ran (it stopped at a boundary past the deadline);
+        ``device_ms``: how long the device itself took (the rest is the driver's dispatch overhead)."""
         s = self.inflight.pop(a)
         info: FrameInfo = s.job.data
         info.energy_source, info.computed = energy_source, computed
@@ -165,7 +167,7 @@ class Engine(TraceFeed, LiveFeed):
         if est is not None:
             j = s.job
             metered = energy_mj if energy_source and not energy_source.startswith("model:") else None
-            est.observe(j.m, j.variant, a, s.first_seg, n, now - s.start_ms, now, metered)
+            est.observe(j.m, j.variant, a, s.first_seg, n, now - s.start_ms, now, metered, device_ms)
             if est.due(now):
                 self.learn(now)
         if self.records is not None and self.record_segments:
