@@ -18,12 +18,14 @@ not in the cache). Each frame names every root model and carries a 96x96 camera 
    the same policy, the service's engine rules (its header: admission, chained blocks), its frames released to
    the policy when the service took them in (``ready_ms``) and in its order, and the costs as the service learned
    them (``replay --costs learned``: each block's time from one block's end to the next one's on its accelerator,
-   the service's dispatch overhead included).
+   the service's dispatch overhead included); then again with each block the replay runs as the service did taking
+   the time it took live (``replay --costs measured``): what still differs then is a decision, not timing noise.
 
 Writes ``docs/results/live.md`` and ``docs/results/live.json`` (not with ``--quick`` unless ``--write``): one
 object per (policy, load) with ``policy``, ``load``, ``uxcost_live``, ``uxcost_replay``, ``miss_live``,
 ``miss_replay`` (fractions of due jobs), ``energy_live_mj``, ``energy_replay_mj`` and ``ontime_per_s`` (jobs done
-by their deadline per second of the run). ``--json`` prints that list. ``--quick``: loads 1 and 2, 8 s a run
+by their deadline per second of the run), and ``miss_replay_measured``, ``energy_replay_measured_mj`` (the replay
+with the measured block times). ``--json`` prints that list. ``--quick``: loads 1 and 2, 8 s a run
 (under 3 minutes). The page says the host's load average: the live figures move with it.
 """
 from __future__ import annotations

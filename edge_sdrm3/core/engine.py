@@ -97,6 +97,7 @@ class Engine(TraceFeed, LiveFeed):
         self._vnames = [[v.name for v in m.variants] for m in models]
         self._children = {m.name: [c.name for c in models if c.upstream == m.name] for m in models}
         self._heap: list[tuple[float, int, int, Any]] = []
+        self._early: list[Start] = []  # live: blocks started by a catch-up step (_catch_up), not yet handed over
         self._seq = 0
         self._pending_wake = INF
         self._last_end = -INF
@@ -137,12 +138,25 @@ class Engine(TraceFeed, LiveFeed):
         return now
 
     def advance(self, now: float) -> list[Start]:
-        """The wall clock: handle every event due by ``now``, schedule, and return the blocks to start."""
+        """The wall clock: handle every event due by ``now``, schedule, and return the blocks to start (with those
+        that steps of :meth:`_catch_up` started since the last call)."""
         self.now = now
         while self._heap and self._heap[0][0] <= now:
             t, kind, _, payload = heapq.heappop(self._heap)
             self._handle(kind, payload, t, now)
-        return self._schedule(now)
+        starts = self._schedule(now)
+        if self._early:
+            starts, self._early = self._early + starts, []
+        return starts
+
+    def _catch_up(self, now: float) -> None:
+        """Live, before a report of ``now`` (a block's end, a frame taken in): the engine's own events due before it
+        (a wake-up whose timer the loop ran late, behind the report) are handled first, each with its step at its
+        time, as a replay takes them; the blocks those steps start come with the next :meth:`advance`."""
+        for _ in range(64):  # a policy asking to be woken at once again and again cannot hold the report up
+            if self.simulated or not self._heap or self._heap[0][0] >= now:
+                return
+            self._early = self.advance(max(self._heap[0][0], self.now))
 
     def __bool__(self) -> bool:
         """Work is left: a block running, a job waiting, a frame held or still to be released."""
@@ -156,6 +170,7 @@ class Engine(TraceFeed, LiveFeed):
         """Accelerator ``a`` finished its block at ``now`` (``energy_mj``: measured; default the model's);
         ``ran``: only that many of the block's segments ran (it stopped at a boundary past the deadline);
         ``device_ms``: how long the device itself took (the rest is the driver's dispatch overhead)."""
+        self._catch_up(now)
         s = self.inflight.pop(a)
         info: FrameInfo = s.job.data
         info.energy_source, info.computed = energy_source, computed
