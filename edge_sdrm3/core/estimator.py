@@ -24,8 +24,8 @@ service's own dispatch overhead (thread hand-off, event loop) — and its energy
   segment) not measured yet would look cheaper than it is beside one measured. A block whose driver says how long
   the device itself took (``device_ms``) also gives the overhead: the rest of its time. The entries not measured
   yet get the table cost plus the median of the last ``overhead_window`` overheads of their accelerator (with
-  fewer than 5 there: of every accelerator's). They are rewritten (and reported by :meth:`flush`, so a log records
-  them) when that overhead moved by more than ``overhead_step``.
+  fewer than 5 there: of every accelerator's). When that overhead moved by more than ``overhead_step``, those it
+  moves by more than ``min_change`` are rewritten (and reported by :meth:`flush`, so a log records them).
 
 Pure: no clock; times come in as arguments.
 """
@@ -180,7 +180,8 @@ class Estimator:
             for m, bm in enumerate(self.base):
                 for v, bv in enumerate(bm):
                     for s, x in enumerate(bv[a]):
-                        if math.isfinite(x) and (m, v, a, s) not in self.entries:
+                        if math.isfinite(x) and (m, v, a, s) not in self.entries and \
+                                abs(x + o - lat[m][v][a][s]) > self.min_change * lat[m][v][a][s]:
                             lat[m][v][a][s] = x + o
                             out.append(((m, v, a, s), x + o, en[m][v][a][s]))
         return out
