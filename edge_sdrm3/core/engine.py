@@ -98,6 +98,10 @@ class Engine(TraceFeed, LiveFeed):
         self._children = {m.name: [c.name for c in models if c.upstream == m.name] for m in models}
         self._heap: list[tuple[float, int, int, Any]] = []
         self._early: list[Start] = []  # live: blocks started by a catch-up step (_catch_up), not yet handed over
+        # live: the blocks the next advance starts are measured (learned) from this time, not their start (a step as
+        # of an event's time, taken later: the delay is the event loop's, not the blocks')
+        self.measure_from: float | None = None
+        self._origin: dict[int, float] = {}  # accelerator -> the time its block is measured from
         self._seq = 0
         self._pending_wake = INF
         self._last_end = -INF
@@ -153,10 +157,12 @@ class Engine(TraceFeed, LiveFeed):
         """Live, before a report of ``now`` (a block's end, a frame taken in): the engine's own events due before it
         (a wake-up whose timer the loop ran late, behind the report) are handled first, each with its step at its
         time, as a replay takes them; the blocks those steps start come with the next :meth:`advance`."""
+        held, self.measure_from = self.measure_from, now  # their blocks start now: measured from then
         for _ in range(64):  # a policy asking to be woken at once again and again cannot hold the report up
             if self.simulated or not self._heap or self._heap[0][0] >= now:
-                return
+                break
             self._early = self.advance(max(self._heap[0][0], self.now))
+        self.measure_from = held
 
     def __bool__(self) -> bool:
         """Work is left: a block running, a job waiting, a frame held or still to be released."""
@@ -172,6 +178,7 @@ class Engine(TraceFeed, LiveFeed):
         ``device_ms``: how long the device itself took (the rest is the driver's dispatch overhead)."""
         self._catch_up(now)
         s = self.inflight.pop(a)
+        origin = self._origin.pop(a, s.start_ms)
         info: FrameInfo = s.job.data
         info.energy_source, info.computed = energy_source, computed
         n = s.n if ran is None else ran
@@ -182,7 +189,7 @@ class Engine(TraceFeed, LiveFeed):
         if est is not None:
             j = s.job
             metered = energy_mj if energy_source and not energy_source.startswith("model:") else None
-            est.observe(j.m, j.variant, a, s.first_seg, n, now - s.start_ms, now, metered, device_ms)
+            est.observe(j.m, j.variant, a, s.first_seg, n, now - max(origin, s.start_ms), now, metered, device_ms)
             if est.due(now):
                 self.learn(now)
         if self.records is not None and self.record_segments:
@@ -198,6 +205,7 @@ class Engine(TraceFeed, LiveFeed):
         back to run elsewhere, else it is recorded as failed."""
         self.inflight.pop(a, None)
         self._cut.pop(a, None)
+        self._origin.pop(a, None)
         retries = self.disp.counters.retries
         c = self.disp.fail(a, now, reason, retry=retry)
         if c is not None:
@@ -208,6 +216,7 @@ class Engine(TraceFeed, LiveFeed):
         """Give up the block running on ``a`` (its result would come too late); its job is dropped."""
         self.inflight.pop(a, None)
         self._cut.pop(a, None)
+        self._origin.pop(a, None)
         c = self.disp.abandon(a, now, reason)
         if c is not None:
             self._finish(c, now)
@@ -304,6 +313,8 @@ class Engine(TraceFeed, LiveFeed):
             self._finish(c, now)
         for s in starts:
             self.inflight[s.acc] = s
+            if self.measure_from is not None:
+                self._origin[s.acc] = self.measure_from
             if self.simulated:
                 self._at(self._sim_end(s, s.n, s.end_ms), COMPLETE, s)
         if disp.chained and disp.ready:

@@ -137,9 +137,7 @@ class Ingest:
             else:
                 behind_since = None
             try:
-                # the step decides as of the time the frame's jobs were released (as a replay of the log does), as
-                # the step after a block's end decides as of that end: the service's work between the two is charged
-                # to the blocks it starts (their learned costs)
+                # the step decides as of the time the frame's jobs were released, as a replay of the log does
                 kick(self.on_frame(parts, t, now, shed=shed))
             except ProtocolError as e:
                 self.error(e.code, e.message, *_peek_ids(parts))
