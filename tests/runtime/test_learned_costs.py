@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from runtime_harness import Running, digits_images, make_workdir, read_log, write_config
 
 from edge_sdrm3.cli import main as cli_main
@@ -54,11 +56,12 @@ def test_a_slow_accelerator_is_learned_logged_and_replayed(tmp_path: Path, capsy
     assert replayed("--costs", "learned") == live  # with the costs as they were learned: the live run's placement
 
 
-def test_replay_costs_learned_needs_cost_records(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("costs,missing", [("learned", "no cost records"), ("measured", "no segment records")])
+def test_replay_costs_from_a_log_need_its_records(tmp_path: Path, capsys, costs: str, missing: str) -> None:
     files = make_workdir(tmp_path)
     trace = tmp_path / "t.jsonl"
     assert cli_main(["trace", "generate", files["scenario"], "--duration", "0.2", "-o", str(trace)]) == 0
     capsys.readouterr()
     assert cli_main(["replay", str(trace), "--platform", files["platform"], "--policy", "fcfs", "--costs",
-                     "learned"]) == 2
-    assert "no cost records" in capsys.readouterr().err
+                     costs]) == 2
+    assert missing in capsys.readouterr().err
