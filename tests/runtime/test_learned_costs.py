@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from runtime_harness import Running, digits_images, make_workdir, read_log, write_config
 
 from edge_sdrm3.cli import main as cli_main
