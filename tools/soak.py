@@ -59,6 +59,7 @@ import numpy as np
 
 from edge_sdrm3.client import ClientError, ClientTimeout, Control, Publisher
 from edge_sdrm3.data import data_path
+from interleave import _jobs, calibrate  # noqa: F401 - tools/flood.py takes them from here
 
 ROOT = common.ROOT
 
@@ -222,51 +223,6 @@ class StatusProbe(threading.Thread):
                 self.slowest_s = max(self.slowest_s, time.monotonic() - t0)
         finally:
             ctl.close()
-
-
-def calibrate(ctl: Control, sender: Sender, *, step_s: float, start: float = 1.0, factor: float = 1.25,
-              max_miss: float = 0.1, say=print) -> tuple[float, float]:
-    """The capacity: frames/s raised ``factor`` a step from ``start``, each step held ``step_s`` (after a settle
-    of a third of it, at least 0.5 s), until two steps in a row miss more than ``max_miss`` of their jobs once one
-    step did not, or two steps in a row add less than 5% to the most on-time completions per second so far, or
-    a step's fall below half of it. The capacity is the rate of the step with the most on-time completions per
-    second among those that missed at most ``max_miss`` (a single noisy step neither ends the ramp nor sets the
-    capacity); when none did (a service that misses that much at any load), the step with the most on-time
-    completions, said so. Returns (frames/s, on-time jobs/s of that step)."""
-    steps: list[tuple[float, float, float]] = []  # (rate, on-time/s, miss)
-    r, failed, flat = start, 0, 0
-    for _ in range(40):
-        sender.rate = r
-        time.sleep(max(0.5, step_s / 3))  # settle: what the previous step queued ends
-        j0, t0 = _jobs(ctl.status()), time.monotonic()
-        time.sleep(step_s)
-        j1, t1 = _jobs(ctl.status()), time.monotonic()
-        due, missed = j1[0] - j0[0], j1[1] - j0[1]
-        miss = missed / due if due else 1.0
-        ontime = (due - missed) / (t1 - t0)
-        steps.append((r, ontime, miss))
-        say(f"calibrate: {r:.2f} frames/s: {due / (t1 - t0):.1f} jobs/s due, {ontime:.1f} on time, miss "
-            f"{100 * miss:.1f}%")
-        before = max((x[1] for x in steps[:-1]), default=0.0)
-        best = max(before, ontime)
-        failed = failed + 1 if miss > max_miss else 0
-        flat = flat + 1 if ontime < 1.05 * before else 0
-        passed = any(x[2] <= max_miss for x in steps)
-        if (failed >= 2 and passed) or flat >= 2 or ontime < 0.5 * best or due == 0:
-            break
-        r *= factor
-    sender.rate = 0.0
-    ok = [x for x in steps if x[2] <= max_miss]
-    pick = max(ok or steps, key=lambda x: x[1])
-    how = f"the step with the most on-time completions among those with <= {100 * max_miss:.0f}% missed" if ok \
-        else f"no step had <= {100 * max_miss:.0f}% missed: the step with the most on-time completions"
-    say(f"capacity: {pick[0]:.2f} frames/s, {pick[1]:.1f} on-time jobs/s ({how})")
-    return pick[0], pick[1]
-
-
-def _jobs(st: dict) -> tuple[int, int]:
-    due = sum(m["due"] for m in st["models"].values())
-    return due, sum(m["missed"] for m in st["models"].values())
 
 
 def _rss_mb(pid: int) -> float:
