@@ -73,7 +73,8 @@ def _phased_log(path: Path) -> None:
             recs.append({"type": "frame", "model": "a", "frame": f, "release_ms": t, "stream": stream})
             fates = [("a", "done", "", 4.0)] if scale == 1 else [
                 ("a", "done", "", 4.0), ("b", "dropped", "hopeless", 5.0), ("c", "dropped", "admission", 0.0),
-                ("d", "dropped", "displaced", 0.0), ("e", "late", "late", 8.0), ("f", "dropped", "upstream dropped", 0.0)]
+                ("d", "dropped", "displaced", 0.0), ("e", "late", "late", 8.0),
+                ("f", "dropped", "upstream dropped", 0.0)]
             for model, status, reason, busy in fates:
                 recs.append({"type": "job", "model": model, "frame": f, "release_ms": t, "status": status,
                              "reason": reason, "stream": stream})

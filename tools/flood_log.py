@@ -122,8 +122,8 @@ def phases(path: str, settle: float, models: bool, out) -> None:
     for scale in sorted(x for x in per if x != 1.0 and base and base["s"]):
         p = per[scale]
         d = {c: p["c"][c] / (p["s"] or 1.0) - base["c"][c] / base["s"] for c in CAUSES}
-        print(f"{scale:g}x against 1x (jobs/s): on time {d['ontime']:+.1f}; " + ", ".join(f"{c} {d[c]:+.1f}"
-                                                                                          for c in CAUSES[1:]), file=out)
+        causes = ", ".join(f"{c} {d[c]:+.1f}" for c in CAUSES[1:])
+        print(f"{scale:g}x against 1x (jobs/s): on time {d['ontime']:+.1f}; {causes}", file=out)
 
 
 def windows(frames: list[float], settle: float) -> tuple[tuple[float, float], tuple[float, float]]:
