@@ -2,7 +2,7 @@
 
     python3 tools/flood.py [--seconds 20] [--frames 20000] [--rate 10] [--overload 3] [--only roots|streams|stalled ...]
                            [--emulated-compute always|when-idle|never] [--keep DIR] [--out docs/results/flood.txt]
-                           [--interleave N [--phase-seconds 8] [--settle-seconds 2]]
+                           [--interleave N [--phase-seconds 8] [--settle-seconds 2]] [--capacity FPS]
 
 Starts ``edge-sdrm3 serve`` (headset_emulated, the MediaPipe XR pipeline + digits when the models are in the
 cache, else digits; ``--scenario`` changes it) in a temporary directory; every socket is ipc:// there. After a
@@ -16,7 +16,8 @@ the baseline) three floods, each bounded by ``--seconds`` (the last two also by 
    ``--phase-seconds`` at the flood, each between two at the capacity (tools/interleave.py: a shared host's load
    changes by the minute), each phase on a stream of its own (``roots/3x/5``) for tools/flood_log.py; the ratio is
    the median over the flood phases of each against the mean of the two capacity phases around it, printed with
-   its spread, the ratio of the medians and the host's load average;
+   its spread, the ratio of the medians and the host's load average; ``--capacity FPS`` takes FPS as the capacity
+   instead of measuring it (the ramp's end moves with the host's load: a fixed rate compares two builds);
 1. **distinct streams**: frames as fast as the service takes them, each from a new stream named by 1 KiB of
    text, naming no models (so the per-stream rate state is used), each with a small camera image;
 2. **stalled subscriber**: a subscriber to every result that never reads (receive high-water mark 1), while a
@@ -122,7 +123,7 @@ def flood_stalled(svc: Service, frames: int, seconds: float, rate: float, roots:
 
 def flood_roots(svc: Service, seconds: float, roots: list[str], image: np.ndarray, overload: float,
                 calibrate_s: float, say, rounds: int = 0, phase_s: float = 8.0,
-                settle_s: float = 2.0) -> tuple[float, float, float, dict, int, float]:
+                settle_s: float = 2.0, capacity: float | None = None) -> tuple[float, float, float, dict, int, float]:
     """Every root model at ``overload`` x the capacity measured first in this run (soak.calibrate), for
     ``seconds``: (capacity frames/s, on-time jobs/s at 1x, on-time jobs/s under the flood, drops under it, frames
     sent, the ratio). ``rounds`` > 0: instead, ``rounds`` phases of ``phase_s`` at the flood, each between two at
@@ -133,7 +134,7 @@ def flood_roots(svc: Service, seconds: float, roots: list[str], image: np.ndarra
     sender.stream = "roots"
     sender.start()
     try:
-        rate, _ = calibrate(ctl, sender, step_s=calibrate_s, say=say)
+        rate = capacity or calibrate(ctl, sender, step_s=calibrate_s, say=say)[0]
         if rounds > 0:
             d0 = Counter(ctl.stats()["jobs"]["drops"])
             phases = interleave.run(ctl, sender, rate, (overload,), rounds, phase_s=phase_s, settle_s=settle_s,
@@ -165,7 +166,8 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
         status_timeout: float, max_streams: int | None = None, results_max_bytes: int | None = None,
         phases: tuple[str, ...] = ("roots", "streams", "stalled"), overload: float = 3.0,
         calibrate_s: float = 5.0, emulated_compute: str = "always", learn_costs: bool | None = None,
-        rounds: int = 0, phase_s: float = 8.0, settle_s: float = 2.0, out=sys.stdout) -> list[str]:
+        rounds: int = 0, phase_s: float = 8.0, settle_s: float = 2.0, capacity: float | None = None,
+        out=sys.stdout) -> list[str]:
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
@@ -207,7 +209,7 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
             t0 = time.monotonic()
             if phase == "roots":
                 cap, at1, fl, drops, n, ratio = flood_roots(svc, seconds, roots, image, overload, calibrate_s, say,
-                                                            rounds, phase_s, settle_s)
+                                                            rounds, phase_s, settle_s, capacity)
                 how = (f"{rounds} phases of {phase_s:g} s, each between two at the capacity: median on-time "
                        f"completions {fl:.1f} jobs/s against {at1:.1f}; median pair ratio" if rounds else
                        f"{seconds:g} s: on-time completions {fl:.1f} jobs/s against {at1:.1f} at the capacity:")
@@ -281,6 +283,8 @@ def main() -> int:
     ap.add_argument("--interleave", metavar="N", type=int, default=0,
                     help="the root flood as N phases at the flood, each between two at the capacity (side by side "
                          "on a noisy host; tools/interleave.py); the ratio is the median of the pairs")
+    ap.add_argument("--capacity", type=float, default=None,
+                    help="the root flood's capacity in frames/s of every root model (default: measured first)")
     ap.add_argument("--phase-seconds", type=float, default=8.0, help="each interleaved phase (default 8)")
     ap.add_argument("--settle-seconds", type=float, default=2.0,
                     help="before each interleaved phase is counted (default 2)")
@@ -316,7 +320,8 @@ def main() -> int:
                            phases=tuple(args.only) if args.only else ("roots", "streams", "stalled"),
                            overload=args.overload, calibrate_s=args.calibrate_seconds,
                            emulated_compute=args.emulated_compute, learn_costs=args.learn_costs,
-                           rounds=args.interleave, phase_s=args.phase_seconds, settle_s=args.settle_seconds, out=tee)
+                           rounds=args.interleave, phase_s=args.phase_seconds, settle_s=args.settle_seconds,
+                           capacity=args.capacity, out=tee)
         except (ServiceUnavailable, ClientError, OSError) as e:
             print(f"FAIL: service not available: {e}", file=tee)
             failures = ["unavailable"]
