@@ -15,7 +15,8 @@ models are in the cache, else digits; ``--platform``/``--scenario`` change it) i
 2. **overload**: frames at 2x the capacity (``--overload``) for ``--seconds`` (default 600); the 4x mode
    (``--4x``) first runs ``--hold-seconds`` at 1x and at 2x the capacity, then the overload at 4x, and prints the
    on-time completions per second of each against 1x's (target: >= 90%; exit status 1 below);
-   With ``--interleave N``, N rounds of 1x, 2x, 1x, 4x phases (``--phase-seconds`` each, 1x last) run first,
+   With ``--interleave N``, N rounds of 1x, 2x, 1x, 4x phases (``--phase-seconds`` each, 1x last; with ``--rate``
+   after a warm-up of 3 ``--calibrate-seconds`` at 1x, not judged) run first,
    side by side on a host whose load changes by the minute: each overload phase against the mean of the two 1x
    phases around it (tools/interleave.py), the median and spread of these ratios (exit status 1 below 90%);
    each phase on a stream of its own (``soak/2x/3``) that ``tools/flood_log.py`` reads in the job log
@@ -277,6 +278,9 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
             time.sleep(3 * calibrate_seconds)
             rate, _ = calibrate(ctl, sender, step_s=calibrate_seconds, say=say)
             time.sleep(1.0)  # drain
+        elif rounds > 0:  # the phases compare warm states: the first frames load models, variants on first use
+            sender.rate = rate
+            time.sleep(3 * calibrate_seconds)
         if rounds > 0:  # 1x, 2x, 1x, 4x, 1x, ... side by side (tools/interleave.py)
             failures += interleave.report(interleave.run(ctl, sender, rate, (2.0, 4.0), rounds, phase_s=phase_s,
                                                          settle_s=settle_s, name="soak", jobs=_jobs, say=say),
