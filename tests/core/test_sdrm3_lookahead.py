@@ -16,6 +16,7 @@ import pytest
 from edge_sdrm3.catalog import build_costs, build_models, load_cost_table, load_platform, load_scenario
 from edge_sdrm3.core.dispatcher import Dispatcher
 from edge_sdrm3.core.policies import make_policy
+from edge_sdrm3.core.policies import sdrm3_energy
 from edge_sdrm3.core.policies.sdrm3_energy import suffix_memo
 from edge_sdrm3.core.policies.sdrm3_estimate import _best_suffixes
 from edge_sdrm3.core.policies.sdrm3_hold import cascade_chains, running_next_blocks, upcoming_cascades
@@ -109,7 +110,9 @@ def test_running_blocks_before_a_time_are_the_others_cut_there() -> None:
 @pytest.mark.parametrize("scenario,platform", [("ar_assistant", "quad_8k_ws_os_ws_os"),
                                                ("mediapipe_xr", "headset_placement"),
                                                ("vr_gaming", "dual_4k_biglittle_ws_os")])
-def test_seeded_suffixes_are_the_estimates_own_also_after_a_cost_changes(scenario: str, platform: str) -> None:
+def test_seeded_suffixes_are_the_estimates_own_also_after_a_cost_changes(scenario: str, platform: str,
+                                                                         monkeypatch) -> None:
+    monkeypatch.setattr(sdrm3_energy, "COMPILED", False)  # the pure estimate's memo (the compiled one takes none)
     models, costs, _ = workload(scenario, platform, widths=None)  # every variant, as a supernet policy sees them
     pol = make_policy("sdrm3")
     rows = [lv for lm in costs.lat for lv in lm]
@@ -124,8 +127,9 @@ def test_seeded_suffixes_are_the_estimates_own_also_after_a_cost_changes(scenari
     assert suffix_memo(pol, costs)[id(lv)] == _best_suffixes(lv)
 
 
-def test_seeded_suffixes_of_a_copied_policy_are_reckoned_for_the_copy() -> None:
+def test_seeded_suffixes_of_a_copied_policy_are_reckoned_for_the_copy(monkeypatch) -> None:
     """A policy copied with its table (deep-copied together) does not keep ids of the original."""
+    monkeypatch.setattr(sdrm3_energy, "COMPILED", False)
     _, costs, _ = workload("ar_assistant", "dual_4k_ws_os")
     pol = make_policy("sdrm3")
     suffix_memo(pol, costs)

@@ -29,7 +29,7 @@ import math
 from bisect import bisect_right
 
 from ..types import DONE, INF, Completion
-from .sdrm3_estimate import _first_late, blocks_left
+from .sdrm3_estimate import COMPILED, _first_late, blocks_left
 from .sdrm3_shedding import upcoming_releases
 
 
@@ -66,12 +66,14 @@ def _deadline_order(it: tuple) -> tuple:
     return (it[0], it[1])
 
 
-def suffix_memo(pol, costs) -> dict:
+def suffix_memo(pol, costs) -> dict | None:
     """A fresh ``memo`` for ``_first_late`` holding the best-case suffixes of the cost table's own rows (those of
     unstarted jobs and of the known releases): ``costs.rem_best[m][v]`` is exactly what ``_best_suffixes`` reckons
     for ``costs.lat[m][v]`` (the same minima, summed in the same order), and ``Costs.refresh`` keeps it so in place.
     Built once per table (again if the derived tables were replaced, or the seed outlived the ids it was made with,
     as a copied policy would), so an estimate reckons only the suffixes of started jobs' rows."""
+    if COMPILED:
+        return None  # the compiled estimate reckons the suffixes itself, on C arrays (it takes no memo)
     seed = pol._suffix_seed
     if seed is None or seed[0] is not costs or seed[1] is not costs.rem_best or id(seed[2]) != seed[4]:
         rows = [lv for lm in costs.lat for lv in lm]  # held: their ids stay theirs while the seed lives
