@@ -6,9 +6,9 @@ its next segment). Pair terms, over every accelerator, free now or busy: prefere
 finish of the next segment over its finish on this accelerator, waiting included (so a busy
 accelerator that suits the segment can beat a poor free one), and energy ``E`` = cheapest energy over
 this one's. The best pair is taken; on a busy accelerator the job waits for it and later jobs see that
-accelerator booked; the step repeats while an accelerator is free. Placements that would make a job
-late where another accelerator would not are skipped; the energy side of placement (the energy guard,
-the slack share, ``stay_slack``, ``energy_worth``) is in ``sdrm3_energy.py``.
+accelerator booked (and, ``book_running``, a busy one for the next blocks of a running job that comes first and
+cannot give way: ``sdrm3_hold.booked_for_running``); the step repeats while an accelerator is free. Placements that
+would make a job late where another would not are skipped; the energy side of placement is in ``sdrm3_energy.py``.
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
 under overload, the jobs shed by Moore-Hodgson checks where shedding them pays (``sdrm3_shedding.py``); a running
@@ -47,7 +47,7 @@ from ._registry import register
 from .edf_firm import cascade_cuts
 from .sdrm3_estimate import _first_ends, blocks_first_where_they_fit, end_estimate
 from .sdrm3_energy import energy_is_safe, observe, stay_is_safe, worth
-from .sdrm3_hold import holds_release
+from .sdrm3_hold import booked_for_running, holds_release, unbooked
 from .sdrm3_shedding import shed_victims
 
 
@@ -101,7 +101,8 @@ class SDRM3(Policy):
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
                  fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = False,
                  hold_running: bool = True, energy_worth: bool = True, hold_cascades: bool = True,
-                 shed_running: bool = True, params_table: str | None = None, **params: float) -> None:
+                 shed_running: bool = True, book_running: bool = True, params_table: str | None = None,
+                 **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -134,6 +135,7 @@ class SDRM3(Policy):
         self.energy_worth = energy_worth
         # a running job may be the one shed (``overload_victims_list``): it is dropped at its next block boundary
         self.shed_running = shed_running
+        self.book_running = book_running  # a running job that comes first keeps its accelerator (``sdrm3_hold``)
         self._doomed: set[int] = set()  # ids of running jobs shed, dropped when their block in flight ends
         self._window_ms = window_ms
         # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms)
@@ -151,7 +153,6 @@ class SDRM3(Policy):
         self._theta_t: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
         self._accs: list[int] = []
         self._speed: list[float] = []
-
         self._checked_id = 0
         self._models = None
         # parameters learned offline (`edge-sdrm3 tune`): applied when the workload is first seen
@@ -276,7 +277,9 @@ class SDRM3(Policy):
                 out.extend(Drop(j, "overload") for j in victims)
                 gone = {j.id for j in victims}
                 cands = [c for c in cands if c.id not in gone]
-        out += self._place(view, now, self._ranked(cands, now), t_at, n_free)
+        booked = booked_for_running(view, now, t_at, min(cands), self._accs, self._cut, self._doomed) \
+            if self.book_running and self._lst and cands else {}
+        out += self._place(view, now, self._ranked(cands, now), t_at, n_free, booked)
         return out
 
     def _candidates(self, view, now: float, t_at: list[float]) -> tuple[list, list[Candidate], int]:
@@ -349,9 +352,9 @@ class SDRM3(Policy):
             ranked.sort(key=_score, reverse=True)  # stable (reverse too): ties keep the order above
         return ranked
 
-    def _place(self, view, now: float, ranked: list[Ranked], t_at: list[float], n_free: int) -> list:
+    def _place(self, view, now: float, ranked: list[Ranked], t_at: list[float], n_free: int, booked: dict) -> list:
         """Placement: the best (job, accelerator) pair by MapScore, repeated while an accelerator is free. On a
-        busy accelerator the job waits for it and later jobs see it booked."""
+        busy accelerator the job waits for it and later jobs see it booked (``booked``: ``booked_for_running``)."""
         accs = self._accs
         latest = max([t_at[a] for a in accs])
         bound = self._theta_t[1] + self._theta_t[2]  # the most the pair terms add to a job's score
@@ -369,13 +372,14 @@ class SDRM3(Policy):
                 break
             a, f = best.acc, best.finish
             ranked.remove(best.ranked)
-            if best.stay and not stay_is_safe(self, view, now, best.ranked.job, a, best.stay, ranked, t_at, accs):
+            est = unbooked(t_at, booked)  # (the estimates below count the running jobs' next blocks)
+            if best.stay and not stay_is_safe(self, view, now, best.ranked.job, a, best.stay, ranked, est, accs):
                 a, f = best.fast_acc, best.fast_finish  # holding it that long would make another job late
             elif a != best.fast_acc and self.safe_energy and not energy_is_safe(
-                    self, view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
+                    self, view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, est, accs):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
-                r = holds_release(view, now, best.ranked.job, a, f, t_at, accs, self._cut, self._value,
+                r = holds_release(view, now, best.ranked.job, a, f, est, accs, self._cut, self._value,
                                   self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades)
                 if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
                     out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)

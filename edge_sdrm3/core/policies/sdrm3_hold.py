@@ -22,8 +22,13 @@ spare took the OS accelerator the last block of a 28.5-ms-deadline depth frame n
 ended); no XRBench cell moves by more than 1%. The cascade hold: +15.1% (+37.7% over the loaded cells) against
 +14.7% (+36.8%) without it, no cell more than 1% worse that was not before; no XRBench cell moves.
 
+The running-job booking (``booked_for_running``, ``book_running``) is the same knowledge on the waiting side: a busy
+accelerator whose running job comes first and cannot give way counts as busy until that job's next blocks there end,
+so that a waiting job does not wait for it in vain.
+
 Called by ``SDRM3._place`` (``sdrm3.py``) for a block about to start on a free accelerator, where ``hold_place`` and
-``lookahead`` are on. Pure function over the view and the policy's per-model tables: no policy state.
+``lookahead`` are on; ``booked_for_running`` by ``SDRM3.pick`` before the placements. Pure functions over the view and
+the policy's per-model tables: no policy state.
 """
 from __future__ import annotations
 
@@ -142,4 +147,49 @@ def upcoming_cascades(view, now: float, horizon: float, rel_deadline: list[float
         while r + rel <= horizon:
             out.append((r + off, r + rel, lat[i][v], key))
             r += period
+    return out
+
+
+def booked_for_running(view, now: float, t_at: list[float], first, accs: list[int], cut: list[float],
+                       doomed: set) -> dict:
+    """Books in ``t_at`` each busy accelerator for the next blocks of the job it runs (``book_running``), where that
+    job comes before every waiting one in latest-start order (``first``: the candidate that comes first, with its
+    ``key`` and ``job``), cannot give way to ``first``'s next block there (its slack at the end of its block in
+    flight is shorter) and the accelerator is the fastest for those blocks: it takes them as each block ends, and a
+    waiting job that counted on the accelerator from the end of the block in flight would start late. Returns, per
+    accelerator so booked, ``(booked until, free from before)`` (``unbooked``: the schedule estimates of the energy
+    guard and the release hold count the running jobs' next blocks themselves). ``doomed``: ids of the running jobs
+    shed (they let go at their block boundary). On the live workload (mediapipe_xr_slow on headset_placement at 1x)
+    a palm detection waited for the small NPU counting it free at the end of the block in flight, while the pose
+    landmark running there, with 57 ms of slack, still had two blocks (the last 111 ms): the palm detection ended
+    8 ms past the time its hand landmark needed, and that frame was refused at admission."""
+    booked = {}
+    for b, r in enumerate(view.running):
+        if r is None or r.seg >= r.n_segs or t_at[b] <= now or r.id in doomed:
+            continue
+        s, lat = r.seg, r.lat
+        work = r.rem_best[s]
+        due = r.deadline - cut[r.m]
+        if t_at[b] + work > due:
+            due = r.deadline  # (as ``SDRM3._candidates``: its children cannot make theirs any more)
+        if due - work > first.key or due - work - t_at[b] >= first.job.lat[b][first.job.seg]:
+            continue  # a waiting job comes first, or the first one's block fits in its slack
+        t = t_at[b]
+        while s < r.n_segs and lat[b][s] <= min([lat[a][s] for a in accs]):
+            t += lat[b][s]
+            s += 1
+        if t > t_at[b]:
+            booked[b] = (t, t_at[b])
+            t_at[b] = t
+    return booked
+
+
+def unbooked(t_at: list[float], booked: dict) -> list[float]:
+    """``t_at`` less the bookings of ``booked_for_running`` still in it."""
+    if not booked:
+        return t_at
+    out = list(t_at)
+    for b, (t, before) in booked.items():
+        if out[b] == t:
+            out[b] = before
     return out
