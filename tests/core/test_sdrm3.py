@@ -657,8 +657,8 @@ def test_a_waiting_job_sees_the_next_blocks_of_a_running_job_that_comes_first() 
     # at 10 it has 5 ms of slack left, less than any block it could let go first, so it keeps acc0 until 40.
     # "wait" (one block: 20 ms on acc0, 40 on acc1, due at 45) arrives at 1. Counting acc0 free at 10 (the end of the
     # block in flight) it would wait for it (end 30; acc1's 41 is past the share of the slack a slower end may use),
-    # then find acc0 taken until 40 and acc1 too late (50) and be dropped. With runner's next block booked, acc1 is its only way: both on
-    # time.
+    # then find acc0 taken until 40 and acc1 too late (50) and be dropped. With runner's next block booked, acc1 is
+    # its only way: both on time.
     releases = [(0.0, "runner", 45.0), (1.0, "wait", 45.0)]
     for rule, missed in ((True, []), (False, [("wait", 1.0)])):
         c = Case({"runner": [[10, 30], [100, 100]], "wait": [[20], [40]]}, fps={"runner": 10.0, "wait": 10.0})

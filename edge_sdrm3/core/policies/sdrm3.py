@@ -6,9 +6,9 @@ its next segment). Pair terms, over every accelerator, free now or busy: prefere
 finish of the next segment over its finish on this accelerator, waiting included (so a busy
 accelerator that suits the segment can beat a poor free one), and energy ``E`` = cheapest energy over
 this one's. The best pair is taken; on a busy accelerator the job waits for it and later jobs see that
-accelerator booked (and, ``book_running``, a busy one for the next blocks of a running job that comes first and
-cannot give way: ``sdrm3_hold.booked_for_running``); the step repeats while an accelerator is free. Placements that
-would make a job late where another would not are skipped; the energy side of placement is in ``sdrm3_energy.py``.
+accelerator booked (and, ``book_running``, at light load a busy one for the next blocks of a running job that comes
+first and cannot give way: ``sdrm3_hold.booked_for_running``); the step repeats while an accelerator is free.
+Placements that would make a job late where another would not are skipped; the energy side is in ``sdrm3_energy.py``.
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
 under overload, the jobs shed by Moore-Hodgson checks where shedding them pays (``sdrm3_shedding.py``); a running
@@ -135,7 +135,7 @@ class SDRM3(Policy):
         self.energy_worth = energy_worth
         # a running job may be the one shed (``overload_victims_list``): it is dropped at its next block boundary
         self.shed_running = shed_running
-        self.book_running = book_running  # a running job that comes first keeps its accelerator (``sdrm3_hold``)
+        self.book_running = book_running  # a running job that comes first keeps its accelerator, at light load
         self._doomed: set[int] = set()  # ids of running jobs shed, dropped when their block in flight ends
         self._window_ms = window_ms
         # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms)
@@ -278,7 +278,7 @@ class SDRM3(Policy):
                 gone = {j.id for j in victims}
                 cands = [c for c in cands if c.id not in gone]
         booked = booked_for_running(view, now, t_at, min(cands), self._accs, self._cut, self._doomed) \
-            if self.book_running and self._lst and cands else {}
+            if self.book_running and self._lst and cands and self._ux[1] < 1.0 else {}
         out += self._place(view, now, self._ranked(cands, now), t_at, n_free, booked)
         return out
 
