@@ -165,7 +165,9 @@ def booked_for_running(view, now: float, t_at: list[float], first, accs: list[in
     8 ms past the time its hand landmark needed, and that frame was refused at admission. Applied by ``SDRM3.pick``
     while no frame was missed lately (fewer than one over ``window_ms``, decayed): under overload the shedding and
     the admission settle which frames are kept, and there the booking moved live UXCost at 2x capacity from 0.463 to
-    0.469 (edf_firm 0.465); gated, 0.454, and the XRBench cells, the random mixes and 1.5x and 4x are unchanged."""
+    0.469 (edf_firm 0.465); gated, 0.454, with 1.5x, 4x and the XRBench cells unchanged and the 60 random mixes at
+    +15.2% (from +15.1%), one cell more than 1% worse (random_0011 on dual_8k_ws_os: a long block takes the other
+    accelerator while the booked one is busy, and two tight cascaded frames of 609 are missed)."""
     booked = {}
     for b, r in enumerate(view.running):
         if r is None or r.seg >= r.n_segs or t_at[b] <= now or r.id in doomed:
