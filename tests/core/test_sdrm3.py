@@ -665,3 +665,14 @@ def test_a_waiting_job_sees_the_next_blocks_of_a_running_job_that_comes_first() 
         done = simulate(c, c.dispatcher(book_running=rule), releases)
         assert sorted((x.model, x.release_ms) for x in done if x.status != "done") == missed
         assert [x.status for x in done if x.model == "runner"] == ["done"]
+
+
+def test_a_booked_accelerator_is_busy_for_the_frames_its_running_job_comes_before() -> None:
+    # random_0011 on dual_8k_ws_os: a plane-detection job runs three more blocks on acc0, booked for them. A depth
+    # block that would wait for acc0 (3.4 ms there) takes the free acc1 instead (18.5 ms). The release hold must see
+    # that a 60-fps keyword frame about to arrive finds acc0 busy too (the plane detection comes before it), else the
+    # depth block holds acc1 from it, its cascaded child is missed, and sdrm3 loses to edf_firm on a light cell.
+    firm, ours, old = _random_mix_runs(11, "dual_8k_ws_os", "book_running")
+    assert old["frames_missed"] == 0
+    assert ours["frames_missed"] == 0
+    assert ours["uxcost"] <= firm["uxcost"] * 1.01

@@ -18,9 +18,9 @@ Order: latest start on several accelerators, deadline order while only one is he
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.4% (+35.3% over the loaded cells;
-+13.8% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.2% (+15.1%
-without ``book_running``; +14.1% without the running-job and cascade holds and the energy worth), 15 of 360
-cells more than 1% worse, the worst -198% (random_0011: ``booked_for_running``); ``stay_slack``: ``sdrm3_energy.py``.
++13.8% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.0% (+15.1%
+without ``book_running``; +14.1% without the running-job and cascade holds and the energy worth), 14 of 360
+cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold); ``stay_slack``: ``sdrm3_energy.py``.
 Where it still loses: overloaded big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last
 block) starts, holds the big accelerator from tight frames and is then given up (the value hold) or where the shedding
 keeps the job that costs the most, and light cells where the per-block slack margin costs 1-4% energy.
@@ -380,7 +380,7 @@ class SDRM3(Policy):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
                 r = holds_release(view, now, best.ranked.job, a, f, est, accs, self._cut, self._value,
-                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades)
+                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades, booked)
                 if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
                     out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
                     continue

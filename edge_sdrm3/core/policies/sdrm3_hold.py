@@ -38,7 +38,7 @@ from .sdrm3_shedding import upcoming_releases
 
 def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], accs: list[int], cut: list[float],
                   value: list[float], rel_deadline: list[float], hold_value: bool, hold_running: bool = True,
-                  hold_cascades: bool = True) -> float:
+                  hold_cascades: bool = True, booked: dict | None = None) -> float:
     """Whether starting ``job``'s next block on ``a`` now (ending at ``f``) would make a known release before
     ``f`` late that would be on time with ``a`` free at its release, while ``job`` could still end in time
     after it (its deadline less its children's time): blocks cannot be interrupted, so a long block of a job
@@ -52,6 +52,9 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
 
     ``hold_cascades``: the cascaded children of the known next releases count too, released when their upstream
     would end at best and weighted by their trigger probability (``upcoming_cascades``).
+
+    ``booked`` (``booked_for_running``): for a frame released after a booked job's latest start, that accelerator is
+    busy until its booking ends.
 
     ``hold_running``: the next blocks of the jobs running on the other accelerators count like releases, from the
     end of their block in flight (``running_next_blocks``): they are known as surely as a periodic release.
@@ -82,9 +85,16 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
         arrivals += running_next_blocks(view, value)
     if hold_cascades:
         arrivals += upcoming_cascades(view, now, end + max(rel_deadline), rel_deadline, value)
+    est = t_at
     for r, dl, lat, key in arrivals:
         if r >= end:
             continue
+        if booked:  # an accelerator booked for a running job that comes before this frame (``booked_for_running``)
+            start = dl - sum(map(min, zip(*lat)))
+            t_at = list(est)
+            for b, (t, _, k) in booked.items():
+                if k <= start:
+                    t_at[b] = t
         on_a = r + sum(lat[a])
         if on_a > dl:
             continue  # it misses on ``a`` anyway
@@ -157,17 +167,19 @@ def booked_for_running(view, now: float, t_at: list[float], first, accs: list[in
     ``key`` and ``job``), cannot give way to ``first``'s next block there (its slack at the end of its block in
     flight is shorter) and the accelerator is the fastest for those blocks: it takes them as each block ends, and a
     waiting job that counted on the accelerator from the end of the block in flight would start late. Returns, per
-    accelerator so booked, ``(booked until, free from before)`` (``unbooked``: the schedule estimates of the energy
-    guard and the release hold count the running jobs' next blocks themselves). ``doomed``: ids of the running jobs
-    shed (they let go at their block boundary). On the live workload (mediapipe_xr_slow on headset_placement at 1x)
+    accelerator so booked, ``(booked until, free from before, the job's latest start)``: the schedule estimates of
+    the energy guard and the release hold count the running jobs' next blocks themselves (``unbooked``), the hold
+    for the frames the booked job comes before too. ``doomed``: ids of the running jobs shed (they let go at their
+    block boundary). On the live workload (mediapipe_xr_slow on headset_placement at 1x)
     a palm detection waited for the small NPU counting it free at the end of the block in flight, while the pose
     landmark running there, with 57 ms of slack, still had two blocks (the last 111 ms): the palm detection ended
     8 ms past the time its hand landmark needed, and that frame was refused at admission. Applied by ``SDRM3.pick``
     while no frame was missed lately (fewer than one over ``window_ms``, decayed): under overload the shedding and
     the admission settle which frames are kept, and there the booking moved live UXCost at 2x capacity from 0.463 to
-    0.469 (edf_firm 0.465); gated, 0.454, with 1.5x, 4x and the XRBench cells unchanged and the 60 random mixes at
-    +15.2% (from +15.1%), one cell more than 1% worse (random_0011 on dual_8k_ws_os: a long block takes the other
-    accelerator while the booked one is busy, and two tight cascaded frames of 609 are missed)."""
+    0.469 (edf_firm 0.465); gated, 0.454, with 1.5x, 4x and the XRBench cells unchanged. The release hold sees a
+    booked accelerator busy for a frame that the booked job comes before (``holds_release``'s ``booked``): else a long
+    block took the other accelerator while the booked one was busy (random_0011 on dual_8k_ws_os, two tight cascaded
+    frames of 609 missed). On the 60 random mixes +15.0% (+15.1% without the booking), 14 cells more than 1% worse."""
     booked = {}
     for b, r in enumerate(view.running):
         if r is None or r.seg >= r.n_segs or t_at[b] <= now or r.id in doomed:
@@ -184,7 +196,7 @@ def booked_for_running(view, now: float, t_at: list[float], first, accs: list[in
             t += lat[b][s]
             s += 1
         if t > t_at[b]:
-            booked[b] = (t, t_at[b])
+            booked[b] = (t, t_at[b], due - work)
             t_at[b] = t
     return booked
 
@@ -194,7 +206,7 @@ def unbooked(t_at: list[float], booked: dict) -> list[float]:
     if not booked:
         return t_at
     out = list(t_at)
-    for b, (t, before) in booked.items():
+    for b, (t, before, _) in booked.items():
         if out[b] == t:
             out[b] = before
     return out
