@@ -2,6 +2,7 @@
 
     python3 tools/flood.py [--seconds 20] [--frames 20000] [--rate 10] [--overload 3] [--only roots|streams|stalled ...]
                            [--emulated-compute always|when-idle|never] [--keep DIR] [--out docs/results/flood.txt]
+                           [--interleave N [--phase-seconds 8] [--settle-seconds 2]] [--capacity FPS]
 
 Starts ``edge-sdrm3 serve`` (headset_emulated, the MediaPipe XR pipeline + digits when the models are in the
 cache, else digits; ``--scenario`` changes it) in a temporary directory; every socket is ipc:// there. After a
@@ -11,7 +12,12 @@ the baseline) three floods, each bounded by ``--seconds`` (the last two also by 
 0. **root flood**: the capacity measured first (``soak.calibrate``: the most on-time completions per second at
    <= 10% missed, frames naming every root model), held for half ``--seconds``, then every root model at
    ``--overload`` (default 3) x that rate for ``--seconds``; the on-time completions per second under the flood
-   against those at the capacity (target >= 90%, the same run);
+   against those at the capacity (target >= 90%, the same run); with ``--interleave N``, instead N phases of
+   ``--phase-seconds`` at the flood, each between two at the capacity (tools/interleave.py: a shared host's load
+   changes by the minute), each phase on a stream of its own (``roots/3x/5``) for tools/flood_log.py; the ratio is
+   the median over the flood phases of each against the mean of the two capacity phases around it, printed with
+   its spread, the ratio of the medians and the host's load average; ``--capacity FPS`` takes FPS as the capacity
+   instead of measuring it (the ramp's end moves with the host's load: a fixed rate compares two builds);
 1. **distinct streams**: frames as fast as the service takes them, each from a new stream named by 1 KiB of
    text, naming no models (so the per-stream rate state is used), each with a small camera image;
 2. **stalled subscriber**: a subscriber to every result that never reads (receive high-water mark 1), while a
@@ -28,6 +34,7 @@ the root flood holds less than 90% of the on-time completions at the capacity.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import threading
@@ -36,6 +43,7 @@ from collections import Counter
 from pathlib import Path
 
 import _bench_common as common  # puts the repository root on sys.path
+import interleave
 import numpy as np
 import zmq
 from soak import Sender, Service, ServiceUnavailable, StatusProbe, _jobs, _rss_mb, _workload_scenario, calibrate
@@ -114,16 +122,27 @@ def flood_stalled(svc: Service, frames: int, seconds: float, rate: float, roots:
 
 
 def flood_roots(svc: Service, seconds: float, roots: list[str], image: np.ndarray, overload: float,
-                calibrate_s: float, say) -> tuple[float, float, float, dict, int]:
+                calibrate_s: float, say, rounds: int = 0, phase_s: float = 8.0,
+                settle_s: float = 2.0, capacity: float | None = None) -> tuple[float, float, float, dict, int, float]:
     """Every root model at ``overload`` x the capacity measured first in this run (soak.calibrate), for
     ``seconds``: (capacity frames/s, on-time jobs/s at 1x, on-time jobs/s under the flood, drops under it, frames
-    sent)."""
+    sent, the ratio). ``rounds`` > 0: instead, ``rounds`` phases of ``phase_s`` at the flood, each between two at
+    1x (tools/interleave.py): the on-time jobs/s are the medians of the phases, the ratio the median of each flood
+    phase's against the 1x phases around it."""
     ctl = Control(svc.control_ep, timeout_ms=5000)
     sender = Sender(svc.frames_ep, roots, image)
     sender.stream = "roots"
     sender.start()
     try:
-        rate, _ = calibrate(ctl, sender, step_s=calibrate_s, say=say)
+        rate = capacity or calibrate(ctl, sender, step_s=calibrate_s, say=say)[0]
+        if rounds > 0:
+            d0 = Counter(ctl.stats()["jobs"]["drops"])
+            phases = interleave.run(ctl, sender, rate, (overload,), rounds, phase_s=phase_s, settle_s=settle_s,
+                                    name="roots", jobs=_jobs, say=say)
+            drops = Counter(ctl.stats()["jobs"]["drops"]) - d0
+            fig = interleave.report(phases, say)[0][overload]
+            return (rate, statistics.median(fig.capacity), statistics.median(fig.ontime), dict(drops), sender.sent,
+                    fig.median_pair)
 
         def hold(fps: float, secs: float) -> tuple[float, Counter]:
             sender.rate = fps
@@ -136,7 +155,7 @@ def flood_roots(svc: Service, seconds: float, roots: list[str], image: np.ndarra
         at1, _ = hold(rate, max(calibrate_s, seconds / 2))
         flood, drops = hold(overload * rate, seconds)
         sender.rate = 0.0
-        return rate, at1, flood, dict(drops), sender.sent
+        return rate, at1, flood, dict(drops), sender.sent, flood / at1 if at1 > 0 else 0.0
     finally:
         sender.stop_flag.set()
         sender.join(5)
@@ -147,6 +166,7 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
         status_timeout: float, max_streams: int | None = None, results_max_bytes: int | None = None,
         phases: tuple[str, ...] = ("roots", "streams", "stalled"), overload: float = 3.0,
         calibrate_s: float = 5.0, emulated_compute: str = "always", learn_costs: bool | None = None,
+        rounds: int = 0, phase_s: float = 8.0, settle_s: float = 2.0, capacity: float | None = None,
         out=sys.stdout) -> list[str]:
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
@@ -188,10 +208,12 @@ def run(tmp: Path, *, seconds: float, frames: int, rate: float, scenario: str | 
             frames_in = _frames_in(svc)
             t0 = time.monotonic()
             if phase == "roots":
-                cap, at1, fl, drops, n = flood_roots(svc, seconds, roots, image, overload, calibrate_s, say)
-                ratio = fl / at1 if at1 > 0 else 0.0
-                say(f"root flood: every root model at {overload:g} x the capacity ({cap:.2f} frames/s) for "
-                    f"{seconds:g} s: on-time completions {fl:.1f} jobs/s against {at1:.1f} at the capacity: "
+                cap, at1, fl, drops, n, ratio = flood_roots(svc, seconds, roots, image, overload, calibrate_s, say,
+                                                            rounds, phase_s, settle_s, capacity)
+                how = (f"{rounds} phases of {phase_s:g} s, each between two at the capacity: median on-time "
+                       f"completions {fl:.1f} jobs/s against {at1:.1f}; median pair ratio" if rounds else
+                       f"{seconds:g} s: on-time completions {fl:.1f} jobs/s against {at1:.1f} at the capacity:")
+                say(f"root flood: every root model at {overload:g} x the capacity ({cap:.2f} frames/s) for {how} "
                     f"{100 * ratio:.0f}% (target >= 90%); drops under the flood {drops}")
                 if ratio < 0.9:
                     failures.append(f"roots: on-time completions under the {overload:g}x flood are "
@@ -258,6 +280,14 @@ def main() -> int:
     ap.add_argument("--learn-costs", action=argparse.BooleanOptionalAction, default=None,
                     help="the service learns costs, or not ([scheduler] learn_costs; default: the service's "
                          "own, \"auto\")")
+    ap.add_argument("--interleave", metavar="N", type=int, default=0,
+                    help="the root flood as N phases at the flood, each between two at the capacity (side by side "
+                         "on a noisy host; tools/interleave.py); the ratio is the median of the pairs")
+    ap.add_argument("--capacity", type=float, default=None,
+                    help="the root flood's capacity in frames/s of every root model (default: measured first)")
+    ap.add_argument("--phase-seconds", type=float, default=8.0, help="each interleaved phase (default 8)")
+    ap.add_argument("--settle-seconds", type=float, default=2.0,
+                    help="before each interleaved phase is counted (default 2)")
     ap.add_argument("--keep", metavar="DIR", default=None,
                     help="run the service in DIR and keep its job log there (state/jobs.jsonl)")
     ap.add_argument("--out", default=None, help="also write the figures to this file")
@@ -289,7 +319,9 @@ def main() -> int:
                            results_max_bytes=args.results_max_bytes,
                            phases=tuple(args.only) if args.only else ("roots", "streams", "stalled"),
                            overload=args.overload, calibrate_s=args.calibrate_seconds,
-                           emulated_compute=args.emulated_compute, learn_costs=args.learn_costs, out=tee)
+                           emulated_compute=args.emulated_compute, learn_costs=args.learn_costs,
+                           rounds=args.interleave, phase_s=args.phase_seconds, settle_s=args.settle_seconds,
+                           capacity=args.capacity, out=tee)
         except (ServiceUnavailable, ClientError, OSError) as e:
             print(f"FAIL: service not available: {e}", file=tee)
             failures = ["unavailable"]

@@ -2,6 +2,7 @@
 
     python3 tools/soak.py [--seconds 600] [--normal-seconds S] [--rate FPS] [--max-growth-mb 50] [--every 5]
     python3 tools/soak.py --4x [--hold-seconds 30] [--minutes 10]      (capacity held under 4x overload)
+    python3 tools/soak.py --interleave 4 --seconds 0 --normal-seconds 0 [--keep DIR]  (1x/2x/4x side by side)
 
 Starts ``edge-sdrm3 serve`` (its default workload: headset_emulated, the MediaPipe XR pipeline + digits when the
 models are in the cache, else digits; ``--platform``/``--scenario`` change it) in a temporary directory, then:
@@ -14,6 +15,12 @@ models are in the cache, else digits; ``--platform``/``--scenario`` change it) i
 2. **overload**: frames at 2x the capacity (``--overload``) for ``--seconds`` (default 600); the 4x mode
    (``--4x``) first runs ``--hold-seconds`` at 1x and at 2x the capacity, then the overload at 4x, and prints the
    on-time completions per second of each against 1x's (target: >= 90%; exit status 1 below);
+   With ``--interleave N``, N rounds of 1x, 2x, 1x, 4x phases (``--phase-seconds`` each, 1x last; with ``--rate``
+   after a warm-up of 3 ``--calibrate-seconds`` at 1x, not judged) run first,
+   side by side on a host whose load changes by the minute: each overload phase against the mean of the two 1x
+   phases around it (tools/interleave.py), the median and spread of these ratios (exit status 1 below 90%);
+   each phase on a stream of its own (``soak/2x/3``) that ``tools/flood_log.py`` reads in the job log
+   (``--keep DIR``).
 3. **normal**: frames at 0.5x the capacity (``--normal``) for ``--normal-seconds`` (default a third, >= 30 s).
 
 Each frame names every root model of the scenario and carries a small camera image (``--size``, default 96x96),
@@ -48,10 +55,12 @@ from collections import Counter
 from pathlib import Path
 
 import _bench_common as common  # puts the repository root on sys.path
+import interleave
 import numpy as np
 
 from edge_sdrm3.client import ClientError, ClientTimeout, Control, Publisher
 from edge_sdrm3.data import data_path
+from interleave import _jobs, calibrate  # noqa: F401 - tools/flood.py takes them from here
 
 ROOT = common.ROOT
 
@@ -217,51 +226,6 @@ class StatusProbe(threading.Thread):
             ctl.close()
 
 
-def calibrate(ctl: Control, sender: Sender, *, step_s: float, start: float = 1.0, factor: float = 1.25,
-              max_miss: float = 0.1, say=print) -> tuple[float, float]:
-    """The capacity: frames/s raised ``factor`` a step from ``start``, each step held ``step_s`` (after a settle
-    of a third of it, at least 0.5 s), until two steps in a row miss more than ``max_miss`` of their jobs once one
-    step did not, or two steps in a row add less than 5% to the most on-time completions per second so far, or
-    a step's fall below half of it. The capacity is the rate of the step with the most on-time completions per
-    second among those that missed at most ``max_miss`` (a single noisy step neither ends the ramp nor sets the
-    capacity); when none did (a service that misses that much at any load), the step with the most on-time
-    completions, said so. Returns (frames/s, on-time jobs/s of that step)."""
-    steps: list[tuple[float, float, float]] = []  # (rate, on-time/s, miss)
-    r, failed, flat = start, 0, 0
-    for _ in range(40):
-        sender.rate = r
-        time.sleep(max(0.5, step_s / 3))  # settle: what the previous step queued ends
-        j0, t0 = _jobs(ctl.status()), time.monotonic()
-        time.sleep(step_s)
-        j1, t1 = _jobs(ctl.status()), time.monotonic()
-        due, missed = j1[0] - j0[0], j1[1] - j0[1]
-        miss = missed / due if due else 1.0
-        ontime = (due - missed) / (t1 - t0)
-        steps.append((r, ontime, miss))
-        say(f"calibrate: {r:.2f} frames/s: {due / (t1 - t0):.1f} jobs/s due, {ontime:.1f} on time, miss "
-            f"{100 * miss:.1f}%")
-        before = max((x[1] for x in steps[:-1]), default=0.0)
-        best = max(before, ontime)
-        failed = failed + 1 if miss > max_miss else 0
-        flat = flat + 1 if ontime < 1.05 * before else 0
-        passed = any(x[2] <= max_miss for x in steps)
-        if (failed >= 2 and passed) or flat >= 2 or ontime < 0.5 * best or due == 0:
-            break
-        r *= factor
-    sender.rate = 0.0
-    ok = [x for x in steps if x[2] <= max_miss]
-    pick = max(ok or steps, key=lambda x: x[1])
-    how = f"the step with the most on-time completions among those with <= {100 * max_miss:.0f}% missed" if ok \
-        else f"no step had <= {100 * max_miss:.0f}% missed: the step with the most on-time completions"
-    say(f"capacity: {pick[0]:.2f} frames/s, {pick[1]:.1f} on-time jobs/s ({how})")
-    return pick[0], pick[1]
-
-
-def _jobs(st: dict) -> tuple[int, int]:
-    due = sum(m["due"] for m in st["models"].values())
-    return due, sum(m["missed"] for m in st["models"].values())
-
-
 def _rss_mb(pid: int) -> float:
     try:
         import psutil
@@ -278,7 +242,8 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
         overload: float = 2.0, normal: float = 0.5, every: float = 5.0, warmup: float | None = None,
         max_growth_mb: float = 50.0, status_timeout: float = 5.0, size: tuple[int, int] = (96, 96),
         hold: tuple[float, ...] = (), hold_seconds: float = 30.0, emulated_compute: str = "",
-        learn_costs: bool | None = None, status_bound: float = 1.0, out=sys.stdout) -> list[str]:
+        learn_costs: bool | None = None, status_bound: float = 1.0, rounds: int = 0, phase_s: float = 8.0,
+        settle_s: float = 2.0, out=sys.stdout) -> list[str]:
     """The soak; prints its figures to ``out``; returns the failures (empty: passed). ``learn_costs``: the
     service's ``[scheduler] learn_costs`` (None: its default)."""
     def say(msg: str) -> None:
@@ -313,6 +278,14 @@ def run(tmp: Path, *, platform: str | None = None, scenario: str | None = None, 
             time.sleep(3 * calibrate_seconds)
             rate, _ = calibrate(ctl, sender, step_s=calibrate_seconds, say=say)
             time.sleep(1.0)  # drain
+        elif rounds > 0:  # the phases compare warm states: the first frames load models, variants on first use
+            sender.rate = rate
+            time.sleep(3 * calibrate_seconds)
+        if rounds > 0:  # 1x, 2x, 1x, 4x, 1x, ... side by side (tools/interleave.py)
+            failures += interleave.report(interleave.run(ctl, sender, rate, (2.0, 4.0), rounds, phase_s=phase_s,
+                                                         settle_s=settle_s, name="soak", jobs=_jobs, say=say),
+                                          say)[1]
+            sender.stream = "soak"
         say(f"{'t_s':>6} {'phase':>5} {'sent/s':>7} {'refused/s':>9} {'done/s':>7} {'miss%':>6} {'ready':>6} "
             f"{'inflt':>5} {'rss_MB':>7}  drops (this window) / queues")
         t_start = time.monotonic()
@@ -434,6 +407,13 @@ def main() -> int:
                     help="the service learns costs, or not ([scheduler] learn_costs; default: the service's "
                          "own, \"auto\")")
     ap.add_argument("--hold-seconds", type=float, default=30.0, help="the 4x mode's 1x and 2x phases (default 30)")
+    ap.add_argument("--interleave", metavar="N", type=int, default=0,
+                    help="first N rounds of 1x, 2x, 1x, 4x phases side by side (tools/interleave.py); fails unless "
+                         "the median of each overload phase against the 1x phases around it is >= 90%%")
+    ap.add_argument("--phase-seconds", type=float, default=8.0, help="each interleaved phase (default 8)")
+    ap.add_argument("--settle-seconds", type=float, default=2.0, help="before each phase is counted (default 2)")
+    ap.add_argument("--keep", metavar="DIR", default=None,
+                    help="run the service in DIR and keep its job log (DIR/soak/state/jobs.jsonl)")
     args = ap.parse_args()
     if args.minutes is not None:
         args.seconds = 60.0 * args.minutes
@@ -444,13 +424,16 @@ def main() -> int:
     print(f"# soak  ({common.machine()})\n# {common.command_line()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="soak-") as td:
         try:
-            failures = run(Path(td), platform=args.platform, scenario=args.scenario, seconds=args.seconds,
+            if args.keep:
+                Path(args.keep).mkdir(parents=True, exist_ok=True)
+            failures = run(Path(args.keep or td), platform=args.platform, scenario=args.scenario, seconds=args.seconds,
                            normal_seconds=args.normal_seconds, rate=args.rate,
                            calibrate_seconds=args.calibrate_seconds, overload=args.overload, normal=args.normal,
                            every=args.every, warmup=args.warmup, max_growth_mb=args.max_growth_mb,
                            status_timeout=args.status_timeout, size=(w, h), hold=hold,
                            hold_seconds=args.hold_seconds, emulated_compute=args.emulated_compute,
-                           learn_costs=args.learn_costs, status_bound=args.status_bound)
+                           learn_costs=args.learn_costs, status_bound=args.status_bound, rounds=args.interleave,
+                           phase_s=args.phase_seconds, settle_s=args.settle_seconds)
         except (ServiceUnavailable, ClientError, OSError) as e:
             print(f"FAIL: service not available: {e}")
             return 1
