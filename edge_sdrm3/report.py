@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -197,7 +198,7 @@ def sweep_label(r: dict) -> str:
 
 def sweep_summary(records: list[dict]) -> list[dict]:
     """Per policy (with its parameters): cells, mean UXCost, miss rate and energy, and the UXCost reduction
-    against the best baseline of each (scenario, platform, seed, duration) as a geometric mean over the
+    against the best baseline of each (scenario, platform, seed, duration) as a geometric mean and a median over the
     cells where that baseline's UXCost is > 0, with the cells worse / better than it by more than 1%. A ``+supernet``
     policy is measured against the best ``X+supernet`` baseline of the cell where the sweep ran one (as ``reduction``
     does)."""
@@ -231,6 +232,7 @@ def sweep_summary(records: list[dict]) -> list[dict]:
             s[k] /= s["cells"]
         s["compared_cells"] = len(logs)
         s["geomean_reduction"] = 1.0 - math.exp(sum(logs) / len(logs)) if logs else None
+        s["median_reduction"] = 1.0 - math.exp(statistics.median(logs)) if logs else None
         rows.append(s)
     order = {p: i for i, p in enumerate(BASELINES)}
     rows.sort(key=lambda s: (order.get(s["policy"], len(order)), s["label"]))
@@ -244,9 +246,9 @@ def _sweep_group(r: dict) -> tuple:
 
 
 def sweep_table(rows: list[dict]) -> str:
-    head = ["policy", "cells", "mean uxcost", "miss %", "energy mJ", "vs best baseline", "worse", "better"]
+    head = ["policy", "cells", "mean uxcost", "miss %", "energy mJ", "vs best (geomean)", "(median)", "worse", "better"]
     lines = [[s["label"], str(s["cells"]), f"{s['uxcost']:.4f}", f"{100 * s['miss_rate']:.1f}", f"{s['energy_mj']:.0f}",
-              "n/a" if s["geomean_reduction"] is None else f"{100 * s['geomean_reduction']:+.1f}%",
+              *("n/a" if s[k] is None else f"{100 * s[k]:+.1f}%" for k in ("geomean_reduction", "median_reduction")),
               str(s["worse_cells"]), str(s["better_cells"])] for s in rows]
     if not lines:
         return "no results"

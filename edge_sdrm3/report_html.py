@@ -38,12 +38,12 @@ __all__ = ["BASE", "BEST", "CSS", "DROP", "INSTALL_HINT", "LATE", "OURS", "bench
 
 def _sweep_table(rows: list[dict]) -> str:
     out = ("<table><tr><th>policy</th><th>cells</th><th>mean UXCost</th><th>mean miss rate</th><th>mean energy (mJ)"
-           "</th><th>vs best baseline (geomean)</th><th>worse cells</th><th>better cells</th></tr>")
+           "</th><th>vs best baseline (geomean)</th><th>(median cell)</th><th>worse cells</th><th>better cells</th></tr>")
     for s in rows:
-        g = s["geomean_reduction"]
         out += (f'<tr data-policy="{html.escape(s["label"])}"><td>{html.escape(s["label"])}</td><td>{s["cells"]}</td>'
                 + _num(s["uxcost"], "uxcost") + _num(s["miss_rate"], "miss_rate") + _num(s["energy_mj"], "energy_mj")
-                + (f"<td>{100 * g:+.1f}%</td>" if g is not None else "<td>n/a</td>")
+                + "".join(f"<td>{100 * s[k]:+.1f}%</td>" if s[k] is not None else "<td>n/a</td>"
+                          for k in ("geomean_reduction", "median_reduction"))
                 + f'<td>{s["worse_cells"]}</td><td>{s["better_cells"]}</td></tr>')
     return out + "</table>"
 
