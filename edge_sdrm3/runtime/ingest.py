@@ -121,8 +121,8 @@ class Ingest:
         starve them. Not an awaited ``recv_multipart`` of zmq.asyncio: its future, the task's wake-up and a
         yield per frame took three loop iterations, and the loop's way back to its wait once the frame's first
         block was handed off (the next future) delayed that block, whose worker thread needs the GIL to start.
-        Measured on the 2-core dev VM, a lone digits job against the code before, in turns in one run: 0.81 ->
-        0.57 ms median added over a bare invoke (tools/bench_service.py, part b).
+        Measured on the 2-core dev VM, a lone digits job, the services before and after run in turns with one
+        client: 0.81 -> 0.57 ms median added over a bare invoke (as tools/bench_service.py, part b, counts it).
 
         Shedding: while messages keep waiting behind each other, the ingest is behind the senders; once it has
         been so for ``backlog_ms`` the frames still waiting are older than that and the event loop is saturated
