@@ -22,7 +22,8 @@ MARK := .installed-by-edge-sdrm3
 
 .PHONY: demo test clean dist install install-venv install-config install-unit uninstall
 
-$(STAMP): pyproject.toml
+# (setup.py builds the C estimate in place where a C compiler is present; the .c changed: rebuilt)
+$(STAMP): pyproject.toml setup.py edge_sdrm3/core/policies/_sdrm3_estimate_c.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
@@ -36,9 +37,11 @@ demo: $(STAMP)
 
 # the wheel, into dist/ (`python -m build` makes the sdist and the wheel, with the build package installed)
 # (build/ is setuptools' staging folder: a file left there from an older tree would be packed too)
+# The wheel is pure Python (py3-none-any, for every board: EDGE_SDRM3_PURE=1 builds no C estimate); installing
+# from the tree or the sdist compiles the C estimate where a compiler is (README "The package").
 dist:
 	rm -rf build
-	$(PYTHON) -m pip wheel -q --no-deps -w dist .
+	EDGE_SDRM3_PURE=1 $(PYTHON) -m pip wheel -q --no-deps -w dist .
 
 install: install-venv install-unit install-config
 	@echo

@@ -61,14 +61,19 @@ def parse_params(items: list[str] | None) -> dict:
 def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: str | None,
             show_progress: bool, params: dict | None = None, costs: str = "table") -> dict:
     spec = load_platform(platform)
-    learned = None
+    learned = measured = None
     if costs == "learned":
         if not tr.costs:
             raise ConfigError("--costs learned: the trace has no cost records (a log of the service with "
                               "[scheduler] learn_costs = true has them)")
-        if compat:
-            raise ConfigError("--costs learned: not with --compat xrbench (its costs are XRBench's)")
         learned = tr.costs
+    if costs == "measured":
+        if not tr.segments:
+            raise ConfigError("--costs measured: the trace has no segment records (a log of the service with "
+                              "[log] segments = true has them)")
+        learned, measured = tr.costs, tr.segments
+    if compat and costs != "table":
+        raise ConfigError(f"--costs {costs}: not with --compat xrbench (its costs are XRBench's)")
     pol, recs = None, traces.Recorder(record) if record and compat != "xrbench" else Records() if record else None
     if compat == "xrbench":
         res, _ = replay_xrbench(tr, spec, policy, policy_config=params, records=recs)
@@ -76,7 +81,7 @@ def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: s
         progress = _progress(f"{policy} on {spec.platform.name}") if show_progress else None
         pol = make_policy(policy, **(params or {})) if record else None  # kept, to read its tuner's history
         res, _ = replay(tr, spec, policy, policy_config=params, progress=progress, policy=pol, records=recs,
-                        learned=learned)
+                        learned=learned, measured=measured)
         if progress is not None:
             sys.stderr.write("\r\033[K")
     summary = {k: v for k, v in res.items() if k != "models"}
@@ -325,9 +330,10 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed for trigger outcomes (default 0)")
     p.add_argument("--compat", choices=["xrbench"], default="", help="replay on the XRBench simulator's terms")
     p.add_argument("--record", metavar="FILE", help="write the run as a trace with job records")
-    p.add_argument("--costs", choices=["table", "learned"], default="table",
+    p.add_argument("--costs", choices=["table", "learned", "measured"], default="table",
                    help="the platform's cost table (default), or a live log's costs as the service learned them "
-                        "(its cost records, each from its time on)")
+                        "(its cost records, each from its time on); measured: learned, and each block the replay "
+                        "runs as the service did takes the time it took live (its segment records)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="a policy parameter, repeatable (sdrm3: alpha, beta, gamma, delta, tune, shed, "

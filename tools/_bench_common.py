@@ -5,6 +5,7 @@ installation, whichever directory the scripts are started from.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import platform
@@ -25,6 +26,39 @@ PLATFORMS = ("single_4k_ws", "dual_4k_ws_os", "dual_4k_biglittle_ws_os", "quad_4
 def csv_list(s: str) -> list[str]:
     """``a,b , c`` -> ``['a', 'b', 'c']`` (for argparse)."""
     return [x.strip() for x in s.split(",") if x.strip()]
+
+
+ESTIMATES = ("compiled", "pure")
+
+
+def estimate_list(s: str) -> list[str]:
+    """``--estimates compiled,pure`` (for argparse): SDRM3's schedule estimates to time side by side."""
+    kinds = csv_list(s)
+    bad = [k for k in kinds if k not in ESTIMATES]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"estimates are among {', '.join(ESTIMATES)}, comma-separated: not {s!r}")
+    from edge_sdrm3.core.policies import sdrm3_estimate
+    if "compiled" in kinds and not sdrm3_estimate.COMPILED:
+        raise argparse.ArgumentTypeError("the compiled estimate is not there: not built (`make .venv/.installed` "
+                                         "builds it where a C compiler is) or EDGE_SDRM3_PURE=1")
+    return kinds
+
+
+def active_estimate() -> str:
+    """The schedule estimate SDRM3 runs with as installed: compiled where it was built, else pure."""
+    from edge_sdrm3.core.policies import sdrm3_estimate
+    return "compiled" if sdrm3_estimate.COMPILED else "pure"
+
+
+def use_estimate(kind: str) -> None:
+    """Switches SDRM3 (every module that took ``_first_late``) to the compiled or the pure-Python estimate, in
+    place: a benchmark times both in one run, interleaved, so that the machine's noise hits them alike."""
+    from edge_sdrm3.core.policies import sdrm3_estimate as e
+    both = {e._first_late_py} | ({e._C.first_late} if e._C is not None else set())
+    fn = e._C.first_late if kind == "compiled" else e._first_late_py
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("edge_sdrm3.") and getattr(mod, "_first_late", None) in both:
+            mod._first_late = fn
 
 
 def command_line() -> str:

@@ -26,6 +26,11 @@ overload shedding runs only when a job newer than those it checked is ready) doe
 (and may then drop jobs). Reports, per pick call: median, p99 and mean microseconds, and the mean
 number of decisions (Run/Drop/Wake) a pick returns. Target: SDRM3 <= 20 us median and <= 100 us p99
 at 16 jobs x 4 accelerators.
+
+SDRM3 picks with its schedule estimate as installed (compiled where it was built); ``--estimates compiled,pure``
+times its picks with each (switched in place between the timed calls, in the same round-robin), side by side:
+
+    .venv/bin/python tools/bench_decision.py --jobs 16 --accs 4 --estimates compiled,pure
 """
 from __future__ import annotations
 
@@ -40,7 +45,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import SCENARIOS, command_line, csv_list, machine, percentile, table  # noqa: E402
+from _bench_common import (SCENARIOS, active_estimate, command_line, csv_list, estimate_list, machine,  # noqa: E402
+                           percentile, table, use_estimate)
 
 from edge_sdrm3.catalog import build_costs, build_models, load_platform, load_scenario  # noqa: E402
 from edge_sdrm3.core.dispatcher import Dispatcher  # noqa: E402
@@ -162,7 +168,11 @@ class State:
 
 
 def bench_cell(policy_names_: list[str], n_jobs: int, n_acc: int, platform: str, scenario: str,
-               reps: int, n_states: int, seed: int, keep_gc: bool, event: str = "completion") -> dict:
+               reps: int, n_states: int, seed: int, keep_gc: bool, event: str = "completion",
+               estimates: list[str] | None = None) -> dict:
+    """Times each policy's pick (``estimates``, beside the names: the schedule estimate each runs with, "-" for
+    none; results keyed by (name, estimate))."""
+    estimates = estimates or ["-"] * len(policy_names_)
     spec = load_platform(platform)
     if len(spec.platform.accelerators) != n_acc:
         raise SystemExit(f"platform {platform} has {len(spec.platform.accelerators)} accelerators, not {n_acc}")
@@ -185,6 +195,8 @@ def bench_cell(policy_names_: list[str], n_jobs: int, n_acc: int, platform: str,
     kinds = [[0, 0] for _ in range(n)]  # Run, Drop
     for k in range(n_states):  # warm-up (also builds the policies' per-workload caches)
         for i, pol in enumerate(policies):
+            if estimates[i] != "-":
+                use_estimate(estimates[i])
             pol.pick(state_sets[i][k].view(), NOW)
     gc.collect()
     if not keep_gc:
@@ -198,6 +210,8 @@ def bench_cell(policy_names_: list[str], n_jobs: int, n_acc: int, platform: str,
                 i = (r + step) % n
                 if event == "release":
                     next_id = state_sets[i][k].renumber(next_id)
+                if estimates[i] != "-":
+                    use_estimate(estimates[i])
                 view = state_sets[i][k].view()
                 pick = policies[i].pick
                 t0 = clock()
@@ -213,7 +227,7 @@ def bench_cell(policy_names_: list[str], n_jobs: int, n_acc: int, platform: str,
     res = {}
     for i, name in enumerate(policy_names_):
         ts = sorted(times[i])
-        res[name] = {
+        res[name, estimates[i]] = {
             "median_us": statistics.median(ts) / 1e3, "p99_us": percentile(ts, 99) / 1e3,
             "mean_us": sum(ts) / len(ts) / 1e3, "max_us": ts[-1] / 1e3,
             "decisions_per_pick": decisions[i] / reps, "runs_per_pick": kinds[i][0] / reps,
@@ -238,14 +252,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--event", choices=("completion", "release"), default="completion",
                     help="the pick timed: at a completion (no new job since the last pick; default) or right "
                          "after a release (the jobs look new, so a policy's checks of new work run)")
+    ap.add_argument("--estimates", type=estimate_list, default=None,
+                    help="SDRM3's schedule estimates to time side by side: compiled, pure (default: as installed)")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args(argv)
+    estimates = args.estimates or [active_estimate()]
 
     registered = policy_names()
     names = ["sdrm3", "fcfs", "edf"] + [p for p in args.policies if p not in ("sdrm3", "fcfs", "edf")]
     unknown = [p for p in names if p not in registered]
     if unknown:
         ap.error(f"unknown policies {unknown} (registered: {', '.join(registered)})")
+    # (policy, the schedule estimate it picks with: SDRM3's once per estimate, "-" for the others)
+    entries = [(p, e) for p in names for e in (estimates if p.startswith("sdrm3") else ["-"])]
     jobs = [int(x) for x in args.jobs]
     accs = [int(x) for x in args.accs]
     bad = [a for a in accs if a not in PLATFORM_FOR]
@@ -261,19 +280,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for nj in jobs:
         for na in accs:
-            res = bench_cell(names, nj, na, PLATFORM_FOR[na], args.scenario, args.reps, args.states,
-                             args.seed, args.gc, args.event)
-            for p in names:
-                r = res[p]
-                results.append({"jobs": nj, "accelerators": na, "platform": PLATFORM_FOR[na], "policy": p, **r})
-                rows.append([str(nj), str(na), p, f"{r['median_us']:.1f}", f"{r['p99_us']:.1f}",
+            res = bench_cell([p for p, _ in entries], nj, na, PLATFORM_FOR[na], args.scenario, args.reps,
+                             args.states, args.seed, args.gc, args.event, [e for _, e in entries])
+            for p, est in entries:
+                r = res[p, est]
+                results.append({"jobs": nj, "accelerators": na, "platform": PLATFORM_FOR[na], "policy": p,
+                                "estimate": est, **r})
+                rows.append([str(nj), str(na), p, est, f"{r['median_us']:.1f}", f"{r['p99_us']:.1f}",
                              f"{r['mean_us']:.1f}", f"{r['decisions_per_pick']:.2f}",
                              f"{r['runs_per_pick']:.2f}", f"{r['drops_per_pick']:.2f}"])
-    print(table(["jobs", "accs", "policy", "median us", "p99 us", "mean us", "decisions/pick", "runs", "drops"],
-                rows, align="rrlrrrrrr"))
+    print(table(["jobs", "accs", "policy", "estimate", "median us", "p99 us", "mean us", "decisions/pick", "runs",
+                 "drops"], rows, align="rrllrrrrrr"))
     wall = time.perf_counter() - t0
     nj, na = TARGET_CELL
     tgt = next((r for r in results if r["policy"] == "sdrm3" and r["jobs"] == nj and r["accelerators"] == na), None)
+    print_ratios(results)
     print(f"\ntarget: sdrm3 <= {TARGET_MEDIAN_US:g} us median and <= {TARGET_P99_US:g} us p99 per pick "
           f"at {nj} jobs x {na} accelerators")
     if tgt:
@@ -287,6 +308,16 @@ def main(argv: list[str] | None = None) -> int:
                                          "results": results}, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def print_ratios(results: list[dict]) -> None:
+    """SDRM3's median pick over fcfs's in the same cell, per estimate (the faster core's aim: within 2x)."""
+    for r in results:
+        fcfs = next((f for f in results if f["policy"] == "fcfs" and (f["jobs"], f["accelerators"]) ==
+                     (r["jobs"], r["accelerators"])), None)
+        if r["policy"] == "sdrm3" and fcfs:
+            print(f"{r['jobs']} jobs x {r['accelerators']} accs: sdrm3 ({r['estimate']} estimate) / fcfs median "
+                  f"{r['median_us'] / fcfs['median_us']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,11 @@ once (its time is reported, not counted), then ``edge_sdrm3.sim.replay.replay`` 
 policy on every platform, ``--runs`` times each, interleaved (all pairs once, then again), and the
 best run of each pair is kept. ``x real time`` is the trace duration over that wall time (set-up of
 the models and costs inside ``replay`` included). Target: >= 300x real time; aim: 1000x.
+
+SDRM3 runs with its schedule estimate as installed (compiled where it was built); ``--estimates compiled,pure``
+times it with each (switched in place, interleaved with the rest), side by side with the ratio:
+
+    .venv/bin/python tools/bench_replay.py --runs 3 --policies sdrm3,fcfs --estimates compiled,pure
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import command_line, csv_list, machine, table  # noqa: E402
+from _bench_common import (active_estimate, command_line, csv_list, estimate_list, machine, table,  # noqa: E402
+                           use_estimate)
 
 from edge_sdrm3.catalog import load_platform, load_scenario  # noqa: E402
 from edge_sdrm3.core.policies import policy_names  # noqa: E402
@@ -45,8 +51,11 @@ def main(argv: list[str] | None = None) -> int:
                     default=["dual_4k_biglittle_ws_os", "quad_8k_ws_os_ws_os", "single_4k_ws"])
     ap.add_argument("--policies", type=csv_list, default=["sdrm3", "fcfs", "xrbench"])
     ap.add_argument("--runs", type=int, default=3, help="runs per pair; the best is kept (default 3)")
+    ap.add_argument("--estimates", type=estimate_list, default=None,
+                    help="SDRM3's schedule estimates to time side by side: compiled, pure (default: as installed)")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args(argv)
+    estimates = args.estimates or [active_estimate()]
     unknown = [p for p in args.policies if p not in policy_names()]
     if unknown:
         ap.error(f"unknown policies {unknown} (registered: {', '.join(policy_names())})")
@@ -62,12 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trace: {args.scenario}, {args.duration:g} s, seed {args.seed}, {len(tr.frames)} frames "
           f"({due} fired); generated in {t_gen * 1e3:.1f} ms (not counted below)")
 
-    pairs = [(pol, plat) for plat in args.platforms for pol in args.policies]
+    # (a policy other than SDRM3's runs no schedule estimate: "-")
+    pairs = [(pol, plat, est) for plat in args.platforms for pol in args.policies
+             for est in (estimates if pol.startswith("sdrm3") else ["-"])]
     walls: dict = {pair: [] for pair in pairs}
     frames: dict = {}
     for r in range(args.runs):
         for pair in pairs:
-            pol, plat = pair
+            pol, plat, est = pair
+            if est != "-":
+                use_estimate(est)
             gc.collect()
             t = time.perf_counter()
             metrics, completions = replay(tr, specs[plat], pol, keep_completions=True)
@@ -77,16 +90,17 @@ def main(argv: list[str] | None = None) -> int:
 
     rows, results = [], []
     for pair in pairs:
-        pol, plat = pair
+        pol, plat, est = pair
         best = min(walls[pair])
         x = args.duration / best
         n, miss = frames[pair]
-        results.append({"policy": pol, "platform": plat, "best_wall_s": best, "walls_s": walls[pair],
+        results.append({"policy": pol, "platform": plat, "estimate": est, "best_wall_s": best, "walls_s": walls[pair],
                         "x_real_time": x, "frames": n, "miss_rate": miss})
-        rows.append([pol, plat, f"{best:.3f}", f"{x:.0f}x", f"{n / best / 1e3:.1f}k", f"{100 * miss:.1f}%",
+        rows.append([pol, plat, est, f"{best:.3f}", f"{x:.0f}x", f"{n / best / 1e3:.1f}k", f"{100 * miss:.1f}%",
                      "ok" if x >= TARGET_X else "BELOW TARGET"])
-    print(table(["policy", "platform", "wall s (best)", "x real time", "frames/s", "miss", "target"], rows,
-                align="llrrrrl"))
+    print(table(["policy", "platform", "estimate", "wall s (best)", "x real time", "frames/s", "miss", "target"],
+                rows, align="lllrrrrl"))
+    print_estimate_ratios(results)
     worst = min(results, key=lambda r: r["x_real_time"])
     print(f"\ntarget: >= {TARGET_X:g}x real time (aim {AIM_X:g}x); slowest: {worst['policy']} on "
           f"{worst['platform']} at {worst['x_real_time']:.0f}x")
@@ -98,6 +112,17 @@ def main(argv: list[str] | None = None) -> int:
                                          "results": results}, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def print_estimate_ratios(results: list[dict]) -> None:
+    """Where SDRM3 ran with both estimates: how much faster the replay is with the compiled one."""
+    by = {(r["policy"], r["platform"], r["estimate"]): r for r in results}
+    for (pol, plat, est), r in by.items():
+        pure = by.get((pol, plat, "pure"))
+        if est == "compiled" and pure:
+            print(f"{pol} on {plat}: compiled estimate {r['x_real_time']:.0f}x, pure {pure['x_real_time']:.0f}x "
+                  f"real time ({pure['best_wall_s'] / r['best_wall_s']:.2f}x faster compiled; same frames and miss rate: "
+                  f"{'yes' if r['frames'] == pure['frames'] and r['miss_rate'] == pure['miss_rate'] else 'NO'})")
 
 
 if __name__ == "__main__":

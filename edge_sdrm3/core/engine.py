@@ -44,6 +44,9 @@ from .policy import Bound, as_policy
 from .records import cost_record, job_record, missed, segment_record
 from .types import DONE, INF, Completion, Costs, Job, Model, Platform, Start
 
+OVERRUN_MS = 0.01  # live: an accelerator past its predicted end is taken to be this close to finishing
+
+
 class Engine(TraceFeed, LiveFeed):
     def __init__(self, platform: Platform, models: tuple[Model, ...], costs: Costs, policy: Any, *,
                  fallback: Any = None, simulated: bool = True, records: Sink | None = None,
@@ -87,10 +90,18 @@ class Engine(TraceFeed, LiveFeed):
         self.on_outcome = on_outcome
         self.estimator = estimator
         self.on_cut: Callable[[int], None] | None = None  # live: stop the blocks run in one go on acc at a boundary
+        # simulated: when a block of n segments ends as a live run ran it (a live log's ``--costs measured``), None
+        # where it did not run it so: its predicted end then; the dispatcher still plans with the prediction, as live
+        self.measured: Callable[[Start, int], float | None] | None = None
         self._cut: dict[int, tuple[Start, int, float]] = {}  # acc -> (its run of several blocks, blocks kept, energy)
         self._vnames = [[v.name for v in m.variants] for m in models]
         self._children = {m.name: [c.name for c in models if c.upstream == m.name] for m in models}
         self._heap: list[tuple[float, int, int, Any]] = []
+        self._early: list[Start] = []  # live: blocks started by a catch-up step (_catch_up), not yet handed over
+        # live: the blocks the next advance starts are measured (learned) from this time, not their start (a step as
+        # of an event's time, taken later: the delay is the event loop's, not the blocks')
+        self.measure_from: float | None = None
+        self._origin: dict[int, float] = {}  # accelerator -> the time its block is measured from
         self._seq = 0
         self._pending_wake = INF
         self._last_end = -INF
@@ -131,12 +142,27 @@ class Engine(TraceFeed, LiveFeed):
         return now
 
     def advance(self, now: float) -> list[Start]:
-        """The wall clock: handle every event due by ``now``, schedule, and return the blocks to start."""
+        """The wall clock: handle every event due by ``now``, schedule, and return the blocks to start (with those
+        that steps of :meth:`_catch_up` started since the last call)."""
         self.now = now
         while self._heap and self._heap[0][0] <= now:
             t, kind, _, payload = heapq.heappop(self._heap)
             self._handle(kind, payload, t, now)
-        return self._schedule(now)
+        starts = self._schedule(now)
+        if self._early:
+            starts, self._early = self._early + starts, []
+        return starts
+
+    def _catch_up(self, now: float) -> None:
+        """Live, before a report of ``now`` (a block's end, a frame taken in): the engine's own events due before it
+        (a wake-up whose timer the loop ran late, behind the report) are handled first, each with its step at its
+        time, as a replay takes them; the blocks those steps start come with the next :meth:`advance`."""
+        held, self.measure_from = self.measure_from, now  # their blocks start now: measured from then
+        for _ in range(64):  # a policy asking to be woken at once again and again cannot hold the report up
+            if self.simulated or not self._heap or self._heap[0][0] >= now:
+                break
+            self._early = self.advance(max(self._heap[0][0], self.now))
+        self.measure_from = held
 
     def __bool__(self) -> bool:
         """Work is left: a block running, a job waiting, a frame held or still to be released."""
@@ -145,24 +171,27 @@ class Engine(TraceFeed, LiveFeed):
 
     # --- what the driver's workers report ------------------------------------------------------------------
     def complete(self, a: int, now: float, *, energy_mj: float | None = None, end_ms: float | None = None,
-                 energy_source: str = "", computed: bool = True, ran: int | None = None) -> None:
+                 energy_source: str = "", computed: bool = True, ran: int | None = None,
+                 device_ms: float | None = None) -> None:
         """Accelerator ``a`` finished its block at ``now`` (``energy_mj``: measured; default the model's);
-        ``ran``: only that many of the block's segments ran (it stopped at a boundary past the deadline)."""
+        ``ran``: only that many of the block's segments ran (it stopped at a boundary past the deadline);
+        ``device_ms``: how long the device itself took (the rest is the driver's dispatch overhead)."""
+        self._catch_up(now)
         s = self.inflight.pop(a)
+        origin = self._origin.pop(a, s.start_ms)
         info: FrameInfo = s.job.data
         info.energy_source, info.computed = energy_source, computed
         n = s.n if ran is None else ran
         if self._cut.pop(a, None) is not None and n < s.n:  # cut at a boundary: the blocks after it did not run
             self.disp.busy_ms[a] -= sum(s.job.lat[a][s.first_seg + n:s.first_seg + s.n])
         c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms, ran=ran)
-        told = c is not None and self.on_outcome is not None
-        if told:  # the result first (live: sent at once); the bookkeeping below changes nothing in it
-            self.on_outcome(c, info)
+        if told := c is not None and self.on_outcome is not None:  # the result first (live: sent at once)
+            self.on_outcome(c, info)  # the bookkeeping below changes nothing in it
         est = self.estimator
         if est is not None:
             j = s.job
             metered = energy_mj if energy_source and not energy_source.startswith("model:") else None
-            est.observe(j.m, j.variant, a, s.first_seg, n, now - s.start_ms, now, metered)
+            est.observe(j.m, j.variant, a, s.first_seg, n, now - max(origin, s.start_ms), now, metered, device_ms)
             if est.due(now):
                 self.learn(now)
         if self.records is not None and self.record_segments:
@@ -178,6 +207,7 @@ class Engine(TraceFeed, LiveFeed):
         back to run elsewhere, else it is recorded as failed."""
         self.inflight.pop(a, None)
         self._cut.pop(a, None)
+        self._origin.pop(a, None)
         retries = self.disp.counters.retries
         c = self.disp.fail(a, now, reason, retry=retry)
         if c is not None:
@@ -188,6 +218,7 @@ class Engine(TraceFeed, LiveFeed):
         """Give up the block running on ``a`` (its result would come too late); its job is dropped."""
         self.inflight.pop(a, None)
         self._cut.pop(a, None)
+        self._origin.pop(a, None)
         c = self.disp.abandon(a, now, reason)
         if c is not None:
             self._finish(c, now)
@@ -284,8 +315,10 @@ class Engine(TraceFeed, LiveFeed):
             self._finish(c, now)
         for s in starts:
             self.inflight[s.acc] = s
+            if self.measure_from is not None:
+                self._origin[s.acc] = self.measure_from
             if self.simulated:
-                self._at(s.end_ms, COMPLETE, s)
+                self._at(self._sim_end(s, s.n, s.end_ms), COMPLETE, s)
         if disp.chained and disp.ready:
             self._cut_chains(now)
         w = disp.wake_at
@@ -325,9 +358,13 @@ class Engine(TraceFeed, LiveFeed):
             if self.simulated:
                 self._heap.remove(next(x for x in self._heap if x[1] == COMPLETE and x[3] is s))
                 heapq.heapify(self._heap)
-                self._at(t, COMPLETE, s)
+                self._at(self._sim_end(s, k, t), COMPLETE, s)
             elif self.on_cut is not None:
                 self.on_cut(a)
+
+    def _sim_end(self, s: Start, n: int, predicted: float) -> float:
+        end = None if self.measured is None else self.measured(s, n)
+        return predicted if end is None else end
 
     def _release(self, info: FrameInfo, release: float, now: float) -> None:
         """A job released (``release``: its release time) to the dispatcher at ``now`` (later than ``release`` for a
@@ -383,8 +420,7 @@ class Engine(TraceFeed, LiveFeed):
                                      stream_frame=info.stream_frame, computed=info.computed))
 
     def _finish(self, c: Completion, now: float, info: FrameInfo | None = None, told: bool = False) -> None:
-        """One due frame's outcome: settled, observed by the policy, its cascaded frames released or missed
-        (``told``: the driver was already handed the outcome)."""
+        """One due frame's outcome: settled (``told``: handed over already), observed, its cascades followed."""
         if info is None and c.job is not None:
             info = c.job.data
         self._settle(c, info, told)

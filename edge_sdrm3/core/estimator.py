@@ -20,11 +20,20 @@ service's own dispatch overhead (thread hand-off, event loop) — and its energy
   A refresh takes ~0.4 ms for the MediaPipe XR pipeline's tables on headset_emulated (0.16 ms for digits, 2-core
   x86 dev VM): every 50 ms at most, under 1% of a core.
 
+- The service's own dispatch overhead is in every learned cost but in no table cost, so an accelerator (or a
+  segment) not measured yet would look cheaper than it is beside one measured. A block whose driver says how long
+  the device itself took (``device_ms``) also gives the overhead: the rest of its time. The entries not measured
+  yet get the table cost plus the median of the last ``overhead_window`` overheads of their accelerator (with
+  fewer than 5 there: of every accelerator's). When that overhead moved by more than ``overhead_step``, those it
+  moves by more than ``min_change`` are rewritten (and reported by :meth:`flush`, so a log records them).
+
 Pure: no clock; times come in as arguments.
 """
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from dataclasses import dataclass
 
 from .types import Costs
@@ -46,7 +55,8 @@ class Estimator:
     """Learns ``costs`` (updated in place by :meth:`flush`) from measured blocks (:meth:`observe`)."""
 
     def __init__(self, costs: Costs, *, tau_ms: float = 200.0, fast_error: float = 0.5, fast_after: int = 3,
-                 flush_ms: float = 50.0, min_change: float = 0.02) -> None:
+                 flush_ms: float = 50.0, min_change: float = 0.02, overhead_window: int = 15,
+                 overhead_step: float = 0.05) -> None:
         if tau_ms <= 0 or flush_ms < 0 or fast_error <= 0 or fast_after < 1:
             raise ValueError("Estimator: tau_ms > 0, flush_ms >= 0, fast_error > 0 and fast_after >= 1 needed")
         self.costs = costs
@@ -62,6 +72,11 @@ class Estimator:
         self.flushes = 0
         self.fast_jumps = 0
         self.held = 0  # measurements far off the estimate not (yet) taken: outliers unless the next ones agree
+        self.base = [[[list(la) for la in lv] for lv in lm] for lm in costs.lat]  # the table: no overhead in it
+        n_acc = len(costs.lat[0][0]) if costs.lat and costs.lat[0] else 0
+        self.over: list[deque] = [deque(maxlen=overhead_window) for _ in range(n_acc)]  # dispatch overheads (ms)
+        self.applied = [0.0] * n_acc  # the overhead in the table cost of each accelerator's entries not measured yet
+        self.overhead_step = overhead_step  # ms: the least move of an overhead that rewrites those entries
 
     def _entry(self, key: Key) -> Entry:
         e = self.entries.get(key)
@@ -76,9 +91,10 @@ class Estimator:
         return self.costs.lat[m][v][a][s] if e is None else e.latency_ms
 
     def observe(self, m: int, v: int, a: int, first_seg: int, n: int, latency_ms: float, now_ms: float,
-                energy_mj: float | None = None) -> None:
+                energy_mj: float | None = None, device_ms: float | None = None) -> None:
         """A block of segments ``first_seg .. first_seg+n-1`` took ``latency_ms`` (and ``energy_mj`` where
-        metered; None: energy is modelled, not learned), ending at ``now_ms``."""
+        metered; None: energy is modelled, not learned), ending at ``now_ms``; ``device_ms``: of which the device
+        itself (the worker's invoke), when the driver knows it."""
         if not (latency_ms >= 0 and math.isfinite(latency_ms)) or n < 1:
             return
         keys = [(m, v, a, s) for s in range(first_seg, first_seg + n)]
@@ -88,6 +104,8 @@ class Estimator:
         en_ok = energy_mj is not None and energy_mj >= 0 and math.isfinite(energy_mj)
         pred_en = sum(e.energy_mj for e in ents)
         self.observations += 1
+        if device_ms is not None and math.isfinite(device_ms):
+            self.over[a].append(max(0.0, latency_ms - device_ms))
         for k, e, w in zip(keys, ents, share):
             x = latency_ms * w
             dt = now_ms - e.last_ms
@@ -136,7 +154,34 @@ class Estimator:
                 en[m][v][a][s] = e.energy_mj
                 changed.append((k, e.latency_ms, e.energy_mj))
         self.dirty.clear()
+        changed += self._untried()
         if changed:
             self.costs.refresh()
             self.flushes += 1
         return changed
+
+    def overhead(self, a: int) -> float:
+        """The dispatch overhead (ms) a block on accelerator ``a`` is expected to add to its device time: the median
+        of its last ones, with fewer than 5 of every accelerator's (0 before 5 in all)."""
+        if len(self.over[a]) >= 5:
+            return statistics.median(self.over[a])
+        pooled = [x for d in self.over for x in d]
+        return statistics.median(pooled) if len(pooled) >= 5 else 0.0
+
+    def _untried(self) -> list[tuple[Key, float, float]]:
+        """The entries not measured yet of each accelerator whose overhead moved: the table cost plus it."""
+        out: list[tuple[Key, float, float]] = []
+        lat, en = self.costs.lat, self.costs.en
+        for a in range(len(self.applied)):
+            o = self.overhead(a)
+            if abs(o - self.applied[a]) <= max(self.overhead_step, 0.1 * self.applied[a]):
+                continue
+            self.applied[a] = o
+            for m, bm in enumerate(self.base):
+                for v, bv in enumerate(bm):
+                    for s, x in enumerate(bv[a]):
+                        if math.isfinite(x) and (m, v, a, s) not in self.entries and \
+                                abs(x + o - lat[m][v][a][s]) > self.min_change * lat[m][v][a][s]:
+                            lat[m][v][a][s] = x + o
+                            out.append(((m, v, a, s), x + o, en[m][v][a][s]))
+        return out

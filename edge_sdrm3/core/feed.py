@@ -117,6 +117,7 @@ class LiveFeed:
 
         ``refuse``: every root is missed at once with this reason instead (its cascades ``upstream dropped``):
         the driver sheds the message (a live service too far behind its senders: ``runtime.ingest``)."""
+        self._catch_up(now)  # the engine's own events due before the frame first, as a replay takes them
         frame_of: dict[str, int] = {}
         release_of: dict[str, float] = {}
         infos: list[FrameInfo] = []

@@ -173,7 +173,7 @@ class Accelerators:
         else:
             assert r is not None
             self.engine.complete(s.acc, now, energy_mj=r.energy_mj, energy_source=r.energy_source,
-                                 computed=r.computed, ran=r.ran if r.ran < s.n else None)
+                                 computed=r.computed, ran=r.ran if r.ran < s.n else None, device_ms=r.wall_ms)
         self.schedule(now)  # at once, as of the block's end: the accelerator is free (saves a loop iteration a block)
 
     def probe_later(self, a: int, delay_s: float | None = None) -> None:

@@ -31,6 +31,16 @@ class WallClock:
             self._kicked = True
             self.loop.call_soon(self.step)
 
+    def step_as_of(self, t: float | None) -> None:
+        """A step as of an event's time ``t`` (a frame taken in; None: now), taken now: it decides as a replay of the
+        log does at ``t``, and the blocks it starts are measured from now (the loop's delay is not theirs)."""
+        now = self.now()
+        self.engine.measure_from = now
+        try:
+            self.step(now if t is None else min(t, now))
+        finally:
+            self.engine.measure_from = None
+
     def step(self, at: float | None = None) -> None:
         """At once: the engine catches up with the clock, its blocks start, and it is woken when it asks.
 
@@ -48,9 +58,15 @@ class WallClock:
         self.stop()
         t = self.engine.next_time()
         if t is not None:
-            self._wake = self.loop.call_at(self.t0 + max(t, now) / 1000.0 + 1e-6, self.kick)
+            self._wake = self.loop.call_at(self.t0 + max(t, now) / 1000.0 + 1e-6, self._woken, max(t, now))
         for s in starts:
             self.launch(s)
+
+    def _woken(self, t: float) -> None:
+        """The timer of the engine's next event (``t``): a step as of that time, as a replay of the log takes it,
+        however late the loop ran the timer (the blocks it starts are charged the delay, as after a block's end)."""
+        self._wake = None
+        self.step_as_of(max(t, self.engine.now))
 
     def stop(self) -> None:
         if self._wake is not None:

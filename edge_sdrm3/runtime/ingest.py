@@ -112,7 +112,7 @@ class Ingest:
         return {"on": eng.admission, "refused": eng.drops.get("admission", 0), "frames_shed": self.shed,
                 "admitted_on_time": eng.admission_counts["on time"], "admitted_missed": eng.admission_counts["missed"]}
 
-    async def run(self, pull, now: Callable[[], float], kick: Callable[[], None]) -> None:
+    async def run(self, pull, now: Callable[[], float], kick: Callable[[float | None], None]) -> None:
         """Frame messages off the PULL socket (a plain ZeroMQ socket, not an asyncio one), until cancelled.
 
         A frame is taken in by a reader callback of the event loop, one message per loop iteration: the first
@@ -146,7 +146,7 @@ class Ingest:
             loop.remove_reader(fd)
 
     def take(self, parts: list, t: float, behind: bool, now: Callable[[], float],
-             kick: Callable[[], None]) -> None:
+             kick: Callable[[float | None], None]) -> None:
         """One frame message, received at ``t``; ``behind``: another one waited already behind it."""
         self.counters["frames_in"] += 1
         shed = False
@@ -157,8 +157,8 @@ class Ingest:
         else:
             self._behind_since = None
         try:
-            self.on_frame(parts, t, now, shed=shed)
-            kick()
+            # the step decides as of the time the frame's jobs were released, as a replay of the log does
+            kick(self.on_frame(parts, t, now, shed=shed))
         except ProtocolError as e:
             self.error(e.code, e.message, *_peek_ids(parts))
         except Exception:  # noqa: BLE001 - a bug must not stop ingest; it is logged and counted
@@ -166,12 +166,13 @@ class Ingest:
             self.error("internal", "the service failed on this frame (see its log)", *_peek_ids(parts))
 
     def on_frame(self, parts: list, now: float, clock: Callable[[], float] | None = None,
-                 shed: bool = False) -> None:
+                 shed: bool = False) -> float | None:
         """A frame message that arrived at ``now``; ``clock``: the service's clock, read again once the frame is
         decoded, when its jobs reach the engine (the log says both: a replay releases them to the policy when the
         service did, their deadlines counted from the arrival); the inputs of the jobs admitted are made by their
         worker (:class:`Feeds`).
-        ``shed``: the message is answered from its header alone, every root refused (``admission``)."""
+        ``shed``: the message is answered from its header alone, every root refused (``admission``).
+        Returns the time its jobs were released (None when shed: nothing to schedule)."""
         hdr, arrays = protocol.decode_frame(parts, self.max_message_bytes)
         due = self.due_roots(hdr, now)
         if shed:
@@ -180,7 +181,7 @@ class Ingest:
             plan = self._plan(due, stream, frame)
             self._seen(stream, due, hdr.t_capture_ms if hdr.t_capture_ms is not None else now)
             self.engine.admit(now, plan, {}, stream=stream, stream_frame=frame, refuse="admission")
-            return
+            return None
         untagged = next((a for a, t in zip(arrays, hdr.tensors) if t.model is None), None)
         tagged: dict[str, list[np.ndarray]] = defaultdict(list)
         for a, t in zip(arrays, hdr.tensors):
@@ -196,6 +197,7 @@ class Ingest:
         ready = now if clock is None else max(now, clock())
         self.engine.admit(ready, plan, data, stream=stream, stream_frame=frame, arrived_ms=now)
         self.engine.bound_queue(ready, self.max_queue)
+        return ready
 
     def _plan(self, due: list[str], stream: str, frame: int) -> list[tuple[str, bool, str | None]]:
         return self.engine.plan(due, lambda child: random.Random(f"{self.seed}:{stream}:{frame}:{child}").random())
@@ -344,7 +346,8 @@ class _Reader:
 
     __slots__ = ("ingest", "pull", "now", "kick", "loop", "pending", "closed", "_again", "_pollin", "_flags")
 
-    def __init__(self, ingest: Ingest, pull, now: Callable[[], float], kick: Callable[[], None], loop) -> None:
+    def __init__(self, ingest: Ingest, pull, now: Callable[[], float], kick: Callable[[float | None], None],
+                 loop) -> None:
         import zmq
 
         self.ingest, self.pull, self.now, self.kick, self.loop = ingest, pull, now, kick, loop

@@ -32,7 +32,7 @@ import zmq
 import zmq.asyncio
 
 from ..client.protocol import ProtocolError
-from ..core.engine import Engine
+from ..core.engine import OVERRUN_MS, Engine
 from ..core.estimator import Estimator
 from ..core.policies import make_policy
 from ..core.records import header
@@ -56,7 +56,6 @@ __all__ = ["Service", "StartupError", "load_workload", "make_policy_from"]
 
 log = logging.getLogger("edge_sdrm3.service")
 
-OVERRUN_MS = 0.01  # an accelerator past its predicted end is taken to be this close to finishing
 STARTUP_ERRORS = (StartupError, ExecutorError, ConfigError, CoreConfigError, zmq.ZMQError, OSError,
                   MetricsUnavailable)
 
@@ -195,7 +194,7 @@ class Service:
             self.metrics.start(cfg.metrics.address, cfg.metrics.port)
         # a frame's jobs are scheduled at once (clock.step), not a loop iteration later: ingest yields to the loop
         # between frames anyway, so a burst is not batched by deferring
-        self.tasks = [loop.create_task(self.ingest.run(self.sockets.pull, clock.now, clock.step), name="ingest"),
+        self.tasks = [loop.create_task(self.ingest.run(self.sockets.pull, clock.now, clock.step_as_of), name="ingest"),
                       loop.create_task(self.control.run(self.sockets.rep), name="control")]
         # what startup made (modules, catalog, interpreters) lives as long as the service: out of the collector's
         # sight, so that a full collection, whenever it falls, walks only what was made since, not every object

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import FileFormatError, PlatformSpec, build_costs, build_models
-from ..core.engine import Engine, Sink
+from ..core.engine import OVERRUN_MS, Engine, Sink
 from ..core.policies import make_policy
 from ..core.policy import as_policy
 from ..core.records import result
-from ..core.types import Completion, Costs, Model
+from ..core.types import Completion, Costs, Model, Start
 from .trace import Trace
 
 
@@ -37,8 +37,8 @@ def setup(trace: Trace, spec: PlatformSpec, uses_variants: bool) -> Setup:
 
 def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config: dict | None = None,
            progress: Callable[[float], None] | None = None, policy: Any = None,
-           records: Sink | None = None, keep_completions: bool = False, learned: list[dict] | None = None
-           ) -> tuple[dict, list[Completion] | None]:
+           records: Sink | None = None, keep_completions: bool = False, learned: list[dict] | None = None,
+           measured: list[dict] | None = None) -> tuple[dict, list[Completion] | None]:
     """Run ``trace`` natively; returns the metrics dict and, with ``keep_completions``, one completion per due frame
     (else None: the run's memory does not grow with its length, the trace is read as the clock reaches its frames).
 
@@ -46,13 +46,21 @@ def replay(trace: Trace, spec: PlatformSpec, policy_name: str, *, policy_config:
     ``records`` receives the run's job and segment records (``core.engine.Records`` keeps them).
     ``learned``: cost records of a live log (``replay --costs learned``): each replaces its entry of the platform's
     cost table from its ``t_ms`` on, as the service learned it. A live log is replayed with the service's engine
-    rules (its header's ``engine``: admission at release, chained blocks)."""
+    rules (its header's ``engine``: admission at release, chained blocks).
+    ``measured``: segment records of a live log (``replay --costs measured``, with ``learned``): a block the replay
+    runs as the service did (same job, segments, accelerator and variant) takes the time it took live, the rest
+    their learned cost; the policy plans with the learned costs, as live, and an accelerator past its predicted end
+    counts busy as the service counts it. Timing noise then plays no part: what still differs from the live run
+    is a decision the replay takes otherwise."""
     if policy is None:
         policy = make_policy(policy_name, **(policy_config or {}))
     st = setup(trace, spec, as_policy(policy).uses_variants)
     eng = Engine(spec.platform, st.models, st.costs, policy, fallback=make_policy("fcfs"), records=records,
                  keep_completions=keep_completions,
+                 overrun_ms=OVERRUN_MS if measured else 0.0,
                  **trace.engine)  # a live log's rules (admission, chained blocks), as the service ran them
+    if measured:
+        eng.measured = measured_times(measured, [a.id for a in spec.platform.accelerators])
     eng.add_trace(trace.iter_frames())
     updates = cost_updates(learned or [], st, spec)
     k = 0
@@ -95,3 +103,20 @@ def cost_updates(records: list[dict], st: Setup, spec: PlatformSpec) -> list[tup
         out.append((float(r["t_ms"]), m, vs[0], a, r["segment"], float(r["latency_ms"]), float(r["energy_mj"])))
     out.sort(key=lambda u: u[0])
     return out
+
+
+def measured_times(records: list[dict], acc_ids: list[str]) -> Callable[[Start, int], float | None]:
+    """``Engine.measured`` from a live log's segment records: ``(start, n) ->`` the end of that block of ``n``
+    segments, as long as it took live (its live end itself when it starts when it did live: the cost records of
+    that instant then apply as they did live), None where the service did not run it so (another accelerator,
+    variant or split)."""
+    live = {(r["model"], r["frame"], r["variant"], r["segment"], r["segments"], r["accelerator"]):
+            (float(r["start_ms"]), float(r["end_ms"])) for r in records}
+
+    def end(s: Start, n: int) -> float | None:
+        j = s.job
+        run = live.get((j.model.name, j.frame, j.variant, s.first_seg, n, acc_ids[s.acc]))
+        if run is None:
+            return None
+        return run[1] if abs(s.start_ms - run[0]) <= 1e-6 else s.start_ms + (run[1] - run[0])
+    return end

@@ -216,3 +216,20 @@ def test_a_live_log_replays_the_service_s_releases_order_and_intake_time() -> No
     assert replay.records.jobs == live.records.jobs and replay.records.segments == live.records.segments
     statuses = {c.status for c in live.completions}
     assert "done" in statuses and statuses & {"late", "dropped"}  # loaded: the order and the intake matter
+
+
+def test_live_events_due_before_a_late_report_are_handled_first_at_their_time() -> None:
+    """The live driver may hear of a block's end after the engine's own next event was due (its timer ran late on a
+    busy host): that event is handled first, at its time, as a replay takes it — here a queued job whose firm
+    deadline passed while both accelerators ran is dropped at its deadline, not when the late report came."""
+    eng = engine("edf", simulated=False)
+    for _ in range(3):  # three frames of c at once: two run, the third waits (its deadline 50 ms on)
+        plan = eng.plan(["c"], lambda child: 0.0)
+        eng.admit(0.0, plan, {"c": None})
+    starts = eng.advance(0.0)
+    assert sorted(s.acc for s in starts) == [0, 1]
+    assert eng.next_time() == pytest.approx(50.0)  # the wake-up at the third job's deadline
+    eng.complete(1, 60.0)  # acc1's block (21 ms) reported 39 ms late, after that wake-up was due
+    eng.advance(60.0)
+    third = next(r for r in eng.records.jobs if r["frame"] == 2)
+    assert third["status"] == "dropped" and third["end_ms"] == pytest.approx(50.0)

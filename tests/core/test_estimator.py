@@ -124,3 +124,35 @@ def test_one_stalled_block_moves_nothing_and_a_lasting_change_is_taken() -> None
         est.observe(0, 0, 0, 0, 1, 6.0, now)
     est.flush(now)
     assert costs.lat[0][0][0][0] == pytest.approx(6.0) and est.fast_jumps == 1
+
+
+def test_entries_not_measured_yet_carry_the_dispatch_overhead_measured_on_the_others() -> None:
+    """A learned cost holds the service's dispatch overhead, a table cost does not: an accelerator never tried would
+    look cheaper than it is. Blocks on ``a0`` take 12 ms of which the device 10 (the table's): the segments not run
+    yet on ``a0``, and every segment of ``a1`` (never run), are then costed at the table plus those 2 ms, and the
+    flush reports them (the job log records them, so a replay of it sees them too)."""
+    costs = Costs([[[[10.0, 10.0, 10.0], [11.0, 11.0, 11.0]]]], [[[[5.0] * 3, [1.0] * 3]]])
+    est = Estimator(costs, tau_ms=200.0, flush_ms=0.0)
+    now = 0.0
+    for _ in range(6):  # segment 0 on a0 only
+        now += 500.0
+        est.observe(0, 0, 0, 0, 1, 12.0, now, device_ms=10.0)
+    changed = {k: lat for k, lat, _ in est.flush(now)}
+    lat = costs.lat[0][0]
+    assert lat[0][0] == pytest.approx(12.0, abs=0.1)  # measured
+    assert lat[0][1:] == pytest.approx([12.0, 12.0]) and lat[1] == pytest.approx([13.0, 13.0, 13.0])
+    assert {(0, 0, 1, s) for s in range(3)} | {(0, 0, 0, 1), (0, 0, 0, 2)} <= set(changed)
+    assert costs.best_lat[0][0][0] == pytest.approx(12.0, abs=0.1)  # a0 stays the cheaper: a1 takes 13 ms there
+    assert costs.en[0][0][1] == [1.0] * 3  # energy is the table's until metered
+    now += 500.0
+    est.observe(0, 0, 0, 0, 1, 12.01, now, device_ms=10.0)  # the overhead did not move: nothing more is rewritten
+    assert {k for k, _, _ in est.flush(now)} <= {(0, 0, 0, 0)}
+    for _ in range(6):  # a device slower than its table is not dispatch overhead: a1 is not charged for it
+        now += 500.0
+        est.observe(0, 0, 0, 1, 1, 30.0, now, device_ms=28.0)
+    est.flush(now)
+    assert lat[1] == pytest.approx([13.0, 13.0, 13.0]) and lat[0][2] == pytest.approx(12.0)
+    now += 500.0
+    est.observe(0, 0, 1, 1, 1, 11.5, now)  # a1 measured: that entry is learned from then on
+    est.flush(now)
+    assert lat[1][1] == pytest.approx(11.5, abs=0.2) and lat[1][0] == pytest.approx(13.0)

@@ -6,20 +6,43 @@ the block, every accelerator idled to the next ready time at once where nothing 
 early (``stop``). Here the same rule is written the plain way — every step, re-sort every ready item and correct
 the whole order, idle one accelerator at a time — and both run on random queues: the answers (first late index,
 late count, weighted late count, and the comparison a caller makes with ``stop``) must be the same, so the
-policy's decisions cannot move. The same holds for the latest-start correction alone and for the look-ahead of
+policy's decisions cannot move. Both estimates are held to it: the pure-Python ``_first_late_py`` and the compiled
+one (``_sdrm3_estimate_c``, where the install built it), and the two give the very same values (type included) on
+every flag, ``fit`` too. The same holds for the latest-start correction alone and for the look-ahead of
 known releases (``upcoming_releases``, bounded by ``before`` for the release hold).
 """
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 
 import pytest
 
 from edge_sdrm3.catalog import build_costs, build_models, load_platform, load_scenario
 from edge_sdrm3.core.dispatcher import Dispatcher
-from edge_sdrm3.core.policies.sdrm3_estimate import _best_suffixes, _first_late, blocks_first_where_they_fit
+from edge_sdrm3.core.policies import sdrm3_estimate
+from edge_sdrm3.core.policies.sdrm3_estimate import _best_suffixes, _first_late_py, blocks_first_where_they_fit
 from edge_sdrm3.core.policies.sdrm3_shedding import upcoming_releases
 from edge_sdrm3.core.types import INF
+
+try:  # the compiled estimate, imported even where EDGE_SDRM3_PURE=1 keeps the policy off it
+    from edge_sdrm3.core.policies import _sdrm3_estimate_c as compiled
+    compiled.set_fallback(_first_late_py)
+except ImportError:
+    compiled = None
+NOT_BUILT = "the C estimate is not built here (no C compiler or Python headers at install, or EDGE_SDRM3_PURE=1 then)"
+
+
+@pytest.fixture(params=["pure", "compiled"])
+def first_late(request):
+    """Each estimate in turn: the pure-Python one, and the compiled one where it was built."""
+    if request.param == "pure":
+        return _first_late_py
+    if compiled is None:
+        pytest.skip(NOT_BUILT)
+    return compiled.first_late
 
 
 def plain_blocks_first(order: list, now: float) -> list:
@@ -118,27 +141,105 @@ def random_case(rng: random.Random):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_estimate_equals_the_plain_rule(seed: int) -> None:
+def test_estimate_equals_the_plain_rule(seed: int, first_late) -> None:
     rng = random.Random(seed)
     checked = 0
     for _ in range(200):
         items, start, accs = random_case(rng)
         for lst in (True, False):
-            assert _first_late(items, start, accs, lst=lst) == plain_first_late(items, start, accs, lst=lst)
+            assert first_late(items, start, accs, lst=lst) == plain_first_late(items, start, accs, lst=lst)
             n = plain_first_late(items, start, accs, count=True, lst=lst)
             w = plain_first_late(items, start, accs, count=True, weighted=True, lst=lst)
-            assert _first_late(items, start, accs, count=True, lst=lst) == n
-            assert _first_late(items, start, accs, count=True, weighted=True, lst=lst) == w
+            assert first_late(items, start, accs, count=True, lst=lst) == n
+            assert first_late(items, start, accs, count=True, weighted=True, lst=lst) == w
             # a caller stopping the count early reaches the same comparison as with the full count (these calls
             # share one memo of the items' suffixes, as a caller estimating the same items several times does)
             memo: dict = {}
             for stop in (0, 1, 2, n, n + 1, w, w + 1.0, w - 0.5):
-                got = _first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=stop, memo=memo)
+                got = first_late(items, start, accs, count=True, weighted=True, lst=lst, stop=stop, memo=memo)
                 assert (stop <= got + 1e-9) == (stop <= w + 1e-9)
-                got = _first_late(items, start, accs, count=True, lst=lst, stop=stop, memo=memo)
+                got = first_late(items, start, accs, count=True, lst=lst, stop=stop, memo=memo)
                 assert (stop <= got + 1e-9) == (stop <= n + 1e-9)
             checked += n > 0
     assert checked > 25  # the cases do make jobs late, so the counts are exercised
+
+
+def same(got, want) -> bool:
+    """The same value of the same type (a count stays an int until a float weight is added, as in Python)."""
+    return type(got) is type(want) and got == want
+
+
+@pytest.mark.skipif(compiled is None, reason=NOT_BUILT)
+@pytest.mark.parametrize("seed", range(4))
+def test_the_compiled_estimate_gives_the_pure_values(seed: int) -> None:
+    """Every flag (``fit`` too, which the plain rule above leaves out) and stops between and on the counts, with
+    weights whose sums round (the compiled count adds them in Python's order and rounding): the very same values,
+    none of them handed to the pure-Python estimate."""
+    rng = random.Random(100 + seed)
+    before = compiled.fallbacks()
+    late = 0
+    for _ in range(150):
+        items, start, accs = random_case(rng)
+        if rng.random() < 0.5:
+            items = [(*it[:3], rng.choice([0.1, 0.7, rng.uniform(0, 3)]), *it[4:]) for it in items]
+        for lst in (True, False):
+            for fit in (False, True):
+                args = dict(lst=lst, fit=fit)
+                want = _first_late_py(items, start, accs, **args)
+                assert same(compiled.first_late(items, start, accs, **args), want)
+                n = _first_late_py(items, start, accs, count=True, **args)
+                w = _first_late_py(items, start, accs, count=True, weighted=True, **args)
+                assert same(compiled.first_late(items, start, accs, count=True, **args), n)
+                assert same(compiled.first_late(items, start, accs, count=True, weighted=True, **args), w)
+                for stop in (0, 1, 2, n, n + 1, w, w + 1.0, w - 0.5, w / 2):
+                    for weighted in (False, True):
+                        got = compiled.first_late(items, start, accs, True, weighted, lst, stop, fit, {})
+                        assert same(got, _first_late_py(items, start, accs, True, weighted, lst, stop, fit, {}))
+                late += n > 0
+    assert late > 100
+    assert compiled.fallbacks() == before
+
+
+@pytest.mark.skipif(compiled is None, reason=NOT_BUILT)
+def test_the_compiled_estimate_hands_other_inputs_to_the_pure_one() -> None:
+    """Inputs that are not plain floats in lists and tuples (integer latencies or weights, a list as an item, rows of
+    unequal length) are estimated by the pure-Python function: the same answers, and the same errors for bad ones."""
+    rng = random.Random(7)
+    items, start, accs = random_case(rng)
+    while not items or not len(items[0][7][0]):
+        items, start, accs = random_case(rng)
+    ragged = [(*items[0][:7], [row[:-1] if c == 0 else row for c, row in enumerate(items[0][7])])] + items[1:]
+    others = [
+        [list(it) for it in items],
+        ragged,
+        [(*it[:7], [[int(x) if x < INF else x for x in row] for row in it[7]]) for it in items],
+        [(*it[:3], 1, *it[4:]) for it in items],
+    ]
+    before = compiled.fallbacks()
+    for its in others:
+        for count, weighted in ((False, False), (True, False), (True, True)):
+            got = compiled.first_late(its, start, accs, count=count, weighted=weighted)
+            assert same(got, _first_late_py(its, start, accs, count=count, weighted=weighted))
+    assert compiled.fallbacks() > before
+    bad = [(items, start, [len(start)]), ([(1.0, 0)], start, accs), ([(1.0, 0, None, 1.0, 0, 0, 0.0, [])], start, accs)]
+    for its, st, ac in bad:
+        with pytest.raises(Exception) as pure_error:
+            _first_late_py(its, st, ac, count=True)
+        with pytest.raises(type(pure_error.value)):
+            compiled.first_late(its, st, ac, count=True)
+
+
+def test_the_policy_takes_the_compiled_estimate_unless_told_not_to() -> None:
+    """``EDGE_SDRM3_PURE=1`` keeps the policy on the pure-Python estimate; without it the compiled one runs where
+    it was built."""
+    code = "from edge_sdrm3.core.policies import sdrm3_estimate as e; print(e.COMPILED, e._first_late.__name__)"
+    env = {k: v for k, v in os.environ.items() if k != "EDGE_SDRM3_PURE"}
+    pure = subprocess.run([sys.executable, "-c", code], env={**env, "EDGE_SDRM3_PURE": "1"}, capture_output=True,
+                          text=True, check=True)
+    assert pure.stdout.split() == ["False", "_first_late_py"]
+    default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert default.stdout.split() == (["True", "first_late"] if compiled is not None else ["False", "_first_late_py"])
+    assert sdrm3_estimate.COMPILED == (compiled is not None and os.environ.get("EDGE_SDRM3_PURE") != "1")
 
 
 @pytest.mark.parametrize("seed", range(4))

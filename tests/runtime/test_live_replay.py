@@ -4,6 +4,8 @@ placed them and agrees with it on misses and energy (DESIGN.md §7, Live; tools/
 load for every policy)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import time
 from pathlib import Path
@@ -32,7 +34,10 @@ def _platform(path: Path) -> None:
     path.write_text(json.dumps(doc))
 
 
-def test_a_live_run_replayed_from_its_log_agrees_with_it(tmp_path: Path, capsys) -> None:
+def _live_and_replayed(tmp_path: Path, gap_s: float, costs: str) -> tuple[list[dict], list[dict]]:
+    """40 messages ``gap_s`` apart, each naming two root models of the same deadline (400 ms) out of their name
+    order (the service's order decides), served by ``edf`` learning its costs, then its log replayed with
+    ``--costs costs``: the records of the live log and of the replay."""
     files = make_workdir(tmp_path, fps=2.5)  # 400-ms deadlines: a message is done in about 115 ms
     _platform(Path(files["platform"]))
     sc = json.loads(Path(files["scenario"]).read_text())
@@ -42,33 +47,40 @@ def test_a_live_run_replayed_from_its_log_agrees_with_it(tmp_path: Path, capsys)
                                scheduler={"policy": "edf", "supernet": False, "learn_costs": True}), process=True)
     n = 40
     try:
-        for i in range(n):  # each message names the roots out of their name order: the service's order decides
+        for i in range(n):
             run.send("s", i, [digits_images(1, seed=i)[0]], models=["digits_cascade", "digits"])
-            time.sleep(0.15)  # a message's two jobs share the two accelerators, each block to the fastest free one
-        res = run.results(n=2 * n, timeout=10)
+            time.sleep(gap_s)
+        res = run.results(n=2 * n, timeout=15)
     finally:
         assert run.stop() == 0
     assert len(res) == 2 * n
     log_path = run.cfg.state_dir / "jobs.jsonl"
     rec = tmp_path / "replay.jsonl"
-    assert cli_main(["replay", str(log_path), "--platform", files["platform"], "--policy", "edf", "--costs",
-                     "learned", "--record", str(rec), "--json"]) == 0
-    capsys.readouterr()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli_main(["replay", str(log_path), "--platform", files["platform"], "--policy", "edf", "--costs",
+                         costs, "--record", str(rec), "--json"]) == 0
+    return read_log(log_path), read_log(rec)
 
-    def jobs_and_blocks(path: Path) -> tuple[dict, dict]:
-        recs = read_log(path)
-        blocks: dict = {}
-        for r in sorted((r for r in recs if r.get("type") == "segment"), key=lambda r: r["start_ms"]):
-            blocks.setdefault((r["model"], r["frame"]), []).append(r["accelerator"])
-        return {(r["model"], r["frame"]): r for r in recs if r.get("type") == "job"}, blocks
 
-    live, live_blocks = jobs_and_blocks(log_path)
-    rep, rep_blocks = jobs_and_blocks(rec)
-    assert set(rep) == set(live) and len(live) == 2 * n
-    same = sum(rep_blocks.get(k) == b for k, b in live_blocks.items())
+def _jobs_and_blocks(recs: list[dict]) -> tuple[dict, dict]:
+    """Job records by (model, frame), and each job's blocks in order as (accelerator, start_ms)."""
+    blocks: dict = {}
+    for r in sorted((r for r in recs if r.get("type") == "segment"), key=lambda r: r["start_ms"]):
+        blocks.setdefault((r["model"], r["frame"]), []).append((r["accelerator"], r["start_ms"]))
+    return {(r["model"], r["frame"]): r for r in recs if r.get("type") == "job"}, blocks
+
+
+def test_a_live_run_replayed_from_its_log_agrees_with_it(tmp_path: Path) -> None:
+    # a message every 150 ms: its two jobs share the two accelerators, each block to the fastest free one
+    live, rep = (_jobs_and_blocks(r) for r in _live_and_replayed(tmp_path, 0.15, "learned"))
+    (live, live_blocks), (rep, rep_blocks) = live, rep
+    places = {k: [a for a, _ in b] for k, b in live_blocks.items()}
+    rep_places = {k: [a for a, _ in b] for k, b in rep_blocks.items()}
+    assert set(rep) == set(live) and len(live) == 80
+    same = sum(rep_places.get(k) == b for k, b in places.items())
     assert same >= 0.9 * len(live), f"{same} of {len(live)} jobs placed alike, block for block"
-    assert live_blocks[("digits_cascade", 0)] == ["fast"] * 4  # named first: the fastest, as in the replay
-    assert "slow" in live_blocks[("digits", 0)]  # placement mattered
+    assert places[("digits_cascade", 0)] == ["fast"] * 4  # named first: the fastest, as in the replay
+    assert "slow" in places[("digits", 0)]  # placement mattered
 
     def missed(jobs: dict) -> float:
         return sum(r["status"] != "done" for r in jobs.values()) / len(jobs)
@@ -78,3 +90,22 @@ def test_a_live_run_replayed_from_its_log_agrees_with_it(tmp_path: Path, capsys)
 
     assert abs(missed(live) - missed(rep)) <= 0.02
     assert abs(energy(live) - energy(rep)) <= 0.05 * energy(rep)
+
+
+def test_an_overloaded_live_run_replayed_with_its_measured_block_times_takes_its_decisions(tmp_path: Path) -> None:
+    """Under load, a few milliseconds of a block's real time decide which accelerator frees first; replayed with
+    each block's measured time (``--costs measured``), the replay takes the service's decisions: the same jobs
+    admitted, run on the same accelerators at the same times, and the same fates."""
+    # a message every 60 ms: about twice what the two accelerators finish in time
+    (live, live_blocks), (rep, rep_blocks) = (_jobs_and_blocks(r)
+                                              for r in _live_and_replayed(tmp_path, 0.06, "measured"))
+    assert set(rep) == set(live) and len(live) == 80
+    fates = {k: (r["status"], r["reason"]) for k, r in live.items()}
+    assert sum(s == "done" for s, _ in fates.values()) < len(fates) - 5, f"not loaded: {fates}"
+
+    def same_blocks(a: list, b: list) -> bool:  # same accelerators, each block started within 10 us
+        return len(a) == len(b) and all(x[0] == y[0] and abs(x[1] - y[1]) <= 0.01 for x, y in zip(a, b))
+
+    alike = sum((rep[k]["status"], rep[k]["reason"]) == fates[k]
+                and same_blocks(rep_blocks.get(k, []), live_blocks.get(k, [])) for k in live)
+    assert alike >= 0.95 * len(live), f"{alike} of {len(live)} jobs alike (fate, blocks and their start times)"

@@ -8,9 +8,14 @@ Used by the policy in ``sdrm3.py``: the shedding check (``sdrm3_shedding.sheddin
 more jobs end late) and the release hold (``sdrm3_hold.holds_release``, through ``_blockwise_end``); the ranking
 itself uses ``blocks_first_where_they_fit``, and the placement one job's end estimate (``end_estimate``,
 ``_first_ends``: ``SDRM3._best_pair``). Pure functions over plain lists: no policy state.
+
+``_first_late`` is the compiled estimate (``_sdrm3_estimate_c``, built from ``_sdrm3_estimate_c.c`` at install
+where a C compiler is present) when it is there, the same rule on C arrays with the same answers; else, or with
+``EDGE_SDRM3_PURE=1`` in the environment, the pure-Python ``_first_late_py``. ``COMPILED`` says which.
 """
 from __future__ import annotations
 
+import os
 from bisect import insort
 from heapq import heapify, heappop, heappush
 
@@ -59,9 +64,9 @@ def blocks_first_where_they_fit(order: list, now: float) -> list:
         p += 1
     return out
 
-def _first_late(items: list, start: list[float], accs: list[int], count: bool = False,
-                weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False,
-                memo: dict | None = None) -> float:
+def _first_late_py(items: list, start: list[float], accs: list[int], count: bool = False,
+                   weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False,
+                   memo: dict | None = None) -> float:
     """Estimate the schedule of ``items`` (``it[0]`` the deadline, ``it[6]`` the ready time, ``it[7]`` the
     block latencies [accelerator][block]) from accelerator free times ``start``, as a dispatcher would run
     them: whenever an accelerator is free, the ready items in order of latest start (deadline less the
@@ -204,6 +209,24 @@ def _first_late(items: list, start: list[float], accs: list[int], count: bool = 
             if late + could < stop:
                 return late
     return late if count else -1
+
+
+def _compiled():
+    """The compiled estimate module, or None: not built here, or ``EDGE_SDRM3_PURE=1``. Inputs it does not take as
+    plain numbers and lists it hands to ``_first_late_py`` (which raises Python's errors for malformed ones)."""
+    if os.environ.get("EDGE_SDRM3_PURE") == "1":
+        return None
+    try:
+        from . import _sdrm3_estimate_c as c
+    except ImportError:
+        return None
+    c.set_fallback(_first_late_py)
+    return c
+
+
+_C = _compiled()
+COMPILED = _C is not None
+_first_late = _C.first_late if COMPILED else _first_late_py
 
 
 def _columns(items: list, memo: dict) -> tuple[list, list, list, list]:
