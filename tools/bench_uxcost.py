@@ -83,6 +83,7 @@ ABLATIONS = (  # (label, policy_config)
     ("no cascade hold (hold_cascades=False)", {"hold_cascades": False}),
     ("no energy worth (energy_worth=False)", {"energy_worth": False}),
     ("no running-job shedding (shed_running=False)", {"shed_running": False}),
+    ("no running-job booking (book_running=False)", {"book_running": False}),
 )
 DROP_KEYS = ("policy", "scenario", "platform", "compat", "duration_s", "seed")  # already in the cell / document
 MODEL_KEYS = ("miss_rate", "p99_ms", "xrbench_score")  # kept of the per-model breakdown

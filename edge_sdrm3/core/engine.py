@@ -186,6 +186,8 @@ class Engine(TraceFeed, LiveFeed):
         if self._cut.pop(a, None) is not None and n < s.n:  # cut at a boundary: the blocks after it did not run
             self.disp.busy_ms[a] -= sum(s.job.lat[a][s.first_seg + n:s.first_seg + s.n])
         c = self.disp.segments_done(a, now, energy_mj=energy_mj, end_ms=end_ms, ran=ran)
+        if told := c is not None and self.on_outcome is not None:  # the result first (live: sent at once)
+            self.on_outcome(c, info)  # the bookkeeping below changes nothing in it
         est = self.estimator
         if est is not None:
             j = s.job
@@ -199,7 +201,7 @@ class Engine(TraceFeed, LiveFeed):
                                      s.start_ms, now if end_ms is None else end_ms,
                                      s.energy_mj if energy_mj is None else energy_mj))
         if c is not None:
-            self._finish(c, now)
+            self._finish(c, now, told=told)
 
     def fail(self, a: int, now: float, reason: str, *, retry: bool = False) -> bool:
         """Accelerator ``a`` failed its block (it is unhealthy until :meth:`recover`); True when the job was put
@@ -392,12 +394,12 @@ class Engine(TraceFeed, LiveFeed):
     def _missed(self, info: FrameInfo, reason: str, now: float) -> Completion:
         return missed(info.model, info.frame, info.release_ms, info.deadline_ms, now, reason)
 
-    def _settle(self, c: Completion, info: FrameInfo | None) -> None:
-        """Hand over, count and record one due frame's outcome (handed over first: a live result is sent before
-        the bookkeeping, which nothing in it depends on)."""
+    def _settle(self, c: Completion, info: FrameInfo | None, told: bool = False) -> None:
+        """Hand over (unless ``told``: already), count and record one due frame's outcome (handed over first: a
+        live result is sent before the bookkeeping, which nothing in it depends on)."""
         if info is not None:
             info.ended = True
-        if self.on_outcome is not None and info is not None:
+        if self.on_outcome is not None and info is not None and not told:
             self.on_outcome(c, info)
         if self.completions is not None:
             self.completions.append(c)
@@ -418,11 +420,11 @@ class Engine(TraceFeed, LiveFeed):
                 self._put(job_record(c, vname, energy_source=info.energy_source, stream=info.stream,
                                      stream_frame=info.stream_frame, computed=info.computed))
 
-    def _finish(self, c: Completion, now: float, info: FrameInfo | None = None) -> None:
-        """One due frame's outcome: settled, observed by the policy, its cascaded frames released or missed."""
+    def _finish(self, c: Completion, now: float, info: FrameInfo | None = None, told: bool = False) -> None:
+        """One due frame's outcome: settled (``told``: handed over already), observed, its cascades followed."""
         if info is None and c.job is not None:
             info = c.job.data
-        self._settle(c, info)
+        self._settle(c, info, told)
         self.policy.observe(c, now)
         last = self._last_up.get(c.model)
         if last is not None and last.frame == c.frame and c.model in self._parents:

@@ -31,6 +31,7 @@ log = logging.getLogger("edge_sdrm3.service")
 
 HEADER_BYTES = 1024  # a result header's bytes, generously (the stream name is the client's: up to its own size)
 TRACK_MIN_BYTES = zmq.COPY_THRESHOLD  # smaller parts are copied by pyzmq (its tracker is done at once)
+_MORE, _LAST = int(zmq.SNDMORE | zmq.NOBLOCK), int(zmq.NOBLOCK)  # a result's parts: PUB never blocks
 
 
 def largest_result_bytes(wl: Workload) -> int:
@@ -104,16 +105,25 @@ class Results:
         try:
             parts = protocol.encode_result(h, arrays)
             if big:
-                tracker = self.pub.send_multipart(parts, copy=False, track=True, flags=zmq.NOBLOCK)
-                self._held.append((tracker, big))
+                self._held.append((self._send(parts, True), big))
                 self.held_bytes += big
             else:
-                self.pub.send_multipart(parts, copy=False, flags=zmq.NOBLOCK)
+                self._send(parts, False)
             self.counters["results_out"] += 1
             self.by_status[h["status"]] += 1
         except zmq.ZMQError as e:  # PUB drops at its high-water mark; never blocks
             self.counters["results_dropped"] += 1
             log.debug("result not published: %s", e)
+
+    def _send(self, parts: list, track: bool) -> Any:
+        """``parts`` as one message, zero-copy (pyzmq copies the parts below its copy threshold); the last part's
+        tracker with ``track``. Part by part with the flags as plain ints: ``send_multipart`` checks each part's
+        type and combines enum flags per part, which took about 0.03 ms of a result's send after an idle
+        moment on the 2-core dev VM (its caches cold)."""
+        send = self.pub.send
+        for p in parts[:-1]:
+            send(p, _MORE, copy=False, track=track)
+        return send(parts[-1], _LAST, copy=False, track=track)
 
     def error(self, code: str, message: str, stream: str | None = None, frame: int | None = None) -> None:
         """Bad input: answered on the ``errors`` topic, counted and logged (the first ten, then every 100th)."""

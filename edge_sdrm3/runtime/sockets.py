@@ -1,5 +1,6 @@
-"""The service's three sockets: frames in (PULL, asyncio), results out (PUB, plain: sent from callbacks, never
-awaited), control (REP, asyncio); each set up by ``security`` (size limit, CURVE) before its bind."""
+"""The service's three sockets: frames in (PULL, plain: read by a reader callback of the event loop, ingest.py),
+results out (PUB, plain: sent from callbacks, never awaited), control (REP, asyncio); each set up by ``security``
+(size limit, CURVE) before its bind."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,7 +39,7 @@ class Sockets:
             sec.after_bind(addr)  # an ipc socket file's mode and group
             return sock
 
-        self.pull = bind(self.zctx, zmq.PULL, s.ingest, "ingest", 0, RCVHWM=s.ingest_hwm)
+        self.pull = bind(self.sync_ctx, zmq.PULL, s.ingest, "ingest", 0, RCVHWM=s.ingest_hwm)
         self.pub = bind(self.sync_ctx, zmq.PUB, s.results, "results", 1000, SNDHWM=results_hwm or s.results_hwm)
         self.rep = bind(self.zctx, zmq.REP, s.control, "control", 0)
 

@@ -650,3 +650,29 @@ def test_a_running_job_is_shed_at_its_block_boundary_where_that_saves_more_energ
     assert (old["h"].status, old["h"].reason) == (DROPPED, "overload")
     assert all(old[m].status == DONE for m in "deg")
     assert sum(x.energy_mj for x in comps.values()) < sum(x.energy_mj for x in old.values()) - 80.0
+
+
+def test_a_waiting_job_sees_the_next_blocks_of_a_running_job_that_comes_first() -> None:
+    # two accelerators. "runner" (blocks of 10 and 30 ms on acc0, 100 each on acc1, due at 45) starts at 0 on acc0;
+    # at 10 it has 5 ms of slack left, less than any block it could let go first, so it keeps acc0 until 40.
+    # "wait" (one block: 20 ms on acc0, 40 on acc1, due at 45) arrives at 1. Counting acc0 free at 10 (the end of the
+    # block in flight) it would wait for it (end 30; acc1's 41 is past the share of the slack a slower end may use),
+    # then find acc0 taken until 40 and acc1 too late (50) and be dropped. With runner's next block booked, acc1 is
+    # its only way: both on time.
+    releases = [(0.0, "runner", 45.0), (1.0, "wait", 45.0)]
+    for rule, missed in ((True, []), (False, [("wait", 1.0)])):
+        c = Case({"runner": [[10, 30], [100, 100]], "wait": [[20], [40]]}, fps={"runner": 10.0, "wait": 10.0})
+        done = simulate(c, c.dispatcher(book_running=rule), releases)
+        assert sorted((x.model, x.release_ms) for x in done if x.status != "done") == missed
+        assert [x.status for x in done if x.model == "runner"] == ["done"]
+
+
+def test_a_booked_accelerator_is_busy_for_the_frames_its_running_job_comes_before() -> None:
+    # random_0011 on dual_8k_ws_os: a plane-detection job runs three more blocks on acc0, booked for them. A depth
+    # block that would wait for acc0 (3.4 ms there) takes the free acc1 instead (18.5 ms). The release hold must see
+    # that a 60-fps keyword frame about to arrive finds acc0 busy too (the plane detection comes before it), else the
+    # depth block holds acc1 from it, its cascaded child is missed, and sdrm3 loses to edf_firm on a light cell.
+    firm, ours, old = _random_mix_runs(11, "dual_8k_ws_os", "book_running")
+    assert old["frames_missed"] == 0
+    assert ours["frames_missed"] == 0
+    assert ours["uxcost"] <= firm["uxcost"] * 1.01

@@ -6,9 +6,9 @@ its next segment). Pair terms, over every accelerator, free now or busy: prefere
 finish of the next segment over its finish on this accelerator, waiting included (so a busy
 accelerator that suits the segment can beat a poor free one), and energy ``E`` = cheapest energy over
 this one's. The best pair is taken; on a busy accelerator the job waits for it and later jobs see that
-accelerator booked; the step repeats while an accelerator is free. Placements that would make a job
-late where another accelerator would not are skipped; the energy side of placement (the energy guard,
-the slack share, ``stay_slack``, ``energy_worth``) is in ``sdrm3_energy.py``.
+accelerator booked (and, ``book_running``, at light load a busy one for the next blocks of a running job that comes
+first and cannot give way: ``sdrm3_hold.booked_for_running``); the step repeats while an accelerator is free.
+Placements that would make a job late where another would not are skipped; the energy side is in ``sdrm3_energy.py``.
 
 Drops: a job whose best-case completion misses its deadline by more than ``delta`` (hopeless), and,
 under overload, the jobs shed by Moore-Hodgson checks where shedding them pays (``sdrm3_shedding.py``); a running
@@ -18,8 +18,8 @@ Order: latest start on several accelerators, deadline order while only one is he
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
 the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.4% (+35.3% over the loaded cells;
-+13.8% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.1% (+37.8%
-over the loaded cells; +14.1% and +35.7% without the running-job and cascade holds and the energy worth), 14 of 360
++13.8% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.0% (+15.1%
+without ``book_running``; +14.1% without the running-job and cascade holds and the energy worth), 14 of 360
 cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold); ``stay_slack``: ``sdrm3_energy.py``.
 Where it still loses: overloaded big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last
 block) starts, holds the big accelerator from tight frames and is then given up (the value hold) or where the shedding
@@ -47,8 +47,8 @@ from ._registry import register
 from .edf_firm import cascade_cuts
 from .sdrm3_estimate import _first_ends, blocks_first_where_they_fit, end_estimate
 from .sdrm3_energy import energy_is_safe, observe, stay_is_safe, suffix_memo, worth
-from .sdrm3_hold import cascade_chains, holds_release
-from .sdrm3_shedding import root_periods, shed_victims
+from .sdrm3_hold import booked_for_running, holds_release, unbooked
+from .sdrm3_shedding import shed_victims
 
 
 RANK_STEP = 10.0  # score between neighbours in deadline order (larger than beta + gamma)
@@ -101,7 +101,8 @@ class SDRM3(Policy):
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
                  fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = False,
                  hold_running: bool = True, energy_worth: bool = True, hold_cascades: bool = True,
-                 shed_running: bool = True, params_table: str | None = None, **params: float) -> None:
+                 shed_running: bool = True, book_running: bool = True, params_table: str | None = None,
+                 **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -134,6 +135,7 @@ class SDRM3(Policy):
         self.energy_worth = energy_worth
         # a running job may be the one shed (``overload_victims_list``): it is dropped at its next block boundary
         self.shed_running = shed_running
+        self.book_running = book_running  # a running job that comes first keeps its accelerator, at light load
         self._doomed: set[int] = set()  # ids of running jobs shed, dropped when their block in flight ends
         self._window_ms = window_ms
         # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms)
@@ -146,15 +148,12 @@ class SDRM3(Policy):
         self._value: list[float] = []
         self._cut: list[float] = []  # per model: how long before its deadline its children need (cascade_cuts)
         self._rel_deadline: list[float] = []
-        self._roots, self._chains = [], []  # the look-ahead's models: ``root_periods``, ``cascade_chains``
         self._healthy: tuple = ()
         self._theta_seen: Theta | None = None
         self._theta_t: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
         self._accs: list[int] = []
         self._speed: list[float] = []
-
-        self._checked_id = 0
-        self._suffix_seed: tuple | None = None  # ``sdrm3_energy.suffix_memo``'s
+        self._checked_id, self._suffix_seed = 0, None  # (the seed: ``sdrm3_energy.suffix_memo``'s)
         self._models = None
         # parameters learned offline (`edge-sdrm3 tune`): applied when the workload is first seen
         self.table = load_table(params_table) if params_table else None
@@ -182,7 +181,6 @@ class SDRM3(Policy):
         self._speed = [max([rem[m][0][0] / ro[m][0][a][0] for m in range(len(ms)) if 0 < ro[m][0][a][0] < INF],
                            default=0.0) for a in range(view.n_acc)]
         self._rel_deadline = [m.relative_deadline_ms for m in ms]
-        self._roots, self._chains = root_periods(ms), cascade_chains(ms)
         self._ref = [view.costs.reference_energy(i) for i in range(len(ms))]
         self._ref_of = {m.name: r for m, r in zip(ms, self._ref)}
         if self.table is not None and self.table_entry is None:
@@ -279,7 +277,9 @@ class SDRM3(Policy):
                 out.extend(Drop(j, "overload") for j in victims)
                 gone = {j.id for j in victims}
                 cands = [c for c in cands if c.id not in gone]
-        out += self._place(view, now, self._ranked(cands, now), t_at, n_free)
+        booked = booked_for_running(view, now, t_at, min(cands), self._accs, self._cut, self._doomed) \
+            if self.book_running and self._lst and cands and self._ux[1] < 1.0 else {}
+        out += self._place(view, now, self._ranked(cands, now), t_at, n_free, booked)
         return out
 
     def _candidates(self, view, now: float, t_at: list[float]) -> tuple[list, list[Candidate], int]:
@@ -352,9 +352,9 @@ class SDRM3(Policy):
             ranked.sort(key=_score, reverse=True)  # stable (reverse too): ties keep the order above
         return ranked
 
-    def _place(self, view, now: float, ranked: list[Ranked], t_at: list[float], n_free: int) -> list:
+    def _place(self, view, now: float, ranked: list[Ranked], t_at: list[float], n_free: int, booked: dict) -> list:
         """Placement: the best (job, accelerator) pair by MapScore, repeated while an accelerator is free. On a
-        busy accelerator the job waits for it and later jobs see it booked."""
+        busy accelerator the job waits for it and later jobs see it booked (``booked``: ``booked_for_running``)."""
         accs = self._accs
         latest = max([t_at[a] for a in accs])
         bound = self._theta_t[1] + self._theta_t[2]  # the most the pair terms add to a job's score
@@ -372,15 +372,15 @@ class SDRM3(Policy):
                 break
             a, f = best.acc, best.finish
             ranked.remove(best.ranked)
-            if best.stay and not stay_is_safe(self, view, now, best.ranked.job, a, best.stay, ranked, t_at, accs):
+            est = unbooked(t_at, booked)  # (the estimates below count the running jobs' next blocks)
+            if best.stay and not stay_is_safe(self, view, now, best.ranked.job, a, best.stay, ranked, est, accs):
                 a, f = best.fast_acc, best.fast_finish  # holding it that long would make another job late
             elif a != best.fast_acc and self.safe_energy and not energy_is_safe(
-                    self, view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, t_at, accs):
+                    self, view, now, best.ranked.job, a, f, best.fast_acc, best.fast_finish, ranked, est, accs):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
-                r = holds_release(view, now, best.ranked.job, a, f, t_at, accs, self._cut, self._value,
-                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades,
-                                  self._roots, self._chains)
+                r = holds_release(view, now, best.ranked.job, a, f, est, accs, self._cut, self._value,
+                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades, booked)
                 if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
                     out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
                     continue

@@ -92,8 +92,7 @@ def others(pol, view, now: float, job, ranked: list) -> list:
     horizon = max(it[0] for it in items) if items else job.deadline
     if pol.lookahead:
         items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
-                  for r, dl, lat, _ in upcoming_releases(view, now, horizon, pol._rel_deadline, pol._value,
-                                                              roots=pol._roots)]
+                  for r, dl, lat, _ in upcoming_releases(view, now, horizon, pol._rel_deadline, pol._value)]
     return items
 
 

@@ -64,6 +64,12 @@ def blocks_first_where_they_fit(order: list, now: float) -> list:
         p += 1
     return out
 
+# How ``_first_late_py`` (and its compiled twin) go about it: the time estimated (the earliest free accelerator's)
+# never goes back, so the items are kept in two sets: those ready by then, sorted by their key in the order (it
+# changes only when one of their blocks is placed), and the others in a heap by ready time. The latest-start
+# correction is applied lazily, only as far down the order as the search for a placeable item goes (the order it
+# gives is the same as ``blocks_first_where_they_fit`` over all of them). The compiled one (_sdrm3_estimate_c.c) is
+# the fast path; this one is the reference it is tested against, and the path where no compiler built it.
 def _first_late_py(items: list, start: list[float], accs: list[int], count: bool = False,
                    weighted: bool = False, lst: bool = True, stop: float = INF, fit: bool = False,
                    memo: dict | None = None) -> float:
@@ -79,13 +85,7 @@ def _first_late_py(items: list, start: list[float], accs: list[int], count: bool
     ``fit``: an item whose best accelerator is busy takes instead a free one where all its remaining blocks would
     still end by its deadline (on big.LITTLE the waiting for the big one alone sees misses that sharing the work
     out avoids). ``memo``: a dict the caller keeps while the items' latency lists live (several estimates of the
-    same items: their best-case suffixes are reckoned once).
-
-    The time estimated (the earliest free accelerator's) never goes back, so the items are kept in two
-    sets: those ready by then, sorted by their key in the order (it changes only when one of their blocks
-    is placed), and the others in a heap by ready time. The latest-start correction is applied lazily,
-    only as far down the order as the search for a placeable item goes (the order it gives is the same as
-    ``blocks_first_where_they_fit`` over all of them)."""
+    same items: their best-case suffixes are reckoned once). How: the module's comment above it."""
     t = list(start)
     dls, lats, n_blocks, rest = _columns(items, {} if memo is None else memo)
     pending = _pending(items, rest, n_blocks, lst)
@@ -97,8 +97,6 @@ def _first_late_py(items: list, start: list[float], accs: list[int], count: bool
     getter = t.__getitem__
     every = accs == list(range(len(t)))  # the accelerators counted are all of them, in order
     late = 0
-    # (the two steps, the next block to place and the idling, are written out in the loop rather than called: it
-    # turns tens of thousands of times per replayed second, and the calls took a third of its time)
     while n_left:
         if every:
             now = min(t)
@@ -111,60 +109,9 @@ def _first_late_py(items: list, start: list[float], accs: list[int], count: bool
         if not avail:  # nothing ready: every accelerator idles until the next item is (one at a time, each would
             if not pending:  # idle to the next change, and the next, until that one: the same in one step)
                 break
-            ready = pending[0][0]
-            for c in accs:
-                if t[c] < ready:
-                    t[c] = ready
+            _idle_until(t, accs, pending[0][0])
             continue
-        # the first ready item, in the order (corrected lazily for blocks that cannot be interrupted), whose next
-        # block can start now: each goes to the accelerator where it ends first (ties: ``a``, the one free first);
-        # with ``fit``, rather than wait for a busy one, to a free one where its remaining blocks still end by its
-        # deadline; the items met on the way that run nowhere leave the order (``gone``)
-        cand = avail  # copied before the order is corrected or an item leaves it
-        n_c = len(cand)
-        gone = None
-        p = 0
-        while p < n_c:
-            kk = cand[p]
-            # blocks_first_where_they_fit, one position at a time (passed at once where the next has slack for it)
-            if lst and p + 1 < n_c and cand[p + 1][0] - now < kk[1]:
-                slack_j, block = kk[0] - now, kk[1]
-                for q in range(p + 1, n_c):
-                    slack_k = cand[q][0] - now
-                    if slack_k >= block:
-                        break
-                    if 0 <= slack_k and cand[q][2] <= slack_j:
-                        if cand is avail:
-                            cand = avail[:]
-                        kk = cand.pop(q)
-                        cand.insert(p, kk)
-                        break
-            p += 1
-            k = kk[-1]
-            lat, b = lats[k], nxt[k]
-            best, fin = -1, INF
-            for c in accs:  # every t[c] >= now: a is the accelerator free first
-                f = t[c] + lat[c][b]
-                if f < fin or (f == fin and c == a):
-                    best, fin = c, f
-            if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the item ends in time
-                for c in accs:
-                    if t[c] <= now and now + sum(lat[c][b:]) <= dls[k]:
-                        best, fin = c, now + lat[c][b]
-                        break
-            if best < 0:  # runs nowhere
-                if cand is avail:
-                    cand = avail[:]
-                avail.remove(kk)
-                if gone is None:
-                    gone = []
-                gone.append(kk)
-                continue
-            if t[best] > now:
-                continue  # it waits for the accelerator that suits it
-            break
-        else:
-            kk = None
+        kk, best, fin, gone = _next_placeable(avail, now, a, t, accs, lats, nxt, dls, lst, fit)
         if gone is not None:  # they run nowhere: they cannot end
             for g in gone:
                 k = g[-1]
@@ -177,14 +124,8 @@ def _first_late_py(items: list, start: list[float], accs: list[int], count: bool
                 if stop <= late + 1e-9 or late + could < stop:
                     return late
         if kk is None:  # the accelerator idles until the next change (an accelerator freed or an item ready)
-            nt = pending[0][0] if pending else None
-            for c in accs:
-                tc = t[c]
-                if tc > now and (nt is None or tc < nt):
-                    nt = tc
-            if nt is None:
+            if not _idle(t, a, now, accs, pending):
                 break
-            t[a] = nt
             continue
         k = kk[-1]
         t[best] = fin
@@ -209,6 +150,83 @@ def _first_late_py(items: list, start: list[float], accs: list[int], count: bool
             if late + could < stop:
                 return late
     return late if count else -1
+
+
+
+
+
+def _idle_until(t: list[float], accs: list[int], ready: float) -> None:
+    """Every accelerator of ``accs`` free before ``ready`` idles until then."""
+    for c in accs:
+        if t[c] < ready:
+            t[c] = ready
+
+def _idle(t: list[float], a: int, now: float, accs: list[int], pending: list) -> bool:
+    """Accelerator ``a`` idles from ``now`` until the next change: another accelerator freed or an item ready.
+    False: there is none."""
+    nt = pending[0][0] if pending else None
+    for c in accs:
+        tc = t[c]
+        if tc > now and (nt is None or tc < nt):
+            nt = tc
+    if nt is None:
+        return False
+    t[a] = nt
+    return True
+
+def _next_placeable(avail: list, now: float, a: int, t: list[float], accs: list[int], lats: list, nxt: list[int],
+                    dls: list[float], lst: bool, fit: bool) -> tuple:
+    """One placement of ``_first_late_py``: the first ready item in the order ``avail`` (corrected lazily for
+    blocks that cannot be interrupted) whose next block can start at ``now``, and where: each goes to the
+    accelerator where it ends first (ties: ``a``, the one free first); with ``fit``, rather than wait for a busy
+    one, to a free one where its remaining blocks still end by its deadline. The items met on the way that run
+    nowhere leave ``avail`` and are returned as ``gone``. Returns ``(item or None, accelerator, end, gone or
+    None)``. (The compiled estimate does the same inline.)"""
+    cand = avail  # copied before the order is corrected or an item leaves it
+    n_c = len(cand)
+    gone = None
+    best, fin = -1, INF
+    p = 0
+    while p < n_c:
+        kk = cand[p]
+        # blocks_first_where_they_fit, one position at a time (passed at once where the next has slack for it)
+        if lst and p + 1 < n_c and cand[p + 1][0] - now < kk[1]:
+            slack_j, block = kk[0] - now, kk[1]
+            for q in range(p + 1, n_c):
+                slack_k = cand[q][0] - now
+                if slack_k >= block:
+                    break
+                if 0 <= slack_k and cand[q][2] <= slack_j:
+                    if cand is avail:
+                        cand = avail[:]
+                    kk = cand.pop(q)
+                    cand.insert(p, kk)
+                    break
+        p += 1
+        k = kk[-1]
+        lat, b = lats[k], nxt[k]
+        best, fin = -1, INF
+        for c in accs:  # every t[c] >= now: a is the accelerator free first
+            f = t[c] + lat[c][b]
+            if f < fin or (f == fin and c == a):
+                best, fin = c, f
+        if fit and best >= 0 and t[best] > now:  # rather than wait: a free one where the item ends in time
+            for c in accs:
+                if t[c] <= now and now + sum(lat[c][b:]) <= dls[k]:
+                    best, fin = c, now + lat[c][b]
+                    break
+        if best < 0:  # runs nowhere
+            if cand is avail:
+                cand = avail[:]
+            avail.remove(kk)
+            if gone is None:
+                gone = []
+            gone.append(kk)
+            continue
+        if t[best] > now:
+            continue  # it waits for the accelerator that suits it
+        return kk, best, fin, gone
+    return None, best, fin, gone
 
 
 def _compiled():

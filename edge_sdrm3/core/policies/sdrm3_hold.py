@@ -22,8 +22,13 @@ spare took the OS accelerator the last block of a 28.5-ms-deadline depth frame n
 ended); no XRBench cell moves by more than 1%. The cascade hold: +15.1% (+37.7% over the loaded cells) against
 +14.7% (+36.8%) without it, no cell more than 1% worse that was not before; no XRBench cell moves.
 
+The running-job booking (``booked_for_running``, ``book_running``) is the same knowledge on the waiting side: a busy
+accelerator whose running job comes first and cannot give way counts as busy until that job's next blocks there end,
+so that a waiting job does not wait for it in vain.
+
 Called by ``SDRM3._place`` (``sdrm3.py``) for a block about to start on a free accelerator, where ``hold_place`` and
-``lookahead`` are on. Pure function over the view and the policy's per-model tables: no policy state.
+``lookahead`` are on; ``booked_for_running`` by ``SDRM3.pick`` before the placements. Pure functions over the view and
+the policy's per-model tables: no policy state.
 """
 from __future__ import annotations
 
@@ -34,7 +39,8 @@ from .sdrm3_shedding import upcoming_releases
 
 def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], accs: list[int], cut: list[float],
                   value: list[float], rel_deadline: list[float], hold_value: bool, hold_running: bool = True,
-                  hold_cascades: bool = True, roots: list | None = None, chains: list | None = None) -> float:
+                  hold_cascades: bool = True, booked: dict | None = None, roots: list | None = None,
+                  chains: list | None = None) -> float:
     """Whether starting ``job``'s next block on ``a`` now (ending at ``f``) would make a known release before
     ``f`` late that would be on time with ``a`` free at its release, while ``job`` could still end in time
     after it (its deadline less its children's time): blocks cannot be interrupted, so a long block of a job
@@ -49,12 +55,14 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
     ``hold_cascades``: the cascaded children of the known next releases count too, released when their upstream
     would end at best and weighted by their trigger probability (``upcoming_cascades``).
 
+    ``booked`` (``booked_for_running``): for a frame released after a booked job's latest start, that accelerator is
+    busy until its booking ends.
+
     ``hold_running``: the next blocks of the jobs running on the other accelerators count like releases, from the
     end of their block in flight (``running_next_blocks``): they are known as surely as a periodic release.
 
     ``accs``: the healthy accelerators; ``cut``, ``value``, ``rel_deadline``: per model, the time its cascaded
-    children need before its deadline, its frames at stake per job, its relative deadline; ``roots``, ``chains``: the
-    workload's ``root_periods`` and ``cascade_chains``, where the caller keeps them."""
+    children need before its deadline, its frames at stake per job, its relative deadline."""
     wait_until = job.deadline - cut[job.m] - job.rem_best[job.seg]  # its latest start
     first, lost = 0.0, 0.0  # the first frame the job cannot wait for, the frames at stake of all such
     # the job cannot wait: the accelerator is held for its next blocks too, as long as ``a`` is where they run
@@ -74,16 +82,24 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
             if any(lat_j[x][s] <= la + slack for x in accs if x != a):
                 break
             end += la
-    # (only the arrivals before ``end`` count: the others are not asked for)
+    # (only the arrivals before ``end`` count: the others are not asked for; ``roots``, ``chains``: the workload's
+    # ``root_periods`` and ``cascade_chains``, where the caller keeps them)
     horizon = end + max(rel_deadline)
     arrivals = upcoming_releases(view, now, horizon, rel_deadline, value, before=end, roots=roots)
     if hold_running:
         arrivals += running_next_blocks(view, value, before=end)
     if hold_cascades:
         arrivals += upcoming_cascades(view, now, horizon, rel_deadline, value, before=end, chains=chains)
+    est = t_at
     for r, dl, lat, key in arrivals:
         if r >= end:
             continue
+        if booked:  # an accelerator booked for a running job that comes before this frame (``booked_for_running``)
+            start = dl - sum(map(min, zip(*lat)))
+            t_at = list(est)
+            for b, (t, _, k) in booked.items():
+                if k <= start:
+                    t_at[b] = t
         on_a = r + sum(lat[a])
         if on_a > dl:
             continue  # it misses on ``a`` anyway
@@ -162,4 +178,56 @@ def cascade_chains(models) -> list:
             continue
         p = prob[i] = (prob[u] if cascaded else 1.0) * m.trigger_probability
         out.append((i, u, cascaded, p, m.period_ms))
+    return out
+
+
+def booked_for_running(view, now: float, t_at: list[float], first, accs: list[int], cut: list[float],
+                       doomed: set) -> dict:
+    """Books in ``t_at`` each busy accelerator for the next blocks of the job it runs (``book_running``), where that
+    job comes before every waiting one in latest-start order (``first``: the candidate that comes first, with its
+    ``key`` and ``job``), cannot give way to ``first``'s next block there (its slack at the end of its block in
+    flight is shorter) and the accelerator is the fastest for those blocks: it takes them as each block ends, and a
+    waiting job that counted on the accelerator from the end of the block in flight would start late. Returns, per
+    accelerator so booked, ``(booked until, free from before, the job's latest start)``: the schedule estimates of
+    the energy guard and the release hold count the running jobs' next blocks themselves (``unbooked``), the hold
+    for the frames the booked job comes before too. ``doomed``: ids of the running jobs shed (they let go at their
+    block boundary). On the live workload (mediapipe_xr_slow on headset_placement at 1x)
+    a palm detection waited for the small NPU counting it free at the end of the block in flight, while the pose
+    landmark running there, with 57 ms of slack, still had two blocks (the last 111 ms): the palm detection ended
+    8 ms past the time its hand landmark needed, and that frame was refused at admission. Applied by ``SDRM3.pick``
+    while no frame was missed lately (fewer than one over ``window_ms``, decayed): under overload the shedding and
+    the admission settle which frames are kept, and there the booking moved live UXCost at 2x capacity from 0.463 to
+    0.469 (edf_firm 0.465); gated, 0.454, with 1.5x, 4x and the XRBench cells unchanged. The release hold sees a
+    booked accelerator busy for a frame that the booked job comes before (``holds_release``'s ``booked``): else a long
+    block took the other accelerator while the booked one was busy (random_0011 on dual_8k_ws_os, two tight cascaded
+    frames of 609 missed). On the 60 random mixes +15.0% (+15.1% without the booking), 14 cells more than 1% worse."""
+    booked = {}
+    for b, r in enumerate(view.running):
+        if r is None or r.seg >= r.n_segs or t_at[b] <= now or r.id in doomed:
+            continue
+        s, lat = r.seg, r.lat
+        work = r.rem_best[s]
+        due = r.deadline - cut[r.m]
+        if t_at[b] + work > due:
+            due = r.deadline  # (as ``SDRM3._candidates``: its children cannot make theirs any more)
+        if due - work > first.key or due - work - t_at[b] >= first.job.lat[b][first.job.seg]:
+            continue  # a waiting job comes first, or the first one's block fits in its slack
+        t = t_at[b]
+        while s < r.n_segs and lat[b][s] <= min([lat[a][s] for a in accs]):
+            t += lat[b][s]
+            s += 1
+        if t > t_at[b]:
+            booked[b] = (t, t_at[b], due - work)
+            t_at[b] = t
+    return booked
+
+
+def unbooked(t_at: list[float], booked: dict) -> list[float]:
+    """``t_at`` less the bookings of ``booked_for_running`` still in it."""
+    if not booked:
+        return t_at
+    out = list(t_at)
+    for b, (t, before, _) in booked.items():
+        if out[b] == t:
+            out[b] = before
     return out
