@@ -16,11 +16,9 @@ job may be among them where that sheds as many frames at stake and saves more en
 (``shed_running``): it is dropped at its next block boundary.
 Order: latest start on several accelerators, deadline order while only one is healthy (EDF is optimal on
 one processor; latest start lets a long job take an accelerator before it is too late on several).
-Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``): on
-the 41 feasible XRBench cells (10 s) the geomean UXCost reduction is +17.4% (+35.3% over the loaded cells;
-+13.8% without the release hold), no cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.0% (+15.1%
-without ``book_running``; +14.1% without the running-job and cascade holds and the energy worth), 14 of 360
-cells more than 1% worse, the worst -49.4% (from -83.5%: the running-job hold); ``stay_slack``: ``sdrm3_energy.py``.
+Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``; each rule's
+ablation row in docs/results/uxcost.md): on the 41 feasible XRBench cells (10 s) +17.4% geomean UXCost reduction, no
+cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +14.9%, 14 of 360 cells more than 1% worse.
 Where it still loses: overloaded big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last
 block) starts, holds the big accelerator from tight frames and is then given up (the value hold) or where the shedding
 keeps the job that costs the most, and light cells where the per-block slack margin costs 1-4% energy.
@@ -47,8 +45,8 @@ from ._registry import register
 from .edf_firm import cascade_cuts
 from .sdrm3_estimate import _first_ends, blocks_first_where_they_fit, end_estimate
 from .sdrm3_energy import energy_is_safe, observe, stay_is_safe, suffix_memo, worth
-from .sdrm3_hold import booked_for_running, holds_release, unbooked
-from .sdrm3_shedding import shed_victims
+from .sdrm3_hold import booked_for_running, cascade_chains, holds_release, unbooked
+from .sdrm3_shedding import root_periods, shed_victims
 
 
 RANK_STEP = 10.0  # score between neighbours in deadline order (larger than beta + gamma)
@@ -175,6 +173,7 @@ class SDRM3(Policy):
                 u = idx[up]
                 val[u] += ms[i].trigger_probability * val[i]
         self._models, self._value, self._cut = ms, val, cascade_cuts(ms, view.costs)
+        self._look = root_periods(ms), cascade_chains(ms)  # (the release hold's look-ahead tables)
         # per accelerator: its best speed for any model of the workload, relative to that model's
         # best-case time (1.0 where some model runs fastest there)
         ro = view.costs.rem_on
@@ -380,7 +379,8 @@ class SDRM3(Policy):
                 a, f = best.fast_acc, best.fast_finish  # the slower one would make a job behind it late
             if t_at[a] <= now and self.hold_place and self.lookahead:
                 r = holds_release(view, now, best.ranked.job, a, f, est, accs, self._cut, self._value,
-                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades, booked)
+                                  self._rel_deadline, self.hold_value, self.hold_running, self.hold_cascades, booked,
+                                  *self._look)
                 if r:  # its block would hold the accelerator a frame about to arrive needs: it waits
                     out.append(Wake(r + EPS_MS))  # (consulted again once that frame is released)
                     continue
