@@ -360,7 +360,7 @@ def soak(tmp: Path, platform: str | None, seconds: float) -> None:
         raise ServiceUnavailable("; ".join(failures))
 
 
-def sim_to_real(tmp: Path, platform: str | None, seconds: float) -> None:
+def sim_to_real(tmp: Path, platform: str | None, seconds: float, learn: str = "") -> None:
     from edge_sdrm3.catalog import load_platform
     from edge_sdrm3.report import run_metrics
     from edge_sdrm3.runtime.config import load_config
@@ -370,7 +370,7 @@ def sim_to_real(tmp: Path, platform: str | None, seconds: float) -> None:
 
     scenario = "mediapipe_xr" if _cache_has_mediapipe() else "digits"
     plat = platform or "headset_emulated"
-    svc = Service(tmp, scenario, plat, "sim2real")
+    svc = Service(tmp, scenario, plat, "sim2real", "[scheduler]\nlearn_costs = " + (f'"{learn}"' if learn == "auto" else learn) if learn else "")
     try:
         svc.start()
         pub = _publisher(svc, scenario, seconds, 1.0)
@@ -393,6 +393,12 @@ def sim_to_real(tmp: Path, platform: str | None, seconds: float) -> None:
           f"{dm:.2f} points (target <= 2) {'OK' if dm <= 2 else 'MISSED'}")
     print(f"(e) energy live {live['energy_mj']:.1f} mJ vs replay {sim['energy_mj']:.1f} mJ: {de:.1f}% "
           f"(target <= 5%) {'OK' if de <= 5 else 'MISSED'}")
+    if tr.costs:  # the service learned costs: the same log replayed with them (replay --costs learned)
+        lrn, _ = replay(tr, load_platform(plat), policy.name, policy=make_policy_from(load_config(svc.config)),
+                        learned=tr.costs)
+        print(f"(e) replayed with the learned costs (replay --costs learned): miss rate "
+              f"{100 * lrn['miss_rate']:.2f}% ({100 * abs(live['miss_rate'] - lrn['miss_rate']):.2f} points), "
+              f"energy {lrn['energy_mj']:.1f} mJ")
     if tr.segments:  # the same log replayed with each block's measured time: what of the gap is timing, not decisions
         meas, _ = replay(tr, load_platform(plat), policy.name, policy=make_policy_from(load_config(svc.config)),
                          learned=tr.costs, measured=tr.segments)
@@ -429,6 +435,8 @@ def main() -> int:
     ap.add_argument("--platform", default=None, help="the service's [workload] platform (default: its own default)")
     ap.add_argument("--soak", type=float, default=0.0, metavar="S", help="also (d): RSS over S s of 2x overload")
     ap.add_argument("--sim-s", type=float, default=20.0, help="(e): seconds of the live run (default 20)")
+    ap.add_argument("--learn-costs", choices=["true", "false", "auto"], default="",
+                    help="(e): the service's [scheduler] learn_costs (default: the service's own default)")
     ap.add_argument("--parts", default="", help="which of a b c d e to run (default abce, d with --soak)")
     ap.add_argument("--skip-service", action="store_true", help="only the bare figures")
     args = ap.parse_args()
@@ -483,7 +491,7 @@ def main() -> int:
                     "(b) the same, every block handed off and decided on its own (chain_ms 0): "
                     f"{_added(added_ms(per_block, tmp, args.latency_frames, blocks), False)}"))
         for part, fn in (("c", lambda: memory(tmp, args.platform)), ("d", lambda: soak(tmp, args.platform, args.soak)),
-                         ("e", lambda: sim_to_real(tmp, args.platform, args.sim_s))):
+                         ("e", lambda: sim_to_real(tmp, args.platform, args.sim_s, args.learn_costs))):
             if part not in parts:
                 continue
             try:
