@@ -183,7 +183,11 @@ def learns_costs(cfg: Config, platform: Platform) -> bool:
     platform has an emulated accelerator and ``[workload] emulated_compute`` is ``"when-idle"``. Such a device
     computes only where its last host time fits its modelled latency and is timed to that latency otherwise, so
     the table already holds for it; learning it only adds the host's noise, and that cost a busy 2-core host
-    10-15% of its on-time completions at 4x its capacity (tools/soak.py, MediaPipe XR on headset_emulated).
+    10-15% of its on-time completions at 4x its capacity (tools/soak.py, MediaPipe XR on headset_emulated), and at
+    its nominal rates the live miss rate went from 0.4-3.2% to 0.3-24.8% (tools/bench_service.py --parts e, three
+    and five runs in turns): a stalled host raises the learned costs, blocks move to the host-computed CPU, and the
+    host stalls more. (Under a 4x overload of a higher capacity, 18 frames/s, the table kept 0-1% of the on-time
+    completions at capacity against 112% learning: docs/results/overload_interleaved.md; set ``true`` there.)
     Everywhere else the table can be wrong and learning is what keeps it true: a real device drifts (thermal
     throttling), a device emulated by computing ``"always"`` takes the host's time, not the model's (the 3x root
     flood of tools/flood.py held 1% of the on-time completions at capacity with the table, 79-95% learning), and a
