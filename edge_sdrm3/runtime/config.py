@@ -67,9 +67,9 @@ class SchedulerConfig:
     delta: float = 0.0  # sdrm3 θ: drop tolerance, fraction of the relative deadline (< 0: no early drops)
     floor: float = 0.9  # supernet: lowest relative accuracy a model may be moved to
     max_queue: int = 256  # ready jobs not yet started; beyond it the oldest is dropped ("overload-queue")
-    # learn each segment's cost while running (core/estimator.py; the default); false: the table only; "auto": learn
-    # unless an emulated accelerator computes when idle (learns_costs)
-    learn_costs: bool | str = True
+    # learn each segment's cost while running (core/estimator.py); false: the table only; "auto": learn unless an
+    # emulated accelerator computes when idle (its modelled time then holds already: learns_costs)
+    learn_costs: bool | str = "auto"
     learn_tau_ms: float = 200.0  # the learned costs' time constant (a drift is followed within ~5x this)
     admission: bool = True  # refuse at once (reason "admission") a frame that cannot make its deadline given the queue
     chain_ms: float = 10.0  # run a job's next blocks in one go up to this long while nothing else waits (0: never)
@@ -179,18 +179,19 @@ _TYPES = {"float": float, "int": int, "bool": bool, "str": str, "bool | str": AU
 
 
 def learns_costs(cfg: Config, platform: Platform) -> bool:
-    """Whether the service learns costs (``[scheduler] learn_costs``): ``true`` (the default) or ``false``, or
-    ``"auto"``: yes, unless the platform has an emulated accelerator and ``[workload] emulated_compute`` is
-    ``"when-idle"``. Such a device computes only where its last host time fits its modelled latency and is timed to
-    that latency otherwise, so its table holds for the device itself; but the table leaves out the service's own
-    dispatch and a starved host, and admission trusts whatever costs it is given. Measured with capacity and
-    overload phases interleaved in one run (tools/soak.py --interleave, MediaPipe XR on headset_emulated at 18
-    frames/s, docs/results/overload_interleaved.md): at 4x the table kept 0-1% of the on-time completions at
-    capacity, learned costs 112%; at 2x 142% against 202%. Hence learning is the default everywhere; "auto" is
-    for a quiet host whose emulated devices' tables are known to hold. Elsewhere the table is plainly wrong: a
-    real device drifts (thermal throttling), a device emulated by computing ``"always"`` takes the host's time
-    (the 3x root flood of tools/flood.py held 1% of the on-time completions at capacity with the table, 79-95%
-    learning), and a timing-only one (``"never"``) takes the model's time plus the service's dispatch."""
+    """Whether the service learns costs (``[scheduler] learn_costs``). ``"auto"`` (the default): yes, unless the
+    platform has an emulated accelerator and ``[workload] emulated_compute`` is ``"when-idle"``. Such a device
+    computes only where its last host time fits its modelled latency and is timed to that latency otherwise, so
+    the table already holds for it; learning it only adds the host's noise, and that cost a busy 2-core host
+    10-15% of its on-time completions at 4x its capacity (tools/soak.py, MediaPipe XR on headset_emulated), and at
+    its nominal rates the live miss rate went from 0.4-3.2% to 0.3-24.8% (tools/bench_service.py --parts e, three
+    and five runs in turns): a stalled host raises the learned costs, blocks move to the host-computed CPU, and the
+    host stalls more. (Under a 4x overload of a higher capacity, 18 frames/s, the table kept 0-1% of the on-time
+    completions at capacity against 112% learning: docs/results/overload_interleaved.md; set ``true`` there.)
+    Everywhere else the table can be wrong and learning is what keeps it true: a real device drifts (thermal
+    throttling), a device emulated by computing ``"always"`` takes the host's time, not the model's (the 3x root
+    flood of tools/flood.py held 1% of the on-time completions at capacity with the table, 79-95% learning), and a
+    timing-only one (``"never"``) takes the model's time plus the service's own dispatch."""
     v = cfg.scheduler.learn_costs
     if isinstance(v, bool):
         return v

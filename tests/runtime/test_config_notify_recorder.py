@@ -59,10 +59,9 @@ def test_bad_keys_and_values_are_named(doc, message) -> None:
     (True, "when-idle", "headset_emulated", True),  # an explicit choice stands
     (False, "always", "headset_emulated", False),
 ])
-def test_learned_costs_by_default_and_auto_except_where_emulated_devices_compute_when_idle(learn, compute, platform,
-                                                                                          learns) -> None:
-    assert Config().scheduler.learn_costs is True
-    assert learns_costs(parse_config({"workload": {"emulated_compute": compute}}), load_platform(platform).platform)
+def test_learned_costs_by_default_except_where_emulated_devices_compute_when_idle(learn, compute, platform,
+                                                                                  learns) -> None:
+    assert Config().scheduler.learn_costs == "auto"
     cfg = parse_config({"scheduler": {"learn_costs": learn}, "workload": {"emulated_compute": compute}})
     assert learns_costs(cfg, load_platform(platform).platform) is learns
 
