@@ -37,6 +37,19 @@ from .sdrm3_estimate import _blockwise_end
 from .sdrm3_shedding import upcoming_releases
 
 
+def _lets_go(job, a: int, f: float, slack: float, accs: list[int]) -> float:
+    """When ``job``, its block on ``a`` ending at ``f``, lets go of ``a``: after its next blocks that no other
+    accelerator can take in time (within ``slack``)."""
+    end = f
+    lat_j = job.lat
+    for s in range(job.seg + 1, job.n_segs):
+        la = lat_j[a][s]
+        if any(lat_j[x][s] <= la + slack for x in accs if x != a):
+            break
+        end += la
+    return end
+
+
 def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], accs: list[int], cut: list[float],
                   value: list[float], rel_deadline: list[float], hold_value: bool, hold_running: bool = True,
                   hold_cascades: bool = True, booked: dict | None = None, roots: list | None = None,
@@ -74,14 +87,7 @@ def holds_release(view, now: float, job, a: int, f: float, t_at: list[float], ac
     # its slack after this block: a frame released after this block that fits in it goes first at a block
     # boundary, and a later block that another accelerator runs within it may move there
     slack = due - f - job.rem_best[job.seg + 1]
-    end = f  # when the job lets go of ``a``: after its next blocks that no other accelerator can take in time
-    if hold_value:
-        lat_j = job.lat
-        for s in range(job.seg + 1, job.n_segs):
-            la = lat_j[a][s]
-            if any(lat_j[x][s] <= la + slack for x in accs if x != a):
-                break
-            end += la
+    end = _lets_go(job, a, f, slack, accs) if hold_value else f  # when the job lets go of ``a``
     # (only the arrivals before ``end`` count: the others are not asked for; ``roots``, ``chains``: the workload's
     # ``root_periods`` and ``cascade_chains``, where the caller keeps them)
     horizon = end + max(rel_deadline)
