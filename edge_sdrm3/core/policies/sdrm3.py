@@ -173,7 +173,7 @@ class SDRM3(Policy):
                 u = idx[up]
                 val[u] += ms[i].trigger_probability * val[i]
         self._models, self._value, self._cut = ms, val, cascade_cuts(ms, view.costs)
-        self._look = root_periods(ms), cascade_chains(ms)  # (the release hold's look-ahead tables)
+        self._look = root_periods(ms), cascade_chains(ms)  # (look-ahead tables: release hold, energy guard)
         # per accelerator: its best speed for any model of the workload, relative to that model's
         # best-case time (1.0 where some model runs fastest there)
         ro = view.costs.rem_on

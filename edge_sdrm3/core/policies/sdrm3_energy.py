@@ -92,7 +92,8 @@ def others(pol, view, now: float, job, ranked: list) -> list:
     horizon = max(it[0] for it in items) if items else job.deadline
     if pol.lookahead:
         items += [(dl, INF, None, 0.0, False, 0.0, r, lat)
-                  for r, dl, lat, _ in upcoming_releases(view, now, horizon, pol._rel_deadline, pol._value)]
+                  for r, dl, lat, _ in upcoming_releases(view, now, horizon, pol._rel_deadline, pol._value,
+                                                        roots=pol._look[0])]
     return items
 
 
