@@ -370,7 +370,8 @@ def sim_to_real(tmp: Path, platform: str | None, seconds: float, learn: str = ""
 
     scenario = "mediapipe_xr" if _cache_has_mediapipe() else "digits"
     plat = platform or "headset_emulated"
-    svc = Service(tmp, scenario, plat, "sim2real", "[scheduler]\nlearn_costs = " + (f'"{learn}"' if learn == "auto" else learn) if learn else "")
+    value = f'"{learn}"' if learn == "auto" else learn  # (a TOML string, or a boolean)
+    svc = Service(tmp, scenario, plat, "sim2real", f"[scheduler]\nlearn_costs = {value}" if learn else "")
     try:
         svc.start()
         pub = _publisher(svc, scenario, seconds, 1.0)
@@ -393,18 +394,17 @@ def sim_to_real(tmp: Path, platform: str | None, seconds: float, learn: str = ""
           f"{dm:.2f} points (target <= 2) {'OK' if dm <= 2 else 'MISSED'}")
     print(f"(e) energy live {live['energy_mj']:.1f} mJ vs replay {sim['energy_mj']:.1f} mJ: {de:.1f}% "
           f"(target <= 5%) {'OK' if de <= 5 else 'MISSED'}")
-    if tr.costs:  # the service learned costs: the same log replayed with them (replay --costs learned)
-        lrn, _ = replay(tr, load_platform(plat), policy.name, policy=make_policy_from(load_config(svc.config)),
-                        learned=tr.costs)
-        print(f"(e) replayed with the learned costs (replay --costs learned): miss rate "
-              f"{100 * lrn['miss_rate']:.2f}% ({100 * abs(live['miss_rate'] - lrn['miss_rate']):.2f} points), "
-              f"energy {lrn['energy_mj']:.1f} mJ")
-    if tr.segments:  # the same log replayed with each block's measured time: what of the gap is timing, not decisions
-        meas, _ = replay(tr, load_platform(plat), policy.name, policy=make_policy_from(load_config(svc.config)),
-                         learned=tr.costs, measured=tr.segments)
-        print(f"(e) replayed with the measured block times (replay --costs measured): miss rate "
-              f"{100 * meas['miss_rate']:.2f}% ({100 * abs(live['miss_rate'] - meas['miss_rate']):.2f} points), "
-              f"energy {meas['energy_mj']:.1f} mJ")
+    # the same log replayed with the costs the service learned (replay --costs learned), then also with each
+    # block's measured time (--costs measured: what of the gap is timing, not decisions)
+    for label, kw in (("learned costs (replay --costs learned)", {"learned": tr.costs} if tr.costs else None),
+                      ("measured block times (replay --costs measured)",
+                       {"learned": tr.costs, "measured": tr.segments} if tr.segments else None)):
+        if kw is not None:
+            again, _ = replay(tr, load_platform(plat), policy.name, policy=make_policy_from(load_config(svc.config)),
+                              **kw)
+            print(f"(e) replayed with the {label}: miss rate {100 * again['miss_rate']:.2f}% "
+                  f"({100 * abs(live['miss_rate'] - again['miss_rate']):.2f} points), "
+                  f"energy {again['energy_mj']:.1f} mJ")
     print(f"    per model (due, miss% live/replay): " + ", ".join(
         f"{k} {d['due']}/{sim['models'][k]['due']} {100 * d['miss_rate']:.0f}/{100 * sim['models'][k]['miss_rate']:.0f}"
         for k, d in live["models"].items() if k in sim["models"]))
