@@ -104,13 +104,13 @@ def segment_files(model: str, src: Path, variant_name: str, sha256: str, n: int,
     profile` uses, so a profiled board already has them)."""
     if n == 1:
         return [src]
-    from ..tflite.split import split_model
-
     out = cache / "segments" / model / f"{variant_name}-{sha256[:12]}-{n}"
     stem = src.name.removesuffix(".tflite")
     files = [out / f"{stem}.seg{i}of{n}.tflite" for i in range(1, n + 1)]
     if all(f.exists() for f in files):
         return files
+    from ..tflite.split import split_model  # here: the splitter's flatbuffer schema is 5 MB resident, once split
+
     log.info("splitting %s into %d segments -> %s", src, n, out)
     return split_model(src, n, out)
 
