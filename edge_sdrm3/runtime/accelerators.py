@@ -28,6 +28,7 @@ from ..core.engine import Engine
 from ..core.types import Start
 from .config import Config, ServiceConfig
 from .executors import AcceleratorWorker, SegmentRun, host_pool, open_worker, small_segments
+from .memory import give_back_free
 from .workload import StartupError, Workload
 
 log = logging.getLogger("edge_sdrm3.service")
@@ -60,6 +61,7 @@ async def open_workers(cfg: Config, wl: Workload, loop: asyncio.AbstractEventLoo
         counts = await asyncio.gather(*loads)
     except Exception as e:  # noqa: BLE001 - a model a device refuses is fatal at startup
         raise StartupError(f"loading models: {e}") from None
+    give_back_free()  # what the checks and loads freed (runtime/memory.py)
     log.info("loaded %d segments on %d accelerators (%d host interpreters)", sum(counts), len(workers), len(shared))
     return shared
 
