@@ -31,7 +31,9 @@
 (c) **Resident memory** (psutil RSS of the service and its children) with the MediaPipe XR pipeline and the
     digits supernet loaded (digits alone when the MediaPipe models are not in the cache; said in the output),
     right after READY (the default variants loaded), then the same with every variant preloaded, then the
-    digits supernet alone. Target ≤ 120 MB.
+    digits supernet alone. Target ≤ 120 MB. The first figure is split into the anonymous part (the heap: the
+    interpreters, Python's objects) and the file-backed part (shared libraries, model files), with the PSS beside
+    (``/proc/PID/smaps_rollup``).
 (d) ``--soak S``: tools/soak.py (one implementation): the service driven at twice its measured capacity for S s,
     then at half of it for S/3 s (at least 30 s); throughput, misses, drops, queues and RSS over time; the growth
     after the warm-up and the slope of the last half. Target: flat.

@@ -4,7 +4,8 @@ At startup every variant of every model is checked by loading it once (workload.
 accelerator's worker thread loads the default variants' segments. What the checks free stays in the heap (glibc
 keeps freed pages of an arena below its top, and a worker thread's loads are made in that thread's own arena, so
 they never reuse the main thread's free pages): 10-30 MB resident with the MediaPipe XR pipeline + digits supernet
-on the 2-core x86 dev VM, given back by ``malloc_trim(0)`` (tools/bench_service.py part (c): 255 -> 228 MB).
+on the 2-core x86 dev VM, given back by ``malloc_trim(0)`` (the service's RSS 1 s after READY, as
+tools/bench_service.py part (c) reads it: 255 -> 228 MB).
 
 Limiting the arenas (``MALLOC_ARENA_MAX=1`` or ``2``) was measured too: it saves the same 23 MB without the trim
 and nothing with it, at READY and after 40 s of the scenario's frames (272 vs 264 MB, within the run-to-run
