@@ -1,5 +1,6 @@
-"""What a loaded model keeps resident: not the model file's pages once XNNPACK has packed its weights, and not the
-LiteRT CompiledModel runtime (GPU/NPU) in a process that runs Interpreters only."""
+"""What a loaded model keeps resident: not the model file's pages once XNNPACK has packed its weights (released in a
+batch, ``release_loaded_files``), and not the LiteRT CompiledModel runtime (GPU/NPU) in a process that runs
+Interpreters only."""
 from __future__ import annotations
 
 import re
@@ -13,7 +14,7 @@ import pytest
 
 from edge_sdrm3.data import data_path
 from hal import open_device, runtime
-from hal.loaded import release_file_pages
+from hal.loaded import release_file_pages, release_loaded_files
 
 DIGITS = data_path("models", "digits", "digits_w100.tflite")
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +51,10 @@ def test_a_model_loaded_on_the_cpu_keeps_none_of_its_file_resident_and_still_ans
     dev = open_device("cpu:1")
     try:
         loaded = dev.load(path)
-        assert resident_kb(path) == 0  # mapped (the interpreter reads it from the file), none of it resident
+        assert resident_kb(path) > 0  # mapped, and read to pack the weights
+        assert release_loaded_files() >= 1
+        assert resident_kb(path) == 0  # still mapped (the interpreter reads it from the file), none of it resident
+        assert release_loaded_files() == 0  # each file once
         for _ in range(3):  # pages read again come back from the file, unchanged
             np.testing.assert_array_equal(loaded.invoke([x])[0], _reference(path, x))
     finally:
@@ -59,10 +63,10 @@ def test_a_model_loaded_on_the_cpu_keeps_none_of_its_file_resident_and_still_ans
 
 @linux_only
 def test_releasing_the_pages_of_a_file_not_mapped_does_nothing(tmp_path: Path) -> None:
-    assert release_file_pages(DIGITS.with_name("not_a_model.tflite")) == 0
     other = tmp_path / "x.tflite"
     other.write_bytes(DIGITS.read_bytes())
-    assert release_file_pages(other) == 0
+    assert release_file_pages([DIGITS.with_name("not_a_model.tflite"), other]) == 0
+    assert release_file_pages([]) == 0
 
 
 def test_selecting_the_runtime_does_not_load_the_compiled_model_runtime_until_asked() -> None:
