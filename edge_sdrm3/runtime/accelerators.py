@@ -28,7 +28,6 @@ from ..core.engine import Engine
 from ..core.types import Start
 from .config import Config, ServiceConfig
 from .executors import AcceleratorWorker, SegmentRun, host_pool, open_worker, small_segments
-from .memory import give_back_free
 from .workload import StartupError, Workload
 
 log = logging.getLogger("edge_sdrm3.service")
@@ -41,6 +40,7 @@ async def open_workers(cfg: Config, wl: Workload, loop: asyncio.AbstractEventLoo
     every variant is loaded (``preload = true``), else each model's default one (variant 0, where every policy
     starts): the others on first use, in the worker thread."""
     from hal.emulated import HostSlots
+    from hal.loaded import release_loaded_files
 
     host = HostSlots()
     accs = wl.spec.platform.accelerators
@@ -61,7 +61,7 @@ async def open_workers(cfg: Config, wl: Workload, loop: asyncio.AbstractEventLoo
         counts = await asyncio.gather(*loads)
     except Exception as e:  # noqa: BLE001 - a model a device refuses is fatal at startup
         raise StartupError(f"loading models: {e}") from None
-    give_back_free()  # what the checks and loads freed (runtime/memory.py)
+    release_loaded_files()  # the segment files' pages: their weights are packed (hal.loaded)
     log.info("loaded %d segments on %d accelerators (%d host interpreters)", sum(counts), len(workers), len(shared))
     return shared
 

@@ -1,30 +1,36 @@
-"""Giving the heap's free pages back to the system once the models are loaded.
+"""How many malloc arenas the service's threads share (glibc).
 
-At startup every variant of every model is checked by loading it once (workload.load_workload), then each
-accelerator's worker thread loads the default variants' segments. What the checks free stays in the heap (glibc
-keeps freed pages of an arena below its top, and a worker thread's loads are made in that thread's own arena, so
-they never reuse the main thread's free pages): 10-30 MB resident with the MediaPipe XR pipeline + digits supernet
-on the 2-core x86 dev VM, given back by ``malloc_trim(0)`` (the service's RSS 1 s after READY, as
-tools/bench_service.py part (c) reads it: 255 -> 228 MB).
+At startup every variant of every model is checked by loading it once (workload.load_workload, in the main
+thread), then each accelerator's worker thread loads the default variants' segments. glibc gives each thread that
+allocates an arena of its own (up to 8 per core), so what the checks freed in the main thread's arena is never
+reused by the workers' loads: 10-30 MB resident with the MediaPipe XR pipeline + digits supernet on the 2-core x86
+dev VM. With two arenas the threads share them and reuse it: 255 -> 228 MB (the service's RSS 1 s after READY, as
+tools/bench_service.py part (c) reads it).
 
-Limiting the arenas (``MALLOC_ARENA_MAX=1`` or ``2``) was measured too: it saves the same 23 MB without the trim
-and nothing with it, at READY and after 40 s of the scenario's frames (272 vs 264 MB, within the run-to-run
-spread), so the service leaves glibc's default.
+``malloc_trim(0)`` after the loads gives the same 23 MB back, but then the first job of a variant loaded on first
+use (when the supernet selector moves a model to it) ran 2-3x longer (7-21 ms against 3-10 ms for digits on the dev
+VM, where 16.7 ms is its deadline at 60 frames/s): its loads found no free memory left in the heap and took fresh
+pages. Limiting the arenas keeps that memory for reuse instead.
 
-glibc only; elsewhere (musl, macOS) nothing is done (False).
+glibc only, and only when the ``MALLOC_ARENA_MAX`` environment variable is not set (then glibc took it already);
+elsewhere (musl, macOS) nothing is done (False).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+
+ARENAS = 2
+M_ARENA_MAX = -8  # malloc.h
 
 
-def give_back_free() -> bool:
-    """Return the heap's free pages to the system (glibc's ``malloc_trim(0)``: every arena, not only the tops of
-    their heaps). For after loading, not for a hot path: it walks every arena under its lock."""
+def limit_arenas(n: int = ARENAS) -> bool:
+    """At most ``n`` malloc arenas for this process's threads; call it before any thread is started."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
         return False
-    return bool(trim(0))
+    return bool(mallopt(M_ARENA_MAX, n))
