@@ -34,10 +34,11 @@ Measured on the 2-core x86 dev VM, LiteRT 2.3.0, MediaPipe XR pipeline + digits,
   Interpreter of ai_edge_litert 2.3.0 (no option, no exported XNNPACK symbols), and would not help much: the
   resident memory is mostly XNNPACK's per-interpreter workspace (activations), not packed weights — e.g.
   pose_landmark_full is 6.1 MB of weights and +62 MB resident in 4 segments (+43 MB as one model);
-- the model files' pages stay resident after XNNPACK has packed their weights: released at load
-  (hal.loaded.release_file_pages), -20 MB; the start-up checks of every variant leave free pages in the heap, which
-  the worker threads (their own malloc arenas) never reuse: given back before READY (runtime/memory.py), -10-30 MB;
-  MALLOC_ARENA_MAX=1/2 saves the same without the trim, nothing with it;
+- the model files' pages stay resident after XNNPACK has packed their weights: released before READY
+  (hal.loaded.release_loaded_files), -20 MB; the start-up checks of every variant leave free memory in the main
+  thread's malloc arena, which the worker threads (arenas of their own) never reused: two arenas for the
+  service's threads (runtime/memory.py), -10-30 MB (malloc_trim gave the same back but slowed the loads on first
+  use);
 - the 4 segments of pose_landmark_full as 4 subgraphs of one interpreter (one XNNPACK workspace for the 4):
   52 MB heap against 61 MB as 4 interpreters; not done (a format of its own, and a model's jobs on two
   accelerators would then share one lock).
