@@ -42,9 +42,10 @@ Measured on the 2-core x86 dev VM, LiteRT 2.3.0, MediaPipe XR pipeline + digits,
 - the 4 segments of pose_landmark_full as 4 subgraphs of one interpreter (one XNNPACK workspace for the 4):
   52 MB heap against 61 MB as 4 interpreters; not done (a format of its own, and a model's jobs on two
   accelerators would then share one lock).
-So with the default variants in 4 segments: ~205 MB at READY (tools/bench_service.py part (c)) = the runtime's
+So with the default variants in 4 segments: 205 MB at READY (tools/bench_service.py part (c)) = the runtime's
 libraries (~36 MB: LiteRT, numpy, libpython, pyzmq) + Python's objects (~12 MB) + ~155 MB of segment
-interpreters, and 35-40 MB more once serving (the interpreters' activation buffers touched at the first invoke).
+interpreters, and 248 MB once serving (the interpreters' activation buffers touched at the first invoke, and the
+lighter variants the selector loads).
 """
 from __future__ import annotations
 
