@@ -40,6 +40,7 @@ async def open_workers(cfg: Config, wl: Workload, loop: asyncio.AbstractEventLoo
     every variant is loaded (``preload = true``), else each model's default one (variant 0, where every policy
     starts): the others on first use, in the worker thread."""
     from hal.emulated import HostSlots
+    from hal.loaded import release_loaded_files
 
     host = HostSlots()
     accs = wl.spec.platform.accelerators
@@ -60,6 +61,7 @@ async def open_workers(cfg: Config, wl: Workload, loop: asyncio.AbstractEventLoo
         counts = await asyncio.gather(*loads)
     except Exception as e:  # noqa: BLE001 - a model a device refuses is fatal at startup
         raise StartupError(f"loading models: {e}") from None
+    release_loaded_files()  # the segment files' pages: their weights are packed (hal.loaded)
     log.info("loaded %d segments on %d accelerators (%d host interpreters)", sum(counts), len(workers), len(shared))
     return shared
 

@@ -34,9 +34,18 @@ Measured on the 2-core x86 dev VM, LiteRT 2.3.0, MediaPipe XR pipeline + digits,
   Interpreter of ai_edge_litert 2.3.0 (no option, no exported XNNPACK symbols), and would not help much: the
   resident memory is mostly XNNPACK's per-interpreter workspace (activations), not packed weights — e.g.
   pose_landmark_full is 6.1 MB of weights and +62 MB resident in 4 segments (+43 MB as one model);
-- malloc_trim / MALLOC_ARENA_MAX=1 after loading: no change (nothing freed is left in the heap).
-So the floor with the default variants in 4 segments is the runtime (~40 MB: Python, numpy, pyzmq, LiteRT)
-+ ~200 MB of segment interpreters, ~240 MB, whatever the sharing (see tools/bench_service.py part (c)).
+- the model files' pages stay resident after XNNPACK has packed their weights: released before READY
+  (hal.loaded.release_loaded_files), -20 MB; the start-up checks of every variant leave free memory in the main
+  thread's malloc arena, which the worker threads (arenas of their own) never reused: two arenas for the
+  service's threads (runtime/memory.py), -10-30 MB (malloc_trim gave the same back but slowed the loads on first
+  use);
+- the 4 segments of pose_landmark_full as 4 subgraphs of one interpreter (one XNNPACK workspace for the 4):
+  52 MB heap against 61 MB as 4 interpreters; not done (a format of its own, and a model's jobs on two
+  accelerators would then share one lock).
+So with the default variants in 4 segments: 205 MB at READY (tools/bench_service.py part (c)) = the runtime's
+libraries (~36 MB: LiteRT, numpy, libpython, pyzmq) + Python's objects (~12 MB) + ~155 MB of segment
+interpreters, and 248 MB once serving (the interpreters' activation buffers touched at the first invoke, and the
+lighter variants the selector loads).
 """
 from __future__ import annotations
 
@@ -104,13 +113,13 @@ def segment_files(model: str, src: Path, variant_name: str, sha256: str, n: int,
     profile` uses, so a profiled board already has them)."""
     if n == 1:
         return [src]
-    from ..tflite.split import split_model
-
     out = cache / "segments" / model / f"{variant_name}-{sha256[:12]}-{n}"
     stem = src.name.removesuffix(".tflite")
     files = [out / f"{stem}.seg{i}of{n}.tflite" for i in range(1, n + 1)]
     if all(f.exists() for f in files):
         return files
+    from ..tflite.split import split_model  # here: the splitter's flatbuffer schema is 5 MB resident, once split
+
     log.info("splitting %s into %d segments -> %s", src, n, out)
     return split_model(src, n, out)
 
