@@ -196,7 +196,8 @@ def known_time_accelerators(cfg: Config, platform: Platform) -> tuple[int, ...]:
     host-computed CPU, which stalled the host more: at the scenario's own rates live miss rates of 0.3-24.8%
     against 0.4-3.2% with the table (tools/bench_service.py --parts e), while the table, blind to the service's own
     time, kept 0-1% of the on-time completions at capacity under a 4x overload of 18 frames/s against 112% learned
-    (tools/soak.py --interleave; both ends measured with this rule in docs/results/overload_interleaved.md).
+    (tools/soak.py --interleave). With this rule: a median live miss rate at the table's, 69-97% kept at 4x
+    (docs/results/overload_interleaved.md).
     ``true``: every accelerator learned for good; ``false``: none learned."""
     if cfg.scheduler.learn_costs != "auto" or cfg.workload.emulated_compute == "always":
         return ()
