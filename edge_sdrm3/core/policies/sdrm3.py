@@ -44,7 +44,7 @@ from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
 from .sdrm3_estimate import _first_ends, blocks_first_where_they_fit, end_estimate
-from .sdrm3_energy import energy_is_safe, observe, stay_is_safe, suffix_memo, worth
+from .sdrm3_energy import allowances, energy_is_safe, observe, stay_is_safe, suffix_memo
 from .sdrm3_hold import booked_for_running, cascade_chains, holds_release, unbooked
 from .sdrm3_shedding import root_periods, shed_victims
 
@@ -99,8 +99,8 @@ class SDRM3(Policy):
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
                  fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = False,
                  hold_running: bool = True, energy_worth: bool = True, hold_cascades: bool = True,
-                 shed_running: bool = True, book_running: bool = True, params_table: str | None = None,
-                 **params: float) -> None:
+                 shed_running: bool = True, book_running: bool = True, spill: bool = True,
+                 params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -131,13 +131,14 @@ class SDRM3(Policy):
         # no block on an accelerator where its job would cost more energy than a frame on time is worth in UXCost
         # (``_worth``: the energy per missed frame lately)
         self.energy_worth = energy_worth
+        self.spill = spill  # under overload, speed where the frames on time are worth the energy (``allowances``)
         # a running job may be the one shed (``overload_victims_list``): it is dropped at its next block boundary
         self.shed_running = shed_running
         self.book_running = book_running  # a running job that comes first keeps its accelerator, at light load
         self._doomed: set[int] = set()  # ids of running jobs shed, dropped when their block in flight ends
         self._window_ms = window_ms
-        # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms)
-        self._ux = [0.0, 0.0, 0.0, INF]
+        # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms); frames due
+        self._ux = [0.0, 0.0, 0.0, INF, 0.0]
         self._ref: list[float] = []  # per model: its reference energy (what a missed frame costs, at least)
         self._ref_of: dict[str, float] = {}
         # δ stays as configured: with exact cost estimates a later drop only wastes work
@@ -413,10 +414,7 @@ class SDRM3(Policy):
         # speed matters as much as the job is urgent: with slack to spare, energy decides
         b = beta * min(1.0, urgency(j.rem_best[s], dl, now)) if self.urgent_speed else beta
         to_first = first - now + EPS_MS
-        # the most energy the rest of the job may cost above what missing it costs anyway (``_worth``)
-        # (once a whole window has been seen: before, E is the energy of a part of it against at least one miss)
-        ux = self._ux
-        allow = worth(self, j) if self.energy_worth and ux[1] > 0 and ux[2] - ux[3] >= self._window_ms else INF
+        allow, spill, cheapest = allowances(self, j, accs)  # the energy the rest of the job is worth (sdrm3_energy)
         if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
             fast_i = -1  # not worth it there: the energy guard does not fall back to it
         stay = self.stay_slack and alone and first <= due
@@ -440,7 +438,8 @@ class SDRM3(Policy):
                 held = fins[i] + j.rem_on[a][s + 1]
             else:
                 held = 0.0
-            score = map_score(r.score, b, to_first, e - now + EPS_MS, gamma, best_en, en[a][s])
+            spent = best_en if spill >= 0 and sum(en[a][s:]) - cheapest <= spill else en[a][s]  # worth it: as cheap
+            score = map_score(r.score, b, to_first, e - now + EPS_MS, gamma, best_en, spent)
             if score > best_score:
                 best_score = score
                 if fast_i >= 0:

@@ -39,6 +39,8 @@ def energy_is_safe(pol, view, now: float, job, a: int, f: float, fast_a: int, fa
     than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
     the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
     and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
+    if pol.spill and _seen(pol) and sum(job.en[fast_a][job.seg:]) - sum(job.en[a][job.seg:]) > spill_allowance(pol):
+        return True  # (``spill``) the faster choice costs more energy than its frames on time are worth: no guard
     items = sorted(others(pol, view, now, job, ranked), key=_deadline_order)
     rest = [la[job.seg + 1:] for la in job.lat]
     slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
@@ -120,6 +122,38 @@ def worth(pol, j) -> float:
     return pol._value[j.m] * e / (missed + 1.0) + max(0.0, pol._ref[j.m] - j.energy)
 
 
+def _seen(pol) -> bool:
+    """Outcomes with a miss over a whole window seen lately (before, E is the energy of a part of it against at least
+    one miss): :func:`worth` and :func:`spill_allowance` apply."""
+    return pol._ux[1] > 0 and pol._ux[2] - pol._ux[3] >= pol._window_ms
+
+
+def allowances(pol, j, accs: list[int]) -> tuple[float, float, float]:
+    """For ``SDRM3._best_pair``: the most energy the rest of job ``j`` may cost (``energy_worth``: :func:`worth`, else
+    INF), the most above its cheapest placement for a costlier one to score as the cheapest (``spill``:
+    :func:`spill_allowance`, else -1) and that cheapest energy (the rest of the job on one accelerator)."""
+    seen = _seen(pol)
+    allow = worth(pol, j) if pol.energy_worth and seen else INF
+    if not (pol.spill and seen):
+        return allow, -1.0, 0.0
+    s, en = j.seg, j.en
+    return allow, spill_allowance(pol), min([sum(en[a][s:]) for a in accs])
+
+
+def spill_allowance(pol) -> float:
+    """The most energy (mJ) a job may cost above its cheapest placement, under overload, for a faster one to be worth
+    it (``spill``): E / (M + 1) x (1 - M / N)^2, E, M and N the energy, misses and frames due over the last
+    ``window_ms`` (decayed). UXCost is E x (M + 1) up to constants: a frame made rather than missed pays while the
+    energy it adds is below E / (M + 1) (:func:`worth`), but only if it is then on time, as the share (1 - M / N) of
+    frames lately is, and the energy it adds takes the accelerator's time from others, lost as often; so the
+    allowance falls fast as the misses rise. On the live workload (mediapipe_xr_slow on headset_placement, replayed)
+    the faster, costlier accelerators then carry the frames the frugal one cannot at 1.5x and 2x capacity (UXCost
+    0.297 to 0.132 and 0.454 to 0.424, 30-s traces, tools/bench_live_replay.py), and at 4x the energy guard no
+    longer sends face_detection to the CPU (0.734 to 0.710; edf_firm 0.674)."""
+    e, missed, due = pol._ux[0], pol._ux[1], pol._ux[4]
+    return e / (missed + 1.0) * (1.0 - missed / max(due, 1.0)) ** 2
+
+
 def observe(pol, c: Completion, now: float) -> None:
     """A due frame's outcome: the energy (a missed frame's at least its model's reference energy) and the misses of
     late, decayed over ``window_ms``, and the span of outcomes seen (for :func:`worth`)."""
@@ -128,5 +162,6 @@ def observe(pol, c: Completion, now: float) -> None:
     ref = pol._ref_of.get(c.model, 0.0)
     ux[0] = ux[0] * k + (c.energy_mj if c.completed else max(c.energy_mj, ref))
     ux[1] = ux[1] * k + (c.status != DONE)
+    ux[4] = ux[4] * k + 1.0
     ux[2] = max(now, ux[2])
     ux[3] = min(now, ux[3])
