@@ -32,6 +32,10 @@ from ..types import DONE, INF, Completion
 from .sdrm3_estimate import COMPILED, _first_late, blocks_left
 from .sdrm3_shedding import upcoming_releases
 
+# ``spill`` applies under overload: more misses than this lately (decayed over ``window_ms``); after a lone miss at
+# light load (mediapipe_xr_slow on headset_placement at 1x) it spent 20-25% more energy for no frame made
+SPILL_MISSES = 1.5
+
 
 def energy_is_safe(pol, view, now: float, job, a: int, f: float, fast_a: int, fast_f: float, ranked: list,
                    t_at: list[float], accs: list[int]) -> bool:
@@ -39,7 +43,8 @@ def energy_is_safe(pol, view, now: float, job, a: int, f: float, fast_a: int, fa
     than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
     the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
     and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
-    if pol.spill and _seen(pol) and sum(job.en[fast_a][job.seg:]) - sum(job.en[a][job.seg:]) > spill_allowance(pol):
+    s, en = job.seg, job.en
+    if pol.spill and _seen(pol, SPILL_MISSES) and sum(en[fast_a][s:]) - sum(en[a][s:]) > spill_allowance(pol):
         return True  # (``spill``) the faster choice costs more energy than its frames on time are worth: no guard
     items = sorted(others(pol, view, now, job, ranked), key=_deadline_order)
     rest = [la[job.seg + 1:] for la in job.lat]
@@ -122,19 +127,18 @@ def worth(pol, j) -> float:
     return pol._value[j.m] * e / (missed + 1.0) + max(0.0, pol._ref[j.m] - j.energy)
 
 
-def _seen(pol) -> bool:
-    """Outcomes with a miss over a whole window seen lately (before, E is the energy of a part of it against at least
-    one miss): :func:`worth` and :func:`spill_allowance` apply."""
-    return pol._ux[1] > 0 and pol._ux[2] - pol._ux[3] >= pol._window_ms
+def _seen(pol, misses: float = 0.0) -> bool:
+    """Outcomes with more than ``misses`` misses over a whole window seen lately (before, E is the energy of a part of
+    it against at least one miss): :func:`worth` and :func:`spill_allowance` apply."""
+    return pol._ux[1] > misses and pol._ux[2] - pol._ux[3] >= pol._window_ms
 
 
 def allowances(pol, j, accs: list[int]) -> tuple[float, float, float]:
     """For ``SDRM3._best_pair``: the most energy the rest of job ``j`` may cost (``energy_worth``: :func:`worth`, else
     INF), the most above its cheapest placement for a costlier one to score as the cheapest (``spill``:
     :func:`spill_allowance`, else -1) and that cheapest energy (the rest of the job on one accelerator)."""
-    seen = _seen(pol)
-    allow = worth(pol, j) if pol.energy_worth and seen else INF
-    if not (pol.spill and seen):
+    allow = worth(pol, j) if pol.energy_worth and _seen(pol) else INF
+    if not (pol.spill and _seen(pol, SPILL_MISSES)):
         return allow, -1.0, 0.0
     s, en = j.seg, j.en
     return allow, spill_allowance(pol), min([sum(en[a][s:]) for a in accs])
