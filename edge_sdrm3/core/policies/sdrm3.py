@@ -395,10 +395,9 @@ class SDRM3(Policy):
 
     def _best_pair(self, view, now: float, r: Ranked, t_at: list[float], latest: float,
                    best_score: float, alone: bool = False) -> tuple[float, Placement] | None:
-        """The accelerator for ``r``'s next block with the highest MapScore above ``best_score``, or None.
-        Only ends within the allowed share of the slack count (a slower end may use ``slack_use`` of it), or
-        (``stay_slack``, ``alone``: no other job waits) a free accelerator on which the job's blocks from this one
-        on all end by its due time."""
+        """The accelerator for ``r``'s next block with the highest MapScore above ``best_score``, or None. Only ends
+        within the allowed share of the slack count (``slack_use``; all of it under ``spill``), or (``stay_slack``,
+        ``alone``: no other job waits) a free accelerator on which the job's blocks from this one on all end in time."""
         j, rest = r.job, r.rest
         accs, handoff = self._accs, view.handoff_ms
         beta, gamma = self._theta_t[1], self._theta_t[2]
@@ -417,6 +416,8 @@ class SDRM3(Policy):
         allow, spill, cheapest = allowances(self, j, accs)  # the energy the rest of the job is worth (sdrm3_energy)
         if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
             fast_i = -1  # not worth it there: the energy guard does not fall back to it
+        if spill >= 0 and fast_i >= 0 and first <= due and sum(en[accs[fast_i]][s:]) - cheapest > spill:
+            limit = dl  # (``spill``) where it ends first is not worth its energy: a cheaper end may use all the slack
         stay = self.stay_slack and alone and first <= due
         best = None
         for i, a in enumerate(accs):
