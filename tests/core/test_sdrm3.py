@@ -678,11 +678,12 @@ def test_a_booked_accelerator_is_busy_for_the_frames_its_running_job_comes_befor
     assert ours["uxcost"] <= firm["uxcost"] * 1.01
 
 
-def _spill_pick(misses: int, **config) -> list[tuple[str, int, int]]:
+def _spill_pick(misses: int, busy: float = 15.0, ens: tuple[float, float] = (40.0, 4.0),
+                **config) -> list[tuple[str, int, int]]:
     # acc0: free, 20 ms, 40 mJ; acc1: busy until 15, 10 ms, 4 mJ (as _suited_but_later). j, due at 100, waits for the
     # frugal acc1 (ends 25 <= 100). Before it, 10 frames ended over the last window (2 s), ``misses`` of them missed,
     # 1000 mJ in all (decayed over the window).
-    c = Case({"busy": [[INF], [15]], "j": [[20], [10]]}, ens={"j": [[40], [4]]})
+    c = Case({"busy": [[INF], [busy]], "j": [[20], [10]]}, ens={"j": [[ens[0]], [ens[1]]]})
     d = c.dispatcher(**config)
     d.policy.observe(Completion("busy", -1, 0, "acc1", -2000.0, -2000.0, -1999.0, -1900.0, 0.0, DONE), -2000.0)
     for k in range(10):
@@ -705,6 +706,17 @@ def test_under_overload_a_faster_costlier_placement_is_taken_where_its_frame_is_
     assert _spill_pick(1) == []  # one miss lately is not overload (SPILL_MISSES)
     # 8 of 10 missed: 1000 / 9 x 0.2^2 = 4.4 mJ, below 36: a frame made here is seldom on time, j waits for acc1
     assert _spill_pick(8) == []
+
+
+def test_under_overload_a_job_waits_to_its_deadline_for_a_frugal_accelerator_where_speed_is_not_worth_it() -> None:
+    # acc1 busy until 70: j would end there at 80, past the share of its slack a slower end may use (20 + 0.3 x 80 =
+    # 44), so it runs on acc0 now whatever acc0 costs. Under overload, where acc0 costs more above acc1 than the frame
+    # is worth (300 - 4 = 296 mJ against 213, 2 of 10 missed; energy_worth would allow 337 mJ), j may use its slack to
+    # its deadline: it waits for acc1 (80 <= 100), leaving acc0 to work that is worth its energy.
+    assert _spill_pick(2, busy=70.0, ens=(300.0, 4.0)) == []
+    assert _spill_pick(2, busy=70.0, ens=(300.0, 4.0), spill=False) == [("j", 0, 1)]
+    assert _spill_pick(0, busy=70.0, ens=(300.0, 4.0)) == [("j", 0, 1)]  # no overload: the slack share holds
+    assert _spill_pick(2, busy=70.0, ens=(40.0, 4.0)) == [("j", 0, 1)]  # 36 mJ more is worth it: acc0 now
 
 
 def test_on_the_live_workload_at_1_5x_capacity_sdrm3_uses_the_costly_accelerators_and_beats_edf() -> None:

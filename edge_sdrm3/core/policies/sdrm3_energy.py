@@ -21,6 +21,21 @@ without the rule, 0.830 with it (edf_firm 0.805).
 outdoor_a/dual_4k_ws_os from +5.3% to +0.8% of the optimum, but on random_0050 on dual_4k_ws_os its energy trade had
 a cascaded frame shed at light load (-99.0%): it puts an on-time job at risk, so it is not the default.
 
+Under overload (``spill``, :func:`allowances`; more than ``SPILL_MISSES`` misses lately) energy and speed are traded
+by the same measure the other way too: a placement whose job costs more energy than its cheapest one, by no more than
+:func:`spill_allowance` (E / (M + 1) discounted by the share of frames on time, squared), scores as if it were the
+cheapest, so the faster accelerators carry what the frugal one cannot; where the job ends first costs more above the
+cheapest than that, the energy guard does not force it there (:func:`energy_is_safe`) and a cheaper end may use the
+job's slack up to its deadline rather than a share of it. Why: the marginal bound alone is a local optimum. UXCost
+is E x (M + 1): with c mJ more for each of k frames made, (E + k c) (M + 1 - k) is concave in k, so using a costly
+accelerator for one frame does not pay where using it for every frame it can make does. On the live workload
+(mediapipe_xr_slow on headset_placement, 30-s traces, tools/bench_live_replay.py) at 1.5x capacity the frugal NPU
+cannot carry the load and edf, which runs the CPU 92% of the time, beat SDRM3 (UXCost 0.214 against 0.297): with the
+rule SDRM3 uses the CPU too and comes to 0.175; at 2x 0.454 to 0.423 (edf_firm 0.465); at 4x, where the CPU's frames
+cost more than they are worth, the CPU ran face detections for the energy guard and the slack share: 0.734 to 0.662
+(edf_firm 0.674). At 1x nothing changes (a lone miss there had the CPU run frames for 20-25% more energy, hence
+``SPILL_MISSES``).
+
 Functions over the policy (``pol``: its parameters and per-model tables) and the view; pure: no clock, no asyncio.
 """
 from __future__ import annotations
@@ -33,7 +48,7 @@ from .sdrm3_estimate import COMPILED, _first_late, blocks_left
 from .sdrm3_shedding import upcoming_releases
 
 # ``spill`` applies under overload: more misses than this lately (decayed over ``window_ms``); after a lone miss at
-# light load (mediapipe_xr_slow on headset_placement at 1x) it spent 20-25% more energy for no frame made
+# light load (mediapipe_xr_slow on headset_placement at 1x, kept live logs replayed) it spent 20-25% more energy
 SPILL_MISSES = 1.5
 
 
@@ -150,17 +165,17 @@ def spill_allowance(pol) -> float:
     ``window_ms`` (decayed). UXCost is E x (M + 1) up to constants: a frame made rather than missed pays while the
     energy it adds is below E / (M + 1) (:func:`worth`), but only if it is then on time, as the share (1 - M / N) of
     frames lately is, and the energy it adds takes the accelerator's time from others, lost as often; so the
-    allowance falls fast as the misses rise. On the live workload (mediapipe_xr_slow on headset_placement, replayed)
-    the faster, costlier accelerators then carry the frames the frugal one cannot at 1.5x and 2x capacity (UXCost
-    0.297 to 0.132 and 0.454 to 0.424, 30-s traces, tools/bench_live_replay.py), and at 4x the energy guard no
-    longer sends face_detection to the CPU (0.734 to 0.710; edf_firm 0.674)."""
+    allowance falls fast as the misses rise (the figures: the module's docstring). Measured on the live workload
+    against exponents 1 and 3, with and without the frames at stake as a factor (:func:`worth` has them): with the
+    exponent 1 or the frames at stake, the CPU kept running frames at 4x capacity not worth their energy; with 3, more
+    frames were missed at 2x."""
     e, missed, due = pol._ux[0], pol._ux[1], pol._ux[4]
     return e / (missed + 1.0) * (1.0 - missed / max(due, 1.0)) ** 2
 
 
 def observe(pol, c: Completion, now: float) -> None:
-    """A due frame's outcome: the energy (a missed frame's at least its model's reference energy) and the misses of
-    late, decayed over ``window_ms``, and the span of outcomes seen (for :func:`worth`)."""
+    """A due frame's outcome: the energy (a missed frame's at least its model's reference energy), the misses and the
+    frames due of late, decayed over ``window_ms``, and the span of outcomes seen (for :func:`worth`)."""
     ux = pol._ux
     k = math.exp(-(now - ux[2]) / pol._window_ms) if now > ux[2] else 1.0
     ref = pol._ref_of.get(c.model, 0.0)
