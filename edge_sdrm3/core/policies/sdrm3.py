@@ -413,7 +413,7 @@ class SDRM3(Policy):
         # speed matters as much as the job is urgent: with slack to spare, energy decides
         b = beta * min(1.0, urgency(j.rem_best[s], dl, now)) if self.urgent_speed else beta
         to_first = first - now + EPS_MS
-        allow, spill, cheapest = allowances(self, j, accs)  # the energy the rest of the job is worth (sdrm3_energy)
+        allow, spill, cheapest, as_cheap = allowances(self, j, accs, t_at, now)  # what its energy is worth (spill)
         if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
             fast_i = -1  # not worth it there: the energy guard does not fall back to it
         if spill >= 0 and fast_i >= 0 and first <= due and sum(en[accs[fast_i]][s:]) - cheapest > spill:
@@ -439,7 +439,7 @@ class SDRM3(Policy):
                 held = fins[i] + j.rem_on[a][s + 1]
             else:
                 held = 0.0
-            spent = best_en if spill >= 0 and sum(en[a][s:]) - cheapest <= spill else en[a][s]  # worth it: as cheap
+            spent = best_en if a in as_cheap else en[a][s]  # (``spill``: worth its energy, it scores as the cheapest)
             score = map_score(r.score, b, to_first, e - now + EPS_MS, gamma, best_en, spent)
             if score > best_score:
                 best_score = score
