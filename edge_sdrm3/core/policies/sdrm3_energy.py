@@ -22,19 +22,19 @@ outdoor_a/dual_4k_ws_os from +5.3% to +0.8% of the optimum, but on random_0050 o
 a cascaded frame shed at light load (-99.0%): it puts an on-time job at risk, so it is not the default.
 
 Under overload (``spill``, :func:`allowances`; more than ``SPILL_MISSES`` misses lately) energy and speed are traded
-by the same measure the other way too: a placement whose job costs more energy than its cheapest one, by no more than
-:func:`spill_allowance` (E / (M + 1) discounted by the share of frames on time, squared), scores as if it were the
-cheapest, so the faster accelerators carry what the frugal one cannot; where the job ends first costs more above the
-cheapest than that, the energy guard does not force it there (:func:`energy_is_safe`) and a cheaper end may use the
-job's slack up to its deadline rather than a share of it. Why: the marginal bound alone is a local optimum. UXCost
-is E x (M + 1): with c mJ more for each of k frames made, (E + k c) (M + 1 - k) is concave in k, so using a costly
-accelerator for one frame does not pay where using it for every frame it can make does. On the live workload
-(mediapipe_xr_slow on headset_placement, 30-s traces, tools/bench_live_replay.py) at 1.5x capacity the frugal NPU
-cannot carry the load and edf, which runs the CPU 92% of the time, beat SDRM3 (UXCost 0.214 against 0.297): with the
-rule SDRM3 uses the CPU too and comes to 0.175; at 2x 0.454 to 0.423 (edf_firm 0.465); at 4x, where the CPU's frames
-cost more than they are worth, the CPU ran face detections for the energy guard and the slack share: 0.734 to 0.662
-(edf_firm 0.674). At 1x nothing changes (a lone miss there had the CPU run frames for 20-25% more energy, hence
-``SPILL_MISSES``).
+by the same measure the other way too: where the job's cheapest accelerator is busy, a free one on which the job costs
+more energy, by no more than :func:`spill_allowance` (E / (M + 1) discounted by the share of frames on time, squared),
+scores as if it were the cheapest, so idle accelerators carry what the frugal one cannot; where the job ends first
+costs more above the cheapest than that, the energy guard does not force it there (:func:`energy_is_safe`) and a
+cheaper end may use the job's slack up to its deadline rather than a share of it. Why: the marginal bound alone is a
+local optimum. UXCost is E x (M + 1): with c mJ more for each of k frames made, (E + k c) (M + 1 - k) is concave in
+k, so using a costly accelerator for one frame does not pay where using it for every frame it can make does. On the
+live workload (mediapipe_xr_slow on headset_placement, 30-s traces, tools/bench_live_replay.py) at 1.5x capacity the
+frugal NPU cannot carry the load and edf, which runs the CPU 92% of the time, beat SDRM3 (UXCost 0.214 against
+0.297): with the rule SDRM3 uses the CPU too and comes to 0.172; at 2x 0.454 to 0.441 (edf_firm 0.465); at 4x, where
+the CPU's frames cost more than they are worth, the CPU ran face detections for the energy guard and the slack share:
+0.734 to 0.658 (edf_firm 0.674). At 1x nothing changes (a lone miss there had the CPU run frames for 20-25% more
+energy, hence ``SPILL_MISSES``).
 
 Functions over the policy (``pol``: its parameters and per-model tables) and the view; pure: no clock, no asyncio.
 """
