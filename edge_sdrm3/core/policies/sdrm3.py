@@ -137,8 +137,8 @@ class SDRM3(Policy):
         self.book_running = book_running  # a running job that comes first keeps its accelerator, at light load
         self._doomed: set[int] = set()  # ids of running jobs shed, dropped when their block in flight ends
         self._window_ms = window_ms
-        # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms); frames due
-        self._ux = [0.0, 0.0, 0.0, INF, 0.0]
+        # lately (decayed over window_ms): energy (mJ), misses; last update, first outcome (ms); due; misses that count
+        self._ux = [0.0, 0.0, 0.0, INF, 0.0, 0.0]
         self._ref: list[float] = []  # per model: its reference energy (what a missed frame costs, at least)
         self._ref_of: dict[str, float] = {}
         # δ stays as configured: with exact cost estimates a later drop only wastes work
@@ -413,7 +413,7 @@ class SDRM3(Policy):
         # speed matters as much as the job is urgent: with slack to spare, energy decides
         b = beta * min(1.0, urgency(j.rem_best[s], dl, now)) if self.urgent_speed else beta
         to_first = first - now + EPS_MS
-        allow, spill, cheapest, as_cheap = allowances(self, j, accs, t_at, now)  # what its energy is worth (spill)
+        allow, spill, cheapest, as_cheap = allowances(self, view, j, t_at, now)  # what its energy is worth (spill)
         if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
             fast_i = -1  # not worth it there: the energy guard does not fall back to it
         if spill >= 0 and fast_i >= 0 and first <= due and sum(en[accs[fast_i]][s:]) - cheapest > spill:

@@ -59,7 +59,7 @@ def energy_is_safe(pol, view, now: float, job, a: int, f: float, fast_a: int, fa
     the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
     and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
     s, en = job.seg, job.en
-    if pol.spill and _seen(pol, SPILL_MISSES) and sum(en[fast_a][s:]) - sum(en[a][s:]) > spill_allowance(pol):
+    if pol.spill and _seen(pol, SPILL_MISSES, 5) and sum(en[fast_a][s:]) - sum(en[a][s:]) > spill_allowance(pol):
         return True  # (``spill``) the faster choice costs more energy than its frames on time are worth: no guard
     items = sorted(others(pol, view, now, job, ranked), key=_deadline_order)
     rest = [la[job.seg + 1:] for la in job.lat]
@@ -142,24 +142,29 @@ def worth(pol, j) -> float:
     return pol._value[j.m] * e / (missed + 1.0) + max(0.0, pol._ref[j.m] - j.energy)
 
 
-def _seen(pol, misses: float = 0.0) -> bool:
-    """Outcomes with more than ``misses`` misses over a whole window seen lately (before, E is the energy of a part of
-    it against at least one miss): :func:`worth` and :func:`spill_allowance` apply."""
-    return pol._ux[1] > misses and pol._ux[2] - pol._ux[3] >= pol._window_ms
+def _seen(pol, misses: float = 0.0, k: int = 1) -> bool:
+    """Outcomes with more than ``misses`` misses (``pol._ux[k]``) over a whole window seen lately (before, E is the
+    energy of a part of it against at least one miss): :func:`worth` and :func:`spill_allowance` apply."""
+    return pol._ux[k] > misses and pol._ux[2] - pol._ux[3] >= pol._window_ms
 
 
-def allowances(pol, j, accs: list[int], t_at: list[float], now: float) -> tuple[float, float, float, tuple]:
+def allowances(pol, view, j, t_at: list[float], now: float) -> tuple[float, float, float, tuple]:
     """For ``SDRM3._best_pair``: the most energy the rest of job ``j`` may cost (``energy_worth``: :func:`worth`, else
     INF); under overload (``spill``; else -1, 0 and none), the most it may cost above its cheapest placement
     (:func:`spill_allowance`), that cheapest energy (the rest of the job on one accelerator), and the accelerators
     free now that score as the cheapest: where the cheapest one is busy, those on which the job costs no more above it
     than that. Only a free accelerator: a costlier one that would also make the job wait, or take work from a free
     cheapest one, adds energy without adding capacity (on the random mixes of tools/bench_uxcost.py 45 of 360 cells
-    came out worse than the best baseline, against 14 without the rule)."""
+    came out worse than the best baseline, against 14 without the rule). The misses that make overload are those of
+    the models that can make their deadline at all (``pol._lost``: the others, whose best case alone exceeds it, miss
+    every frame at any load; counting them had SDRM3 spend energy in vain on 4 random mixes)."""
     allow = worth(pol, j) if pol.energy_worth and _seen(pol) else INF
-    if not (pol.spill and _seen(pol, SPILL_MISSES)):
+    if getattr(pol, "_lost_of", None) is not pol._models:
+        pol._lost_of, rb = pol._models, view.costs.rem_best
+        pol._lost = {m.name for i, m in enumerate(pol._models) if min(v[0] for v in rb[i]) > m.relative_deadline_ms}
+    if not (pol.spill and _seen(pol, SPILL_MISSES, 5)):
         return allow, -1.0, 0.0, ()
-    s, en = j.seg, j.en
+    s, en, accs = j.seg, j.en, pol._accs
     rest = [sum(en[a][s:]) for a in accs]
     cheapest = min(rest)
     spill = spill_allowance(pol)
@@ -178,7 +183,7 @@ def spill_allowance(pol) -> float:
     against exponents 1 and 3, with and without the frames at stake as a factor (:func:`worth` has them): with the
     exponent 1 or the frames at stake, the CPU kept running frames at 4x capacity not worth their energy; with 3, more
     frames were missed at 2x."""
-    e, missed, due = pol._ux[0], pol._ux[1], pol._ux[4]
+    e, missed, due = pol._ux[0], pol._ux[5], pol._ux[4]
     return e / (missed + 1.0) * (1.0 - missed / max(due, 1.0)) ** 2
 
 
@@ -191,5 +196,6 @@ def observe(pol, c: Completion, now: float) -> None:
     ux[0] = ux[0] * k + (c.energy_mj if c.completed else max(c.energy_mj, ref))
     ux[1] = ux[1] * k + (c.status != DONE)
     ux[4] = ux[4] * k + 1.0
+    ux[5] = ux[5] * k + (c.status != DONE and c.model not in getattr(pol, "_lost", ()))
     ux[2] = max(now, ux[2])
     ux[3] = min(now, ux[3])
