@@ -678,19 +678,21 @@ def test_a_booked_accelerator_is_busy_for_the_frames_its_running_job_comes_befor
     assert ours["uxcost"] <= firm["uxcost"] * 1.01
 
 
-def _spill_pick(misses: int, busy: float = 15.0, ens: tuple[float, float] = (40.0, 4.0),
+def _spill_pick(misses: int, busy: float = 15.0, ens: tuple[float, float] = (40.0, 4.0), missed: str = "busy",
                 **config) -> list[tuple[str, int, int]]:
     # acc0: free, 20 ms, 40 mJ; acc1: busy until 15, 10 ms, 4 mJ (as _suited_but_later). j, due at 100, waits for the
-    # frugal acc1 (ends 25 <= 100). Before it, 10 frames ended over the last window (2 s), ``misses`` of them missed,
-    # 1000 mJ in all (decayed over the window).
-    c = Case({"busy": [[INF], [busy]], "j": [[20], [10]]}, ens={"j": [[ens[0]], [ens[1]]]})
+    # frugal acc1 (ends 25 <= 100). Before it, 10 frames ended over the last window (2 s), ``misses`` of them (of model
+    # ``missed``) missed, 1000 mJ in all (decayed over the window). "lost" cannot make its 100-ms deadline even alone.
+    c = Case({"busy": [[INF], [busy]], "j": [[20], [10]], "lost": [[200], [200]]},
+             ens={"j": [[ens[0]], [ens[1]]]})
     d = c.dispatcher(**config)
+    d.release(c.job("busy", 0))
+    assert started(d, 0) == [("busy", 1, 1)]
     d.policy.observe(Completion("busy", -1, 0, "acc1", -2000.0, -2000.0, -1999.0, -1900.0, 0.0, DONE), -2000.0)
     for k in range(10):
         status, reason = (DROPPED, "hopeless") if k < misses else (DONE, "")
-        d.policy.observe(Completion("busy", k, 0, "acc1", 0.0, 0.0, 1.0, 100.0, 100.0, status, reason), 0.0)
-    d.release(c.job("busy", 0))
-    assert started(d, 0) == [("busy", 1, 1)]
+        d.policy.observe(Completion(missed if k < misses else "busy", k, 0, "acc1", 0.0, 0.0, 1.0, 100.0, 100.0,
+                                    status, reason), 0.0)
     d.release(c.job("j", 0, deadline=100.0))
     return started(d, 0)
 
@@ -704,6 +706,7 @@ def test_under_overload_a_faster_costlier_placement_is_taken_where_its_frame_is_
     assert _spill_pick(2, spill=False) == []  # without the rule: energy decides, j waits for acc1
     assert _spill_pick(0) == []  # nothing missed: no overload, energy decides
     assert _spill_pick(1) == []  # one miss lately is not overload (SPILL_MISSES)
+    assert _spill_pick(2, missed="lost") == []  # nor are misses that no schedule could avoid
     # 8 of 10 missed: 1000 / 9 x 0.2^2 = 4.4 mJ, below 36: a frame made here is seldom on time, j waits for acc1
     assert _spill_pick(8) == []
 
