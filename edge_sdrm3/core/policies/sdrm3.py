@@ -18,7 +18,7 @@ Order: latest start on several accelerators, deadline order while only one is he
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``; each rule's
 ablation row in docs/results/uxcost.md): on the 41 feasible XRBench cells (10 s) +17.4% geomean UXCost reduction, no
-cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +14.9%, 14 of 360 cells more than 1% worse.
+cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.2%, 15 of 360 cells more than 1% worse.
 Where it still loses: overloaded big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last
 block) starts, holds the big accelerator from tight frames and is then given up (the value hold) or where the shedding
 keeps the job that costs the most, and light cells where the per-block slack margin costs 1-4% energy.
