@@ -46,7 +46,7 @@ def test_a_lone_job_runs_its_blocks_in_one_go_with_the_outputs_of_a_direct_invok
         time.sleep(0.03)  # one job at a time: nothing else waits
     assert svc.stop() == 0
     done = [(h, outs) for h, outs in results if h.get("status") == "done"]
-    assert len(done) == len(xs)
+    assert len(done) == len(xs), [(h.get("frame"), h.get("status"), h.get("reason")) for h, _ in results]
     for h, outs in done:
         want = _invoke_whole(h["variant"], xs[h["frame"]])
         assert len(outs) == 1 and outs[0].shape == want.shape
