@@ -115,9 +115,10 @@ class Accelerators:
         """A tiny block run by the event loop itself (:meth:`launch`: the only one in flight, no accelerator's
         thread at work, so no other thread touches an interpreter): a hand-off to the worker thread and back (a
         wake-up each way, each waiting for the GIL) costs more than such a block's work.
-        Measured on the 2-core dev VM, digits' 4 blocks in one go (~0.15 ms of invokes), the services before and
-        after run in turns: ~0.3 ms less added per job (tools/bench_service.py, part b). Its end reaches the
-        engine in the loop's next iteration, as a worker's does: the step that launched it finishes first."""
+        Measured on the 2-core dev VM, digits' 4 blocks in one go (~0.14 ms of invokes), the services before and
+        after side by side in turns: 0.16-0.31 ms less per frame at load averages 2-6 (tools/bench_service.py, part
+        b, 0.56-0.63 -> 0.41-0.54 ms added at 6-8). Its end reaches the engine in the loop's next iteration, as a
+        worker's does: the step that launched it finishes first, and a backlog of tiny blocks never recurses."""
         self.health[s.acc].inline += 1
         try:
             r, err = w.run(vf, s.first_seg, s.n, feeds, computed, until), ""
