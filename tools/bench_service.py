@@ -31,7 +31,9 @@
 (c) **Resident memory** (psutil RSS of the service and its children) with the MediaPipe XR pipeline and the
     digits supernet loaded (digits alone when the MediaPipe models are not in the cache; said in the output),
     right after READY (the default variants loaded), then the same with every variant preloaded, then the
-    digits supernet alone. Target ≤ 120 MB.
+    digits supernet alone. Target ≤ 120 MB. The first figure is split into the anonymous part (the heap: the
+    interpreters, Python's objects) and the file-backed part (shared libraries, model files), with the PSS beside
+    (``/proc/PID/smaps_rollup``).
 (d) ``--soak S``: tools/soak.py (one implementation): the service driven at twice its measured capacity for S s,
     then at half of it for S/3 s (at least 30 s); throughput, misses, drops, queues and RSS over time; the growth
     after the warm-up and the slope of the last half. Target: flat.
@@ -325,11 +327,23 @@ def _stats(xs: list[float]) -> str:
 # ---- (c) memory, (d) soak, (e) sim-to-real ------------------------------------------------------------------
 
 
-def _rss_after_ready(tmp: Path, scenario: str, platform: str | None, name: str, workload: str = "") -> float:
+def _smaps_rollup_mb(pid: int) -> dict[str, float]:
+    """``/proc/PID/smaps_rollup`` in MB (Linux): Rss, Pss, Anonymous ...; {} where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return {k.rstrip(":"): int(v) / 1024 for k, v, *_ in (line.split() for line in f) if v.isdigit()}
+    except OSError:
+        return {}
+
+
+def _rss_after_ready(tmp: Path, scenario: str, platform: str | None, name: str, workload: str = "",
+                     parts: dict | None = None) -> float:
     svc = Service(tmp, scenario, platform, name, workload)
     try:
         svc.start()
         time.sleep(1.0)
+        if parts is not None:
+            parts.update(_smaps_rollup_mb(svc.proc.pid))
         return svc.rss_bytes() / 2**20
     finally:
         svc.stop()
@@ -337,9 +351,14 @@ def _rss_after_ready(tmp: Path, scenario: str, platform: str | None, name: str, 
 
 def memory(tmp: Path, platform: str | None) -> None:
     scenario, what = _workload_scenario(tmp)
-    rss = _rss_after_ready(tmp, scenario, platform, "memory")
+    parts: dict[str, float] = {}
+    rss = _rss_after_ready(tmp, scenario, platform, "memory", parts=parts)
     print(f"(c) resident memory with the {what}, default variants loaded (preload = false): {rss:.1f} MB "
           f"(target <= 120 MB) {'OK' if rss <= 120 else 'MISSED'}")
+    if parts.get("Rss"):  # what of it is the heap (interpreters, Python) and what mapped files (libraries, models)
+        print(f"(c)   of which anonymous (heap: interpreters, Python objects) {parts['Anonymous']:.1f} MB, "
+              f"file-backed (libraries, model files) {parts['Rss'] - parts['Anonymous']:.1f} MB; "
+              f"PSS {parts.get('Pss', 0.0):.1f} MB")
     every = _rss_after_ready(tmp, scenario, platform, "memory-all", "preload = true")
     print(f"(c) the same with every variant preloaded (preload = true): {every:.1f} MB")
     if scenario != "digits":

@@ -43,6 +43,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return check(cfg, args.config)
     logging.basicConfig(level=getattr(logging, cfg.log.level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .memory import limit_arenas
+
+    limit_arenas()  # before any thread starts: the loads' threads share the checks' freed memory (runtime/memory.py)
     return Service(cfg, duration_s=args.duration).serve()
 
 
