@@ -11,12 +11,20 @@ its release; they are replayed natively on ``headset_placement`` with the servic
 release, a job's next blocks chained up to 10 ms) and the platform's cost table (the live bench replays its logs
 with the costs the service learned). ``--capacity``: frames/s at 1x (default: the capacity docs/results/live.md
 measured). Prints per load and policy the UXCost of each seed and their mean, the frames missed and the energy.
+
+    python3 tools/bench_live_replay.py --log DIR [--policies edf_firm,sdrm3]
+
+replays the job log that ``tools/bench_live.py --keep DIR`` kept instead: each of its runs (stream ``POLICY@LOAD``)
+with each policy of ``--policies`` on the frames that run took in, as tools/bench_live.py replays a run with its own
+policy (the service's engine rules, its frames when the service took them in, the costs as it learned them), so that
+the policies are compared on the same arrivals. Prints per run and policy the UXCost, the miss rate and the energy.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 import _bench_common as common  # puts the repository root on sys.path
 
@@ -38,6 +46,36 @@ def live_trace(load: float, capacity: float, seconds: float, seed: int) -> Trace
     return tr
 
 
+def replay_log(directory: Path, policies: list[str]) -> None:
+    """Each run of the job log kept in ``directory`` (``tools/bench_live.py --keep``) replayed with each policy."""
+    from bench_live import PAUSE_S, _frame_streams, figures
+
+    from edge_sdrm3.core.metrics import model_infos
+    from edge_sdrm3.runtime.config import load_config
+    from edge_sdrm3.runtime.workload import make_policy_from
+    from edge_sdrm3.sim import trace as traces
+    from edge_sdrm3.sim.replay import setup
+
+    log, cfg = directory / "live" / "state" / "jobs.jsonl", directory / "live" / "bench.toml"
+    tr, spec, conf = traces.read(log), load_platform(PLATFORM), load_config(cfg)
+    st = setup(tr, spec, True)
+    infos = model_infos(st.models, [st.costs.reference_energy(i) for i in range(len(st.models))])
+    accs = [a.id for a in spec.platform.accelerators]
+    stream_of = {(r["model"], r["frame"]): r.get("stream") for r in _frame_streams(log)}
+    runs = sorted({s for s in stream_of.values() if s and "@" in s}, key=lambda s: (float(s.split("@")[1]), s))
+    for stream in runs:
+        frames = [f for f in tr.frames if stream_of.get((f.model, f.frame)) == stream]
+        last = max((f.release_ms for f in frames), default=0.0) + PAUSE_S * 1000.0
+        sub = Trace(tr.scenario, 0.0, tr.seed, frames, costs=[c for c in tr.costs if c["t_ms"] <= last],
+                    engine=tr.engine)
+        for pol in policies:
+            _, done = replay(sub, spec, pol, policy=make_policy_from(conf, pol), learned=sub.costs,
+                             keep_completions=True)
+            f = figures(done, infos, accs)
+            print(f"{stream:>20} {pol:>15}: UXCost {f['uxcost']:.4f} miss {100 * f['miss_rate']:5.1f}% "
+                  f"energy {f['energy_mj']:8.0f} mJ", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--loads", type=common.csv_list, default=["1", "2", "4"], help="multiples of the capacity")
@@ -45,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=common.csv_list, default=["0", "1", "2"], help="trigger draws, one trace each")
     ap.add_argument("--seconds", type=float, default=30.0, help="seconds of frames per trace (default 30)")
     ap.add_argument("--capacity", type=float, default=1.53, help="frames/s at 1x (default 1.53)")
+    ap.add_argument("--log", type=Path, metavar="DIR", help="replay the runs of tools/bench_live.py --keep DIR")
     args = ap.parse_args(argv)
+    if args.log is not None:
+        if not (args.log / "live" / "state" / "jobs.jsonl").is_file():
+            ap.error(f"--log: no job log at {args.log / 'live' / 'state' / 'jobs.jsonl'}")
+        replay_log(args.log, args.policies)
+        return 0
     try:
         loads = [float(x) for x in args.loads]
         seeds = [int(x) for x in args.seeds]

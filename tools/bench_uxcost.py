@@ -84,6 +84,7 @@ ABLATIONS = (  # (label, policy_config)
     ("no energy worth (energy_worth=False)", {"energy_worth": False}),
     ("no running-job shedding (shed_running=False)", {"shed_running": False}),
     ("no running-job booking (book_running=False)", {"book_running": False}),
+    ("no spill under overload (spill=False)", {"spill": False}),
 )
 DROP_KEYS = ("policy", "scenario", "platform", "compat", "duration_s", "seed")  # already in the cell / document
 MODEL_KEYS = ("miss_rate", "p99_ms", "xrbench_score")  # kept of the per-model breakdown

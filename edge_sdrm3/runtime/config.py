@@ -34,6 +34,9 @@ class ServiceConfig:
     hang_min_ms: float = 200.0
     probe_initial_s: float = 0.5  # a failed accelerator is probed after this long, then 2x, 4x, ... up to probe_max_s
     probe_max_s: float = 30.0
+    # the event loop runs a block itself, without a hand-off to its accelerator's thread, when it is the only one in
+    # flight, computes on the host and took at most this long when last run there (0: never)
+    inline_ms: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ POSITIVE = {("service", "tick_s"), ("service", "summary_every_s"), ("service", "
             ("sockets", "ingest_hwm"), ("sockets", "results_hwm"), ("sockets", "results_max_bytes"),
             ("sockets", "max_streams"), ("scheduler", "max_queue"), ("scheduler", "learn_tau_ms"), ("log", "rotate_bytes")}
 NON_NEGATIVE = {("metrics", "port"), ("service", "drain_grace_s"), ("scheduler", "chain_ms"), ("log", "keep"),
-                ("workload", "cpu_threads"), ("scheduler", "floor"),
+                ("workload", "cpu_threads"), ("scheduler", "floor"), ("service", "inline_ms"),
                 ("sockets", "socket_max_bytes")}
 
 

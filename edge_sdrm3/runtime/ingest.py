@@ -265,14 +265,27 @@ class Ingest:
         if len(specs) > 1:
             raise ProtocolError("no-input", f"{name} takes {len(specs)} inputs: tag one part for each "
                                             f"(a camera image makes only a one-input model's input)")
+        key = specs[0].name
+        same = as_is(untagged, specs[0])
+        if same is not None:  # nothing to make: ready now (a job's first block then finds it, no call to make it)
+            return Feeds(ready={key: same})
         declared = self.wl.declared.get(name) or ()
         make = adapter(untagged, specs[0], name, declared[0] if declared else None)
-        key = specs[0].name
         return Feeds(lambda: {key: make()})
 
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1)
+
+
+def as_is(x: np.ndarray, spec: IOSpec) -> np.ndarray | None:
+    """Part 0 as the input ``spec`` when it is that input already (the same shape and dtype, or the same values with
+    dimensions of size 1 added or left out: a view), else None."""
+    if x.dtype != spec.dtype:
+        return None
+    if x.shape == spec.shape:
+        return x
+    return x.reshape(spec.shape) if _squeezed(x.shape) == _squeezed(spec.shape) else None
 
 
 def adapt(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> np.ndarray:
@@ -293,10 +306,9 @@ def adapter(x: np.ndarray, spec: IOSpec, model: str, declared=None) -> Callable[
 
     Anything else is refused at once: ProtocolError ``bad-shape`` or ``bad-dtype`` naming the model and the rule.
     What is returned makes the input when called (the checks are cheap, the resizing and conversion are not)."""
-    if x.shape == spec.shape and x.dtype == spec.dtype:
-        return lambda: x
-    if x.dtype == spec.dtype and _squeezed(x.shape) == _squeezed(spec.shape):
-        return lambda: x.reshape(spec.shape)
+    same = as_is(x, spec)
+    if same is not None:
+        return lambda: same
     want = f"{model}'s input {list(spec.shape)} {spec.dtype}"
     if declared is None or not declared.image:
         raise ProtocolError("bad-shape", f"part 0 ({list(x.shape)} {x.dtype}) is not {want}, and the catalog declares "

@@ -676,3 +676,65 @@ def test_a_booked_accelerator_is_busy_for_the_frames_its_running_job_comes_befor
     assert old["frames_missed"] == 0
     assert ours["frames_missed"] == 0
     assert ours["uxcost"] <= firm["uxcost"] * 1.01
+
+
+def _spill_pick(misses: int, busy: float = 15.0, ens: tuple[float, float] = (40.0, 4.0), missed: str = "busy",
+                **config) -> list[tuple[str, int, int]]:
+    # acc0: free, 20 ms, 40 mJ; acc1: busy until 15, 10 ms, 4 mJ (as _suited_but_later). j, due at 100, waits for the
+    # frugal acc1 (ends 25 <= 100). Before it, 10 frames ended over the last window (2 s), ``misses`` of them (of model
+    # ``missed``) missed, 1000 mJ in all (decayed over the window). "lost" cannot make its 100-ms deadline even alone.
+    c = Case({"busy": [[INF], [busy]], "j": [[20], [10]], "lost": [[200], [200]]},
+             ens={"j": [[ens[0]], [ens[1]]]})
+    d = c.dispatcher(**config)
+    d.release(c.job("busy", 0))
+    assert started(d, 0) == [("busy", 1, 1)]
+    d.policy.observe(Completion("busy", -1, 0, "acc1", -2000.0, -2000.0, -1999.0, -1900.0, 0.0, DONE), -2000.0)
+    for k in range(10):
+        status, reason = (DROPPED, "hopeless") if k < misses else (DONE, "")
+        d.policy.observe(Completion(missed if k < misses else "busy", k, 0, "acc1", 0.0, 0.0, 1.0, 100.0, 100.0,
+                                    status, reason), 0.0)
+    d.release(c.job("j", 0, deadline=100.0))
+    return started(d, 0)
+
+
+def test_under_overload_a_faster_costlier_placement_is_taken_where_its_frame_is_worth_the_energy() -> None:
+    # UXCost is E x (M + 1) up to constants: a frame made pays while the energy it adds is below E / (M + 1), here
+    # discounted by the share of frames on time lately, squared (sdrm3_energy.spill_allowance). With 2 of 10 frames
+    # missed: 1000 / 3 x 0.8^2 = 213 mJ, above the 36 mJ that acc0 costs more: j runs on acc0 now (ends 20, leaving
+    # acc1 to the frames behind it) as if it were as cheap.
+    assert _spill_pick(2) == [("j", 0, 1)]
+    assert _spill_pick(2, spill=False) == []  # without the rule: energy decides, j waits for acc1
+    assert _spill_pick(0) == []  # nothing missed: no overload, energy decides
+    assert _spill_pick(1) == []  # one miss lately is not overload (SPILL_MISSES)
+    assert _spill_pick(2, missed="lost") == []  # nor are misses that no schedule could avoid
+    # 8 of 10 missed: 1000 / 9 x 0.2^2 = 4.4 mJ, below 36: a frame made here is seldom on time, j waits for acc1
+    assert _spill_pick(8) == []
+
+
+def test_under_overload_a_job_waits_to_its_deadline_for_a_frugal_accelerator_where_speed_is_not_worth_it() -> None:
+    # acc1 busy until 70: j would end there at 80, past the share of its slack a slower end may use (20 + 0.3 x 80 =
+    # 44), so it runs on acc0 now whatever acc0 costs. Under overload, where acc0 costs more above acc1 than the frame
+    # is worth (300 - 4 = 296 mJ against 213, 2 of 10 missed; energy_worth would allow 337 mJ), j may use its slack to
+    # its deadline: it waits for acc1 (80 <= 100), leaving acc0 to work that is worth its energy.
+    assert _spill_pick(2, busy=70.0, ens=(300.0, 4.0)) == []
+    assert _spill_pick(2, busy=70.0, ens=(300.0, 4.0), spill=False) == [("j", 0, 1)]
+    assert _spill_pick(0, busy=70.0, ens=(300.0, 4.0)) == [("j", 0, 1)]  # no overload: the slack share holds
+    assert _spill_pick(2, busy=70.0, ens=(40.0, 4.0)) == [("j", 0, 1)]  # 36 mJ more is worth it: acc0 now
+
+
+def test_on_the_live_workload_at_1_5x_capacity_sdrm3_uses_the_costly_accelerators_and_beats_edf() -> None:
+    # mediapipe_xr_slow on headset_placement as tools/bench_live.py offers it at 1.5x its capacity, replayed (12 s):
+    # the frugal NPU cannot carry the load; edf runs every block on the fastest free accelerator, the slow CPU
+    # included, and misses far fewer frames than sdrm3 did without the rule, which waited for the frugal NPU.
+    import dataclasses
+
+    sc = load_scenario("mediapipe_xr_slow")
+    rate = 1.5 * 1.53
+    models = tuple(dataclasses.replace(m, fps=rate, deadline_ms=1000.0 / m.fps) for m in sc.models)
+    tr = T.generate(dataclasses.replace(sc, models=models), 12.0, 0)
+    tr.engine = {"admission": True, "chain_ms": 10.0}
+    spec = load_platform("headset_placement")
+    ux = {name: replay(tr, spec, name.split(":")[0], policy_config=cfg)[0]["uxcost"]
+          for name, cfg in (("edf", {}), ("edf_firm", {}), ("sdrm3", {}), ("sdrm3:old", {"spill": False}))}
+    assert ux["sdrm3"] < ux["edf"] < ux["sdrm3:old"]
+    assert ux["sdrm3"] < ux["edf_firm"]

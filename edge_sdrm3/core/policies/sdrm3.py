@@ -18,7 +18,7 @@ Order: latest start on several accelerators, deadline order while only one is he
 one processor; latest start lets a long job take an accelerator before it is too late on several).
 Measured with tools/bench_uxcost.py (seed 0, against the best of all baselines including ``edf_firm``; each rule's
 ablation row in docs/results/uxcost.md): on the 41 feasible XRBench cells (10 s) +17.4% geomean UXCost reduction, no
-cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +14.9%, 14 of 360 cells more than 1% worse.
+cell more than 1% worse; on 60 random mixes x 6 platforms (5 s) +15.2%, 15 of 360 cells more than 1% worse.
 Where it still loses: overloaded big.LITTLE mixes where a long job (e.g. a 108-ms segmentation model with a 68-ms last
 block) starts, holds the big accelerator from tight frames and is then given up (the value hold) or where the shedding
 keeps the job that costs the most, and light cells where the per-block slack margin costs 1-4% energy.
@@ -44,7 +44,7 @@ from ..types import INF, Completion, Drop, Job, Run, Wake
 from ._registry import register
 from .edf_firm import cascade_cuts
 from .sdrm3_estimate import _first_ends, blocks_first_where_they_fit, end_estimate
-from .sdrm3_energy import energy_is_safe, observe, stay_is_safe, suffix_memo, worth
+from .sdrm3_energy import allowances, energy_is_safe, observe, stay_is_safe, suffix_memo
 from .sdrm3_hold import booked_for_running, cascade_chains, holds_release, unbooked
 from .sdrm3_shedding import root_periods, shed_victims
 
@@ -99,8 +99,8 @@ class SDRM3(Policy):
                  single_edf: bool = True, shed_list: bool = True, hold_place: bool = True,
                  fit_estimate: bool = True, hold_value: bool = True, stay_slack: bool = False,
                  hold_running: bool = True, energy_worth: bool = True, hold_cascades: bool = True,
-                 shed_running: bool = True, book_running: bool = True, params_table: str | None = None,
-                 **params: float) -> None:
+                 shed_running: bool = True, book_running: bool = True, spill: bool = True,
+                 params_table: str | None = None, **params: float) -> None:
         self.order = order
         self.lookahead = lookahead  # the known next releases count when shedding and when trading speed for energy
         self.safe_energy = safe_energy  # a slower, cheaper placement only if no job becomes late by the estimate
@@ -131,13 +131,14 @@ class SDRM3(Policy):
         # no block on an accelerator where its job would cost more energy than a frame on time is worth in UXCost
         # (``_worth``: the energy per missed frame lately)
         self.energy_worth = energy_worth
+        self.spill = spill  # under overload, speed where the frames on time are worth the energy (``allowances``)
         # a running job may be the one shed (``overload_victims_list``): it is dropped at its next block boundary
         self.shed_running = shed_running
         self.book_running = book_running  # a running job that comes first keeps its accelerator, at light load
         self._doomed: set[int] = set()  # ids of running jobs shed, dropped when their block in flight ends
         self._window_ms = window_ms
-        # lately (decayed over window_ms): energy (mJ), frames missed; last update, first outcome (ms)
-        self._ux = [0.0, 0.0, 0.0, INF]
+        # lately (decayed over window_ms): energy (mJ), misses; last update, first outcome (ms); due; misses that count
+        self._ux = [0.0, 0.0, 0.0, INF, 0.0, 0.0]
         self._ref: list[float] = []  # per model: its reference energy (what a missed frame costs, at least)
         self._ref_of: dict[str, float] = {}
         # δ stays as configured: with exact cost estimates a later drop only wastes work
@@ -394,10 +395,9 @@ class SDRM3(Policy):
 
     def _best_pair(self, view, now: float, r: Ranked, t_at: list[float], latest: float,
                    best_score: float, alone: bool = False) -> tuple[float, Placement] | None:
-        """The accelerator for ``r``'s next block with the highest MapScore above ``best_score``, or None.
-        Only ends within the allowed share of the slack count (a slower end may use ``slack_use`` of it), or
-        (``stay_slack``, ``alone``: no other job waits) a free accelerator on which the job's blocks from this one
-        on all end by its due time."""
+        """The accelerator for ``r``'s next block with the highest MapScore above ``best_score``, or None. Only ends
+        within the allowed share of the slack count (``slack_use``; all of it under ``spill``), or (``stay_slack``,
+        ``alone``: no other job waits) a free accelerator on which the job's blocks from this one on all end in time."""
         j, rest = r.job, r.rest
         accs, handoff = self._accs, view.handoff_ms
         beta, gamma = self._theta_t[1], self._theta_t[2]
@@ -413,12 +413,11 @@ class SDRM3(Policy):
         # speed matters as much as the job is urgent: with slack to spare, energy decides
         b = beta * min(1.0, urgency(j.rem_best[s], dl, now)) if self.urgent_speed else beta
         to_first = first - now + EPS_MS
-        # the most energy the rest of the job may cost above what missing it costs anyway (``_worth``)
-        # (once a whole window has been seen: before, E is the energy of a part of it against at least one miss)
-        ux = self._ux
-        allow = worth(self, j) if self.energy_worth and ux[1] > 0 and ux[2] - ux[3] >= self._window_ms else INF
+        allow, spill, cheapest, as_cheap = allowances(self, view, j, t_at, now)  # what its energy is worth (spill)
         if allow < INF and fast_i >= 0 and sum(en[accs[fast_i]][s:]) > allow:
             fast_i = -1  # not worth it there: the energy guard does not fall back to it
+        if spill >= 0 and fast_i >= 0 and first <= due and sum(en[accs[fast_i]][s:]) - cheapest > spill:
+            limit = dl  # (``spill``) where it ends first is not worth its energy: a cheaper end may use all the slack
         stay = self.stay_slack and alone and first <= due
         best = None
         for i, a in enumerate(accs):
@@ -440,7 +439,8 @@ class SDRM3(Policy):
                 held = fins[i] + j.rem_on[a][s + 1]
             else:
                 held = 0.0
-            score = map_score(r.score, b, to_first, e - now + EPS_MS, gamma, best_en, en[a][s])
+            spent = best_en if a in as_cheap else en[a][s]  # (``spill``: worth its energy, it scores as the cheapest)
+            score = map_score(r.score, b, to_first, e - now + EPS_MS, gamma, best_en, spent)
             if score > best_score:
                 best_score = score
                 if fast_i >= 0:

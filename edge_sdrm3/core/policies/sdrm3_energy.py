@@ -21,6 +21,21 @@ without the rule, 0.830 with it (edf_firm 0.805).
 outdoor_a/dual_4k_ws_os from +5.3% to +0.8% of the optimum, but on random_0050 on dual_4k_ws_os its energy trade had
 a cascaded frame shed at light load (-99.0%): it puts an on-time job at risk, so it is not the default.
 
+Under overload (``spill``, :func:`allowances`; more than ``SPILL_MISSES`` misses lately) energy and speed are traded
+by the same measure the other way too: where the job's cheapest accelerator is busy, a free one on which the job costs
+more energy, by no more than :func:`spill_allowance` (E / (M + 1) discounted by the share of frames on time, squared),
+scores as if it were the cheapest, so idle accelerators carry what the frugal one cannot; where the job ends first
+costs more above the cheapest than that, the energy guard does not force it there (:func:`energy_is_safe`) and a
+cheaper end may use the job's slack up to its deadline rather than a share of it. Why: the marginal bound alone is a
+local optimum. UXCost is E x (M + 1): with c mJ more for each of k frames made, (E + k c) (M + 1 - k) is concave in
+k, so using a costly accelerator for one frame does not pay where using it for every frame it can make does. On the
+live workload (mediapipe_xr_slow on headset_placement, 30-s traces, tools/bench_live_replay.py) at 1.5x capacity the
+frugal NPU cannot carry the load and edf, which runs the CPU 92% of the time, beat SDRM3 (UXCost 0.214 against
+0.297): with the rule SDRM3 uses the CPU too and comes to 0.172; at 2x 0.454 to 0.441 (edf_firm 0.465); at 4x, where
+the CPU's frames cost more than they are worth, the CPU ran face detections for the energy guard and the slack share:
+0.734 to 0.658 (edf_firm 0.674). At 1x nothing changes (a lone miss there had the CPU run frames for 20-25% more
+energy, hence ``SPILL_MISSES``).
+
 Functions over the policy (``pol``: its parameters and per-model tables) and the view; pure: no clock, no asyncio.
 """
 from __future__ import annotations
@@ -32,6 +47,10 @@ from ..types import DONE, INF, Completion
 from .sdrm3_estimate import COMPILED, _first_late, blocks_left
 from .sdrm3_shedding import upcoming_releases
 
+# ``spill`` applies under overload: more misses than this lately (decayed over ``window_ms``); after a lone miss at
+# light load (mediapipe_xr_slow on headset_placement at 1x, kept live logs replayed) it spent 20-25% more energy
+SPILL_MISSES = 1.5
+
 
 def energy_is_safe(pol, view, now: float, job, a: int, f: float, fast_a: int, fast_f: float, ranked: list,
                    t_at: list[float], accs: list[int]) -> bool:
@@ -39,6 +58,9 @@ def energy_is_safe(pol, view, now: float, job, a: int, f: float, fast_a: int, fa
     than on the accelerator where the job ends first (``fast_a``, ending at ``fast_f``) is allowed only if
     the estimate (``_first_late``: the jobs still queued, the rest of the running ones and of this one,
     and the known next releases, in deadline order) has no more late jobs than with the faster choice."""
+    s, en = job.seg, job.en
+    if pol.spill and _seen(pol, SPILL_MISSES, 5) and sum(en[fast_a][s:]) - sum(en[a][s:]) > spill_allowance(pol):
+        return True  # (``spill``) the faster choice costs more energy than its frames on time are worth: no guard
     items = sorted(others(pol, view, now, job, ranked), key=_deadline_order)
     rest = [la[job.seg + 1:] for la in job.lat]
     slow = None  # the late jobs with the slower choice; with the faster one, counted only as far as it
@@ -120,13 +142,60 @@ def worth(pol, j) -> float:
     return pol._value[j.m] * e / (missed + 1.0) + max(0.0, pol._ref[j.m] - j.energy)
 
 
+def _seen(pol, misses: float = 0.0, k: int = 1) -> bool:
+    """Outcomes with more than ``misses`` misses (``pol._ux[k]``) over a whole window seen lately (before, E is the
+    energy of a part of it against at least one miss): :func:`worth` and :func:`spill_allowance` apply."""
+    return pol._ux[k] > misses and pol._ux[2] - pol._ux[3] >= pol._window_ms
+
+
+def allowances(pol, view, j, t_at: list[float], now: float) -> tuple[float, float, float, tuple]:
+    """For ``SDRM3._best_pair``: the most energy the rest of job ``j`` may cost (``energy_worth``: :func:`worth`, else
+    INF); under overload (``spill``; else -1, 0 and none), the most it may cost above its cheapest placement
+    (:func:`spill_allowance`), that cheapest energy (the rest of the job on one accelerator), and the accelerators
+    free now that score as the cheapest: where the cheapest one is busy, those on which the job costs no more above it
+    than that. Only a free accelerator: a costlier one that would also make the job wait, or take work from a free
+    cheapest one, adds energy without adding capacity (on the random mixes of tools/bench_uxcost.py 45 of 360 cells
+    came out worse than the best baseline, against 14 without the rule). The misses that make overload are those of
+    the models that can make their deadline at all (``pol._lost``: the others, whose best case alone exceeds it, miss
+    every frame at any load; counting them had SDRM3 spend energy in vain on 4 random mixes)."""
+    allow = worth(pol, j) if pol.energy_worth and _seen(pol) else INF
+    if getattr(pol, "_lost_of", None) is not pol._models:
+        pol._lost_of, rb = pol._models, view.costs.rem_best
+        pol._lost = {m.name for i, m in enumerate(pol._models) if min(v[0] for v in rb[i]) > m.relative_deadline_ms}
+    if not (pol.spill and _seen(pol, SPILL_MISSES, 5)):
+        return allow, -1.0, 0.0, ()
+    s, en, accs = j.seg, j.en, pol._accs
+    rest = [sum(en[a][s:]) for a in accs]
+    cheapest = min(rest)
+    spill = spill_allowance(pol)
+    if any(t_at[a] <= now for a, r in zip(accs, rest) if r == cheapest):
+        return allow, spill, cheapest, ()
+    return allow, spill, cheapest, tuple(a for a, r in zip(accs, rest) if t_at[a] <= now and r - cheapest <= spill)
+
+
+def spill_allowance(pol) -> float:
+    """The most energy (mJ) a job may cost above its cheapest placement, under overload, for a faster one to be worth
+    it (``spill``): E / (M + 1) x (1 - M / N)^2, E, M and N the energy, misses and frames due over the last
+    ``window_ms`` (decayed). UXCost is E x (M + 1) up to constants: a frame made rather than missed pays while the
+    energy it adds is below E / (M + 1) (:func:`worth`), but only if it is then on time, as the share (1 - M / N) of
+    frames lately is, and the energy it adds takes the accelerator's time from others, lost as often; so the
+    allowance falls fast as the misses rise (the figures: the module's docstring). Measured on the live workload
+    against exponents 1 and 3, with and without the frames at stake as a factor (:func:`worth` has them): with the
+    exponent 1 or the frames at stake, the CPU kept running frames at 4x capacity not worth their energy; with 3, more
+    frames were missed at 2x."""
+    e, missed, due = pol._ux[0], pol._ux[5], pol._ux[4]
+    return e / (missed + 1.0) * (1.0 - missed / max(due, 1.0)) ** 2
+
+
 def observe(pol, c: Completion, now: float) -> None:
-    """A due frame's outcome: the energy (a missed frame's at least its model's reference energy) and the misses of
-    late, decayed over ``window_ms``, and the span of outcomes seen (for :func:`worth`)."""
+    """A due frame's outcome: the energy (a missed frame's at least its model's reference energy), the misses and the
+    frames due of late, decayed over ``window_ms``, and the span of outcomes seen (for :func:`worth`)."""
     ux = pol._ux
     k = math.exp(-(now - ux[2]) / pol._window_ms) if now > ux[2] else 1.0
     ref = pol._ref_of.get(c.model, 0.0)
     ux[0] = ux[0] * k + (c.energy_mj if c.completed else max(c.energy_mj, ref))
     ux[1] = ux[1] * k + (c.status != DONE)
+    ux[4] = ux[4] * k + 1.0
+    ux[5] = ux[5] * k + (c.status != DONE and c.model not in getattr(pol, "_lost", ()))
     ux[2] = max(now, ux[2])
     ux[3] = min(now, ux[3])
