@@ -65,7 +65,7 @@ def run_one(tr: traces.Trace, platform: str, policy: str, compat: str, record: s
     if costs == "learned":
         if not tr.costs:
             raise ConfigError("--costs learned: the trace has no cost records (a log of the service with "
-                              "[scheduler] learn_costs = true has them)")
+                              "[scheduler] learn_costs = true or \"auto\" has them)")
         learned = tr.costs
     if costs == "measured":
         if not tr.segments:

@@ -26,6 +26,14 @@ service's own dispatch overhead (thread hand-off, event loop) — and its energy
   yet get the table cost plus the median of the last ``overhead_window`` overheads of their accelerator (with
   fewer than 5 there: of every accelerator's). When that overhead moved by more than ``overhead_step``, those it
   moves by more than ``min_change`` are rewritten (and reported by :meth:`flush`, so a log records them).
+- An accelerator whose own time is known (``known``: an emulated device timed to its modelled latency, whether it
+  computes when idle or never) is learned the same way, but what was learned of a segment there is forgotten once
+  no block measured it for ``stale_ms`` (5 ``tau_ms``): it is the table plus the accelerator's overhead then, as
+  for an entry never measured there — per segment, the median of its last ``known_window`` blocks' time past the
+  device's own within ``stale_ms`` (with fewer than 3 there: of every known accelerator's; with none, 0), rewritten
+  when that moved by a fifth (or ``overhead_step``). The device's own time cannot have drifted, so a raised cost
+  there is the host's (a stall, an overload) and holds only while blocks there go on showing it: kept for good, a
+  cost one stall raised stood as long as the policy, seeing it dear, ran that segment elsewhere.
 
 Pure: no clock; times come in as arguments.
 """
@@ -56,7 +64,8 @@ class Estimator:
 
     def __init__(self, costs: Costs, *, tau_ms: float = 200.0, fast_error: float = 0.5, fast_after: int = 3,
                  flush_ms: float = 50.0, min_change: float = 0.02, overhead_window: int = 15,
-                 overhead_step: float = 0.05) -> None:
+                 overhead_step: float = 0.05, known: tuple[int, ...] = (), known_window: int = 64,
+                 stale_ms: float | None = None) -> None:
         if tau_ms <= 0 or flush_ms < 0 or fast_error <= 0 or fast_after < 1:
             raise ValueError("Estimator: tau_ms > 0, flush_ms >= 0, fast_error > 0 and fast_after >= 1 needed")
         self.costs = costs
@@ -77,6 +86,10 @@ class Estimator:
         self.over: list[deque] = [deque(maxlen=overhead_window) for _ in range(n_acc)]  # dispatch overheads (ms)
         self.applied = [0.0] * n_acc  # the overhead in the table cost of each accelerator's entries not measured yet
         self.overhead_step = overhead_step  # ms: the least move of an overhead that rewrites those entries
+        self.known = frozenset(known)  # accelerators whose own time is the table's: their entries are forgotten
+        self.stale_ms = 5.0 * tau_ms if stale_ms is None else stale_ms
+        self.known_over: dict[int, deque] = {a: deque(maxlen=known_window) for a in self.known}  # (t, ms/segment)
+        self.known_fresh = False  # overheads of known accelerators taken since the last flush
 
     def _entry(self, key: Key) -> Entry:
         e = self.entries.get(key)
@@ -97,6 +110,11 @@ class Estimator:
         itself (the worker's invoke), when the driver knows it."""
         if not (latency_ms >= 0 and math.isfinite(latency_ms)) or n < 1:
             return
+        if a in self.known:  # the device took the table's time: the rest is the service's
+            own = device_ms if device_ms is not None and math.isfinite(device_ms) else \
+                sum(self.base[m][v][a][first_seg:first_seg + n])
+            self.known_over[a].append((now_ms, max(0.0, latency_ms - own) / n))
+            self.known_fresh = True
         keys = [(m, v, a, s) for s in range(first_seg, first_seg + n)]
         ents = [self._entry(k) for k in keys]
         pred = sum(e.latency_ms for e in ents)
@@ -132,14 +150,18 @@ class Estimator:
             e.samples += 1
             self.dirty.add(k)
 
+    def _waiting(self) -> bool:  # something to write (a known accelerator's overhead may also go stale)
+        return bool(self.dirty) or self.known_fresh or \
+            bool(self.known) and (bool(self.entries) or any(self.applied[a] for a in self.known))
+
     def due(self, now_ms: float) -> bool:
-        return bool(self.dirty) and now_ms - self.last_flush >= self.flush_ms
+        return self._waiting() and now_ms - self.last_flush >= self.flush_ms
 
     def flush(self, now_ms: float, force: bool = False) -> list[tuple[Key, float, float]]:
         """Write the entries measured since the last flush into the cost tables (one refresh), at most every
         ``flush_ms`` unless ``force``; returns the entries that moved by more than ``min_change`` as
         ``((m, v, a, s), latency_ms, energy_mj)`` (for the job log)."""
-        if not self.dirty or (not force and now_ms - self.last_flush < self.flush_ms):
+        if not self._waiting() or (not force and now_ms - self.last_flush < self.flush_ms):
             return []
         self.last_flush = now_ms
         lat, en = self.costs.lat, self.costs.en
@@ -154,7 +176,9 @@ class Estimator:
                 en[m][v][a][s] = e.energy_mj
                 changed.append((k, e.latency_ms, e.energy_mj))
         self.dirty.clear()
-        changed += self._untried()
+        changed += self._forget(now_ms)
+        changed += self._untried(now_ms)
+        self.known_fresh = False
         if changed:
             self.costs.refresh()
             self.flushes += 1
@@ -168,20 +192,52 @@ class Estimator:
         pooled = [x for d in self.over for x in d]
         return statistics.median(pooled) if len(pooled) >= 5 else 0.0
 
-    def _untried(self) -> list[tuple[Key, float, float]]:
-        """The entries not measured yet of each accelerator whose overhead moved: the table cost plus it."""
+    def _untried(self, now_ms: float) -> list[tuple[Key, float, float]]:
+        """The entries not measured (or forgotten) of each accelerator whose overhead moved: the table cost plus it."""
         out: list[tuple[Key, float, float]] = []
-        lat, en = self.costs.lat, self.costs.en
         for a in range(len(self.applied)):
-            o = self.overhead(a)
-            if abs(o - self.applied[a]) <= max(self.overhead_step, 0.1 * self.applied[a]):
+            if a in self.known:  # (its overhead moves more: each rewrite is logged, so not too often)
+                o, step = self.known_overhead(a, now_ms), 0.2
+            else:
+                o, step = self.overhead(a), 0.1
+            if abs(o - self.applied[a]) <= max(self.overhead_step, step * self.applied[a]):
                 continue
             self.applied[a] = o
-            for m, bm in enumerate(self.base):
-                for v, bv in enumerate(bm):
-                    for s, x in enumerate(bv[a]):
-                        if math.isfinite(x) and (m, v, a, s) not in self.entries and \
-                                abs(x + o - lat[m][v][a][s]) > self.min_change * lat[m][v][a][s]:
-                            lat[m][v][a][s] = x + o
-                            out.append(((m, v, a, s), x + o, en[m][v][a][s]))
+            out += self._table_plus(a, o)
+        return out
+
+    def _table_plus(self, a: int, o: float) -> list[tuple[Key, float, float]]:
+        out: list[tuple[Key, float, float]] = []
+        lat, en = self.costs.lat, self.costs.en
+        for m, bm in enumerate(self.base):
+            for v, bv in enumerate(bm):
+                for s, x in enumerate(bv[a]):
+                    if math.isfinite(x) and (m, v, a, s) not in self.entries and \
+                            abs(x + o - lat[m][v][a][s]) > self.min_change * lat[m][v][a][s]:
+                        lat[m][v][a][s] = x + o
+                        out.append(((m, v, a, s), x + o, en[m][v][a][s]))
+        return out
+
+    def known_overhead(self, a: int, now_ms: float) -> float:
+        """The overhead (ms per segment) a block on known-time accelerator ``a`` adds to the table: the median of its
+        overheads of the last ``stale_ms``, with fewer than 3 of every known accelerator's, with none 0."""
+        since = now_ms - self.stale_ms
+        own = [x for t, x in self.known_over[a] if t >= since]
+        if len(own) >= 3:
+            return statistics.median(own)
+        pooled = [x for d in self.known_over.values() for t, x in d if t >= since]
+        return statistics.median(pooled) if pooled else 0.0
+
+    def _forget(self, now_ms: float) -> list[tuple[Key, float, float]]:
+        """The entries of known-time accelerators not measured for ``stale_ms``: back to the table plus the
+        accelerator's overhead (the estimate of a device whose own time is the table's holds only while measured)."""
+        if not self.known:
+            return []
+        out = []
+        lat, en = self.costs.lat, self.costs.en
+        for k in [k for k, e in self.entries.items() if k[2] in self.known and now_ms - e.last_ms > self.stale_ms]:
+            m, v, a, s = k
+            del self.entries[k]
+            lat[m][v][a][s] = self.base[m][v][a][s] + self.applied[a]
+            out.append((k, lat[m][v][a][s], en[m][v][a][s]))
         return out

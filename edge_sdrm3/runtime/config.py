@@ -70,8 +70,9 @@ class SchedulerConfig:
     delta: float = 0.0  # sdrm3 θ: drop tolerance, fraction of the relative deadline (< 0: no early drops)
     floor: float = 0.9  # supernet: lowest relative accuracy a model may be moved to
     max_queue: int = 256  # ready jobs not yet started; beyond it the oldest is dropped ("overload-queue")
-    # learn each segment's cost while running (core/estimator.py); false: the table only; "auto": learn unless an
-    # emulated accelerator computes when idle (its modelled time then holds already: learns_costs)
+    # learn each segment's cost while running (core/estimator.py); false: the table only; "auto": as true, but what
+    # was learned on an emulated accelerator timed to its model (compute when-idle or never) is forgotten once not
+    # measured for 5x learn_tau_ms (known_time_accelerators)
     learn_costs: bool | str = "auto"
     learn_tau_ms: float = 200.0  # the learned costs' time constant (a drift is followed within ~5x this)
     admission: bool = True  # refuse at once (reason "admission") a frame that cannot make its deadline given the queue
@@ -182,24 +183,28 @@ _TYPES = {"float": float, "int": int, "bool": bool, "str": str, "bool | str": AU
 
 
 def learns_costs(cfg: Config, platform: Platform) -> bool:
-    """Whether the service learns costs (``[scheduler] learn_costs``). ``"auto"`` (the default): yes, unless the
-    platform has an emulated accelerator and ``[workload] emulated_compute`` is ``"when-idle"``. Such a device
-    computes only where its last host time fits its modelled latency and is timed to that latency otherwise, so
-    the table already holds for it; learning it only adds the host's noise, and that cost a busy 2-core host
-    10-15% of its on-time completions at 4x its capacity (tools/soak.py, MediaPipe XR on headset_emulated), and at
-    its nominal rates the live miss rate went from 0.4-3.2% to 0.3-24.8% (tools/bench_service.py --parts e, three
-    and five runs in turns): a stalled host raises the learned costs, blocks move to the host-computed CPU, and the
-    host stalls more. (Under a 4x overload of a higher capacity, 18 frames/s, the table kept 0-1% of the on-time
-    completions at capacity against 112% learning: docs/results/overload_interleaved.md; set ``true`` there.)
-    Everywhere else the table can be wrong and learning is what keeps it true: a real device drifts (thermal
-    throttling), a device emulated by computing ``"always"`` takes the host's time, not the model's (the 3x root
-    flood of tools/flood.py held 1% of the on-time completions at capacity with the table, 79-95% learning), and a
-    timing-only one (``"never"``) takes the model's time plus the service's own dispatch."""
-    v = cfg.scheduler.learn_costs
-    if isinstance(v, bool):
-        return v
-    return not (cfg.workload.emulated_compute == "when-idle" and any(a.kind == "emulated"
-                                                                       for a in platform.accelerators))
+    """Whether the service learns costs (``[scheduler] learn_costs``): ``true`` and ``"auto"`` (the default) do,
+    ``false`` keeps the table's. What ``"auto"`` forgets: :func:`known_time_accelerators`."""
+    return cfg.scheduler.learn_costs is not False
+
+
+def known_time_accelerators(cfg: Config, platform: Platform) -> tuple[int, ...]:
+    """The accelerators whose own time the table holds (core/estimator.py: ``known``), under ``"auto"``: the
+    emulated ones unless ``[workload] emulated_compute`` is ``"always"`` (when idle such a device computes only where
+    its last host time fits its modelled latency, never: timing only; either way it is timed to the model). Their
+    blocks are learned whole as everywhere (the service's dispatch and a saturated event loop are in them), but what
+    was learned of a segment there is forgotten once no block has measured it for ``5 x learn_tau_ms``: it is the
+    table plus the overhead the service now shows on that accelerator again. Learned for good (``true``), a cost a
+    stalled host raised stayed raised as long as the policy, seeing it dear, ran that segment elsewhere — on the
+    host-computed CPU, which stalled the host more: at the scenario's own rates live miss rates of 0.3-24.8%
+    against 0.4-3.2% with the table (tools/bench_service.py --parts e), while the table, blind to the service's own
+    time, kept 0-1% of the on-time completions at capacity under a 4x overload of 18 frames/s against 112% learned
+    (tools/soak.py --interleave). With this rule: a median live miss rate at the table's, 69-97% kept at 4x
+    (docs/results/overload_interleaved.md).
+    ``true``: every accelerator learned for good; ``false``: none learned."""
+    if cfg.scheduler.learn_costs != "auto" or cfg.workload.emulated_compute == "always":
+        return ()
+    return tuple(i for i, a in enumerate(platform.accelerators) if a.kind == "emulated")
 
 
 def parse_config(doc: dict, source: str = "") -> Config:

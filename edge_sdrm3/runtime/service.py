@@ -39,7 +39,7 @@ from ..core.records import header
 from ..core.types import ConfigError as CoreConfigError
 from .accelerators import Accelerators, open_workers
 from .clock import WallClock
-from .config import Config, ConfigError, learns_costs
+from .config import Config, ConfigError, known_time_accelerators, learns_costs
 from .control import Control
 from .executors import AcceleratorWorker, ExecutorError
 from .ingest import Ingest
@@ -177,7 +177,8 @@ class Service:
                                    simulated=False, records=self.recorder, record_segments=cfg.log.segments,
                                    keep_completions=False, keep_latencies=False, window=True, overrun_ms=OVERRUN_MS,
                                    on_outcome=self.results.outcome,
-                                   estimator=Estimator(wl.costs, tau_ms=sch.learn_tau_ms)
+                                   estimator=Estimator(wl.costs, tau_ms=sch.learn_tau_ms,
+                                                       known=known_time_accelerators(cfg, wl.spec.platform))
                                    if learns_costs(cfg, wl.spec.platform) else None,
                                    **engine_rules)
         self.ingest = Ingest(wl, eng, seed=cfg.workload.seed, max_message_bytes=cfg.sockets.max_message_bytes,

@@ -156,3 +156,74 @@ def test_entries_not_measured_yet_carry_the_dispatch_overhead_measured_on_the_ot
     est.observe(0, 0, 1, 1, 1, 11.5, now)  # a1 measured: that entry is learned from then on
     est.flush(now)
     assert lat[1][1] == pytest.approx(11.5, abs=0.2) and lat[1][0] == pytest.approx(13.0)
+
+
+def _run(est: Estimator, a: int, seg: int, block_ms: float, now: float, n: int = 1, every: float = 10.0,
+         device_ms: float | None = None) -> float:
+    """``n`` blocks of segment ``seg`` on ``a``, one every ``every`` ms, each taking ``block_ms`` (of which the
+    device ``device_ms``); the time after."""
+    for _ in range(n):
+        now += every
+        est.observe(0, 0, a, seg, 1, block_ms, now, device_ms=device_ms)
+        est.flush(now)
+    return now
+
+
+def test_a_host_stall_on_a_device_of_known_time_is_forgotten_once_nothing_runs_there() -> None:
+    """Accelerator 0 is emulated and timed to its table (2 ms a segment, 2.3 ms with the service's part). Three
+    blocks in a row stalled by the host (80 ms) raise segment 0's cost, as any lasting change does; the policy,
+    seeing it dear, then runs that segment elsewhere, so it is not measured there again. On a device whose own time
+    is known the raised cost is forgotten within a second: back to the table. Learned
+    as on any other device it stays raised for good, and the work with it stays off the device."""
+    known, whole = _costs([2.0, 2.0, 2.0]), _costs([2.0, 2.0, 2.0])
+    ests = {"known": Estimator(known, tau_ms=200.0, flush_ms=20.0, known=(0,)),
+            "whole": Estimator(whole, tau_ms=200.0, flush_ms=20.0)}
+    for est in ests.values():
+        now = _run(est, 0, 0, 2.3, 0.0, n=20, device_ms=2.0)
+        now = _run(est, 0, 0, 80.0, now, n=3, device_ms=2.0)  # the host stalled
+        assert est.costs.lat[0][0][0][0] > 50.0
+        t_stall = now
+        while now - t_stall < 1100.0:  # the segment now runs on no accelerator of these: only the flushes go on
+            now += 50.0
+            est.flush(now)
+    assert known.lat[0][0][0] == [2.0, 2.0, 2.0]  # nothing measured there for a second: the table
+    assert known.en[0][0][0] == [1.0] * 3  # energy: the table's
+    assert whole.lat[0][0][0][0] > 50.0
+
+
+def test_a_saturated_host_raises_every_cost_of_a_known_time_device_and_they_fall_back_once_it_is_quiet() -> None:
+    """The service's overhead that lasts (an overloaded host: every block 6 ms over its table) is learned within a
+    second: the segment measured learns it whole, the others of the accelerator are costed at the table plus it, and
+    so are the other accelerator's not measured yet (its blocks go through the same service). Once the work is
+    elsewhere (the policy placed it on accelerator 1) and the host quiet again, the costs of the known-time device
+    are the table's again within a second: a stale overhead is forgotten, not kept for good."""
+    costs = _costs([2.0, 4.0], n_acc=2)
+    est = Estimator(costs, tau_ms=200.0, flush_ms=20.0, known=(0,))
+    now = _run(est, 0, 0, 2.2, 0.0, n=10, device_ms=2.0)
+    assert costs.lat[0][0][0] == pytest.approx([2.2, 4.2], rel=0.01)  # measured (smoothed), and not yet
+    t0 = now
+    while costs.lat[0][0][0][1] < 9.0:
+        now = _run(est, 0, 0, 8.0, now, device_ms=2.0)  # 6 ms over its table
+    assert now - t0 <= 1000.0 and costs.lat[0][0][0] == pytest.approx([8.0, 10.0])
+    assert costs.lat[0][0][1] == pytest.approx([8.0, 10.0])  # nor run on the other one yet: it is no cheaper
+    for _ in range(110):  # the host is quiet again, the blocks now on accelerator 1 only (learned whole)
+        now = _run(est, 1, 0, 2.5, now)
+    assert costs.lat[0][0][0] == [2.0, 4.0]  # nothing measured on 0 for over a second: the table
+    assert costs.lat[0][0][1][0] == pytest.approx(2.5, rel=0.02)
+
+
+def test_a_drifting_device_of_unknown_time_is_still_followed_beside_a_known_one() -> None:
+    """A device whose time is real (a cpu, one emulated by computing always) is learned whole, as without known
+    ones: a 3x slowdown is taken within a second, while the known-time device beside it keeps its table."""
+    costs = _costs([3.0], n_acc=2)
+    est = Estimator(costs, tau_ms=200.0, flush_ms=20.0, known=(1,))
+    now = 0.0
+    for _ in range(50):
+        now = _run(est, 0, 0, 3.3, now, every=5.0)
+        now = _run(est, 1, 0, 3.0, now, every=5.0)
+    assert costs.lat[0][0][0][0] == pytest.approx(3.3, rel=0.02)
+    t_change = now
+    while now - t_change < 1000.0:
+        now = _run(est, 0, 0, 10.0, now, every=5.0)  # throttled
+        now = _run(est, 1, 0, 3.0, now, every=5.0)
+    assert costs.lat[0][0][0][0] == pytest.approx(10.0, rel=0.05) and costs.lat[0][0][1][0] == 3.0

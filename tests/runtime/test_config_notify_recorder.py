@@ -11,7 +11,8 @@ import pytest
 
 from edge_sdrm3.catalog import load_scenario
 from edge_sdrm3.catalog import load_platform
-from edge_sdrm3.runtime.config import Config, ConfigError, learns_costs, load_config, parse_config
+from edge_sdrm3.runtime.config import (Config, ConfigError, known_time_accelerators, learns_costs, load_config,
+                                       parse_config)
 from edge_sdrm3.runtime.notify import Notifier
 from edge_sdrm3.runtime.recorder import Recorder
 from edge_sdrm3.sim import trace as traces
@@ -51,19 +52,22 @@ def test_bad_keys_and_values_are_named(doc, message) -> None:
     assert str(e.value).startswith(message), str(e.value)
 
 
-@pytest.mark.parametrize("learn, compute, platform, learns", [
-    ("auto", "when-idle", "headset_emulated", False),  # the emulated devices are timed to their model already
-    ("auto", "always", "headset_emulated", True),  # they take the host's time: the table is wrong
-    ("auto", "never", "headset_placement", True),  # timing only: the model's time plus the service's dispatch
-    ("auto", "when-idle", "profile_host_x86", True),  # no emulated accelerator: when-idle changes nothing
-    (True, "when-idle", "headset_emulated", True),  # an explicit choice stands
-    (False, "always", "headset_emulated", False),
+@pytest.mark.parametrize("learn, compute, platform, learns, known", [
+    # the emulated devices are timed to their model: of them only the service's overhead is learned
+    ("auto", "when-idle", "headset_emulated", True, ("npu0", "gpu0")),
+    ("auto", "never", "headset_placement", True, ("cpu", "npu_small", "npu_big")),  # timing only: the same
+    ("auto", "always", "headset_emulated", True, ()),  # they take the host's time: whole blocks learned
+    ("auto", "when-idle", "profile_host_x86", True, ()),  # no emulated accelerator: every block learned whole
+    (True, "when-idle", "headset_emulated", True, ()),  # an explicit choice stands: every block learned whole
+    (False, "always", "headset_emulated", False, ()),
 ])
-def test_learned_costs_by_default_except_where_emulated_devices_compute_when_idle(learn, compute, platform,
-                                                                                  learns) -> None:
+def test_learned_costs_by_default_only_the_overhead_of_emulated_devices_timed_to_their_model(learn, compute, platform,
+                                                                                            learns, known) -> None:
     assert Config().scheduler.learn_costs == "auto"
     cfg = parse_config({"scheduler": {"learn_costs": learn}, "workload": {"emulated_compute": compute}})
-    assert learns_costs(cfg, load_platform(platform).platform) is learns
+    plat = load_platform(platform).platform
+    assert learns_costs(cfg, plat) is learns
+    assert tuple(plat.accelerators[i].id for i in known_time_accelerators(cfg, plat)) == known
 
 
 def test_placeholders_expand(tmp_path: Path) -> None:
